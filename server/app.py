@@ -1,0 +1,68 @@
+"""The application factory: ``create_app(config)`` builds a complete Casa app, no globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from server import db, health, home, metrics, middleware, pages
+from server.auth import views as auth_views
+from server.config import Config
+from server.keys import CONFIG, EXTRA, POOL, STAFF_SOCKETS
+
+log = logging.getLogger("casa.app")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+# Forms and JSON bodies are small; anything larger is refused before it is read.
+MAX_BODY_BYTES = 1024 * 1024
+
+# Each feature package contributes ``setup(app)``; they are wired in this order.
+Setup = Callable[[web.Application], None]
+
+
+def _feature_setups() -> list[Setup]:
+    """Optional feature packages, present as their issues land. Imported lazily so that the
+    foundation never depends on them."""
+    import importlib
+
+    out: list[Setup] = []
+    for module in ("server.bookings_setup", "records.setup", "signaling.setup", "web.call_setup"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        out.append(mod.setup)
+    return out
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[middleware.request_context, middleware.error_pages, middleware.identity],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[CONFIG] = config
+    app[STAFF_SOCKETS] = {}
+    app[EXTRA] = {}
+    app.cleanup_ctx.append(_database)
+    app.on_response_prepare.append(middleware.security_headers)
+    metrics.setup(app)
+    pages.setup(app)
+    health.setup(app)
+    auth_views.setup(app)
+    home.setup(app)
+    for setup in _feature_setups():
+        setup(app)
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    """Open the pool (starting the embedded server when no DATABASE_URL) and migrate."""
+    async with db.open_database(app[CONFIG]) as pool:
+        app[POOL] = pool
+        yield

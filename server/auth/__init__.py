@@ -1,0 +1,1 @@
+"""Staff identity: passwords, second factor, sessions, CSRF and login rate limits."""

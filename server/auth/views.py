@@ -1,0 +1,213 @@
+"""Login, second factor, logout, TOTP enrolment and the language switch."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from datetime import timedelta
+
+import segno
+from aiohttp import web
+
+from server import staff as staff_store
+from server.auth import csrf, passwords, ratelimit, sessions, totp
+from server.keys import (
+    AUDIT_LOGIN,
+    CLIENT_IP,
+    CONFIG,
+    CSRF_COOKIE,
+    POOL,
+    REQUEST_ID,
+    SESSION,
+    STAFF,
+)
+from server.middleware import set_cookie
+from server.pages import current_staff, render, require_staff, translator
+from web.i18n import LANGUAGE_COOKIE, LANGUAGES
+
+log = logging.getLogger("casa.auth")
+
+# A year: the language choice is a preference, not a credential.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+MAX_FIELD = 1024
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/login", login_page, name="login")
+    r.add_post("/login", login_submit)
+    r.add_get("/login/totp", totp_page, name="login_totp")
+    r.add_post("/login/totp", totp_submit)
+    r.add_post("/logout", logout, name="logout")
+    r.add_get("/account/totp", enrol_page, name="totp_enrol")
+    r.add_post("/account/totp", enrol_submit)
+    r.add_post("/language", set_language, name="language")
+
+
+def _safe_next(value: object) -> str:
+    # Only local paths: an open redirect would let a phishing link borrow our domain.
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
+            and "\\" not in value:
+        return value
+    return "/home"
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if request[STAFF] is not None:
+        raise web.HTTPSeeOther("/home")
+    return render(request, "login.html", error=None, email="")
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    email = str(form.get("email", ""))[:MAX_FIELD].strip()
+    password = str(form.get("password", ""))[:MAX_FIELD]
+    _ = translator(request)
+    pool = request.app[POOL]
+    ip = request[CLIENT_IP]
+    wait = await ratelimit.retry_after(pool, email, ip)
+    if wait:
+        minutes = max(1, math.ceil(wait / 60))
+        msg = _("Too many attempts. Try again in %(minutes)s minutes.", minutes=minutes)
+        resp = render(request, "login.html", status=429, error=msg, email=email)
+        resp.headers["Retry-After"] = str(wait)
+        return resp
+    found = await staff_store.password_hash_for(pool, email)
+    ok = passwords.verify_password(password, found[1] if found else passwords.DUMMY_HASH)
+    if not found or not ok:
+        await ratelimit.record_failure(pool, email, ip)
+        log.info("login failed", extra={"request_id": request[REQUEST_ID]})
+        return render(request, "login.html", status=401,
+                      error=_("The e-mail address or the password is not right."), email=email)
+    staff_id = found[0]
+    await ratelimit.clear_account(pool, email)
+    secret, _last = await staff_store.get_totp(pool, staff_id)
+    config = request.app[CONFIG]
+    token = await sessions.create(pool, staff_id, timedelta(hours=config.session_absolute_hours),
+                                  mfa_pending=secret is not None)
+    old = request.get(SESSION)
+    if old is not None:
+        await sessions.revoke(pool, old.token_hash)
+    await _audit_login(request, staff_id, "password")
+    log.info("login", extra={"request_id": request[REQUEST_ID], "staff_id": staff_id})
+    target = "/login/totp" if secret is not None else _safe_next(request.query.get("next"))
+    resp = web.HTTPSeeOther(target)
+    set_cookie(request, resp, sessions.COOKIE, token, max_age=None)
+    # A fresh CSRF cookie: anything planted before login is void now.
+    set_cookie(request, resp, csrf.COOKIE, csrf.new_cookie_value(), max_age=None)
+    request[CSRF_COOKIE] = None
+    raise resp
+
+
+async def _audit_login(request: web.Request, staff_id: int, factor: str) -> None:
+    hook = request.app.get(AUDIT_LOGIN)
+    if hook is not None:
+        await hook(request.app, staff_id, factor, request[CLIENT_IP])
+
+
+async def totp_page(request: web.Request) -> web.StreamResponse:
+    session = request.get(SESSION)
+    if session is None or not session.mfa_pending:
+        raise web.HTTPSeeOther("/login")
+    return render(request, "login_totp.html", error=None)
+
+
+async def totp_submit(request: web.Request) -> web.StreamResponse:
+    session = request.get(SESSION)
+    if session is None or not session.mfa_pending:
+        raise web.HTTPSeeOther("/login")
+    form = await request.post()
+    pool = request.app[POOL]
+    config = request.app[CONFIG]
+    _ = translator(request)
+    # The second factor has its own budget against guessing, counted on the account.
+    account_key = f"totp:{session.staff_id}"
+    wait = await ratelimit.retry_after(pool, account_key, request[CLIENT_IP])
+    if wait:
+        minutes = max(1, math.ceil(wait / 60))
+        return render(request, "login_totp.html", status=429,
+                      error=_("Too many attempts. Try again in %(minutes)s minutes.",
+                              minutes=minutes))
+    sealed, last_step = await staff_store.get_totp(pool, session.staff_id)
+    step = None
+    if sealed is not None:
+        secret = totp.unseal(sealed, config.secret_key, session.staff_id)
+        step = totp.verify(secret, str(form.get("code", ""))[:32], last_step)
+    if step is None or not await staff_store.advance_totp_step(pool, session.staff_id, step):
+        await ratelimit.record_failure(pool, account_key, request[CLIENT_IP])
+        return render(request, "login_totp.html", status=401,
+                      error=_("That code is not right. Use the newest code in your app."))
+    await ratelimit.clear_account(pool, account_key)
+    await sessions.complete_mfa(pool, session.token_hash)
+    raise web.HTTPSeeOther("/home")
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = request.get(SESSION)
+    if session is not None:
+        await sessions.revoke(request.app[POOL], session.token_hash)
+    resp = web.HTTPSeeOther("/login")
+    resp.del_cookie(sessions.COOKIE, path="/")
+    raise resp
+
+
+def _qr_svg(uri: str) -> str:
+    buf = io.BytesIO()
+    segno.make(uri, error="m").save(buf, kind="svg", scale=5, border=2, xmldecl=False,
+                                    svgns=True, dark="#000", light="#fff")
+    return buf.getvalue().decode()
+
+
+ENROL_SECRET = "casa_totp_pending"
+
+
+@require_staff()
+async def enrol_page(request: web.Request) -> web.StreamResponse:
+    user = current_staff(request)
+    config = request.app[CONFIG]
+    # The candidate secret travels sealed in a short-lived cookie until a code proves it works.
+    secret = totp.new_secret()
+    sealed = totp.seal(secret, config.secret_key, user.id).hex()
+    resp = render(request, "totp_enrol.html", error=None, enabled=user.totp_enabled,
+                  secret=totp.display_secret(secret),
+                  qr_svg=_qr_svg(totp.provisioning_uri(secret, user.email)))
+    set_cookie(request, resp, ENROL_SECRET, sealed, max_age=600)
+    return resp
+
+
+@require_staff()
+async def enrol_submit(request: web.Request) -> web.StreamResponse:
+    user = current_staff(request)
+    config = request.app[CONFIG]
+    form = await request.post()
+    _ = translator(request)
+    sealed_hex = request.cookies.get(ENROL_SECRET, "")
+    try:
+        secret = totp.unseal(bytes.fromhex(sealed_hex), config.secret_key, user.id)
+    except Exception:
+        raise web.HTTPSeeOther("/account/totp") from None
+    if totp.verify(secret, str(form.get("code", ""))[:32], None) is None:
+        return render(request, "totp_enrol.html", status=400,
+                      error=_("That code is not right. Use the newest code in your app."),
+                      enabled=user.totp_enabled, secret=totp.display_secret(secret),
+                      qr_svg=_qr_svg(totp.provisioning_uri(secret, user.email)))
+    await staff_store.set_totp(request.app[POOL], user.id,
+                               totp.seal(secret, config.secret_key, user.id))
+    resp = web.HTTPSeeOther("/home")
+    resp.del_cookie(ENROL_SECRET, path="/")
+    raise resp
+
+
+async def set_language(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    lang = str(form.get("lang", ""))
+    if lang not in LANGUAGES:
+        raise web.HTTPSeeOther(_safe_next(form.get("next")))
+    user = request.get(STAFF)
+    if user is not None:
+        await staff_store.set_language(request.app[POOL], user.id, lang)
+    resp = web.HTTPSeeOther(_safe_next(form.get("next")))
+    resp.set_cookie(LANGUAGE_COOKIE, lang, max_age=LANGUAGE_COOKIE_AGE, path="/",
+                    samesite="Lax", httponly=True)
+    raise resp

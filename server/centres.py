@@ -1,0 +1,55 @@
+"""Centres: the five C.a.s.a. centres, loaded from ``server/data/centres.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+DATA_FILE = Path(__file__).parent / "data" / "centres.json"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Centre:
+    id: str
+    name: str
+    address: str
+    phone: str | None
+    opening_hours: dict[str, list[list[str]]]
+
+    def __post_init__(self) -> None:
+        for day, ranges in self.opening_hours.items():
+            if day not in DAYS:
+                raise ValueError(f"unknown day {day!r} in opening hours of {self.id}")
+            for start, end in ranges:
+                if not start < end:
+                    raise ValueError(f"opening hours of {self.id} on {day}: {start} >= {end}")
+
+
+def load_data(path: Path = DATA_FILE) -> list[Centre]:
+    raw: list[dict[str, Any]] = json.loads(path.read_text())
+    return [Centre(c["id"], c["name"], c["address"], c.get("phone"), c["opening_hours"])
+            for c in raw]
+
+
+UPSERT = """
+INSERT INTO centres (id, name, address, phone, opening_hours) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, address = EXCLUDED.address,
+    phone = EXCLUDED.phone, opening_hours = EXCLUDED.opening_hours
+"""
+LIST = "SELECT id, name, address, phone, opening_hours FROM centres ORDER BY name"
+
+
+async def sync(conn: asyncpg.Connection, items: list[Centre]) -> None:
+    """Insert or update the centres from data; idempotent."""
+    for c in items:
+        await conn.execute(UPSERT, c.id, c.name, c.address, c.phone, json.dumps(c.opening_hours))
+
+
+async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[Centre]:
+    return [Centre(r["id"], r["name"], r["address"], r["phone"], json.loads(r["opening_hours"]))
+            for r in await conn.fetch(LIST)]

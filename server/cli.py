@@ -1,0 +1,195 @@
+"""The ``casa`` command: serve, demo, migrate, user add, and the commands feature packages add.
+
+Every command reads the same environment (CASA_DATA_DIR, DATABASE_URL, ...) and so finds the
+same database and data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import importlib
+import os
+import ssl
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from server import db, logs
+from server.config import Config, ConfigError, load_config
+from server.staff import Role
+
+# Feature packages that add subcommands with ``register(subparsers)``, when present.
+COMMAND_MODULES = ("server.bookings_cli", "records.cli", "signaling.cli")
+
+
+def _fail(message: str) -> int:
+    print(f"casa: {message}", file=sys.stderr)
+    return 2
+
+
+def _config(args: argparse.Namespace, demo: bool = False) -> Config:
+    env = dict(os.environ)
+    if getattr(args, "host", None):
+        env["CASA_HOST"] = args.host
+    if getattr(args, "port", None):
+        env["CASA_PORT"] = str(args.port)
+    return load_config(env, demo=demo)
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+    return ctx
+
+
+def serve(config: Config, on_ready: Callable[[web.Application], Any] | None = None) -> None:
+    from server.app import create_app
+
+    logs.configure(config.log_level)
+    app = create_app(config)
+    if on_ready is not None:
+        app.on_startup.append(on_ready)
+    # run_app turns SIGINT and SIGTERM into a graceful shutdown, which runs cleanup_ctx:
+    # sockets closed, pool closed, the embedded PostgreSQL stopped.
+    web.run_app(app, host=config.host, port=config.port, ssl_context=_ssl_context(config),
+                access_log=None, print=None, shutdown_timeout=5)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def announce(app: web.Application) -> None:
+        scheme = "https" if config.tls_cert else "http"
+        print(f"Casa is serving on {scheme}://{config.host}:{config.port}/", flush=True)
+
+    serve(config, announce)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server import demo
+
+    config = _config(args, demo=True)
+    if args.tls:
+        from server.tls import ensure_self_signed
+
+        cert, key = ensure_self_signed(config.data_dir / "tls", config.host)
+        config = Config(**{**config.__dict__, "tls_cert": cert, "tls_key": key})
+
+    async def seed_and_announce(app: web.Application) -> None:
+        await demo.seed(app)
+        demo.announce(config, app)
+
+    serve(config, seed_and_announce)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = _config(args, demo=args.demo)
+
+    async def run() -> list[int]:
+        async with db.open_database(config, run_migrations=False) as pool, \
+                pool.acquire() as conn:
+            return await db.migrate(conn)
+
+    applied = asyncio.run(run())
+    print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from server import staff
+    from server.auth.passwords import WeakPassword
+
+    config = _config(args, demo=args.demo)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the new account: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            return _fail("the two passwords differ")
+
+    async def run() -> int:
+        async with db.open_database(config) as pool, pool.acquire() as conn, \
+                conn.transaction():
+            return await staff.create(conn, email=args.email, full_name=args.name,
+                                      role=Role(args.role), password=password,
+                                      language=args.language, centres=tuple(args.centre))
+
+    try:
+        staff_id = asyncio.run(run())
+    except (WeakPassword, staff.DuplicateEmail, ValueError) as exc:
+        return _fail(str(exc))
+    except Exception as exc:
+        if type(exc).__name__ == "ForeignKeyViolationError":
+            return _fail("unknown centre id (see server/data/centres.json)")
+        raise
+    print(f"created {args.role} account {args.email} (id {staff_id})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="casa", description="Casa telemedicine platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve Casa (configured by CASA_* environment variables)")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="migrate, load demo data and serve")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS with a self-signed certificate (to try it from a phone)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("migrate", help="apply pending database migrations")
+    p.add_argument("--demo", action="store_true", help="use the demo secret key")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("user", help="manage staff accounts")
+    usub = p.add_subparsers(dest="user_command", required=True)
+    a = usub.add_parser("add", help="create a staff account")
+    a.add_argument("--email", required=True)
+    a.add_argument("--name", required=True)
+    a.add_argument("--role", required=True, choices=[r.value for r in Role])
+    a.add_argument("--centre", action="append", default=[],
+                   help="centre id where the person works (repeatable)")
+    a.add_argument("--language", default="it", choices=["it", "en"])
+    a.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input")
+    a.add_argument("--demo", action="store_true", help="use the demo secret key")
+    a.set_defaults(func=cmd_user_add)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        return _fail(f"configuration: {exc}")
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

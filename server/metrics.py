@@ -1,0 +1,48 @@
+"""Prometheus metrics: one registry per app (tests run several apps in one process)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from server.keys import METRICS
+
+
+class HttpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("casa_http_requests", "HTTP requests by route and status",
+                                ["method", "route", "status"], registry=registry)
+        self.latency = Histogram("casa_http_request_seconds", "HTTP request duration",
+                                 ["route"], registry=registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+        self.db_up = Gauge("casa_database_up", "1 when the last health check reached the DB",
+                           registry=registry)
+
+
+_HTTP = web.AppKey("http_metrics", HttpMetrics)
+
+
+def setup(app: web.Application) -> None:
+    registry = CollectorRegistry()
+    app[METRICS] = registry
+    app[_HTTP] = HttpMetrics(registry)
+    app.router.add_get("/metrics", metrics_view, name="metrics")
+
+
+def http(app: web.Application) -> HttpMetrics:
+    return app[_HTTP]
+
+
+def observe_request(app: web.Application, method: str, route: str, status: int,
+                    seconds: float) -> None:
+    m = app.get(_HTTP)
+    if m is None:
+        return
+    m.requests.labels(method, route, str(status)).inc()
+    m.latency.labels(route).observe(seconds)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,242 @@
+"""Request pipeline: request id and access log, errors, client address, language, staff
+session and CSRF; security headers on every response, errors and static files included."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+from aiohttp import web
+
+from server import errors, staff
+from server.auth import csrf, sessions
+from server.keys import (
+    CLIENT_IP,
+    CONFIG,
+    CSRF_COOKIE,
+    CSRF_TOKEN,
+    LANG,
+    POOL,
+    REQUEST_ID,
+    SESSION,
+    STAFF,
+)
+from server.metrics import observe_request
+from web.i18n import LANGUAGE_COOKIE, choose_language
+
+log = logging.getLogger("casa.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Camera and microphone for our own origin only (the call pages); nothing else.
+PERMISSIONS_POLICY = ("camera=(self), microphone=(self), display-capture=(self), "
+                      "geolocation=(), payment=(), usb=(), interest-cohort=()")
+# No inline script and no eval anywhere: every script is an ES module under /static.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def client_ip(request: web.Request) -> str:
+    """The client's address; X-Forwarded-For is believed only from a configured proxy."""
+    peer = request.remote or ""
+    proxies = request.app[CONFIG].trusted_proxies
+    if not proxies or not peer:
+        return peer
+    try:
+        peer_ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if not any(peer_ip in net for net in proxies):
+        return peer
+    # Walk from the nearest hop back, skipping our own proxies; the first other is the client.
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ip = ipaddress.ip_address(hop)
+        except ValueError:
+            return peer
+        if not any(ip in net for net in proxies):
+            return hop
+    return peer
+
+
+def is_https(request: web.Request) -> bool:
+    if request.secure:
+        return True
+    if _from_trusted_proxy(request):
+        return request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    return False
+
+
+def _from_trusted_proxy(request: web.Request) -> bool:
+    proxies = request.app[CONFIG].trusted_proxies
+    try:
+        peer_ip = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    return any(peer_ip in net for net in proxies)
+
+
+def wants_json(request: web.Request) -> bool:
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def route_name(request: web.Request) -> str:
+    """The route's pattern (``/join/{token}``), never the raw path: paths may hold tokens."""
+    info = request.match_info
+    resource = info.route.resource if info.route is not None else None
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[REQUEST_ID] = secrets.token_hex(8)
+    request[CLIENT_IP] = client_ip(request)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        name = route_name(request)
+        observe_request(request.app, request.method, name, status, elapsed)
+        log.info("request", extra={"request_id": request[REQUEST_ID], "method": request.method,
+                                   "route": name, "status": status,
+                                   "ms": round(elapsed * 1000, 1)})
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a catalogued error: JSON for the API, a page for people."""
+    from server.pages import render_error
+
+    try:
+        return await handler(request)
+    except errors.ApiError as exc:
+        return render_error(request, exc.kind, exc.message, exc.details, exc.headers)
+    except web.HTTPRedirection:
+        raise
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            kind = errors.NOT_FOUND
+        elif exc.status == 405:
+            kind = errors.METHOD
+        elif exc.status == 413:
+            kind = errors.TOO_LARGE
+        elif exc.status < 400:
+            raise
+        else:
+            kind = errors.ErrorKind("http_" + str(exc.status), exc.status, exc.reason)
+        return render_error(request, kind, None, {}, {})
+    except (asyncpg.PostgresConnectionStatusError, asyncpg.CannotConnectNowError,
+            asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError) as exc:
+        log.error("database unavailable", extra={"request_id": request[REQUEST_ID],
+                                                 "error": type(exc).__name__})
+        return render_error(request, errors.DB_UNAVAILABLE, None, {}, {"Retry-After": "30"})
+    except Exception:
+        # The traceback goes to the log under the request id, never to the client.
+        log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
+        return render_error(request, errors.INTERNAL, None, {"request_id": request[REQUEST_ID]},
+                            {})
+
+
+@web.middleware
+async def identity(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Loads the staff session and chooses the language; enforces CSRF on writes."""
+    config = request.app[CONFIG]
+    request[STAFF] = None
+    request[SESSION] = None
+    token = request.cookies.get(sessions.COOKIE)
+    if token and not request.path.startswith("/static/"):
+        session = await sessions.lookup(request.app[POOL], token,
+                                        timedelta(minutes=config.session_idle_minutes))
+        if session is not None:
+            request[SESSION] = session
+            if not session.mfa_pending:
+                request[STAFF] = await staff.get(request.app[POOL], session.staff_id)
+    user = request[STAFF]
+    request[LANG] = choose_language(
+        [request.query.get("lang"), request.cookies.get(LANGUAGE_COOKIE),
+         user.language if user else None],
+        request.headers.get("Accept-Language"), config.default_language)
+    csrf_cookie = request.cookies.get(csrf.COOKIE)
+    new_cookie = None
+    if not csrf_cookie:
+        new_cookie = csrf_cookie = csrf.new_cookie_value()
+    request[CSRF_COOKIE] = csrf_cookie
+    request[CSRF_TOKEN] = csrf.token_for(config.secret_key, csrf_cookie)
+
+    if request.method not in csrf.SAFE_METHODS and not _csrf_exempt(request):
+        await _check_csrf(request)
+
+    response = await handler(request)
+    if new_cookie and not response.prepared and request.get(CSRF_COOKIE) == new_cookie:
+        set_cookie(request, response, csrf.COOKIE, new_cookie, max_age=None)
+    return response
+
+
+def _csrf_exempt(request: web.Request) -> bool:
+    # Bearer-token API calls carry no ambient credential a third-party page could ride on.
+    return request.headers.get("Authorization", "").startswith("Bearer ")
+
+
+async def _check_csrf(request: web.Request) -> None:
+    config = request.app[CONFIG]
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and origin != _own_origin(request):
+        raise errors.ApiError(errors.CSRF)
+    presented = request.headers.get(csrf.HEADER)
+    if presented is None and request.content_type in ("application/x-www-form-urlencoded",
+                                                      "multipart/form-data"):
+        form = await request.post()
+        value = form.get(csrf.FIELD)
+        presented = value if isinstance(value, str) else None
+    if not csrf.valid(config.secret_key, request.cookies.get(csrf.COOKIE), presented):
+        raise errors.ApiError(errors.CSRF)
+
+
+def _own_origin(request: web.Request) -> str:
+    config = request.app[CONFIG]
+    if config.public_origin:
+        return config.public_origin
+    scheme = "https" if is_https(request) else "http"
+    host = request.headers.get("X-Forwarded-Host") if _from_trusted_proxy(request) else None
+    return f"{scheme}://{host or request.host}"
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
+               max_age: int | None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax",
+                        secure=is_https(request))
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: runs for every response, including errors and static files."""
+    h = response.headers
+    h.setdefault("Content-Security-Policy", CSP)
+    h["X-Content-Type-Options"] = "nosniff"
+    h["Referrer-Policy"] = "no-referrer"
+    h["Permissions-Policy"] = PERMISSIONS_POLICY
+    h["X-Frame-Options"] = "DENY"
+    h["Cross-Origin-Opener-Policy"] = "same-origin"
+    if REQUEST_ID in request:
+        h["X-Request-Id"] = request[REQUEST_ID]
+    if not request.path.startswith("/static/"):
+        # Pages can show clinical or personal data: never keep them in a shared cache.
+        h.setdefault("Cache-Control", "no-store")
+    if is_https(request):
+        h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"

@@ -1,0 +1,137 @@
+"""The patient register. Patients have no passwords: they join through per-consultation links
+and codes issued with their bookings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import asyncpg
+
+# Values of a character in an odd (1st, 3rd, ...) position of a codice fiscale (DM 23/12/1976).
+_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18,
+                 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23], strict=True))
+_EVEN = {**{str(d): d for d in range(10)}, **{chr(65 + i): i for i in range(26)}}
+# Digits may be replaced by these letters when two people would share a code (omocodia).
+_DIGITS = "[0-9LMNPQRSTUV]"
+_CF_SHAPE = re.compile(
+    rf"^[A-Z]{{6}}{_DIGITS}{{2}}[A-EHLMPRST]{_DIGITS}{{2}}[A-Z]{_DIGITS}{{3}}[A-Z]$"
+)
+LANGUAGES = ("it", "en", "ar", "zh", "es", "fr", "ro", "uk", "tl", "bn")
+
+
+def codice_fiscale_problem(value: str) -> str | None:
+    """None when ``value`` is a well-formed codice fiscale with the right control character;
+    otherwise a short reason."""
+    cf = value.strip().upper()
+    if len(cf) != 16 or not _CF_SHAPE.match(cf):
+        return "codice fiscale must be 16 letters and digits in the official pattern"
+    total = sum(_ODD[c] if i % 2 == 0 else _EVEN[c] for i, c in enumerate(cf[:15]))
+    if chr(65 + total % 26) != cf[15]:
+        return "codice fiscale control character does not match"
+    return None
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: int
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    phone: str | None
+    email: str | None
+    language: str
+    codice_fiscale: str | None
+    home_centre_id: str | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+@dataclass(frozen=True)
+class NewPatient:
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    phone: str | None = None
+    email: str | None = None
+    language: str = "it"
+    codice_fiscale: str | None = None
+    home_centre_id: str | None = None
+
+    def problems(self) -> dict[str, str]:
+        """Field name -> reason, empty when valid."""
+        out: dict[str, str] = {}
+        if not 1 <= len(self.given_name.strip()) <= 200:
+            out["given_name"] = "required, at most 200 characters"
+        if not 1 <= len(self.family_name.strip()) <= 200:
+            out["family_name"] = "required, at most 200 characters"
+        if not date(1900, 1, 2) <= self.date_of_birth <= date.today():
+            out["date_of_birth"] = "must be a real past date"
+        if self.phone and not re.fullmatch(r"\+?[0-9 ]{6,20}", self.phone):
+            out["phone"] = "digits and spaces, optionally starting with +"
+        if self.email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.email):
+            out["email"] = "not an e-mail address"
+        if self.language not in LANGUAGES:
+            out["language"] = "unsupported language"
+        if self.codice_fiscale:
+            problem = codice_fiscale_problem(self.codice_fiscale)
+            if problem:
+                out["codice_fiscale"] = problem
+        return out
+
+
+class DuplicatePatient(ValueError):
+    pass
+
+
+COLUMNS = ("id, given_name, family_name, date_of_birth, phone, email, language, codice_fiscale,"
+           " home_centre_id")
+INSERT = f"""
+INSERT INTO patients (given_name, family_name, date_of_birth, phone, email, language,
+                      codice_fiscale, home_centre_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}
+"""
+GET = f"SELECT {COLUMNS} FROM patients WHERE id = $1"
+SEARCH = f"""
+SELECT {COLUMNS} FROM patients
+WHERE lower(family_name || ' ' || given_name) LIKE '%' || lower($1) || '%'
+   OR lower(given_name || ' ' || family_name) LIKE '%' || lower($1) || '%'
+   OR codice_fiscale = upper($1)
+ORDER BY family_name, given_name LIMIT $2
+"""
+
+
+def _row(r: asyncpg.Record) -> Patient:
+    return Patient(**dict(r))
+
+
+async def create(conn: asyncpg.Connection | asyncpg.Pool, p: NewPatient) -> Patient:
+    problems = p.problems()
+    if problems:
+        raise ValueError(problems)
+    try:
+        r = await conn.fetchrow(INSERT, p.given_name.strip(), p.family_name.strip(),
+                                p.date_of_birth, p.phone or None, p.email or None, p.language,
+                                p.codice_fiscale.strip().upper() if p.codice_fiscale else None,
+                                p.home_centre_id)
+    except asyncpg.UniqueViolationError:
+        raise DuplicatePatient("a patient with this codice fiscale is already registered") from None
+    return _row(r)
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, patient_id: int) -> Patient | None:
+    r = await conn.fetchrow(GET, patient_id)
+    return _row(r) if r else None
+
+
+async def search(conn: asyncpg.Connection | asyncpg.Pool, text: str,
+                 limit: int = 20) -> list[Patient]:
+    # LIKE wildcards typed by the user are taken literally.
+    cleaned = text.strip().replace("\\", "").replace("%", "").replace("_", "")
+    if len(cleaned) < 2:
+        return []
+    return [_row(r) for r in await conn.fetch(SEARCH, cleaned, limit)]

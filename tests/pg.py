@@ -1,0 +1,91 @@
+"""A real PostgreSQL for the test suite: DATABASE_URL when set, else an embedded server in a
+temporary directory. Migrations run once into a template; each test gets a copy of it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from server import db
+
+_counter = itertools.count()
+
+
+class TestDatabases:
+    def __init__(self) -> None:
+        self._embedded: db.EmbeddedDatabase | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        url = os.environ.get("DATABASE_URL")
+        if url:
+            self.server_uri = url
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="casa-test-pg-")
+            os.chmod(self._tmp.name, 0o755)
+            self._embedded = db.EmbeddedDatabase(Path(self._tmp.name))
+            self.server_uri = self._embedded.start()
+        self.template = f"casa_template_{os.getpid()}"
+        asyncio.run(self._make_template())
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(db.database_name_uri(self.server_uri, "postgres"))
+
+    async def _make_template(self) -> None:
+        conn = await self._admin()
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.template}"')
+            await conn.execute(f'CREATE DATABASE "{self.template}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(self.uri(self.template))
+        try:
+            await db.migrate(conn)
+        finally:
+            await conn.close()
+
+    def uri(self, name: str) -> str:
+        return db.database_name_uri(self.server_uri, name)
+
+    async def create(self) -> str:
+        name = f"casa_test_{os.getpid()}_{next(_counter)}"
+        conn = await self._admin()
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        finally:
+            await conn.close()
+        return name
+
+    async def create_empty(self) -> str:
+        name = f"casa_empty_{os.getpid()}_{next(_counter)}"
+        conn = await self._admin()
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return name
+
+    async def drop(self, name: str) -> None:
+        conn = await self._admin()
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    def close(self) -> None:
+        async def drop_template() -> None:
+            conn = await self._admin()
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        if self._embedded is None:
+            asyncio.run(drop_template())
+        else:
+            self._embedded.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()

@@ -1,0 +1,105 @@
+"""Translations: gettext catalogues read with Babel, and the choice of a request's language.
+
+Catalogues live as plain ``.po`` files under ``web/translations/<lang>/LC_MESSAGES/``; every
+``*.po`` of a language is one domain (``casa``, ``bookings``, ``records``, ``call``) and they are
+merged into one catalogue per language, so each part of Casa keeps its own file. They are
+compiled in memory at start-up: no build step, nothing to forget before running.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+LANGUAGES: dict[str, str] = {"it": "Italiano", "en": "English"}
+DEFAULT_LANGUAGE = "it"
+LANGUAGE_COOKIE = "casa_lang"
+
+
+def _load_language(lang: str, directory: Path) -> gettext.NullTranslations:
+    merged: Translations | None = None
+    for po_path in sorted((directory / lang / "LC_MESSAGES").glob("*.po")):
+        with po_path.open("rb") as fh:
+            catalog = read_po(fh, locale=lang, domain=po_path.stem)
+        buf = io.BytesIO()
+        write_mo(buf, catalog)
+        buf.seek(0)
+        t = Translations(buf, domain="casa")
+        if merged is None:
+            merged = t
+        else:
+            merged.merge(t)
+    return merged if merged is not None else gettext.NullTranslations()
+
+
+@dataclass
+class Catalogues:
+    by_language: dict[str, gettext.NullTranslations]
+
+    @classmethod
+    def load(cls, directory: Path = TRANSLATIONS_DIR) -> Catalogues:
+        return cls({lang: _load_language(lang, directory) for lang in LANGUAGES})
+
+    def get(self, lang: str) -> gettext.NullTranslations:
+        return self.by_language.get(lang) or self.by_language[DEFAULT_LANGUAGE]
+
+    def gettext(self, lang: str) -> Callable[..., str]:
+        """A new-style gettext: ``_("Hello %(name)s", name=x)`` formats after translating."""
+        tr = self.get(lang)
+
+        def _(message: str, **variables: Any) -> str:
+            text = tr.gettext(message)
+            return text % variables if variables else text
+
+        return _
+
+    def ngettext(self, lang: str) -> Callable[..., str]:
+        tr = self.get(lang)
+
+        def n_(singular: str, plural: str, num: int, **variables: Any) -> str:
+            text = tr.ngettext(singular, plural, num)
+            variables.setdefault("num", num)
+            return text % variables
+
+        return n_
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Primary language subtags in the client's order of preference (q-values honoured)."""
+    if not header:
+        return []
+    scored: list[tuple[float, int, str]] = []
+    for i, part in enumerate(header.split(",")):
+        piece = part.strip()
+        if not piece:
+            continue
+        tag, _, params = piece.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        scored.append((-q, i, tag.strip().split("-")[0].lower()))
+    return [tag for q, _, tag in sorted(scored) if q < 0]
+
+
+def choose_language(explicit: Iterable[str | None], accept_language: str | None,
+                    default: str = DEFAULT_LANGUAGE) -> str:
+    """The user's own choice first (cookie, account, invitation), then the browser's."""
+    for lang in explicit:
+        if lang in LANGUAGES:
+            return lang
+    for lang in parse_accept_language(accept_language):
+        if lang in LANGUAGES:
+            return lang
+    return default
