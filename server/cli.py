@@ -23,7 +23,7 @@ from server.config import Config, ConfigError, load_config
 from server.staff import Role
 
 # Feature packages that add subcommands with ``register(subparsers)``, when present.
-COMMAND_MODULES = ("server.bookings_cli", "records.cli", "signaling.cli")
+COMMAND_MODULES = ("server.bookings.cli", "records.cli", "signaling.cli")
 
 
 def _fail(message: str) -> int:

@@ -21,7 +21,7 @@ log = logging.getLogger("casa.demo")
 # Printed on purpose at start-up: demo mode only.
 DEMO_PASSWORD = "casa-demo-2026"
 # Feature packages that add demo data with ``async seed_demo(app)``, when present.
-SEED_MODULES = ("server.bookings_demo", "records.demo", "signaling.demo")
+SEED_MODULES = ("server.bookings.demo", "records.demo", "signaling.demo")
 
 ALL = ("gratosoglio", "san-siro", "mazzini", "molise-calvairate", "giambellino-lorenteggio")
 DEMO_STAFF: list[tuple[str, str, Role, str, tuple[str, ...]]] = [
