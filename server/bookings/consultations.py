@@ -1,0 +1,257 @@
+"""Consultations: the video side of a booking, as consumed by the signalling package.
+
+One consultation per video booking: its own room id, a join window stored at booking time, a
+lifecycle (scheduled -> waiting -> in_call -> ended) with the timestamps kept for reporting,
+and an append-only event history. Signalling drives it through ``record_event``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeAlias
+
+import asyncpg
+
+from server.bookings.timeutil import day_bounds
+
+Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
+
+STATES = ("scheduled", "waiting", "in_call", "ended")
+EVENTS = ("arrived", "admitted", "sent_back", "ended", "participant_joined", "participant_left")
+# Longest credential we hash: anything longer is not ours and is refused before any query.
+MAX_CREDENTIAL_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Consultation:
+    id: int
+    booking_id: int
+    room_id: str
+    patient_id: int
+    patient_language: str
+    centre_id: str
+    service_code: str
+    sensitive: bool
+    mode: str
+    kiosk_id: int | None
+    clinician_ids: tuple[int, ...]
+    nurse_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+    join_opens_at: datetime
+    join_closes_at: datetime
+    state: str
+    booking_status: str
+
+    def join_open(self, now: datetime) -> bool:
+        """Whether ``now`` is inside the join window."""
+        return self.join_opens_at <= now < self.join_closes_at
+
+
+SELECT = """
+SELECT c.id, c.booking_id, c.room_id, b.patient_id, p.language AS patient_language,
+       b.centre_id, b.service_code, s.sensitive, b.mode, b.kiosk_id,
+       ARRAY[b.clinician_id] || coalesce(
+           (SELECT array_agg(cp.staff_id ORDER BY cp.added_at, cp.staff_id)
+            FROM consultation_participants cp
+            WHERE cp.consultation_id = c.id AND cp.staff_id <> b.clinician_id),
+           '{}'::bigint[]) AS clinician_ids,
+       b.nurse_id, lower(b.during) AS starts_at, upper(b.during) AS ends_at,
+       c.join_opens_at, c.join_closes_at, c.state, b.status AS booking_status
+FROM consultations c
+JOIN bookings b ON b.id = c.booking_id
+JOIN services s ON s.code = b.service_code
+JOIN patients p ON p.id = b.patient_id
+"""
+GET = SELECT + " WHERE c.id = $1"
+GET_BY_ROOM = SELECT + " WHERE c.room_id = $1"
+GET_BY_BOOKING = SELECT + " WHERE c.booking_id = $1"
+LIST_FOR_STAFF_BETWEEN = SELECT + """
+WHERE b.during && tstzrange($2, $3)
+  AND ($1 = b.clinician_id OR $1 = b.nurse_id
+       OR EXISTS (SELECT 1 FROM consultation_participants cp
+                  WHERE cp.consultation_id = c.id AND cp.staff_id = $1))
+ORDER BY lower(b.during), c.id
+"""
+
+
+def _row(r: asyncpg.Record) -> Consultation:
+    d = dict(r)
+    d["clinician_ids"] = tuple(d["clinician_ids"])
+    return Consultation(**d)
+
+
+async def get(conn: Conn, consultation_id: int) -> Consultation | None:
+    """The consultation with this id, or None."""
+    r = await conn.fetchrow(GET, consultation_id)
+    return _row(r) if r else None
+
+
+async def get_by_room(conn: Conn, room_id: str) -> Consultation | None:
+    """The consultation whose room is ``room_id``, or None."""
+    if not room_id or len(room_id) > 64:
+        return None
+    r = await conn.fetchrow(GET_BY_ROOM, room_id)
+    return _row(r) if r else None
+
+
+async def get_by_booking(conn: Conn, booking_id: int) -> Consultation | None:
+    r = await conn.fetchrow(GET_BY_BOOKING, booking_id)
+    return _row(r) if r else None
+
+
+async def list_for_clinician_day(conn: Conn, staff_id: int, day: date) -> list[Consultation]:
+    """Every consultation touching that Europe/Rome day in which ``staff_id`` is a clinician,
+    an added participant or the attached nurse, cancelled ones included (the caller filters)."""
+    start, end = day_bounds(day)
+    return [_row(r) for r in await conn.fetch(LIST_FOR_STAFF_BETWEEN, staff_id, start, end)]
+
+
+INSERT = """
+INSERT INTO consultations (booking_id, room_id, join_opens_at, join_closes_at)
+VALUES ($1, $2, $3, $4) RETURNING id
+"""
+
+
+def new_room_id() -> str:
+    """A random, url-safe room id. It names the room; it does not grant entry."""
+    return secrets.token_urlsafe(16)
+
+
+async def create(conn: Conn, booking_id: int, join_opens_at: datetime,
+                 join_closes_at: datetime) -> int:
+    """Create the consultation of a video booking; returns its id."""
+    cid: int = await conn.fetchval(INSERT, booking_id, new_room_id(), join_opens_at,
+                                   join_closes_at)
+    return cid
+
+
+MOVE_WINDOW = """
+UPDATE consultations SET join_opens_at = $2, join_closes_at = $3 WHERE booking_id = $1
+RETURNING id
+"""
+
+
+async def move_window(conn: Conn, booking_id: int, join_opens_at: datetime,
+                      join_closes_at: datetime) -> int | None:
+    """After a reschedule: the join window follows the booking; returns the consultation id."""
+    cid: int | None = await conn.fetchval(MOVE_WINDOW, booking_id, join_opens_at, join_closes_at)
+    return cid
+
+
+def hash_credential(credential: str) -> bytes:
+    """SHA-256 of a high-entropy patient credential (link token or session token)."""
+    return hashlib.sha256(b"casa-patient:" + credential.encode()).digest()
+
+
+RESOLVE = """
+SELECT consultation_id FROM patient_credentials
+WHERE token_hash = $1 AND kind IN ('link', 'session') AND revoked_at IS NULL
+"""
+
+
+async def resolve_patient_credential(conn: Conn, credential: str) -> Consultation | None:
+    """The consultation that an invitation link token or a patient session token opens.
+
+    Returned even outside the join window (the caller tells "too early" from "too late");
+    None when the credential is unknown or revoked. A token opens only its own consultation."""
+    if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
+        return None
+    cid = await conn.fetchval(RESOLVE, hash_credential(credential))
+    return await get(conn, cid) if cid is not None else None
+
+
+LOCK = """
+SELECT c.state, c.first_arrived_at, b.status FROM consultations c
+JOIN bookings b ON b.id = c.booking_id WHERE c.id = $1 FOR UPDATE OF c, b
+"""
+UPDATE_STATE = """
+UPDATE consultations SET state = $2,
+    first_arrived_at = CASE WHEN $3 THEN coalesce(first_arrived_at, now())
+                            ELSE first_arrived_at END,
+    admitted_at = CASE WHEN $4 THEN coalesce(admitted_at, now()) ELSE admitted_at END,
+    ended_at = CASE WHEN $5 THEN coalesce(ended_at, now()) ELSE ended_at END
+WHERE id = $1
+"""
+SET_BOOKING_STATUS = """
+UPDATE bookings SET status = $2, updated_at = now()
+WHERE id = (SELECT booking_id FROM consultations WHERE id = $1) AND status = ANY($3::text[])
+"""
+INSERT_EVENT = """
+INSERT INTO consultation_events (consultation_id, event, staff_id, detail)
+VALUES ($1, $2, $3, $4::jsonb)
+"""
+# Booking statuses from which a patient's arrival or the consultation's end moves it on.
+_ARRIVABLE = ["booked", "checked-in"]
+_FULFILLABLE = ["booked", "checked-in", "arrived"]
+
+
+def _next_state(state: str, event: str) -> str:
+    if state == "ended":
+        return state  # terminal: late repeats and stray events change nothing
+    if event == "arrived":
+        return "waiting" if state == "scheduled" else state
+    if event == "admitted":
+        return "in_call"
+    if event == "sent_back":
+        return "waiting" if state == "in_call" else state
+    if event == "ended":
+        return "ended"
+    return state
+
+
+async def record_event(conn: asyncpg.Connection, consultation_id: int, event: str, *,
+                       staff_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
+    """Apply a signalling event: move the state, stamp the first arrival, admission and end,
+    append to the history, and move the booking (arrived on first arrival, fulfilled at the
+    end of a consultation the patient attended). Repeats change nothing and add no row;
+    participant joins and leaves are always appended."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown consultation event {event!r}")
+    async with conn.transaction():
+        row = await conn.fetchrow(LOCK, consultation_id)
+        if row is None:
+            raise LookupError(f"no consultation {consultation_id}")
+        state = row["state"]
+        new = _next_state(state, event)
+        arrived = event in ("arrived", "admitted") and state != "ended"
+        stamp_arrival = arrived and row["first_arrived_at"] is None
+        changed = new != state or stamp_arrival
+        if changed:
+            await conn.execute(UPDATE_STATE, consultation_id, new, arrived,
+                               new == "in_call", new == "ended")
+            if arrived:
+                await conn.execute(SET_BOOKING_STATUS, consultation_id, "arrived", _ARRIVABLE)
+            if new == "ended" and (row["first_arrived_at"] is not None or stamp_arrival):
+                await conn.execute(SET_BOOKING_STATUS, consultation_id, "fulfilled",
+                                   _FULFILLABLE)
+        if changed or event.startswith("participant_"):
+            await conn.execute(INSERT_EVENT, consultation_id, event, staff_id,
+                               json.dumps(detail or {}))
+
+
+ADD_PARTICIPANT = """
+INSERT INTO consultation_participants (consultation_id, staff_id) VALUES ($1, $2)
+ON CONFLICT DO NOTHING
+"""
+
+
+async def add_participant(conn: Conn, consultation_id: int, staff_id: int) -> None:
+    """Invite a second clinician or an interpreter account; repeats are harmless."""
+    await conn.execute(ADD_PARTICIPANT, consultation_id, staff_id)
+
+
+EVENTS_OF = """
+SELECT event, staff_id, detail, at FROM consultation_events
+WHERE consultation_id = $1 ORDER BY at, id
+"""
+
+
+async def events(conn: Conn, consultation_id: int) -> list[dict[str, Any]]:
+    """The consultation's history, oldest first (for the booking page and reporting)."""
+    return [{"event": r["event"], "staff_id": r["staff_id"], "detail": json.loads(r["detail"]),
+             "at": r["at"]} for r in await conn.fetch(EVENTS_OF, consultation_id)]

@@ -1,0 +1,102 @@
+"""Fixtures for the bookings tests: a small world of centres, staff, patients and kiosks."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from server import centres, patients
+from server import staff as staff_store
+from server.bookings import bookings
+from server.bookings.timeutil import ROME
+from server.staff import Role
+
+WINDOW = bookings.JoinWindow(timedelta(minutes=15), timedelta(minutes=30))
+_n = itertools.count()
+
+
+@dataclass
+class World:
+    conn: asyncpg.Connection
+    gp: int
+    gp2: int
+    psychologist: int
+    nurse: int
+    coordinator: int
+    patient: int
+    patient2: int
+    kiosk: int
+    kiosk2: int
+
+    async def book(self, starts_at: datetime, *, service: str = "gp_visit",
+                   mode: str = "home_video", clinician: int | None = None,
+                   patient: int | None = None, kiosk: int | None = None,
+                   minutes: int | None = None, centre: str = "san-siro",
+                   nurse: int | None = None) -> bookings.Booking:
+        nb = bookings.NewBooking(
+            centre_id=centre, service_code=service, mode=mode, patient_id=patient or self.patient,
+            clinician_id=clinician or self.gp, starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=minutes) if minutes else None,
+            kiosk_id=kiosk, nurse_id=nurse)
+        async with self.conn.transaction():
+            return await bookings.create(self.conn, nb, created_by=self.coordinator,
+                                         window=WINDOW)
+
+
+async def add_staff(conn: asyncpg.Connection, role: Role, where: tuple[str, ...],
+                    password_hash: str) -> int:
+    return await staff_store.create(conn, email=f"{role.value}{next(_n)}@w.example",
+                                    full_name=f"W {role.value}", role=role, password="",
+                                    password_hash=password_hash, centres=where)
+
+
+async def add_patient(conn: asyncpg.Connection, given: str = "Maria",
+                      dob: date = date(1950, 3, 4), language: str = "it",
+                      email: str | None = "p@example.org") -> int:
+    p = await patients.create(conn, patients.NewPatient(
+        given_name=given, family_name=f"Rossi{next(_n)}", date_of_birth=dob, language=language,
+        phone="+39 333 1234567", email=email))
+    return p.id
+
+
+async def add_kiosk(conn: asyncpg.Connection, centre: str = "san-siro", name: str = "") -> int:
+    kid: int = await conn.fetchval(
+        "INSERT INTO resources (centre_id, kind, name) VALUES ($1, 'kiosk', $2) RETURNING id",
+        centre, name or f"Kiosk {next(_n)}")
+    return kid
+
+
+@pytest.fixture
+async def world(conn: asyncpg.Connection, password_hash: str) -> World:
+    await centres.sync(conn, centres.load_data())
+    both = ("san-siro", "gratosoglio")
+    return World(
+        conn=conn,
+        gp=await add_staff(conn, Role.GP, both, password_hash),
+        gp2=await add_staff(conn, Role.GP, both, password_hash),
+        psychologist=await add_staff(conn, Role.PSYCHOLOGIST, both, password_hash),
+        nurse=await add_staff(conn, Role.NURSE, both, password_hash),
+        coordinator=await add_staff(conn, Role.COORDINATOR, both, password_hash),
+        patient=await add_patient(conn),
+        patient2=await add_patient(conn, "Fatima", date(1985, 7, 9), "ar"),
+        kiosk=await add_kiosk(conn),
+        kiosk2=await add_kiosk(conn),
+    )
+
+
+def rome(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=ROME)
+
+
+def future(days: int = 3, hh: int = 10, mm: int = 0) -> datetime:
+    day = date.today() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hh, mm, tzinfo=ROME)
+
+
+def any_of(*_: Any) -> None:
+    return None
