@@ -20,26 +20,32 @@ class ErrorKind:
 CATALOGUE: dict[str, ErrorKind] = {}
 
 
+def N_(message: str) -> str:
+    """Marks a string for extraction; it is translated where it is shown."""
+    return message
+
+
 def _kind(code: str, status: int, message: str) -> ErrorKind:
     kind = ErrorKind(code, status, message)
     CATALOGUE[code] = kind
     return kind
 
 
-BAD_REQUEST = _kind("bad_request", 400, "The request is not valid.")  # malformed body or query
-VALIDATION = _kind("validation_failed", 422, "Some fields are not valid.")  # field errors follow
-UNAUTHENTICATED = _kind("unauthenticated", 401, "Please sign in.")  # no or expired session
-FORBIDDEN = _kind("forbidden", 403, "You do not have access to this page.")  # wrong role
+BAD_REQUEST = _kind("bad_request", 400, N_("The request is not valid."))  # malformed body or query
+# Field errors follow in details.
+VALIDATION = _kind("validation_failed", 422, N_("Some fields are not valid."))
+UNAUTHENTICATED = _kind("unauthenticated", 401, N_("Please sign in."))  # no or expired session
+FORBIDDEN = _kind("forbidden", 403, N_("You do not have access to this page."))  # wrong role
 CSRF = _kind("csrf_failed", 403,
-             "This form has expired. Reload the page and try again.")  # missing or wrong token
-NOT_FOUND = _kind("not_found", 404, "This page does not exist.")
-METHOD = _kind("method_not_allowed", 405, "This action is not allowed here.")
-CONFLICT = _kind("conflict", 409, "This conflicts with something that already exists.")
-TOO_LARGE = _kind("too_large", 413, "The request is too large.")
-RATE_LIMITED = _kind("rate_limited", 429, "Too many attempts. Please wait and try again.")
+             N_("This form has expired. Reload the page and try again."))  # missing or wrong token
+NOT_FOUND = _kind("not_found", 404, N_("This page does not exist."))
+METHOD = _kind("method_not_allowed", 405, N_("This action is not allowed here."))
+CONFLICT = _kind("conflict", 409, N_("This conflicts with something that already exists."))
+TOO_LARGE = _kind("too_large", 413, N_("The request is too large."))
+RATE_LIMITED = _kind("rate_limited", 429, N_("Too many attempts. Please wait and try again."))
 DB_UNAVAILABLE = _kind("database_unavailable", 503,
-                       "The service is briefly unavailable. Please try again in a minute.")
-INTERNAL = _kind("internal_error", 500, "Something went wrong on our side. Please try again.")
+                       N_("The service is briefly unavailable. Please try again in a minute."))
+INTERNAL = _kind("internal_error", 500, N_("Something went wrong on our side. Please try again."))
 
 
 class ApiError(Exception):

@@ -142,16 +142,31 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         else:
             kind = errors.ErrorKind("http_" + str(exc.status), exc.status, exc.reason)
         return render_error(request, kind, None, {}, {})
-    except (asyncpg.PostgresConnectionStatusError, asyncpg.CannotConnectNowError,
-            asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError) as exc:
+    except Exception as exc:
+        if not database_unavailable(exc):
+            # The traceback goes to the log under the request id, never to the client.
+            log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
+            return render_error(request, errors.INTERNAL, None,
+                                {"request_id": request[REQUEST_ID]}, {})
         log.error("database unavailable", extra={"request_id": request[REQUEST_ID],
                                                  "error": type(exc).__name__})
         return render_error(request, errors.DB_UNAVAILABLE, None, {}, {"Retry-After": "30"})
-    except Exception:
-        # The traceback goes to the log under the request id, never to the client.
-        log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
-        return render_error(request, errors.INTERNAL, None, {"request_id": request[REQUEST_ID]},
-                            {})
+
+
+# SQLSTATEs that mean "the database cannot serve us right now", not "the query was wrong":
+# admin shutdown, crash shutdown, cannot connect now, database not accepting connections.
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "55000", "53300"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, (asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                        ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, OSError):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, asyncpg.PostgresError) and (
+        state in _UNAVAILABLE_STATES or str(state).startswith("08"))
 
 
 @web.middleware

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from server.keys import CSRF_TOKEN, JINJA, LANG, SESSION, STAFF
 from server.staff import Role, Staff
 from web.i18n import LANGUAGES, Catalogues
 
+log = logging.getLogger("casa.pages")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
 _CATALOGUES = web.AppKey("catalogues", Catalogues)
 
@@ -84,8 +86,13 @@ def render_error(request: web.Request, kind: errors.ErrorKind, message: str | No
         if details:
             body["error"]["details"] = details
         return web.json_response(body, status=kind.status, headers=headers)
-    resp = render(request, "error.html", status=kind.status, code=kind.code, message=text,
-                  details=details)
+    try:
+        resp = render(request, "error.html", status=kind.status, code=kind.code, message=text,
+                      details=details)
+    except Exception:
+        # The error page itself must never fail into a stack trace: plain text it is.
+        log.exception("error page failed to render")
+        resp = web.Response(text=text, status=kind.status, content_type="text/plain")
     resp.headers.update(headers)
     return resp
 

@@ -55,7 +55,7 @@ def config(db_url: str, tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, config: Config) -> TestClient[Any, Any]:
+async def client(config: Config, aiohttp_client: Any) -> TestClient[Any, Any]:
     from server import centres
 
     app = create_app(config)

@@ -166,8 +166,9 @@ ENROL_SECRET = "casa_totp_pending"
 async def enrol_page(request: web.Request) -> web.StreamResponse:
     user = current_staff(request)
     config = request.app[CONFIG]
-    # The candidate secret travels sealed in a short-lived cookie until a code proves it works.
-    secret = totp.new_secret()
+    # The candidate secret travels sealed in a short-lived cookie until a code proves it works;
+    # a reload keeps it, so a key already scanned stays valid.
+    secret = _pending_secret(request, config.secret_key, user.id) or totp.new_secret()
     sealed = totp.seal(secret, config.secret_key, user.id).hex()
     resp = render(request, "totp_enrol.html", error=None, enabled=user.totp_enabled,
                   secret=totp.display_secret(secret),
@@ -176,17 +177,23 @@ async def enrol_page(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _pending_secret(request: web.Request, secret_key: str, staff_id: int) -> bytes | None:
+    try:
+        return totp.unseal(bytes.fromhex(request.cookies.get(ENROL_SECRET, "")), secret_key,
+                           staff_id)
+    except Exception:
+        return None
+
+
 @require_staff()
 async def enrol_submit(request: web.Request) -> web.StreamResponse:
     user = current_staff(request)
     config = request.app[CONFIG]
     form = await request.post()
     _ = translator(request)
-    sealed_hex = request.cookies.get(ENROL_SECRET, "")
-    try:
-        secret = totp.unseal(bytes.fromhex(sealed_hex), config.secret_key, user.id)
-    except Exception:
-        raise web.HTTPSeeOther("/account/totp") from None
+    secret = _pending_secret(request, config.secret_key, user.id)
+    if secret is None:
+        raise web.HTTPSeeOther("/account/totp")
     if totp.verify(secret, str(form.get("code", ""))[:32], None) is None:
         return render(request, "totp_enrol.html", status=400,
                       error=_("That code is not right. Use the newest code in your app."),

@@ -1,0 +1,154 @@
+"""HTTP hygiene: security headers everywhere, catalogued errors, health, metrics, proxies."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+
+import asyncpg
+import pytest
+
+from server.app import create_app
+from server.config import Config
+from tests.conftest import SECRET_KEY, login
+
+
+def assert_security_headers(resp, https: bool = False):
+    csp = resp.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "script-src 'self'" in csp
+    assert "camera=(self)" in resp.headers["Permissions-Policy"]
+    assert "microphone=(self)" in resp.headers["Permissions-Policy"]
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert ("Strict-Transport-Security" in resp.headers) == https
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/healthz", "/metrics", "/nope",
+                                  "/static/css/casa.css", "/static/missing.css"])
+async def test_every_response_has_security_headers(client, path):
+    resp = await client.get(path)
+    assert_security_headers(resp)
+    assert resp.headers.get("X-Request-Id")
+
+
+async def test_pages_are_not_cached_but_static_files_may_be(client):
+    assert (await client.get("/login")).headers["Cache-Control"] == "no-store"
+    assert "no-store" not in (await client.get("/static/css/casa.css")).headers.get(
+        "Cache-Control", "")
+
+
+async def test_not_found_is_a_page_for_people_and_json_for_the_api(client):
+    page = await client.get("/no/such/page")
+    assert page.status == 404
+    assert "text/html" in page.headers["Content-Type"]
+    assert 'data-error-code="not_found"' in await page.text()
+    api = await client.get("/api/v1/no-such-thing")
+    assert api.status == 404
+    body = await api.json()
+    assert body["error"]["code"] == "not_found" and body["error"]["message"]
+
+
+async def test_method_not_allowed_and_oversized_bodies(client):
+    resp = await client.put("/healthz")
+    assert resp.status in (403, 405)  # CSRF runs first for writes without a token
+    big = await client.post("/login", data=b"x" * (2 * 1024 * 1024),
+                            headers={"Content-Type": "application/octet-stream",
+                                     "X-CSRF-Token": "x"})
+    assert big.status in (403, 413)
+
+
+async def test_unhandled_error_shows_no_stack_trace(aiohttp_client, config, caplog):
+    from aiohttp import web
+
+    app = create_app(config)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals: note text here")
+
+    app.router.add_get("/boom", boom)
+    c = await aiohttp_client(app)
+    with caplog.at_level(logging.ERROR):
+        resp = await c.get("/boom")
+    text = await resp.text()
+    assert resp.status == 500
+    assert "Traceback" not in text and "secret internals" not in text
+    assert resp.headers["X-Request-Id"] in text  # a reference the user can quote
+    api = await c.get("/boom", headers={"Accept": "application/json"})
+    assert (await api.json())["error"]["code"] == "internal_error"
+
+
+async def test_healthz_reports_the_database(client):
+    resp = await client.get("/healthz")
+    body = await resp.json()
+    assert resp.status == 200 and body["database"]["status"] == "up"
+
+
+async def test_metrics_are_prometheus_text(client):
+    await client.get("/login")
+    resp = await client.get("/metrics")
+    text = await resp.text()
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
+    assert 'casa_http_requests_total{method="GET",route="/login",status="200"}' in text
+
+
+async def test_database_down_gives_a_clear_503_and_recovers(client, databases, db_url):
+    from urllib.parse import urlsplit
+
+    name = urlsplit(db_url).path.lstrip("/")
+    admin = await asyncpg.connect(databases.uri("postgres"))
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = $1", name)
+        await asyncio.sleep(0.2)
+        health = await client.get("/healthz")
+        assert health.status == 503
+        assert (await health.json())["database"]["status"] == "down"
+        page = await client.get("/login", headers={"Cookie": "casa_session=x" * 1})
+        assert page.status == 503
+        assert "Traceback" not in await page.text()
+        assert page.headers["Retry-After"] == "30"
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    for _ in range(20):
+        if (await client.get("/healthz")).status == 200:
+            break
+        await asyncio.sleep(0.2)
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_forwarded_headers_only_from_trusted_proxies(aiohttp_client, db_url, tmp_path):
+    untrusted = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url)
+    c = await aiohttp_client(create_app(untrusted))
+    resp = await c.get("/login", headers={"X-Forwarded-Proto": "https",
+                                          "X-Forwarded-For": "203.0.113.9"})
+    assert "Strict-Transport-Security" not in resp.headers
+    trusted = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+                     trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
+    c2 = await aiohttp_client(create_app(trusted))
+    resp = await c2.get("/login", headers={"X-Forwarded-Proto": "https",
+                                           "X-Forwarded-For": "203.0.113.9"})
+    assert_security_headers(resp, https=True)
+    assert resp.cookies["casa_csrf"]["secure"]
+
+
+async def test_logs_are_json_with_route_patterns_and_no_secrets(client, make_staff, capsys):
+    from server import logs
+    from tests.conftest import PASSWORD
+
+    logs.configure("INFO")
+    try:
+        gp = await make_staff()
+        await login(client, gp.email)
+        await client.get("/static/css/casa.css?token=abcdef-secret")
+        err = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(x.get("route") == "/login" and x.get("request_id") for x in lines)
+    assert PASSWORD not in err and gp.email not in err and "abcdef-secret" not in err
