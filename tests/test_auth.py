@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import asyncpg
 
 from server import staff as staff_store
@@ -158,10 +161,7 @@ async def test_admin_without_totp_must_enrol_first(client, make_staff):
     page = await client.get("/account/totp")
     html = await page.text()
     assert "<svg" in html  # the QR code
-    import re
-
-    key = re.search(r'<code class="key">([A-Z2-7 ]+)</code>', html).group(1)
-    import base64
+    key = _shown_key(html)
 
     raw = key.replace(" ", "")
     secret = base64.b32decode(raw + "=" * (-len(raw) % 8))
@@ -170,7 +170,7 @@ async def test_admin_without_totp_must_enrol_first(client, make_staff):
     assert wrong.status == 400
     # A reload keeps the key already shown (it may have been scanned).
     html = await (await client.get("/account/totp")).text()
-    assert re.search(r'<code class="key">([A-Z2-7 ]+)</code>', html).group(1) == key
+    assert _shown_key(html) == key
     token = await csrf_token(client, "/account/totp")
     ok = await client.post("/account/totp", data={"code": totp.current_code(secret),
                                                   "csrf_token": token}, allow_redirects=False)
@@ -197,3 +197,9 @@ async def test_open_redirect_is_not_followed(client, make_staff):
                              data={"email": gp.email, "password": PASSWORD, "csrf_token": token},
                              allow_redirects=False)
     assert resp.headers["Location"] == "/home"
+
+
+def _shown_key(html: str) -> str:
+    match = re.search(r'<code class="key">([A-Z2-7 ]+)</code>', html)
+    assert match, "the enrolment page shows no key"
+    return match.group(1)
