@@ -19,6 +19,7 @@ from typing import TypeVar
 import asyncpg
 
 from server.bookings import consultations, status
+from server.bookings.timeutil import UTC
 
 log = logging.getLogger("casa.bookings")
 
@@ -150,10 +151,13 @@ async def validate(conn: asyncpg.Connection, nb: NewBooking) -> tuple[datetime, 
                             nb.patient_id, nb.kiosk_id, nb.nurse_id)
     if r is None:
         raise Invalid({"service_code": "unknown service"})
-    if nb.starts_at.tzinfo is None:
+    if nb.starts_at.tzinfo is None or (nb.ends_at is not None and nb.ends_at.tzinfo is None):
         raise Invalid({"starts_at": "must include a time zone offset"})
-    ends_at = nb.ends_at or nb.starts_at + timedelta(minutes=r["default_minutes"])
-    minutes = (ends_at - nb.starts_at).total_seconds() / 60
+    # In UTC: Python adds to a Europe/Rome datetime by wall clock, wrong across a DST change.
+    starts_at = nb.starts_at.astimezone(UTC)
+    ends_at = (nb.ends_at.astimezone(UTC) if nb.ends_at
+               else starts_at + timedelta(minutes=r["default_minutes"]))
+    minutes = (ends_at - starts_at).total_seconds() / 60
     if not MIN_MINUTES <= minutes <= MAX_MINUTES:
         problems["ends_at"] = f"a booking lasts between {MIN_MINUTES} and {MAX_MINUTES} minutes"
     if not r["centre_exists"]:
@@ -184,7 +188,7 @@ async def validate(conn: asyncpg.Connection, nb: NewBooking) -> tuple[datetime, 
             problems["nurse_id"] = "not a nurse"
     if problems:
         raise Invalid(problems)
-    return nb.starts_at, ends_at
+    return starts_at, ends_at
 
 
 LOCK = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
@@ -287,9 +291,10 @@ async def reschedule(conn: asyncpg.Connection, booking_id: int, starts_at: datet
     b = row_to_booking(r)
     if b.status not in status.RESCHEDULABLE:
         raise BadTransition(b.status, "rescheduled")
-    if starts_at.tzinfo is None:
+    if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
         raise Invalid({"starts_at": "must include a time zone offset"})
-    ends_at = ends_at or starts_at + (b.ends_at - b.starts_at)
+    starts_at = starts_at.astimezone(UTC)
+    ends_at = ends_at.astimezone(UTC) if ends_at else starts_at + (b.ends_at - b.starts_at)
     minutes = (ends_at - starts_at).total_seconds() / 60
     if not MIN_MINUTES <= minutes <= MAX_MINUTES:
         raise Invalid({"ends_at": f"a booking lasts between {MIN_MINUTES} and {MAX_MINUTES} "

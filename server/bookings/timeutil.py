@@ -6,11 +6,14 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ROME = ZoneInfo("Europe/Rome")
+# Python compares and adds datetimes that share a tzinfo by wall clock, which is wrong across a
+# DST change; every instant computed here is therefore returned in UTC.
+UTC = ZoneInfo("UTC")
 
 
 def local_midnight(day: date) -> datetime:
-    """The aware instant at which ``day`` begins in Rome."""
-    return datetime.combine(day, time(0), tzinfo=ROME)
+    """The instant (UTC) at which ``day`` begins in Rome."""
+    return local_instant(day, time(0))
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -19,13 +22,13 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def local_instant(day: date, at: time) -> datetime:
-    """A wall-clock time on a Rome day as an aware instant. A time that does not exist (the
+    """A wall-clock time on a Rome day as an instant (UTC). A time that does not exist (the
     spring-forward hour) moves forward; an ambiguous one (autumn) takes the first occurrence,
     because zoneinfo's ``fold=0`` does both."""
     naive = datetime.combine(day, at)
     aware = naive.replace(tzinfo=ROME)
-    # Round-trip through UTC normalises a non-existent wall time to a real instant.
-    return aware.astimezone(ZoneInfo("UTC")).astimezone(ROME)
+    # Converting to UTC normalises a non-existent wall time to a real instant.
+    return aware.astimezone(UTC)
 
 
 def to_local(instant: datetime) -> datetime:

@@ -1,0 +1,187 @@
+"""Patient credentials: the invitation link token, the 6-digit code, the patient session.
+
+All three are stored only as hashes. Link and session tokens carry 256 random bits, so a plain
+SHA-256 is enough; a six-digit code is easy to reverse from its SHA-256, so it is stored as an
+HMAC under the server's secret key. A code opens nothing alone: it must come with the patient's
+date of birth, wrong attempts are counted per code (the code is revoked after a few) and per
+client address (in the foundation's ``login_failures`` table, so every instance sees them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import asyncpg
+
+from server.bookings import consultations
+from server.bookings.consultations import Consultation, hash_credential
+
+log = logging.getLogger("casa.bookings.credentials")
+
+CODE_DIGITS = 6
+# Six digits give a million codes; at ten wrong tries per address per quarter hour, guessing a
+# live code together with its owner's date of birth is hopeless.
+MAX_FAILURES_PER_IP = 10
+FAILURE_WINDOW = timedelta(minutes=15)
+# A known code with a wrong date of birth this many times is someone else trying: revoke it.
+MAX_FAILURES_PER_CODE = 5
+# Codes collide now and then; retries pick another.
+CODE_RETRIES = 20
+
+
+def code_hash(secret_key: str, code: str) -> bytes:
+    return hmac.new(secret_key.encode(), b"casa-join-code:" + code.encode(),
+                    hashlib.sha256).digest()
+
+
+INSERT = """
+INSERT INTO patient_credentials (consultation_id, kind, token_hash, valid_from, valid_until)
+VALUES ($1, $2, $3, $4, $5)
+"""
+REVOKE = """
+UPDATE patient_credentials SET revoked_at = now()
+WHERE consultation_id = $1 AND kind = ANY($2::text[]) AND revoked_at IS NULL
+"""
+
+
+async def _window(conn: asyncpg.Connection, consultation_id: int) -> Consultation:
+    c = await consultations.get(conn, consultation_id)
+    if c is None:
+        raise LookupError(f"no consultation {consultation_id}")
+    return c
+
+
+async def issue_link(conn: asyncpg.Connection, consultation_id: int) -> str:
+    """A new invitation link token, valid for the consultation's join window."""
+    c = await _window(conn, consultation_id)
+    token = secrets.token_urlsafe(32)
+    await conn.execute(INSERT, consultation_id, "link", hash_credential(token), c.join_opens_at,
+                       c.join_closes_at)
+    return token
+
+
+async def issue_code(conn: asyncpg.Connection, secret_key: str, consultation_id: int) -> str:
+    """A new 6-digit code, unique among codes whose windows overlap (the database checks)."""
+    c = await _window(conn, consultation_id)
+    for _ in range(CODE_RETRIES):
+        code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+        try:
+            async with conn.transaction():
+                await conn.execute(INSERT, consultation_id, "code", code_hash(secret_key, code),
+                                   c.join_opens_at, c.join_closes_at)
+            return code
+        except asyncpg.ExclusionViolationError:
+            continue
+    raise RuntimeError("could not find a free join code")
+
+
+async def issue_session(conn: asyncpg.Connection, consultation_id: int, now: datetime) -> str:
+    """A patient session token (the ``casa_patient`` cookie) valid until the window closes."""
+    c = await _window(conn, consultation_id)
+    token = secrets.token_urlsafe(32)
+    until = max(c.join_closes_at, now + timedelta(minutes=1))
+    await conn.execute(INSERT, consultation_id, "session", hash_credential(token), now, until)
+    return token
+
+
+async def revoke(conn: asyncpg.Connection, consultation_id: int,
+                 kinds: tuple[str, ...] = ("link", "code", "session")) -> None:
+    """Revoke a consultation's credentials (cancellation, reschedule)."""
+    await conn.execute(REVOKE, consultation_id, list(kinds))
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    """``outcome`` is 'ok', 'too_early', 'expired', 'cancelled', 'unknown' or 'rate_limited'."""
+
+    outcome: str
+    consultation: Consultation | None = None
+    retry_after: int = 0
+
+
+ENDED_STATUSES = frozenset({"cancelled", "noshow", "entered-in-error"})
+
+
+def judge(c: Consultation, now: datetime) -> str:
+    """Whether a credential's consultation can be entered ``now``."""
+    if c.booking_status in ENDED_STATUSES:
+        return "cancelled"
+    if now < c.join_opens_at:
+        return "too_early"
+    if now >= c.join_closes_at or c.state == "ended":
+        return "expired"
+    return "ok"
+
+
+LINK = """
+SELECT consultation_id FROM patient_credentials
+WHERE token_hash = $1 AND kind = 'link' AND revoked_at IS NULL
+"""
+TOUCH = "UPDATE patient_credentials SET last_used_at = now() WHERE token_hash = $1"
+
+
+async def open_link(conn: asyncpg.Connection, token: str, now: datetime) -> JoinResult:
+    """Check an invitation link token. It keeps working, for rejoining, all through the window."""
+    if not token or len(token) > consultations.MAX_CREDENTIAL_CHARS:
+        return JoinResult("unknown")
+    cid = await conn.fetchval(LINK, hash_credential(token))
+    c = await consultations.get(conn, cid) if cid is not None else None
+    if c is None:
+        return JoinResult("unknown")
+    await conn.execute(TOUCH, hash_credential(token))
+    return JoinResult(judge(c, now), c)
+
+
+COUNT_IP = """
+SELECT count(*) AS n, min(at) AS oldest FROM login_failures
+WHERE scope = 'ip' AND subject = $1 AND at > now() - $2::interval
+"""
+RECORD_IP = "INSERT INTO login_failures (scope, subject) VALUES ('ip', $1)"
+FIND_CODE = """
+SELECT pc.id, pc.consultation_id, pc.failed_attempts, p.date_of_birth
+FROM patient_credentials pc
+JOIN consultations c ON c.id = pc.consultation_id
+JOIN bookings b ON b.id = c.booking_id
+JOIN patients p ON p.id = b.patient_id
+WHERE pc.kind = 'code' AND pc.token_hash = $1 AND pc.revoked_at IS NULL AND pc.valid_until > $2
+ORDER BY pc.valid_from LIMIT 1
+"""
+CODE_FAILED = """
+UPDATE patient_credentials SET failed_attempts = failed_attempts + 1,
+    revoked_at = CASE WHEN failed_attempts + 1 >= $2 THEN now() ELSE revoked_at END
+WHERE id = $1
+"""
+CODE_USED = "UPDATE patient_credentials SET last_used_at = now() WHERE id = $1"
+
+
+def _ip_subject(ip: str) -> str:
+    # Kept apart from the login counters of the same address by the prefix.
+    return "join:" + ip
+
+
+async def check_code(conn: asyncpg.Connection, secret_key: str, code: str, date_of_birth: date,
+                     ip: str, now: datetime) -> JoinResult:
+    """Check a 6-digit code with the patient's date of birth, counting failures."""
+    r = await conn.fetchrow(COUNT_IP, _ip_subject(ip), FAILURE_WINDOW)
+    if r["n"] >= MAX_FAILURES_PER_IP:
+        wait = int((r["oldest"] + FAILURE_WINDOW - now).total_seconds()) + 1
+        return JoinResult("rate_limited", retry_after=max(wait, 1))
+    digits = "".join(ch for ch in code if ch.isdigit())
+    found = None
+    if len(digits) == CODE_DIGITS:
+        found = await conn.fetchrow(FIND_CODE, code_hash(secret_key, digits), now)
+    if found is None or found["date_of_birth"] != date_of_birth:
+        await conn.execute(RECORD_IP, _ip_subject(ip))
+        if found is not None:
+            await conn.execute(CODE_FAILED, found["id"], MAX_FAILURES_PER_CODE)
+        log.info("join code refused", extra={"known_code": found is not None})
+        return JoinResult("unknown")
+    c = await consultations.get(conn, found["consultation_id"])
+    assert c is not None
+    await conn.execute(CODE_USED, found["id"])
+    return JoinResult(judge(c, now), c)
