@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import db, health, home, metrics, middleware, pages
+from server import centres, db, health, home, metrics, middleware, pages
 from server.auth import views as auth_views
 from server.config import Config
 from server.keys import CONFIG, EXTRA, POOL, STAFF_SOCKETS
@@ -64,5 +64,6 @@ def create_app(config: Config) -> web.Application:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     """Open the pool (starting the embedded server when no DATABASE_URL) and migrate."""
     async with db.open_database(app[CONFIG]) as pool:
+        await centres.ensure_loaded(pool)
         app[POOL] = pool
         yield

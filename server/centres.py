@@ -50,6 +50,12 @@ async def sync(conn: asyncpg.Connection, items: list[Centre]) -> None:
         await conn.execute(UPSERT, c.id, c.name, c.address, c.phone, json.dumps(c.opening_hours))
 
 
+async def ensure_loaded(pool: asyncpg.Pool) -> None:
+    """Bring the centres table in line with the data file; run at every start."""
+    async with pool.acquire() as conn, conn.transaction():
+        await sync(conn, load_data())
+
+
 async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[Centre]:
     return [Centre(r["id"], r["name"], r["address"], r["phone"], json.loads(r["opening_hours"]))
             for r in await conn.fetch(LIST)]

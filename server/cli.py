@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import db, logs
+from server import centres, db, logs
 from server.config import Config, ConfigError, load_config
 from server.staff import Role
 
@@ -95,9 +95,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     config = _config(args, demo=args.demo)
 
     async def run() -> list[int]:
-        async with db.open_database(config, run_migrations=False) as pool, \
-                pool.acquire() as conn:
-            return await db.migrate(conn)
+        async with db.open_database(config, run_migrations=False) as pool:
+            async with pool.acquire() as conn:
+                applied = await db.migrate(conn)
+            await centres.ensure_loaded(pool)
+            return applied
 
     applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
@@ -117,11 +119,12 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             return _fail("the two passwords differ")
 
     async def run() -> int:
-        async with db.open_database(config) as pool, pool.acquire() as conn, \
-                conn.transaction():
-            return await staff.create(conn, email=args.email, full_name=args.name,
-                                      role=Role(args.role), password=password,
-                                      language=args.language, centres=tuple(args.centre))
+        async with db.open_database(config) as pool:
+            await centres.ensure_loaded(pool)
+            async with pool.acquire() as conn, conn.transaction():
+                return await staff.create(conn, email=args.email, full_name=args.name,
+                                          role=Role(args.role), password=password,
+                                          language=args.language, centres=tuple(args.centre))
 
     try:
         staff_id = asyncio.run(run())

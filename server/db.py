@@ -70,7 +70,7 @@ SELECT_APPLIED = "SELECT version, checksum FROM schema_migrations"
 INSERT_APPLIED = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply every pending migration; return the versions applied by this call.
 
     A migration already applied whose file changed since is reported, never re-run: migrations
@@ -80,7 +80,7 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
         await conn.execute(CREATE_MIGRATIONS_TABLE)
         applied = {r["version"]: r["checksum"] for r in await conn.fetch(SELECT_APPLIED)}
         done: list[int] = []
-        for m in load_migrations():
+        for m in load_migrations(directory):
             if m.version in applied:
                 if applied[m.version] != m.checksum:
                     log.warning("migration %04d_%s changed after it was applied", m.version, m.name)
