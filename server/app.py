@@ -29,7 +29,7 @@ def _feature_setups() -> list[Setup]:
     import importlib
 
     out: list[Setup] = []
-    for module in ("server.bookings.setup", "records.setup", "signaling.setup", "web.call_setup"):
+    for module in ("server.bookings.setup", "records.setup", "signaling.setup", "server.calls.setup"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
