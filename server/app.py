@@ -20,6 +20,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_BODY_BYTES = 1024 * 1024
 
 # Each feature package contributes ``setup(app)``; they are wired in this order.
+FEATURES = ("server.bookings.setup", "records.setup", "signaling.setup", "server.calls.setup")
 Setup = Callable[[web.Application], None]
 
 
@@ -29,7 +30,7 @@ def _feature_setups() -> list[Setup]:
     import importlib
 
     out: list[Setup] = []
-    for module in ("server.bookings.setup", "records.setup", "signaling.setup", "server.calls.setup"):
+    for module in FEATURES:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
