@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,10 +68,13 @@ def test_user_add_creates_an_account_and_refuses_bad_input(db_url, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("casa-demo")
+def demo_dir():
+    # Not under pytest's tmp root: pytest keeps that at 0700 (and resets it when another
+    # session starts), but the embedded server runs as another user and must traverse it.
+    d = tempfile.mkdtemp(prefix="casa-demo-")
     os.chmod(d, 0o755)
-    return d
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
