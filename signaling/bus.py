@@ -1,0 +1,166 @@
+"""The cross-instance bus: room events travel through PostgreSQL LISTEN/NOTIFY.
+
+One dedicated connection listens (not a pooled one held forever) and one publishes, so the
+events of one instance arrive everywhere in the order they were sent. Both reconnect when lost;
+after a reconnect the hub re-reads room state from the database, since notifications sent
+meanwhile are gone. Payloads over NOTIFY's 8000-byte limit travel by reference through
+``signaling_relay``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from signaling import presence
+
+log = logging.getLogger("casa.signaling.bus")
+
+CHANNEL = "casa_signal"
+# NOTIFY refuses payloads of 8000 bytes or more; leave room for the envelope.
+MAX_NOTIFY_BYTES = 7800
+# One round trip carries up to this many notifications.
+MAX_BATCH = 200
+# Reconnect backoff after losing the database.
+RECONNECT_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+ResyncHandler = Callable[[], Awaitable[None]]
+
+
+async def connect_like(pool: asyncpg.Pool) -> asyncpg.Connection:
+    """A new connection to the pool's database, outside the pool (asyncpg keeps the pool's
+    connect arguments; there is no public accessor)."""
+    args = getattr(pool, "_connect_args", [])
+    kwargs = getattr(pool, "_connect_kwargs", {})
+    conn: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
+    return conn
+
+
+class Bus:
+    """Publish events to every instance; deliver the others' events to ``on_event`` in order."""
+
+    def __init__(self, pool: asyncpg.Pool, instance_id: str, on_event: EventHandler,
+                 on_resync: ResyncHandler) -> None:
+        self.pool = pool
+        self.instance_id = instance_id
+        self.on_event = on_event
+        self.on_resync = on_resync
+        self._seq = itertools.count()
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncpg.Connection | None = None
+        self._lost = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen_forever(), name="bus-listen"),
+                       asyncio.create_task(self._publish_forever(), name="bus-publish"),
+                       asyncio.create_task(self._consume_forever(), name="bus-consume")]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), 10)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._listener is not None and not self._listener.is_closed():
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+
+    def publish(self, kind: str, **fields: Any) -> None:
+        """Queue an event for every other instance (never blocks the caller)."""
+        event = {"k": kind, "i": self.instance_id, "s": next(self._seq), **fields}
+        self._outbox.put_nowait(json.dumps(event, separators=(",", ":"), default=str))
+
+    # --- listening ---
+
+    async def _listen_forever(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                conn = await connect_like(self.pool)
+                self._lost.clear()
+                conn.add_termination_listener(lambda _c: self._lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self._listener = conn
+                resync = attempt > 0
+                attempt = 0
+                self.connected.set()
+                if resync:
+                    await self.on_resync()
+                await self._lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("bus connection failed", extra={"error": type(exc).__name__})
+            self.connected.clear()
+            delay = RECONNECT_DELAYS_S[min(attempt, len(RECONNECT_DELAYS_S) - 1)]
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self._inbox.put_nowait(payload)
+
+    async def _consume_forever(self) -> None:
+        while True:
+            payload = await self._inbox.get()
+            try:
+                event = json.loads(payload)
+                if event.get("i") == self.instance_id:
+                    continue
+                if "ref" in event:
+                    stored = await presence.load_relay(self.pool, int(event["ref"]))
+                    if stored is None:
+                        continue
+                    event = json.loads(stored)
+                await self.on_event(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("bus event failed")
+
+    # --- publishing ---
+
+    async def _publish_forever(self) -> None:
+        conn: asyncpg.Connection | None = None
+        attempt = 0
+        while True:
+            batch = [await self._outbox.get()]
+            while len(batch) < MAX_BATCH and not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            while True:
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await connect_like(self.pool)
+                    await self._send(conn, batch)
+                    attempt = 0
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("bus publish failed", extra={"error": type(exc).__name__})
+                    conn = None
+                    await asyncio.sleep(RECONNECT_DELAYS_S[min(attempt,
+                                                               len(RECONNECT_DELAYS_S) - 1)])
+                    attempt += 1
+                    if attempt > len(RECONNECT_DELAYS_S):
+                        break  # drop this batch: the hub resyncs from the database anyway
+
+    async def _send(self, conn: asyncpg.Connection, batch: list[str]) -> None:
+        out = []
+        for payload in batch:
+            if len(payload.encode()) > MAX_NOTIFY_BYTES:
+                ref = await presence.store_relay(conn, payload)
+                payload = json.dumps({"i": self.instance_id, "ref": ref})
+            out.append(payload)
+        await conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, out)

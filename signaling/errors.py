@@ -1,0 +1,81 @@
+"""The signalling error catalogue (docs/protocol.md): a stable code per failure, whether it
+closes the socket, and the close code. Clients translate ``code``; ``message`` is English for
+logs and never carries the client's input back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SignalError:
+    code: str
+    fatal: bool
+    close_code: int
+    message: str
+
+
+CATALOGUE: dict[str, SignalError] = {}
+
+
+def _error(code: str, message: str, close_code: int = 0) -> SignalError:
+    kind = SignalError(code, close_code != 0, close_code, message)
+    CATALOGUE[code] = kind
+    return kind
+
+
+# First message was not hello, or none within HELLO_TIMEOUT_S.
+HELLO_REQUIRED = _error("hello_required", "Send hello first.", 4002)
+UNSUPPORTED_VERSION = _error("unsupported_version", "Protocol version not supported.", 4002)
+# No valid staff session or patient/guest credential.
+UNAUTHENTICATED = _error("unauthenticated", "Not signed in.", 4001)
+# The staff session was logged out, revoked or expired while the socket was open.
+SESSION_ENDED = _error("session_ended", "The session has ended.", 4001)
+# This role may not send this message.
+NOT_ALLOWED = _error("not_allowed", "Not allowed.")
+# Unknown room, or a room this person does not belong to (the two are not told apart).
+ROOM_NOT_FOUND = _error("room_not_found", "No such consultation.", 4004)
+TOO_EARLY = _error("too_early", "The consultation is not open yet.", 4005)
+TOO_LATE = _error("too_late", "The consultation's time is over.", 4005)
+CONSULTATION_ENDED = _error("consultation_ended", "The consultation has ended.", 4005)
+BAD_JSON = _error("bad_json", "The message is not a JSON object.")
+UNKNOWN_TYPE = _error("unknown_type", "Unknown message type.")
+# details.field names the field.
+INVALID_FIELD = _error("invalid_field", "A field is missing or not valid.")
+BINARY_FRAME = _error("binary_frame", "Binary frames are not part of the protocol.")
+DUPLICATE_HELLO = _error("duplicate_hello", "hello was already accepted.")
+# Relaying before admit, or after being sent back.
+NOT_IN_CALL = _error("not_in_call", "Not in the call.")
+UNKNOWN_PEER = _error("unknown_peer", "No such peer in this consultation.")
+NOT_WAITING = _error("not_waiting", "That patient is not waiting.")
+RATE_LIMITED = _error("rate_limited", "Too many messages; slowing down.")
+FLOODING = _error("flooding", "Too many messages for too long.", 4008)
+TOO_MANY_ERRORS = _error("too_many_errors", "Too many invalid messages.", 4008)
+MESSAGE_TOO_LARGE = _error("message_too_large", "Message too large.", 1009)
+# The same participant connected again (another tab, another instance).
+REPLACED = _error("replaced", "Connected again elsewhere.", 4009)
+INTERNAL = _error("internal_error", "Server error; the message was dropped.")
+SERVER_SHUTDOWN = _error("server_shutdown", "The server is restarting; reconnect.", 1001)
+
+
+class ProtocolError(Exception):
+    """Raised by validation and handlers; the connection loop turns it into an ``error``."""
+
+    def __init__(self, kind: SignalError, details: dict[str, Any] | None = None) -> None:
+        super().__init__(kind.code)
+        self.kind = kind
+        self.details = details
+
+
+def error_frame(kind: SignalError, msg_id: str | None = None,
+                details: dict[str, Any] | None = None) -> str:
+    """The ``error`` message as sent on the wire."""
+    out: dict[str, Any] = {"type": "error", "code": kind.code, "message": kind.message,
+                           "fatal": kind.fatal}
+    if details:
+        out["details"] = details
+    if msg_id is not None:
+        out["id"] = msg_id
+    return json.dumps(out)

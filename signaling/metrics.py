@@ -1,0 +1,35 @@
+"""Signalling metrics in the app's Prometheus registry (served at /metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_SETUP_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)
+
+
+class SignalMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.peers = Gauge("casa_signaling_peers", "WebSockets connected to this instance",
+                           registry=registry)
+        self.consultations = Gauge("casa_signaling_consultations",
+                                   "Consultations with a socket on this instance, by state",
+                                   ["state"], registry=registry)
+        self.relayed = Counter("casa_signaling_messages_relayed",
+                               "Messages relayed to another peer", registry=registry)
+        self.errors = Counter("casa_signaling_errors", "Protocol errors sent, by code",
+                              ["code"], registry=registry)
+        self.hello_seconds = Histogram("casa_signaling_hello_seconds",
+                                       "hello received to welcome sent", registry=registry,
+                                       buckets=_SETUP_BUCKETS)
+        self.setup_seconds = Histogram("casa_signaling_call_setup_seconds",
+                                       "admit (or join) to the first answer relayed",
+                                       registry=registry, buckets=_SETUP_BUCKETS)
+
+    def bind(self, peers: Callable[[], int], waiting: Callable[[], int],
+             in_call: Callable[[], int]) -> None:
+        """Gauges read live state when scraped, so they cannot drift."""
+        self.peers.set_function(peers)
+        self.consultations.labels("waiting").set_function(waiting)
+        self.consultations.labels("in_call").set_function(in_call)

@@ -1,0 +1,265 @@
+"""Who is where in a consultation, in PostgreSQL (tables of migration 0300).
+
+A person's row outlives their socket: while its instance beats, or for ``GRACE_S`` after the
+socket dropped (or the instance died), the person keeps their place (waiting or in the call).
+Every instance reads the same rows, so the waiting room is right everywhere and survives a
+restart."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import asyncpg
+
+Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
+
+# A reload or a network switch takes a few seconds; 30 s covers a server restart too.
+GRACE_S = 30.0
+# An instance that has not beaten for this long is dead; its sockets count as dropped.
+INSTANCE_DEAD_S = 5.0
+
+# The row's place is kept: its socket is on a live instance, or it dropped within GRACE_S.
+_KEPT = f"""(p.status <> 'left' AND (
+    (p.instance_id IS NOT NULL
+     AND i.heartbeat_at > now() - make_interval(secs => {INSTANCE_DEAD_S}))
+    OR greatest(p.last_seen_at, i.heartbeat_at) > now() - make_interval(secs => {GRACE_S})))
+"""
+_CONNECTED = ("(p.instance_id IS NOT NULL AND i.heartbeat_at > now() - "
+              f"make_interval(secs => {INSTANCE_DEAD_S}))")
+
+
+@dataclass(frozen=True)
+class Member:
+    peer_id: str
+    participant: str
+    role: str
+    status: str
+    instance_id: str | None   # None while disconnected
+    arrived_at: datetime
+    detail: dict[str, Any]
+
+    @property
+    def staff_id(self) -> int | None:
+        return int(self.participant[6:]) if self.participant.startswith("staff:") else None
+
+
+@dataclass(frozen=True)
+class Arrival:
+    member: Member
+    resumed: bool                  # the place was kept: same status as before the drop
+    previous_instance: str | None  # where the replaced socket lives, if still connected
+
+
+HEARTBEAT = """
+INSERT INTO signaling_instances (id) VALUES ($1)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+"""
+
+
+async def heartbeat(conn: Conn, instance_id: str) -> None:
+    await conn.execute(HEARTBEAT, instance_id)
+
+
+# One instance takes the dead ones' rows (DELETE is atomic), so each drop is announced once.
+REAP_DEAD = f"""
+WITH dead AS (
+    DELETE FROM signaling_instances
+    WHERE heartbeat_at < now() - make_interval(secs => {INSTANCE_DEAD_S}) RETURNING id, heartbeat_at
+)
+UPDATE signaling_participants p SET instance_id = NULL, last_seen_at = d.heartbeat_at
+FROM dead d WHERE p.instance_id = d.id
+RETURNING p.consultation_id, p.peer_id
+"""
+
+
+async def reap_dead_instances(conn: Conn) -> list[tuple[int, str]]:
+    """Mark the sockets of dead instances as dropped; returns (consultation, peer) pairs."""
+    return [(r["consultation_id"], r["peer_id"]) for r in await conn.fetch(REAP_DEAD)]
+
+
+DROP_INSTANCE = """
+UPDATE signaling_participants SET instance_id = NULL, last_seen_at = now()
+WHERE instance_id = $1
+"""
+DEREGISTER = "DELETE FROM signaling_instances WHERE id = $1"
+
+
+async def deregister(conn: Conn, instance_id: str) -> None:
+    """A clean shutdown: this instance's sockets dropped now (their places are kept)."""
+    await conn.execute(DROP_INSTANCE, instance_id)
+    await conn.execute(DEREGISTER, instance_id)
+
+
+SELECT_FOR_ARRIVAL = f"""
+SELECT p.peer_id, p.status, p.instance_id, {_KEPT} AS kept, {_CONNECTED} AS connected
+FROM signaling_participants p LEFT JOIN signaling_instances i ON i.id = p.instance_id
+WHERE p.consultation_id = $1 AND p.participant = $2
+FOR UPDATE OF p
+"""
+UPSERT = """
+INSERT INTO signaling_participants AS p
+    (consultation_id, participant, peer_id, role, status, instance_id, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+ON CONFLICT (consultation_id, participant) DO UPDATE SET
+    status = EXCLUDED.status, instance_id = EXCLUDED.instance_id, role = EXCLUDED.role,
+    arrived_at = CASE WHEN $8 THEN p.arrived_at ELSE now() END,
+    last_seen_at = now(), detail = EXCLUDED.detail
+RETURNING peer_id, participant, role, status, instance_id, arrived_at, detail
+"""
+
+
+def new_peer_id() -> str:
+    return "p_" + secrets.token_urlsafe(12)
+
+
+async def arrive(conn: asyncpg.Connection, consultation_id: int, participant: str, role: str,
+                 instance_id: str, detail: dict[str, Any]) -> Arrival:
+    """Register a socket for this person (in the caller's transaction). A patient whose place
+    was kept resumes it; one arriving fresh waits. Staff and guests are always in the call."""
+    old = await conn.fetchrow(SELECT_FOR_ARRIVAL, consultation_id, participant)
+    resumed = bool(old and old["kept"])
+    status = "waiting" if role == "patient" else "in_call"
+    if resumed and old is not None:
+        status = old["status"]
+    previous = old["instance_id"] if old is not None and old["connected"] else None
+    r = await conn.fetchrow(UPSERT, consultation_id, participant,
+                            old["peer_id"] if old else new_peer_id(), role, status, instance_id,
+                            json.dumps(detail), resumed)
+    return Arrival(_member(r), resumed, previous)
+
+
+def _member(r: asyncpg.Record) -> Member:
+    detail = r["detail"]
+    return Member(r["peer_id"], r["participant"], r["role"], r["status"], r["instance_id"],
+                  r["arrived_at"], json.loads(detail) if isinstance(detail, str) else detail)
+
+
+MEMBERS = f"""
+SELECT p.peer_id, p.participant, p.role, p.status,
+       CASE WHEN {_CONNECTED} THEN p.instance_id END AS instance_id, p.arrived_at, p.detail
+FROM signaling_participants p LEFT JOIN signaling_instances i ON i.id = p.instance_id
+WHERE p.consultation_id = $1 AND {_KEPT}
+ORDER BY p.arrived_at, p.peer_id
+"""
+
+
+async def members(conn: Conn, consultation_id: int) -> list[Member]:
+    """Everyone who holds a place in the consultation (connected or within the grace)."""
+    return [_member(r) for r in await conn.fetch(MEMBERS, consultation_id)]
+
+
+DROP = """
+UPDATE signaling_participants SET instance_id = NULL, last_seen_at = now()
+WHERE peer_id = $1 AND instance_id = $2 RETURNING consultation_id
+"""
+
+
+async def drop(conn: Conn, peer_id: str, instance_id: str) -> bool:
+    """The socket on this instance closed; False when it had already been replaced."""
+    return await conn.fetchval(DROP, peer_id, instance_id) is not None
+
+
+LEAVE = """
+UPDATE signaling_participants SET status = 'left', instance_id = NULL, last_seen_at = now()
+WHERE peer_id = $1 AND status <> 'left' RETURNING consultation_id
+"""
+
+
+async def leave(conn: Conn, peer_id: str) -> bool:
+    return await conn.fetchval(LEAVE, peer_id) is not None
+
+
+EXPIRE = """
+UPDATE signaling_participants SET status = 'left'
+WHERE peer_id = $1 AND status <> 'left' AND instance_id IS NULL
+  AND last_seen_at <= now() - make_interval(secs => $2)
+RETURNING consultation_id
+"""
+
+
+async def expire(conn: Conn, peer_id: str, grace_s: float = GRACE_S) -> bool:
+    """After the grace: the person has left (False if they came back meanwhile)."""
+    return await conn.fetchval(EXPIRE, peer_id, grace_s - 0.05) is not None
+
+
+SET_STATUS = """
+UPDATE signaling_participants SET status = $4, arrived_at = now()
+WHERE consultation_id = $1 AND peer_id = $2 AND status = $3 AND role = 'patient'
+RETURNING peer_id
+"""
+
+
+async def move_patient(conn: Conn, consultation_id: int, peer_id: str, from_status: str,
+                       to_status: str) -> bool:
+    """Admit (waiting -> in_call) or send back (in_call -> waiting); False if not in from."""
+    return await conn.fetchval(SET_STATUS, consultation_id, peer_id, from_status,
+                               to_status) is not None
+
+
+END_ALL = """
+UPDATE signaling_participants SET status = 'left', instance_id = NULL, last_seen_at = now()
+WHERE consultation_id = $1 AND status <> 'left'
+"""
+
+
+async def end_all(conn: Conn, consultation_id: int) -> None:
+    await conn.execute(END_ALL, consultation_id)
+
+
+# --- guests (one-off links for an interpreter without an account) ---
+
+INSERT_GUEST = """
+INSERT INTO signaling_guests (consultation_id, token_hash, label, created_by, expires_at)
+VALUES ($1, $2, $3, $4, $5) RETURNING id
+"""
+GUEST_PREFIX = "g_"
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def create_guest(conn: Conn, consultation_id: int, staff_id: int, label: str | None,
+                       expires_at: datetime) -> str:
+    """A new guest token (returned once, stored only as its hash)."""
+    token = GUEST_PREFIX + secrets.token_urlsafe(32)
+    await conn.fetchval(INSERT_GUEST, consultation_id, _hash(token), label, staff_id, expires_at)
+    return token
+
+
+RESOLVE_GUEST = """
+SELECT id, consultation_id, label FROM signaling_guests
+WHERE token_hash = $1 AND expires_at > now()
+"""
+
+
+async def resolve_guest(conn: Conn, token: str) -> tuple[int, int, str | None] | None:
+    """(guest id, consultation id, label) for a live guest token."""
+    r = await conn.fetchrow(RESOLVE_GUEST, _hash(token))
+    return (r["id"], r["consultation_id"], r["label"]) if r else None
+
+
+# --- relay payloads too large for NOTIFY ---
+
+STORE_RELAY = "INSERT INTO signaling_relay (payload) VALUES ($1) RETURNING id"
+LOAD_RELAY = "SELECT payload FROM signaling_relay WHERE id = $1"
+PURGE_RELAY = "DELETE FROM signaling_relay WHERE created_at < now() - interval '1 minute'"
+
+
+async def store_relay(conn: Conn, payload: str) -> int:
+    value: int = await conn.fetchval(STORE_RELAY, payload)
+    return value
+
+
+async def load_relay(conn: Conn, relay_id: int) -> str | None:
+    value: str | None = await conn.fetchval(LOAD_RELAY, relay_id)
+    return value
+
+
+async def purge_relay(conn: Conn) -> None:
+    await conn.execute(PURGE_RELAY)

@@ -1,0 +1,134 @@
+"""Fixtures for signalling: consultations made through bookings' modules, staff sessions,
+and clients of the real server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from server import centres, patients
+from server.auth import sessions
+from server.bookings import consultations, credentials
+from server.staff import Role
+from signaling.peer import SignalClient
+
+
+@dataclass
+class Visit:
+    consultation_id: int
+    booking_id: int
+    room_id: str
+    token: str           # the invitation link token (a patient credential)
+    patient_id: int
+    clinician_id: int
+
+
+INSERT_BOOKING = """
+INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, kiosk_id,
+                      nurse_id, during, status)
+VALUES ($1, $2, $3, $4, $5, $6, $7, tstzrange($8, $9), 'booked') RETURNING id
+"""
+INSERT_KIOSK = """
+INSERT INTO resources (centre_id, kind, name) VALUES ($1, 'kiosk', $2) RETURNING id
+"""
+
+
+class Visits:
+    """Make a patient, a video booking and its consultation; returns the link token."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self._n = 0
+
+    async def __call__(self, clinician_id: int, *, starts_in: timedelta = timedelta(minutes=5),
+                       minutes: int = 20, mode: str = "home_video", nurse_id: int | None = None,
+                       language: str = "it", open_before: timedelta = timedelta(minutes=15),
+                       close_after: timedelta = timedelta(minutes=30)) -> Visit:
+        self._n += 1
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            await centres.sync(conn, centres.load_data())
+            p = await patients.create(conn, patients.NewPatient(
+                given_name="Ada", family_name=f"Rossi{self._n}", date_of_birth=date(1950, 3, 1),
+                language=language))
+            kiosk = None
+            if mode == "kiosk_video":
+                kiosk = await conn.fetchval(INSERT_KIOSK, "san-siro", f"kiosk-{self._n}")
+            start = datetime.now(UTC) + starts_in
+            end = start + timedelta(minutes=minutes)
+            bid = await conn.fetchval(INSERT_BOOKING, "san-siro", "gp_visit", mode, p.id,
+                                      clinician_id, kiosk, nurse_id, start, end)
+            cid = await consultations.create(conn, bid, start - open_before, end + close_after)
+            token = await credentials.issue_link(conn, cid)
+            c = await consultations.get(conn, cid)
+            assert c is not None
+        finally:
+            await conn.close()
+        return Visit(cid, bid, c.room_id, token, p.id, clinician_id)
+
+
+@pytest.fixture
+def visits(db_url: str) -> Visits:
+    return Visits(db_url)
+
+
+async def staff_session(db_url: str, staff_id: int, mfa_pending: bool = False) -> str:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return await sessions.create(conn, staff_id, timedelta(hours=2), mfa_pending)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def gp(make_staff: Any) -> Any:
+    return await make_staff(Role.GP)
+
+
+@pytest.fixture
+def ws_url(client: Any) -> str:
+    return str(client.make_url("/ws")).replace("http://", "ws://")
+
+
+class Clients:
+    """Opens signalling clients and closes them all at the end of the test."""
+
+    def __init__(self, url: str, db_url: str) -> None:
+        self.url = url
+        self.db_url = db_url
+        self.opened: list[SignalClient] = []
+
+    async def raw(self, *, cookies: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> SignalClient:
+        c = await SignalClient.connect(self.url, cookies=cookies, headers=headers)
+        self.opened.append(c)
+        return c
+
+    async def patient(self, visit: Visit, **hello: Any) -> SignalClient:
+        c = await self.raw()
+        welcome = await c.hello(credential=visit.token, **hello)
+        assert welcome["type"] == "welcome", welcome
+        return c
+
+    async def staff(self, staff_id: int, room: str | None = None) -> SignalClient:
+        token = await staff_session(self.db_url, staff_id)
+        c = await self.raw(cookies={"casa_session": token})
+        welcome = await c.hello(**({"room": room} if room else {}))
+        assert welcome["type"] == "welcome", welcome
+        return c
+
+    async def close(self) -> None:
+        for c in self.opened:
+            await c.close()
+
+
+@pytest.fixture
+async def clients(ws_url: str, db_url: str) -> AsyncIterator[Clients]:
+    c = Clients(ws_url, db_url)
+    yield c
+    await c.close()
