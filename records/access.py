@@ -1,0 +1,135 @@
+"""Who may do what with clinical records: every rule in this one module.
+
+- GPs and nurses caring for the patient read GP and nurse notes.
+- Psychological, psychiatric and violence-support notes (restricted) are read only by their
+  author, by clinicians the author shared them with, and by a clinician who broke the glass.
+- Only the author edits, signs, amends, shares or makes a patient summary link of a note.
+- Coordinators and admins see no clinical content; admins search the audit log and erase.
+
+"Caring for the patient" is ``caring_for`` below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import asyncpg
+
+from server.staff import Role, Staff
+
+
+class Category(StrEnum):
+    GP = "gp"
+    NURSE = "nurse"
+    PSYCHOLOGICAL = "psychological"
+    PSYCHIATRIC = "psychiatric"
+    VIOLENCE_SUPPORT = "violence_support"
+
+    @property
+    def restricted(self) -> bool:
+        return self in RESTRICTED
+
+
+RESTRICTED = frozenset({Category.PSYCHOLOGICAL, Category.PSYCHIATRIC, Category.VIOLENCE_SUPPORT})
+
+# Which categories each clinical role writes. Casa has no psychiatrist role: psychiatrists are
+# physicians registered as GPs, and psychologists also write psychiatric-care notes.
+WRITES: dict[Role, frozenset[Category]] = {
+    Role.GP: frozenset({Category.GP, Category.PSYCHIATRIC}),
+    Role.NURSE: frozenset({Category.NURSE}),
+    Role.PSYCHOLOGIST: frozenset({Category.PSYCHOLOGICAL, Category.PSYCHIATRIC,
+                                  Category.VIOLENCE_SUPPORT}),
+}
+READS_ORDINARY = frozenset({Role.GP, Role.NURSE})
+
+
+class Op(StrEnum):
+    READ = "read"
+    CREATE = "create"          # start a note in a consultation
+    EDIT = "edit"              # save draft, sign, amend
+    SHARE = "share"
+    BREAK_GLASS = "break_glass"
+    SUMMARY_LINK = "summary_link"
+    EXPORT = "export"          # the patient's record (only notes the person may read)
+    AUDIT_SEARCH = "audit_search"
+    ERASE = "erase"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What is true between one staff member and one patient or note."""
+
+    caring: bool = False
+    author: bool = False
+    shared: bool = False
+    glass: bool = False  # an unexpired break-glass on this note
+
+
+def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool:
+    """The whole policy as one pure function (tested as a matrix)."""
+    if op is Op.AUDIT_SEARCH or op is Op.ERASE:
+        return role is Role.ADMIN
+    if not role.clinical:
+        return False  # coordinators and admins: no clinical content, ever
+    if op is Op.EXPORT:
+        return facts.caring
+    if category is None:
+        return False
+    if op is Op.CREATE:
+        return category in WRITES.get(role, frozenset()) and facts.caring
+    if op is Op.READ:
+        if facts.author:
+            return True
+        if category.restricted:
+            return facts.shared or facts.glass
+        return role in READS_ORDINARY and facts.caring
+    if op in (Op.EDIT, Op.SUMMARY_LINK):
+        return facts.author
+    if op is Op.SHARE:
+        return facts.author and category.restricted
+    if op is Op.BREAK_GLASS:
+        return (category.restricted and facts.caring and not facts.author
+                and not facts.shared and not facts.glass)
+    return False
+
+
+CARING = """
+SELECT EXISTS (SELECT 1 FROM staff_centres sc JOIN patients p ON p.home_centre_id = sc.centre_id
+               WHERE sc.staff_id = $1 AND p.id = $2)
+    OR EXISTS (SELECT 1 FROM notes WHERE author_id = $1 AND patient_id = $2)
+"""
+HAS_BOOKINGS = """
+SELECT count(*) = 2 FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'bookings'
+  AND column_name IN ('clinician_id', 'patient_id')
+"""
+# Only run once the bookings migration has created the table (checked by HAS_BOOKINGS).
+BOOKED_WITH = "SELECT EXISTS (SELECT 1 FROM bookings WHERE clinician_id = $1 AND patient_id = $2)"
+
+
+async def caring_for(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
+                     patient_id: int) -> bool:
+    """Staff member works at the patient's home centre, or authored a note for the patient,
+    or (when the bookings table exists) is the clinician of one of the patient's bookings."""
+    if await conn.fetchval(CARING, staff_id, patient_id):
+        return True
+    if await conn.fetchval(HAS_BOOKINGS):
+        return bool(await conn.fetchval(BOOKED_WITH, staff_id, patient_id))
+    return False
+
+
+NOTE_FACTS = """
+SELECT EXISTS (SELECT 1 FROM note_shares WHERE note_id = $1 AND staff_id = $2) AS shared,
+       EXISTS (SELECT 1 FROM break_glass WHERE note_id = $1 AND staff_id = $2
+               AND expires_at > now()) AS glass
+"""
+
+
+async def note_facts(conn: asyncpg.Connection | asyncpg.Pool, user: Staff, note_id: int,
+                     author_id: int, patient_id: int) -> Facts:
+    """Gather the facts ``allowed`` needs for ``user`` and one note."""
+    r = await conn.fetchrow(NOTE_FACTS, note_id, user.id)
+    caring = user.role.clinical and await caring_for(conn, user.id, patient_id)
+    return Facts(caring=caring, author=author_id == user.id, shared=r["shared"],
+                 glass=r["glass"])

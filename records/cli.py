@@ -1,0 +1,131 @@
+"""``casa keys rotate``, ``casa keys verify`` and ``casa audit verify``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from records import audit, keyring, rotate
+from records.errors import KeyringError
+from server import db
+from server.config import Config, load_config
+
+
+def register(subparsers: Any) -> None:
+    """Add the records commands to the ``casa`` parser."""
+    keys = subparsers.add_parser("keys", help="manage the key-encryption keyring of notes")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    p = ksub.add_parser("rotate", help="add a new key-encryption key and re-wrap every data key")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted rotation without adding another key")
+    p.add_argument("--batch", type=int, default=rotate.BATCH, help="rows per transaction")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_keys_rotate)
+    p = ksub.add_parser("verify", help="check that every note version still decrypts")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_keys_verify)
+
+    aud = subparsers.add_parser("audit", help="the tamper-evident audit log")
+    asub = aud.add_subparsers(dest="audit_command", required=True)
+    p = asub.add_parser("verify", help="walk the hash chain and report the first broken link")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_audit_verify)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(demo=bool(getattr(args, "demo", False)))
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _progress(verb: str) -> rotate.Progress:
+    def show(done: int, total: int) -> None:
+        pct = 100 * done // total if total else 100
+        print(f"\r{verb} {done}/{total} ({pct}%)", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    path = config.keyring_path
+    try:
+        ring = keyring.load(path)
+    except KeyringError as exc:
+        print(f"casa: {exc}", file=sys.stderr)
+        return 2
+    if not args.resume:
+        ring, kid = ring.with_new_key()
+        keyring.save(ring, path)
+        _say(f"new key-encryption key {kid} is now current in {path}")
+    else:
+        _say(f"resuming: re-wrapping to key {ring.current}")
+
+    async def run() -> int:
+        async with db.open_database(config) as pool:
+            async with pool.acquire() as conn:
+                await audit.append(conn, action="key_rotation", actor_staff_id=None,
+                                   actor_kind="cli", patient_id=None, booking_id=None,
+                                   detail={"kek_id": ring.current, "phase": "start",
+                                           "resume": bool(args.resume)})
+            n = await rotate.rewrap_all(pool, ring, batch=max(1, args.batch),
+                                        progress=_progress("re-wrapped"))
+            async with pool.acquire() as conn:
+                await audit.append(conn, action="key_rotation", actor_staff_id=None,
+                                   actor_kind="cli", patient_id=None, booking_id=None,
+                                   detail={"kek_id": ring.current, "phase": "done",
+                                           "rewrapped": n})
+            return n
+
+    try:
+        n = asyncio.run(run())
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing is lost; run `casa keys rotate --resume` to finish",
+              file=sys.stderr)
+        return 130
+    print(file=sys.stderr)
+    _say(f"rotation complete: {n} data key(s) re-wrapped under {ring.current}")
+    return 0
+
+
+def cmd_keys_verify(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        ring = keyring.load(config.keyring_path)
+    except KeyringError as exc:
+        print(f"casa: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> rotate.VerifyReport:
+        async with db.open_database(config) as pool:
+            return await rotate.verify_all(pool, ring, progress=_progress("checked"))
+
+    report = asyncio.run(run())
+    print(file=sys.stderr)
+    keys = ", ".join(f"{k}: {n}" for k, n in sorted(report.by_key.items())) or "none"
+    _say(f"{report.checked} note version(s) decrypt, {report.erased} erased; by key: {keys}")
+    for note_id, version, why in report.failures[:50]:
+        _say(f"FAILED note {note_id} version {version}: {why}")
+    if not report.ok:
+        _say(f"{len(report.failures)} note version(s) do not decrypt")
+        return 1
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def run() -> audit.VerifyResult:
+        async with db.open_database(config) as pool, pool.acquire() as conn:
+            return await audit.verify(conn)
+
+    result = asyncio.run(run())
+    if result.ok:
+        _say(f"audit log intact: {result.rows} row(s), chain verified")
+        return 0
+    _say(f"audit log BROKEN at row id {result.broken_at}: {result.reason}")
+    return 1

@@ -1,0 +1,223 @@
+"""Records pages: the note editor, the patient's record (history, versions, amendments),
+export (FHIR JSON and printable), the author's notifications, the admin audit search and
+the patient's summary page."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from aiohttp import web
+
+from records import audit, fhir, sharing
+from records.access import WRITES
+from records.content import MEASURES
+from records.web_common import booking_patient, int_param, map_errors, records_of
+from server import errors, patients
+from server import staff as staff_store
+from server.keys import POOL
+from server.middleware import set_cookie
+from server.pages import current_staff, render, require_staff
+from server.staff import Role, Staff
+
+ROME = ZoneInfo("Europe/Rome")
+CLINICIANS = (Role.GP, Role.NURSE, Role.PSYCHOLOGIST)
+SUMMARY_COOKIE = "casa_summary"
+TEXT_FIELDS = (("reason", "Reason for the encounter"), ("assessment", "Assessment"),
+               ("plan", "Plan"), ("text", "Notes"),
+               ("summary", "Summary for the patient (plain language)"))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/consultations/{booking_id}/notes", editor_page, name="records_editor")
+    r.add_get("/patients/{patient_id}/record", record_page, name="records_history")
+    r.add_get("/patients/{patient_id}/record.fhir.json", record_fhir, name="records_fhir")
+    r.add_get("/patients/{patient_id}/record/print", record_print, name="records_print")
+    r.add_post("/records/notes/{note_id}/break-glass", break_glass_form)
+    r.add_post("/records/notes/{note_id}/share", share_form)
+    r.add_post("/records/notes/{note_id}/summary-link", summary_link_form)
+    r.add_get("/records/inbox", inbox_page, name="records_inbox")
+    r.add_get("/admin/audit", audit_page, name="records_audit")
+    r.add_get("/summary/{token}", summary_landing, name="records_summary_link")
+    r.add_get("/summary", summary_page, name="records_summary")
+
+
+async def _patient(conn: asyncpg.Connection, patient_id: int) -> patients.Patient:
+    found = await patients.get(conn, patient_id)
+    if found is None:
+        raise errors.ApiError(errors.NOT_FOUND)
+    return found
+
+
+async def editor_context(request: web.Request, conn: asyncpg.Connection,
+                         booking_id: int) -> dict[str, Any]:
+    """What ``records/_editor.html`` needs; the call page can include the same partial."""
+    user = current_staff(request)
+    given = request.query.get("patient")
+    patient_id = await booking_patient(conn, booking_id,
+                                       int_param(given, "patient") if given else None)
+    views = await records_of(request).history(conn, user, patient_id, booking_id)
+    draft = next((v for v in views if v.can_edit and v.latest and not v.latest.signed), None)
+    return {"booking_id": booking_id, "patient": await _patient(conn, patient_id),
+            "views": views, "draft": draft, "measures": MEASURES, "text_fields": TEXT_FIELDS,
+            "categories": sorted(c.value for c in WRITES.get(user.role, frozenset()))}
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def editor_page(request: web.Request) -> web.StreamResponse:
+    booking_id = int_param(request.match_info["booking_id"], "booking_id")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        ctx = await editor_context(request, conn, booking_id)
+    return render(request, "records/editor.html", **ctx)
+
+
+async def _clinicians(conn: asyncpg.Connection, user: Staff) -> list[Staff]:
+    return [s for s in await staff_store.list_all(conn) if s.role.clinical and s.id != user.id]
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def record_page(request: web.Request) -> web.StreamResponse:
+    patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    user = current_staff(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        patient = await _patient(conn, patient_id)
+        views = await records_of(request).history(conn, user, patient_id)
+        shares = {v.note.id: await sharing.shared_with(conn, v.note.id) for v in views
+                  if v.can_edit and v.note.category.restricted}
+        names = {s.id: s.full_name for s in await staff_store.list_all(conn)}
+        colleagues = await _clinicians(conn, user)
+    return render(request, "records/history.html", patient=patient, views=views,
+                  shares=shares, names=names, colleagues=colleagues, text_fields=TEXT_FIELDS)
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def record_fhir(request: web.Request) -> web.StreamResponse:
+    patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        patient = await _patient(conn, patient_id)
+        views = await records_of(request).export(conn, current_staff(request), patient_id,
+                                                 "fhir")
+    body = json.dumps(fhir.bundle(patient, views), ensure_ascii=False, indent=1)
+    return web.Response(text=body, content_type="application/fhir+json", headers={
+        "Content-Disposition": f'attachment; filename="patient-{patient_id}.fhir.json"'})
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def record_print(request: web.Request) -> web.StreamResponse:
+    patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        patient = await _patient(conn, patient_id)
+        views = await records_of(request).export(conn, current_staff(request), patient_id,
+                                                 "print")
+        names = {s.id: s.full_name for s in await staff_store.list_all(conn)}
+    return render(request, "records/print.html", patient=patient, views=views, names=names,
+                  text_fields=TEXT_FIELDS, printed_at=datetime.now(ROME))
+
+
+async def _note_patient(conn: asyncpg.Connection, note_id: int) -> int:
+    pid = await conn.fetchval("SELECT patient_id FROM notes WHERE id = $1", note_id)
+    if pid is None:
+        raise LookupError(note_id)
+    return int(pid)
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def break_glass_form(request: web.Request) -> web.StreamResponse:
+    note_id = int_param(request.match_info["note_id"], "note_id")
+    form = await request.post()
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await records_of(request).break_glass(conn, current_staff(request), note_id,
+                                              str(form.get("reason", ""))[:2000])
+        patient_id = await _note_patient(conn, note_id)
+    raise web.HTTPSeeOther(f"/patients/{patient_id}/record#note-{note_id}")
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def share_form(request: web.Request) -> web.StreamResponse:
+    note_id = int_param(request.match_info["note_id"], "note_id")
+    form = await request.post()
+    staff_id = int_param(form.get("staff_id"), "staff_id")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await records_of(request).share(conn, current_staff(request), note_id, staff_id)
+        patient_id = await _note_patient(conn, note_id)
+    raise web.HTTPSeeOther(f"/patients/{patient_id}/record#note-{note_id}")
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def summary_link_form(request: web.Request) -> web.StreamResponse:
+    note_id = int_param(request.match_info["note_id"], "note_id")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        token = await records_of(request).summary_link(conn, current_staff(request), note_id)
+        patient_id = await _note_patient(conn, note_id)
+    url = f"{request.scheme}://{request.host}/summary/{token}"
+    # Shown once, on this response only: the token is not kept anywhere readable.
+    return render(request, "records/summary_link.html", url=url, patient_id=patient_id,
+                  days=sharing.SUMMARY_LINK_FOR.days)
+
+
+@require_staff(*CLINICIANS)
+async def inbox_page(request: web.Request) -> web.StreamResponse:
+    user = current_staff(request)
+    pool = request.app[POOL]
+    items = await sharing.notifications(pool, user.id)
+    await sharing.mark_read(pool, user.id)
+    return render(request, "records/inbox.html", items=items)
+
+
+def _day(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        d = date.fromisoformat(value)
+    except ValueError:
+        raise errors.ApiError(errors.VALIDATION, details={name: "YYYY-MM-DD"}) from None
+    return datetime(d.year, d.month, d.day, tzinfo=ROME)
+
+
+@require_staff(Role.ADMIN)
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    patient_id = int_param(q["patient"], "patient") if q.get("patient") else None
+    staff_id = int_param(q["staff"], "staff") if q.get("staff") else None
+    since = _day(q.get("from"), "from")
+    until = _day(q.get("to"), "to")
+    pool = request.app[POOL]
+    entries = await audit.search(pool, patient_id=patient_id, staff_id=staff_id, since=since,
+                                 until=until + timedelta(days=1) if until else None)
+    names = {s.id: s.full_name for s in await staff_store.list_all(pool)}
+    async with pool.acquire() as conn:
+        await audit.append(conn, action="audit_search", actor_staff_id=current_staff(request).id,
+                           actor_kind="staff", patient_id=patient_id, booking_id=None,
+                           detail={"staff": staff_id, "from": q.get("from"), "to": q.get("to")})
+    return render(request, "records/audit.html", entries=entries, names=names, rome=ROME,
+                  query={k: q.get(k, "") for k in ("patient", "staff", "from", "to")})
+
+
+async def summary_landing(request: web.Request) -> web.StreamResponse:
+    """Move the token from the URL into a cookie at once, so it is not left in history."""
+    resp = web.HTTPSeeOther("/summary")
+    set_cookie(request, resp, SUMMARY_COOKIE, request.match_info["token"][:100],
+               max_age=3600)
+    raise resp
+
+
+@map_errors
+async def summary_page(request: web.Request) -> web.StreamResponse:
+    token = request.cookies.get(SUMMARY_COOKIE, "")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        found = await records_of(request).read_summary(conn, token) if token else None
+    if found is None:
+        return render(request, "records/summary.html", status=404, summary=None)
+    return render(request, "records/summary.html", summary=found[1],
+                  when=found[0].created_at.astimezone(ROME))

@@ -1,0 +1,218 @@
+"""The records layer: every operation on notes checks ``records.access`` and writes the audit
+log in the caller's transaction, so an access that is not audited does not happen."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from records import access, audit, sharing, store
+from records.access import Category, Facts, Op
+from records.content import NoteContent
+from records.crypto import Envelope
+from records.errors import Denied, ErasedError, InvalidContent, NoteStateError
+from records.store import Note, Version
+from server import staff as staff_store
+from server.staff import Staff
+
+log = logging.getLogger("casa.records")
+
+
+@dataclass(frozen=True)
+class NoteView:
+    """A note as one person may see it: versions decrypted only when they may read it."""
+
+    note: Note
+    readable: bool
+    can_edit: bool
+    can_break_glass: bool
+    versions: list[Version]
+
+    @property
+    def latest(self) -> Version | None:
+        return self.versions[-1] if self.versions else None
+
+    @property
+    def latest_signed(self) -> Version | None:
+        return next((v for v in reversed(self.versions) if v.signed), None)
+
+
+async def _audit(conn: asyncpg.Connection, action: str, user: Staff | None, note: Note | None,
+                 patient_id: int | None = None, **detail: str | int | bool | list[int] | None
+                 ) -> None:
+    await audit.append(conn, action=action, actor_staff_id=user.id if user else None,
+                       actor_kind="staff" if user else "system",
+                       patient_id=note.patient_id if note else patient_id,
+                       booking_id=note.booking_id if note else None,
+                       detail=({"note_id": note.id} if note else {}) | detail)
+
+
+class Records:
+    """Operations on clinical notes for one running app (or CLI, or benchmark)."""
+
+    def __init__(self, env: Envelope) -> None:
+        self.env = env
+
+    async def _note(self, conn: asyncpg.Connection, note_id: int) -> Note:
+        note = await store.get_note(conn, note_id)
+        if note is None:
+            raise LookupError(note_id)
+        return note
+
+    async def _check(self, conn: asyncpg.Connection, user: Staff, op: Op,
+                     note: Note) -> Facts:
+        facts = await access.note_facts(conn, user, note.id, note.author_id, note.patient_id)
+        if not access.allowed(user.role, op, note.category, facts):
+            raise Denied(f"{op.value} refused on note {note.id}")
+        return facts
+
+    async def create(self, conn: asyncpg.Connection, user: Staff, *, booking_id: int,
+                     patient_id: int, category: Category, content: NoteContent) -> Note:
+        """Start a note (version 1, draft) in a consultation."""
+        caring = user.role.clinical and await access.caring_for(conn, user.id, patient_id)
+        if not access.allowed(user.role, Op.CREATE, category, Facts(caring=caring)):
+            raise Denied("create refused")
+        note = await store.create_note(conn, self.env, booking_id=booking_id,
+                                       patient_id=patient_id, category=category,
+                                       author_id=user.id, content=content)
+        await _audit(conn, "write", user, note, version=1)
+        return note
+
+    async def read(self, conn: asyncpg.Connection, user: Staff, note_id: int) -> NoteView:
+        """Decrypt every version of a note the user may read; audited."""
+        note = await self._note(conn, note_id)
+        facts = await self._check(conn, user, Op.READ, note)
+        versions = await store.versions(conn, self.env, note)
+        await _audit(conn, "read", user, note, break_glass=facts.glass and not facts.author
+                     and not facts.shared)
+        return NoteView(note, True, facts.author and note.erased_at is None, False, versions)
+
+    async def save_draft(self, conn: asyncpg.Connection, user: Staff, note_id: int,
+                         content: NoteContent) -> int:
+        note = await self._note(conn, note_id)
+        await self._check(conn, user, Op.EDIT, note)
+        if note.erased_at is not None:
+            raise ErasedError(f"note {note.id} was erased")
+        version = await store.save_draft(conn, self.env, note, content)
+        await _audit(conn, "write", user, note, version=version)
+        return version
+
+    async def sign(self, conn: asyncpg.Connection, user: Staff, note_id: int) -> int:
+        note = await self._note(conn, note_id)
+        await self._check(conn, user, Op.EDIT, note)
+        version = await store.sign(conn, note)
+        await _audit(conn, "sign", user, note, version=version)
+        return version
+
+    async def amend(self, conn: asyncpg.Connection, user: Staff, note_id: int,
+                    reason: str) -> int:
+        """Open a correcting version of a signed note; ``reason`` is stored encrypted."""
+        note = await self._note(conn, note_id)
+        await self._check(conn, user, Op.EDIT, note)
+        if note.erased_at is not None:
+            raise ErasedError(f"note {note.id} was erased")
+        if not reason.strip():
+            raise InvalidContent({"reason": "required"})
+        version = await store.amend(conn, self.env, note, user.id, reason.strip())
+        await _audit(conn, "amend", user, note, version=version)
+        return version
+
+    async def share(self, conn: asyncpg.Connection, user: Staff, note_id: int,
+                    with_staff_id: int) -> None:
+        """Share a restricted note with another clinician."""
+        note = await self._note(conn, note_id)
+        await self._check(conn, user, Op.SHARE, note)
+        target = await staff_store.get(conn, with_staff_id)
+        if target is None or not target.role.clinical or target.id == user.id:
+            raise Denied("notes are shared only with another active clinician")
+        await sharing.share(conn, note.id, target.id, user.id)
+        await _audit(conn, "share", user, note, with_staff_id=target.id)
+
+    async def break_glass(self, conn: asyncpg.Connection, user: Staff, note_id: int,
+                          reason: str) -> None:
+        """Emergency read access to a restricted note: logged, and the author is told."""
+        reason = reason.strip()
+        if not sharing.MIN_REASON_CHARS <= len(reason) <= sharing.MAX_REASON_CHARS:
+            raise InvalidContent({"reason": "10 to 1000 characters"})
+        note = await self._note(conn, note_id)
+        await self._check(conn, user, Op.BREAK_GLASS, note)
+        glass_id = await sharing.break_glass(conn, note.id, user.id, note.author_id, reason)
+        await _audit(conn, "break_glass", user, note, break_glass_id=glass_id,
+                     author_id=note.author_id)
+        log.warning("break glass", extra={"note_id": note.id, "staff_id": user.id})
+
+    async def summary_link(self, conn: asyncpg.Connection, user: Staff, note_id: int) -> str:
+        """A token for the patient's link to the summary of the latest signed version."""
+        note = await self._note(conn, note_id)
+        await self._check(conn, user, Op.SUMMARY_LINK, note)
+        signed = [v for v in await store.versions(conn, None, note) if v.signed]
+        if not signed or note.erased_at is not None:
+            raise NoteStateError("only a signed note's summary can be shared")
+        token = await sharing.new_summary_link(conn, note.id, signed[-1].version, user.id)
+        await _audit(conn, "share", user, note, version=signed[-1].version, to="patient")
+        return token
+
+    async def read_summary(self, conn: asyncpg.Connection, token: str) -> tuple[Note, str] | None:
+        """What the patient reads through their link; None when invalid, expired or erased."""
+        found = await sharing.summary_link(conn, token)
+        if found is None:
+            return None
+        note = await self._note(conn, found[0])
+        if note.erased_at is not None:
+            return None
+        version = next(v for v in await store.versions(conn, self.env, note)
+                       if v.version == found[1])
+        await audit.append(conn, action="read", actor_staff_id=None, actor_kind="patient",
+                           patient_id=note.patient_id, booking_id=note.booking_id,
+                           detail={"note_id": note.id, "version": version.version,
+                                   "part": "summary"})
+        return note, version.content.summary if version.content else ""
+
+    async def history(self, conn: asyncpg.Connection, user: Staff, patient_id: int,
+                      booking_id: int | None = None, *, action: str = "read",
+                      fmt: str | None = None) -> list[NoteView]:
+        """The patient's notes as ``user`` may see them; one audit row lists the notes read."""
+        notes = (await store.notes_for_booking(conn, booking_id) if booking_id is not None
+                 else await store.notes_for_patient(conn, patient_id))
+        out: list[NoteView] = []
+        for note in notes:
+            facts = await access.note_facts(conn, user, note.id, note.author_id,
+                                            note.patient_id)
+            readable = access.allowed(user.role, Op.READ, note.category, facts)
+            if readable:
+                out.append(NoteView(note, True, facts.author and note.erased_at is None,
+                                    False, await store.versions(conn, self.env, note)))
+            elif access.allowed(user.role, Op.BREAK_GLASS, note.category, facts):
+                out.append(NoteView(note, False, False, True, []))
+        read_ids = [v.note.id for v in out if v.readable]
+        await _audit(conn, action, user, None, patient_id, note_ids=read_ids,
+                     booking=booking_id, format=fmt)
+        return out
+
+    async def erase_note(self, conn: asyncpg.Connection, user: Staff | None, note_id: int,
+                         why: str) -> None:
+        """Destroy the note's data keys (``why``: 'patient_request' or 'retention')."""
+        note = await self._note(conn, note_id)
+        if user is not None and not access.allowed(user.role, Op.ERASE, None, Facts()):
+            raise Denied("erase refused")
+        await store.erase(conn, note.id)
+        await _audit(conn, "erasure", user, note, why=why)
+
+    async def export(self, conn: asyncpg.Connection, user: Staff,
+                     patient_id: int, fmt: str) -> list[NoteView]:
+        """The notes ``user`` may read, for an export in format ``fmt``; audited as export."""
+        caring = user.role.clinical and await access.caring_for(conn, user.id, patient_id)
+        if not access.allowed(user.role, Op.EXPORT, None, Facts(caring=caring)):
+            raise Denied("export refused")
+        views = await self.history(conn, user, patient_id, action="export", fmt=fmt)
+        return [v for v in views if v.readable]
+
+    async def erase_expired(self, conn: asyncpg.Connection, older_than: timedelta) -> int:
+        """Retention: erase every note created more than ``older_than`` ago."""
+        ids = [r["id"] for r in await conn.fetch(store.EXPIRED, older_than)]
+        for note_id in ids:
+            await self.erase_note(conn, None, note_id, "retention")
+        return len(ids)

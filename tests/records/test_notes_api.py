@@ -1,0 +1,166 @@
+"""Writing, signing and amending notes through the API and pages, and bad input refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from server.staff import Role
+from tests.records.conftest import api_headers, login_as
+
+NOTE = {"reason": "cough for a week", "assessment": "viral bronchitis", "plan": "rest, fluids",
+        "text": "free text", "summary": "You have a cold; rest and drink.",
+        "measurements": {"heart_rate": {"value": 88}, "spo2": {"value": "96"},
+                         "bp_systolic": {"value": 130}, "bp_diastolic": {"value": 80}}}
+
+
+async def _gp_with_note(client: Any, make_staff: Any, make_patient: Any,
+                        db_url: str) -> tuple[Any, int, int, dict[str, str]]:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    await login_as(client, gp, db_url)
+    h = await api_headers(client)
+    resp = await client.post("/api/records/consultations/41/notes", headers=h,
+                             json={"patient_id": patient, "category": "gp", "content": NOTE})
+    assert resp.status == 201, await resp.text()
+    return gp, patient, (await resp.json())["id"], h
+
+
+async def test_draft_autosave_sign_then_amend(client, make_staff, make_patient, db_url):
+    _gp, patient, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+    resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
+                            json={"content": {**NOTE, "plan": "rest, fluids, paracetamol"}})
+    assert resp.status == 200 and (await resp.json())["version"] == 1
+    resp = await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    assert (await resp.json()) == {"version": 1, "status": "signed"}
+    resp = await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
+                             json={"reason": "dose added"})
+    assert resp.status == 201 and (await resp.json())["version"] == 2
+    resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
+                            json={"content": {**NOTE, "plan": "paracetamol 1 g"}})
+    assert resp.status == 200
+    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    body = await (await client.get(f"/api/records/notes/{note_id}", headers=h)).json()
+    v1, v2 = body["versions"]
+    assert v1["content"]["plan"] == "rest, fluids, paracetamol" and v1["status"] == "signed"
+    assert v2["amends_version"] == 1 and v2["content"]["amend_reason"] == "dose added"
+    assert v2["content"]["measurements"]["spo2"] == {"value": 96.0, "unit": "%"}
+    page = await client.get(f"/patients/{patient}/record")
+    text = await page.text()
+    assert page.status == 200 and "paracetamol 1 g" in text and "dose added" in text
+    editor = await client.get(f"/consultations/41/notes?patient={patient}")
+    assert editor.status == 200 and "data-notes-editor" in await editor.text()
+
+
+async def test_signed_note_cannot_be_changed_by_api_or_sql(client, make_staff, make_patient,
+                                                           db_url, conn):
+    _gp, _p, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
+                            json={"content": NOTE})
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "note_locked"
+    resp = await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    assert resp.status == 409
+    # The database itself refuses, whichever role the application connects as.
+    for sql in ("UPDATE note_versions SET ciphertext = 'x'::bytea WHERE note_id = $1",
+                "UPDATE note_versions SET status = 'draft', signed_at = NULL WHERE note_id = $1",
+                "DELETE FROM note_versions WHERE note_id = $1",
+                "DELETE FROM notes WHERE id = $1",
+                "UPDATE notes SET patient_id = patient_id + 1 WHERE id = $1"):
+        with pytest.raises(asyncpg.PostgresError):
+            await conn.execute(sql, note_id)
+
+
+async def test_amending_needs_a_reason_and_a_signed_note(client, make_staff, make_patient,
+                                                         db_url):
+    _gp, _p, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+    resp = await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
+                             json={"reason": "x"})
+    assert resp.status == 409  # still a draft
+    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    resp = await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
+                             json={"reason": "  "})
+    assert resp.status == 422
+
+
+@pytest.mark.parametrize(("content", "field"), [
+    ({"measurements": {"heart_rate": {"value": 720}}}, "measurements.heart_rate"),
+    ({"measurements": {"spo2": {"value": "abc"}}}, "measurements.spo2"),
+    ({"measurements": {"temperature": {"value": 37, "unit": "F"}}}, "measurements.temperature"),
+    ({"measurements": {"bp_systolic": {"value": 120}}}, "measurements.bp"),
+    ({"measurements": {"bp_systolic": {"value": 80}, "bp_diastolic": {"value": 90}}},
+     "measurements.bp"),
+    ({"measurements": {"cholesterol": {"value": 5}}}, "measurements.cholesterol"),
+    ({"measurements": {"weight": {"value": "nan"}}}, "measurements.weight"),
+    ({"text": 5}, "text"),
+    ({"plan": "x" * 20_001}, "plan"),
+])
+async def test_implausible_or_malformed_content_is_refused(client, make_staff, make_patient,
+                                                           db_url, content, field):
+    gp = await make_staff(Role.NURSE, ("san-siro",))
+    patient = await make_patient("san-siro")
+    await login_as(client, gp, db_url)
+    h = await api_headers(client)
+    resp = await client.post("/api/records/consultations/5/notes", headers=h,
+                             json={"patient_id": patient, "category": "nurse",
+                                   "content": content})
+    assert resp.status == 422
+    assert field in (await resp.json())["error"]["details"]
+
+
+async def test_bad_requests(client, make_staff, make_patient, db_url):
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    await login_as(client, gp, db_url)
+    h = await api_headers(client)
+    url = "/api/records/consultations/5/notes"
+    assert (await client.post(url, headers=h, data="{not json")).status == 400
+    assert (await client.post(url, headers=h, json=[1])).status == 400
+    resp = await client.post(url, headers=h, json={"patient_id": patient, "category": "x"})
+    assert resp.status == 422
+    resp = await client.post(url, headers=h, json={"category": "gp"})
+    assert resp.status == 422  # no patient, no earlier note to take it from
+    resp = await client.post(url, headers=h, json={"patient_id": 99999999, "category": "gp"})
+    assert resp.status == 404
+    assert (await client.get("/api/records/notes/abc", headers=h)).status == 422
+    assert (await client.get("/api/records/notes/424242", headers=h)).status == 404
+    # Without the CSRF header a browser write is refused.
+    resp = await client.post(url, json={"patient_id": patient, "category": "gp"})
+    assert resp.status == 403
+
+
+async def test_booking_patient_cannot_be_switched(client, make_staff, make_patient, db_url):
+    _gp, _patient, _note, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+    other = await make_patient("san-siro")
+    resp = await client.post("/api/records/consultations/41/notes", headers=h,
+                             json={"patient_id": other, "category": "gp"})
+    assert resp.status == 422
+
+
+async def test_summary_link_lets_the_patient_read_the_summary_only(client, make_staff,
+                                                                  make_patient, db_url, conn):
+    _gp, _patient, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+    resp = await client.post(f"/api/records/notes/{note_id}/summary-link", headers=h)
+    assert resp.status == 409  # not signed yet
+    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    url = (await (await client.post(f"/api/records/notes/{note_id}/summary-link",
+                                    headers=h)).json())["url"]
+    await client.post("/logout", headers=h)
+    client.session.cookie_jar.clear()
+    landing = await client.get(url, allow_redirects=False)
+    assert landing.status == 303 and landing.headers["Location"] == "/summary"
+    page = await client.get("/summary")
+    text = await page.text()
+    assert page.status == 200 and "rest and drink" in text and "viral bronchitis" not in text
+    stored = await conn.fetchval("SELECT count(*) FROM summary_links WHERE token_hash = $1",
+                                 url.rsplit("/", 1)[1].encode())
+    assert stored == 0  # only the hash is stored
+    client.session.cookie_jar.clear()
+    assert (await client.get("/summary/not-a-real-token")).status == 404
+    await conn.execute("UPDATE summary_links SET expires_at = now() - interval '1 s'")
+    assert (await client.get(url)).status == 404
+    row = await conn.fetchrow("SELECT actor_kind, detail->>'part' AS part FROM audit_log "
+                              "WHERE actor_kind = 'patient'")
+    assert row is not None and row["part"] == "summary"

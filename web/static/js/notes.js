@@ -1,0 +1,130 @@
+// The consultation note editor: autosaves drafts, signs, starts amendments.
+// Mounts on every [data-notes-editor] (the consultation page and the call page). Talks to
+// /api/records/... with the page's CSRF token; translated texts come from data-msg-* attributes.
+
+const AUTOSAVE_IDLE_MS = 2000; // save after the clinician pauses typing this long
+const TEXT_FIELDS = ["reason", "assessment", "plan", "text", "summary"];
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+async function call(method, url, body) {
+  const resp = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json",
+               "X-CSRF-Token": csrfToken() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const err = new Error((data.error && data.error.message) || String(resp.status));
+    err.details = (data.error && data.error.details) || {};
+    throw err;
+  }
+  return data;
+}
+
+function collect(form) {
+  const content = { measurements: {} };
+  for (const name of TEXT_FIELDS) content[name] = form.elements[name].value;
+  for (const input of form.querySelectorAll("[data-measure]")) {
+    const kind = input.dataset.measure;
+    const value = input.value.trim();
+    if (!value) continue;
+    const select = form.querySelector(`[data-unit="${kind}"]`);
+    const fixed = form.querySelector(`[data-unit-fixed="${kind}"]`);
+    content.measurements[kind] = { value, unit: select ? select.value : fixed.dataset.value };
+  }
+  return content;
+}
+
+function mount(root) {
+  const form = root.querySelector("[data-note-form]");
+  const state = root.querySelector("[data-save-state]");
+  const errorBox = root.querySelector("[data-save-error]");
+  const msg = (key) => root.dataset[key] || "";
+  let noteId = root.dataset.noteId || null;
+  let timer = null;
+  let saving = Promise.resolve();
+
+  function showError(err) {
+    const details = Object.entries(err.details || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
+    errorBox.textContent = details ? `${err.message} (${details})` : err.message;
+    errorBox.hidden = false;
+    state.textContent = msg("msgError");
+  }
+
+  async function save() {
+    clearTimeout(timer);
+    timer = null;
+    state.textContent = msg("msgSaving");
+    const content = collect(form);
+    try {
+      if (noteId === null) {
+        const made = await call("POST", `/api/records/consultations/${root.dataset.bookingId}/notes`, {
+          patient_id: Number(root.dataset.patientId), category: form.elements.category.value, content,
+        });
+        noteId = String(made.id);
+        root.dataset.noteId = noteId;
+        const category = form.elements.category;
+        if (category) category.disabled = true;
+      } else {
+        await call("PUT", `/api/records/notes/${noteId}/draft`, { content });
+      }
+      errorBox.hidden = true;
+      state.textContent = msg("msgSaved");
+      return true;
+    } catch (err) {
+      showError(err);
+      return false;
+    }
+  }
+
+  function queueSave() {
+    // One save at a time, in order: a slow network must not reorder drafts.
+    saving = saving.then(save);
+    return saving;
+  }
+
+  if (form) {
+    form.addEventListener("input", () => {
+      state.textContent = msg("msgUnsaved");
+      clearTimeout(timer);
+      timer = setTimeout(queueSave, AUTOSAVE_IDLE_MS);
+    });
+    form.querySelector("[data-save]").addEventListener("click", queueSave);
+    form.querySelector("[data-sign]").addEventListener("click", async () => {
+      if (!window.confirm(msg("msgConfirmSign"))) return;
+      if (!(await queueSave())) return;
+      try {
+        await call("POST", `/api/records/notes/${noteId}/sign`);
+        state.textContent = msg("msgSigned");
+        window.location.reload();
+      } catch (err) {
+        showError(err);
+      }
+    });
+  }
+
+  for (const amend of root.querySelectorAll("[data-amend-form]")) {
+    amend.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await call("POST", `/api/records/notes/${amend.dataset.noteId}/amend`,
+                   { reason: amend.elements.reason.value });
+        window.location.reload();
+      } catch (err) {
+        showError(err);
+      }
+    });
+  }
+
+  window.addEventListener("beforeunload", () => {
+    if (timer !== null) queueSave();
+  });
+}
+
+for (const root of document.querySelectorAll("[data-notes-editor]")) mount(root);
