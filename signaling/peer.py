@@ -125,8 +125,10 @@ class SignalClient:
         finally:
             self.backlog.extendleft(reversed(skipped))
 
-    async def hello(self, within: float = 5.0, **fields: Any) -> dict[str, Any]:
-        await self.send("hello", version=1, **fields)
+    async def hello(self, **fields: Any) -> dict[str, Any]:
+        """Send hello (version 1 unless given) and return the reply (welcome or error)."""
+        within = float(fields.pop("within", 5.0))
+        await self.send("hello", **{"version": 1, **fields})
         m = await self.recv(within)
         if m.get("type") == "welcome":
             self.welcome = m

@@ -40,6 +40,7 @@ async def test_clinician_admits_and_both_are_in_the_call(clients, visits, gp, co
     joined = await doctor.expect("peer_joined", 2)
     assert joined["peer"]["peer_id"] == pid
     c = await consultations.get(conn, visit.consultation_id)
+    assert c is not None
     assert c.state == "in_call"
     assert c.booking_status == "arrived"
 
