@@ -12,6 +12,7 @@ from server import centres, db, health, home, metrics, middleware, pages
 from server.auth import views as auth_views
 from server.config import Config
 from server.keys import CONFIG, EXTRA, POOL, STAFF_SOCKETS
+from server.plugins import optional_modules
 
 log = logging.getLogger("casa.app")
 
@@ -27,18 +28,7 @@ Setup = Callable[[web.Application], None]
 def _feature_setups() -> list[Setup]:
     """Optional feature packages, present as their issues land. Imported lazily so that the
     foundation never depends on them."""
-    import importlib
-
-    out: list[Setup] = []
-    for module in FEATURES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        out.append(mod.setup)
-    return out
+    return [module.setup for module in optional_modules(FEATURES)]
 
 
 def create_app(config: Config) -> web.Application:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import importlib
 import os
 import ssl
 import sys
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from server import centres, db, logs
 from server.config import Config, ConfigError, load_config
+from server.plugins import optional_modules
 from server.staff import Role
 
 # Feature packages that add subcommands with ``register(subparsers)``, when present.
@@ -172,13 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--demo", action="store_true", help="use the demo secret key")
     a.set_defaults(func=cmd_user_add)
 
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in optional_modules(COMMAND_MODULES):
         module.register(sub)
     return parser
 

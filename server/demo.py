@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import date
 
@@ -14,6 +13,7 @@ from server import centres, patients, staff
 from server.auth import passwords, totp
 from server.config import Config
 from server.keys import CONFIG, POOL
+from server.plugins import optional_modules
 from server.staff import Role
 
 log = logging.getLogger("casa.demo")
@@ -99,13 +99,7 @@ async def seed(app: web.Application) -> None:
     pool = app[POOL]
     async with pool.acquire() as conn, conn.transaction():
         await seed_core(conn, app[CONFIG])
-    for name in SEED_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in optional_modules(SEED_MODULES):
         await module.seed_demo(app)
     app[_ADMIN_TOTP] = await _admin_totp_key(pool, app[CONFIG])
 
