@@ -12,8 +12,7 @@ import getpass
 import os
 import ssl
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -49,23 +48,27 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
     return ctx
 
 
-def serve(config: Config, on_ready: Callable[[web.Application], Any] | None = None) -> None:
+def serve(config: Config, announce: Callable[[web.Application], None],
+          on_startup: Callable[[web.Application], Awaitable[None]] | None = None) -> None:
+    """Run the app until SIGINT/SIGTERM. ``announce`` runs once the socket is listening, so a
+    supervisor (or a test) that reads it can connect at once."""
     from server.app import create_app
 
     logs.configure(config.log_level)
     app = create_app(config)
-    if on_ready is not None:
-        app.on_startup.append(on_ready)
+    if on_startup is not None:
+        app.on_startup.append(on_startup)
     # run_app turns SIGINT and SIGTERM into a graceful shutdown, which runs cleanup_ctx:
-    # sockets closed, pool closed, the embedded PostgreSQL stopped.
+    # sockets closed, pool closed, the embedded PostgreSQL stopped. Its ``print`` hook is
+    # called after the sites have started.
     web.run_app(app, host=config.host, port=config.port, ssl_context=_ssl_context(config),
-                access_log=None, print=None, shutdown_timeout=5)
+                access_log=None, print=lambda _text: announce(app), shutdown_timeout=5)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
 
-    async def announce(app: web.Application) -> None:
+    def announce(app: web.Application) -> None:
         scheme = "https" if config.tls_cert else "http"
         print(f"Casa is serving on {scheme}://{config.host}:{config.port}/", flush=True)
 
@@ -83,11 +86,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cert, key = ensure_self_signed(config.data_dir / "tls", config.host)
         config = Config(**{**config.__dict__, "tls_cert": cert, "tls_key": key})
 
-    async def seed_and_announce(app: web.Application) -> None:
-        await demo.seed(app)
-        demo.announce(config, app)
-
-    serve(config, seed_and_announce)
+    serve(config, lambda app: demo.announce(config, app), on_startup=demo.seed)
     return 0
 
 
