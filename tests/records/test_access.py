@@ -1,0 +1,136 @@
+"""The access rules as a matrix: every role x every operation x own and other patients, on
+ordinary (GP) and restricted (psychological) notes, through the records layer on a real
+database."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from records import access, content
+from records.access import Category, Facts, Op
+from records.errors import Denied, NoteStateError
+from server.staff import Role
+
+ROLES = list(Role)
+CREATE_CATEGORY = {Role.GP: Category.GP, Role.NURSE: Category.NURSE,
+                   Role.PSYCHOLOGIST: Category.PSYCHOLOGICAL, Role.COORDINATOR: Category.GP,
+                   Role.ADMIN: Category.GP}
+
+
+async def _try(conn: Any, coro: Any) -> bool:
+    tr = conn.transaction()
+    await tr.start()
+    try:
+        await coro
+    except Denied:
+        await tr.rollback()
+        return False
+    except NoteStateError:
+        pass  # the rules allowed it; the note's state (signed) did not
+    await tr.rollback()  # leave the fixtures as they were for the next operation
+    return True
+
+
+async def _outcomes(conn: Any, rec: Any, user: Any, note: Any, patient: int,
+                    share_to: int) -> set[str]:
+    ok: set[str] = set()
+    checks = {
+        "read": rec.read(conn, user, note.id),
+        "create": rec.create(conn, user, booking_id=77, patient_id=patient,
+                             category=CREATE_CATEGORY[user.role], content=content.parse({})),
+        "edit": rec.save_draft(conn, user, note.id, content.parse({"text": "changed"})),
+        "share": rec.share(conn, user, note.id, share_to),
+        "break_glass": rec.break_glass(conn, user, note.id, "patient unconscious in ER"),
+        "summary_link": rec.summary_link(conn, user, note.id),
+        "export": rec.export(conn, user, patient, "fhir"),
+        "erase": rec.erase_note(conn, user, note.id, "patient_request"),
+    }
+    for name, coro in checks.items():
+        if await _try(conn, coro):
+            ok.add(name)
+    if access.allowed(user.role, Op.AUDIT_SEARCH, None, Facts()):
+        ok.add("audit_search")
+    return ok
+
+
+@pytest.fixture
+async def world(conn, rec, make_staff, make_patient):
+    gp_author = await make_staff(Role.GP, ("san-siro", "mazzini"))
+    psy_author = await make_staff(Role.PSYCHOLOGIST, ("san-siro", "mazzini"))
+    own, other = await make_patient("san-siro"), await make_patient("mazzini")
+    notes = {}
+    for pid, kind in itertools.product((own, other), ("ordinary", "restricted")):
+        author, cat = ((gp_author, Category.GP) if kind == "ordinary"
+                       else (psy_author, Category.PSYCHOLOGICAL))
+        n = await rec.create(conn, author, booking_id=pid * 10, patient_id=pid, category=cat,
+                             content=content.parse({"text": f"{kind} {pid}"}))
+        await rec.sign(conn, author, n.id)
+        notes[(pid, kind)] = n
+    colleague = await make_staff(Role.GP, ("gratosoglio",))
+    return {"own": own, "other": other, "notes": notes, "colleague": colleague.id}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
+async def test_matrix_for_a_colleague_who_is_not_the_author(conn, rec, make_staff, world, role):
+    user = await make_staff(role, ("san-siro",))
+    clinical = role.clinical
+    for where, kind in itertools.product(("own", "other"), ("ordinary", "restricted")):
+        patient = world[where]
+        got = await _outcomes(conn, rec, user, world["notes"][(patient, kind)], patient,
+                              world["colleague"])
+        expected: set[str] = set()
+        if role is Role.ADMIN:
+            expected = {"erase", "audit_search"}
+        elif clinical and where == "own":
+            expected = {"create", "export"}
+            if kind == "ordinary" and role in (Role.GP, Role.NURSE):
+                expected.add("read")
+            if kind == "restricted":
+                expected.add("break_glass")
+        assert got == expected, (role.value, where, kind)
+
+
+async def test_the_author_may_do_everything_but_erase(conn, rec, world):
+    from server import staff as staff_store
+
+    for (patient, _kind), note in world["notes"].items():
+        author = await staff_store.get(conn, note.author_id)
+        got = await _outcomes(conn, rec, author, note, patient, world["colleague"])
+        expected = {"read", "create", "edit", "summary_link", "export"}
+        if note.category.restricted:
+            expected.add("share")
+        assert got == expected, (note.category, patient)
+
+
+async def test_sharing_opens_a_restricted_note_to_that_clinician_only(conn, rec, make_staff,
+                                                                    world):
+    from server import staff as staff_store
+
+    note = world["notes"][(world["own"], "restricted")]
+    author = await staff_store.get(conn, note.author_id)
+    gp, nurse = await make_staff(Role.GP), await make_staff(Role.NURSE)
+    coordinator = await make_staff(Role.COORDINATOR)
+    await rec.share(conn, author, note.id, gp.id)
+    assert (await rec.read(conn, gp, note.id)).versions[0].content.text.startswith("restricted")
+    with pytest.raises(Denied):
+        await rec.read(conn, nurse, note.id)
+    with pytest.raises(Denied):
+        await rec.share(conn, author, note.id, coordinator.id)  # never to non-clinicians
+    with pytest.raises(Denied):
+        await rec.share(conn, gp, note.id, nurse.id)  # only the author shares
+
+
+def test_policy_function_never_gives_clinical_content_to_non_clinicians():
+    for role, op, cat in itertools.product(ROLES, Op, [None, *Category]):
+        for facts in itertools.starmap(Facts, itertools.product((False, True), repeat=4)):
+            verdict = access.allowed(role, op, cat, facts)
+            if role in (Role.COORDINATOR, Role.ADMIN) and op not in (Op.AUDIT_SEARCH,
+                                                                    Op.ERASE):
+                assert not verdict
+            if op in (Op.AUDIT_SEARCH, Op.ERASE):
+                assert verdict == (role is Role.ADMIN)
+            if op is Op.READ and cat is not None and cat.restricted and verdict:
+                assert facts.author or facts.shared or facts.glass

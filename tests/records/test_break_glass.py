@@ -1,0 +1,63 @@
+"""Break-glass: a reason is required, the read is audit-logged, the author is told."""
+
+from __future__ import annotations
+
+from records import content
+from records.access import Category
+from server.staff import Role
+from tests.conftest import csrf_token
+from tests.records.conftest import api_headers, login_as
+
+
+async def test_break_glass_is_logged_and_the_author_sees_it(client, conn, rec, make_staff,
+                                                           make_patient, db_url):
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    note = await rec.create(conn, psy, booking_id=3, patient_id=patient,
+                            category=Category.VIOLENCE_SUPPORT,
+                            content=content.parse({"assessment": "SECRET-ASSESSMENT"}))
+    await rec.sign(conn, psy, note.id)
+
+    await login_as(client, gp, db_url)
+    page = await (await client.get(f"/patients/{patient}/record")).text()
+    assert "SECRET-ASSESSMENT" not in page and "Violence" not in page
+    assert f"/records/notes/{note.id}/break-glass" in page
+    h = await api_headers(client)
+    resp = await client.get(f"/api/records/notes/{note.id}", headers=h)
+    assert resp.status == 403
+    token = await csrf_token(client, f"/patients/{patient}/record")
+    resp = await client.post(f"/records/notes/{note.id}/break-glass",
+                             data={"reason": "short", "csrf_token": token})
+    assert resp.status == 422
+    resp = await client.post(f"/records/notes/{note.id}/break-glass",
+                             data={"reason": "Patient in A&E, unresponsive; need history",
+                                   "csrf_token": token}, allow_redirects=False)
+    assert resp.status == 303
+    page = await (await client.get(f"/patients/{patient}/record")).text()
+    assert "SECRET-ASSESSMENT" in page
+
+    rows = await conn.fetch("SELECT action, actor_staff_id FROM audit_log "
+                            "WHERE action = 'break_glass'")
+    assert [(r["action"], r["actor_staff_id"]) for r in rows] == [("break_glass", gp.id)]
+    # The reason is for the author, not for the audit log (which admins read).
+    detail = await conn.fetchval("SELECT detail::text FROM audit_log WHERE action = "
+                                 "'break_glass'")
+    assert "A&E" not in detail
+
+    await client.post("/logout", headers=h)
+    await login_as(client, psy, db_url)
+    inbox = await (await client.get("/records/inbox")).text()
+    assert "A&amp;E, unresponsive" in inbox and f"#note-{note.id}" in inbox
+
+
+async def test_coordinators_and_admins_see_no_clinical_pages(client, make_staff, make_patient,
+                                                             db_url):
+    patient = await make_patient("san-siro")
+    coordinator = await make_staff(Role.COORDINATOR, ("san-siro",))
+    await login_as(client, coordinator, db_url)
+    for url in (f"/patients/{patient}/record", f"/patients/{patient}/record.fhir.json",
+                f"/patients/{patient}/record/print", "/consultations/1/notes",
+                "/admin/audit"):
+        resp = await client.get(url, allow_redirects=False)
+        assert resp.status == 403, url
