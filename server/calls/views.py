@@ -1,0 +1,127 @@
+"""Page handlers: who is looking at a consultation decides which page they get.
+
+The consultation page serves three audiences from one route: the clinicians of the booking
+(signed-in staff), the patient (the ``casa_patient`` cookie set by the join pages) and a guest
+(an interpreter holding ``#guest=TOKEN``: a fragment never reaches the server, so to us a guest
+is simply a visitor; the page's script puts the token in ``hello.credential``). A visitor
+sees nothing about the consultation until the WebSocket accepts their credential.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from babel.dates import format_date
+
+from server import centres, errors, patients, staff
+from server.bookings import consultations, credentials
+from server.bookings.consultations import Consultation
+from server.bookings.timeutil import ROME
+from server.calls.strings import client_strings
+from server.keys import LANG, POOL, STAFF
+from server.pages import current_staff, render, require_staff, translator
+from server.staff import Role, Staff
+
+log = logging.getLogger("casa.calls")
+
+# Set by the bookings join pages (docs: notes/contract.md); HttpOnly, so only we read it.
+PATIENT_COOKIE = "casa_patient"
+VIDEO_MODES = frozenset({"home_video", "kiosk_video"})
+CLINICAL_ROLES = (Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
+
+
+def _attends(user: Staff | None, c: Consultation) -> bool:
+    return user is not None and (user.id in c.clinician_ids or user.id == c.nurse_id)
+
+
+def _when(request: web.Request, instant: datetime) -> dict[str, str]:
+    local = instant.astimezone(ROME)
+    lang = request.get(LANG, "it")
+    today = datetime.now(ROME).date()
+    day = "" if local.date() == today else format_date(local.date(), "full", locale=lang)
+    return {"time": local.strftime("%H:%M"), "day": day, "iso": instant.isoformat()}
+
+
+async def _centre_name(request: web.Request, centre_id: str) -> str:
+    for centre in await centres.list_all(request.app[POOL]):
+        if centre.id == centre_id:
+            return centre.name
+    return ""
+
+
+async def consultation(request: web.Request) -> web.StreamResponse:
+    """``/consultation/{room_id}``: pre-call check, waiting room, call and end page."""
+    pool = request.app[POOL]
+    c = await consultations.get_by_room(pool, request.match_info["room_id"])
+    if c is None or c.mode not in VIDEO_MODES:
+        raise errors.ApiError(errors.NOT_FOUND)
+    user: Staff | None = request.get(STAFF)
+    now = datetime.now(UTC)
+    if _attends(user, c):
+        return await _clinician_page(request, c, current_staff(request))
+    cookie = request.cookies.get(PATIENT_COOKIE, "")
+    mine = await consultations.resolve_patient_credential(pool, cookie) if cookie else None
+    if mine is None or mine.id != c.id:
+        # A guest (token in the fragment) or someone without a credential: no details at all.
+        return _page(request, "call/consultation.html", c, role="visitor")
+    outcome = credentials.judge(c, now)
+    if outcome != "ok":
+        return render(request, "call/closed.html", outcome=outcome,
+                      when=_when(request, c.starts_at), opens=_when(request, c.join_opens_at),
+                      centre=await _centre_name(request, c.centre_id))
+    lead = await staff.get(pool, c.clinician_ids[0])
+    return _page(request, "call/consultation.html", c, role="patient",
+                 clinician_name=lead.full_name if lead else "",
+                 centre=await _centre_name(request, c.centre_id),
+                 when=_when(request, c.starts_at))
+
+
+async def _clinician_page(request: web.Request, c: Consultation, user: Staff) -> web.Response:
+    pool = request.app[POOL]
+    patient = await patients.get(pool, c.patient_id)
+    taken = set(c.clinician_ids) | {c.nurse_id}
+    colleagues = [s for s in await staff.list_all(pool)
+                  if s.role in CLINICAL_ROLES and c.centre_id in s.centres and s.id not in taken]
+    lead = await staff.get(pool, c.clinician_ids[0])
+    return _page(request, "call/consultation.html", c, role="clinician",
+                 patient_name=f"{patient.given_name} {patient.family_name}" if patient else "",
+                 patient_language=c.patient_language, clinician_name=lead.full_name if lead else "",
+                 centre=await _centre_name(request, c.centre_id),
+                 when=_when(request, c.starts_at), colleagues=colleagues,
+                 admit=request.query.get("admit") == "1", me=user)
+
+
+def _page(request: web.Request, template: str, c: Consultation, **ctx: Any) -> web.Response:
+    return render(request, template, room_id=c.room_id, consultation_id=c.id,
+                  kiosk=c.mode == "kiosk_video", ended=c.state == "ended",
+                  strings=client_strings(translator(request)), **ctx)
+
+
+async def precall(request: web.Request) -> web.StreamResponse:
+    """``/precall``: the device check alone, for anyone (no connection test without a
+    credential: the echo peer needs a patient or staff credential)."""
+    return render(request, "call/precall.html", strings=client_strings(translator(request)),
+                  signed_in=request.get(STAFF) is not None)
+
+
+@require_staff(*CLINICAL_ROLES)
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    """``/dashboard``: today's consultations with their live waiting state."""
+    user = current_staff(request)
+    pool = request.app[POOL]
+    today = datetime.now(ROME).date()
+    names = {centre.id: centre.name for centre in await centres.list_all(pool)}
+    rows = []
+    for c in await consultations.list_for_clinician_day(pool, user.id, today):
+        if c.booking_status in credentials.ENDED_STATUSES or c.mode not in VIDEO_MODES:
+            continue
+        patient = await patients.get(pool, c.patient_id)
+        rows.append({"c": c, "when": _when(request, c.starts_at),
+                     "centre": names.get(c.centre_id, c.centre_id),
+                     "patient": f"{patient.given_name} {patient.family_name}" if patient else ""})
+    return render(request, "call/dashboard.html", rows=rows,
+                  strings=client_strings(translator(request)),
+                  day=format_date(today, "full", locale=request.get(LANG, "it")))

@@ -1,0 +1,148 @@
+"""Browser tests: the real Casa app on 127.0.0.1 and Debian's headless Chromium, driven by
+Playwright's async API (never ``playwright install``), with a fake camera and microphone."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+
+from server import centres, patients
+from server.app import create_app
+from server.bookings import bookings, credentials
+from server.config import Config
+from server.staff import Role
+from tests.conftest import PASSWORD, StaffFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--autoplay-policy=no-user-gesture-required"]
+# Every wait in these tests is bounded; a stuck page fails in seconds, not at the suite timeout.
+STEP_MS = 10_000
+PHONE = {"width": 360, "height": 740}
+WINDOW = bookings.JoinWindow(timedelta(minutes=15), timedelta(minutes=30))
+DOB = date(1948, 5, 17)
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium not installed")
+
+
+@pytest.fixture
+async def live(config: Config) -> AsyncIterator[str]:
+    """The whole app served on a free port of 127.0.0.1, in the test's own event loop."""
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@dataclass
+class Visit:
+    """One booked home video consultation and the ways in."""
+
+    room: str
+    consultation_id: int
+    booking_id: int
+    link: str
+    code: str
+    gp_email: str
+    gp_name: str
+    patient_name: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def book(conn: asyncpg.Connection, config: Config, gp_id: int, starts_in: timedelta,
+               *, given: str = "Maria") -> tuple[int, int, str, str, str]:
+    await centres.sync(conn, centres.load_data())
+    p = await patients.create(conn, patients.NewPatient(
+        given_name=given, family_name="Bianchi", date_of_birth=DOB, language="it"))
+    starts = datetime.now(UTC) + starts_in
+    async with conn.transaction():
+        b = await bookings.create(conn, bookings.NewBooking(
+            centre_id="san-siro", service_code="gp_visit", mode="home_video", patient_id=p.id,
+            clinician_id=gp_id, starts_at=starts), created_by=None, window=WINDOW)
+    cid = await conn.fetchval("SELECT id FROM consultations WHERE booking_id = $1", b.id)
+    room = await conn.fetchval("SELECT room_id FROM consultations WHERE id = $1", cid)
+    link = await credentials.issue_link(conn, cid)
+    code = await credentials.issue_code(conn, config.secret_key, cid)
+    return b.id, cid, room, link, code
+
+
+@pytest.fixture
+async def visit(conn: asyncpg.Connection, config: Config, make_staff: StaffFactory) -> Visit:
+    """A GP at San Siro and a consultation starting in five minutes (its join window is open)."""
+    gp = await make_staff(Role.GP, ("san-siro",))
+    booking_id, cid, room, link, code = await book(conn, config, gp.id, timedelta(minutes=5))
+    return Visit(room, cid, booking_id, link, code, gp.email, gp.full_name, "Maria Bianchi")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+class Watched:
+    """A page whose console errors, uncaught exceptions and CSP violations are collected."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(STEP_MS)
+
+    def _console(self, msg: Any) -> None:
+        text = msg.text
+        if msg.type == "error" or "Content Security Policy" in text:
+            # The browser logs a failed HTTP status as an error; the tests ask for those.
+            if "Failed to load resource" in text:
+                return
+            self.problems.append(f"{msg.type}: {text}")
+
+    def assert_clean(self) -> None:
+        assert not self.problems, self.problems
+
+
+async def open_page(browser: Any, *, viewport: dict[str, int] | None = None,
+                    locale: str = "it-IT") -> Watched:
+    context = await browser.new_context(viewport=viewport or PHONE, locale=locale,
+                                        permissions=["camera", "microphone"])
+    return Watched(await context.new_page())
+
+
+async def sign_in(w: Watched, base: str, email: str) -> None:
+    await w.page.goto(base + "/login")
+    await w.page.fill("#email", email)
+    await w.page.fill("#password", PASSWORD)
+    await w.page.click("button[type=submit].primary")
+    await w.page.wait_for_url(lambda url: "/login" not in url)
+
+
+async def fits_width(w: Watched) -> None:
+    """Nothing on the page is wider than the 360 px phone screen."""
+    overflow = await w.page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"page is {overflow}px wider than the screen"

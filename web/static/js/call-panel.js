@@ -1,0 +1,108 @@
+// The clinician's side panel on the call page: who is waiting (admit, short message), who is
+// in the call (send back), and invitations (a colleague's account or a guest link).
+
+import { t, timeOf } from './i18n-client.js';
+
+const $ = (id) => document.getElementById(id);
+const NOTICE_CODES = ['few_minutes', 'running_late', 'technical_problem', 'please_wait'];
+
+export class ClinicianPanel {
+  constructor(signal, autoAdmit) {
+    this.signal = signal;
+    this.autoAdmit = autoAdmit;
+    this.entries = [];
+    this.patientsInCall = [];
+    $('invite-staff').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const id = Number($('invite-colleague').value);
+      if (id) this.signal.inviteStaff(id);
+    });
+    $('invite-guest').addEventListener('click', () => this.signal.inviteGuest());
+  }
+
+  waitingList(entries) {
+    this.entries = entries;
+    if (this.autoAdmit && entries.length) {
+      // Arrived here from the dashboard's "Admit": let the first waiting patient in once.
+      this.autoAdmit = false;
+      this.signal.admit(entries[0].peer_id);
+    }
+    this.render();
+  }
+
+  inCall(patients) {
+    this.patientsInCall = patients;
+    this.render();
+  }
+
+  offline() { $('waiting-list').dataset.offline = 'true'; }
+
+  render() {
+    const list = $('waiting-list');
+    delete list.dataset.offline;
+    list.replaceChildren();
+    for (const e of this.entries) list.append(this.waitingItem(e));
+    for (const p of this.patientsInCall) {
+      const li = document.createElement('li');
+      li.className = 'in-call';
+      li.append(text('strong', p.name || t('patient')), text('span', ' · ' + t('in_call')));
+      li.append(button(t('send_back'), 'send-back', () => this.signal.sendBack(p.peer_id)));
+      list.append(li);
+    }
+    if (!list.children.length) list.append(text('li', t('nobody_waiting')));
+  }
+
+  waitingItem(e) {
+    const li = document.createElement('li');
+    li.className = 'waiting';
+    li.dataset.peer = e.peer_id;
+    const details = [t('waiting_status', { time: timeOf(e.since) }),
+      t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
+    if (e.nurse_present) details.push(t('nurse_present'));
+    if (e.language) details.push(e.language);
+    li.append(text('strong', e.name || t('patient')), text('span', ' · ' + details.join(' · ')));
+    li.append(button(t('admit'), 'primary admit', () => this.signal.admit(e.peer_id)));
+    const select = document.createElement('select');
+    for (const code of NOTICE_CODES) {
+      const option = document.createElement('option');
+      option.value = code;
+      option.textContent = t('notice_' + code);
+      select.append(option);
+    }
+    select.setAttribute('aria-label', t('message_to_patient'));
+    li.append(select, button(t('send_notice'), 'notice', () => {
+      if (this.signal.notice(e.peer_id, select.value)) $('invite-result').textContent = t('notice_sent');
+    }));
+    return li;
+  }
+
+  invited(msg) {
+    const out = $('invite-result');
+    out.replaceChildren();
+    if (msg.link) {
+      out.append(text('span', t('invite_link') + ' '));
+      const input = document.createElement('input');
+      input.readOnly = true;
+      input.value = location.origin + msg.link;
+      input.addEventListener('focus', () => input.select());
+      out.append(input);
+    } else {
+      out.textContent = t('invited_staff');
+    }
+  }
+}
+
+function text(tag, value) {
+  const el = document.createElement(tag);
+  el.textContent = value;
+  return el;
+}
+
+function button(label, cls, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = cls;
+  b.textContent = label;
+  b.addEventListener('click', onClick);
+  return b;
+}

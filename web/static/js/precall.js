@@ -1,0 +1,206 @@
+// The pre-call check: camera preview, microphone level, a speaker test sound and a real
+// connection test against the server's echo peer (docs/protocol.md, "Pre-call check").
+// Every result is a sentence that says what to do; nothing here blocks the patient.
+
+import { t } from './i18n-client.js';
+import { sample } from './quality.js';
+
+const $ = (id) => document.getElementById(id);
+// A peak above this (0..1) means the microphone hears something: a voice at arm's length
+// peaks well above it, the hiss of a silent microphone stays well below.
+const MIC_HEARD = 0.03;
+const METER_MS = 50;
+const ECHO_CONNECT_MS = 10000;
+const ECHO_MEASURE_MS = 2500;
+const GATHER_MS = 3000;
+// Round trips above this make video shaky.
+const SLOW_RTT_MS = 400;
+
+function setResult(id, state, text) {
+  const el = $(id);
+  el.textContent = text;
+  el.dataset.state = state;
+  const check = el.closest('.check');
+  if (check) check.dataset.state = state;
+}
+
+// getUserMedia with graceful steps down: camera + microphone, then microphone only.
+export async function openMedia() {
+  if (!navigator.mediaDevices || !window.RTCPeerConnection) return { error: 'unsupported' };
+  try {
+    return { stream: await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } }) };
+  } catch (err) {
+    if (err.name === 'NotAllowedError' || err.name === 'SecurityError') return { error: 'denied' };
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      return { stream, cameraError: err.name === 'NotReadableError' ? 'busy' : 'missing' };
+    } catch (err2) {
+      return { error: err2.name === 'NotAllowedError' ? 'denied' : 'missing' };
+    }
+  }
+}
+
+export class PreCall {
+  constructor({ chime, networkCheck = true, bearer = null }) {
+    this.chime = chime;
+    this.networkCheck = networkCheck;
+    this.bearer = bearer;
+    this.stream = null;
+    this.audioOnly = false;
+    this.network = null;
+    $('speaker-play').addEventListener('click', () => this.playSound());
+    $('speaker-yes').addEventListener('click', () => this.heard(true));
+    $('speaker-no').addEventListener('click', () => this.heard(false));
+    $('precall-retry').addEventListener('click', () => this.run());
+  }
+
+  async run() {
+    this.stop();
+    const media = await openMedia();
+    $('camera-help').hidden = true;
+    if (media.error === 'unsupported') {
+      setResult('camera-result', 'fail', t('unsupported'));
+      return this;
+    }
+    if (media.error === 'denied') {
+      setResult('camera-result', 'fail', t('camera_denied'));
+      setResult('mic-result', 'fail', t('mic_denied'));
+      $('camera-help').hidden = false;
+      return this;
+    }
+    if (media.error) {
+      setResult('camera-result', 'warn', t('camera_missing'));
+      setResult('mic-result', 'fail', t('mic_missing'));
+      return this;
+    }
+    this.stream = media.stream;
+    this.audioOnly = !!media.cameraError;
+    $('preview').srcObject = this.stream;
+    if (media.cameraError) {
+      setResult('camera-result', 'warn', t(media.cameraError === 'busy' ? 'camera_busy' : 'camera_missing'));
+    } else {
+      setResult('camera-result', 'ok', t('camera_ok'));
+    }
+    this.meter();
+    if (this.networkCheck) this.network = this.checkNetwork();
+    return this;
+  }
+
+  meter() {
+    const track = this.stream.getAudioTracks()[0];
+    if (!track) { setResult('mic-result', 'fail', t('mic_missing')); return; }
+    setResult('mic-result', 'warn', t('mic_silent'));
+    const ctx = new AudioContext();
+    this.audioCtx = ctx;
+    const source = ctx.createMediaStreamSource(new MediaStream([track]));
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 2048;
+    source.connect(analyser);
+    const data = new Float32Array(analyser.fftSize);
+    let heard = false;
+    this.meterTimer = setInterval(() => {
+      analyser.getFloatTimeDomainData(data);
+      let peak = 0;
+      for (const v of data) peak = Math.max(peak, Math.abs(v));
+      $('mic-level').value = Math.min(1, peak * 2);
+      if (!heard && peak > MIC_HEARD) {
+        heard = true;
+        setResult('mic-result', 'ok', t('mic_ok'));
+      }
+    }, METER_MS);
+    // Some browsers start an AudioContext suspended until a tap; the meter then waits for one.
+    if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+  }
+
+  playSound() {
+    const audio = new Audio(this.chime);
+    audio.play().catch(() => {});
+    $('speaker-question-text').textContent = t('speaker_question');
+    $('speaker-question').hidden = false;
+  }
+
+  heard(yes) {
+    $('speaker-question').hidden = true;
+    setResult('speaker-result', yes ? 'ok' : 'warn', t(yes ? 'speaker_ok' : 'speaker_bad'));
+  }
+
+  // Sends our camera and microphone to the server's echo peer and reads what came back.
+  async checkNetwork() {
+    setResult('net-result', 'pending', t('net_checking'));
+    const pc = new RTCPeerConnection();
+    this.echoPc = pc;
+    try {
+      this.stream.getTracks().forEach((track) => pc.addTrack(track, this.stream));
+      if (!this.stream.getVideoTracks().length) pc.addTransceiver('video', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered(pc, GATHER_MS);
+      const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() };
+      if (this.bearer) headers.Authorization = 'Bearer ' + this.bearer;
+      const resp = await fetch('/api/v1/precall/offer', {
+        method: 'POST', headers, credentials: 'same-origin',
+        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: 'offer' }),
+      });
+      if (!resp.ok) throw new Error('offer ' + resp.status);
+      const answer = await resp.json();
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+      await connected(pc, ECHO_CONNECT_MS);
+      await new Promise((r) => setTimeout(r, ECHO_MEASURE_MS));
+      const local = await sample(pc, null);
+      let report = {};
+      const rep = await fetch(`/api/v1/precall/${encodeURIComponent(answer.id)}/report`,
+        { headers: this.bearer ? { Authorization: 'Bearer ' + this.bearer } : {}, credentials: 'same-origin' });
+      if (rep.ok) report = await rep.json();
+      const rtt = Math.round(report.rtt_ms ?? local.rttMs ?? 0);
+      const slow = rtt > SLOW_RTT_MS || (report.packet_loss ?? 0) > 0.05;
+      const text = t(slow ? 'net_fair' : 'net_good', { rtt })
+        + (report.candidate_type === 'relay' ? ' ' + t('net_via_relay') : '');
+      setResult('net-result', slow ? 'warn' : 'ok', text);
+      $('net-result').dataset.framesDecoded = String(local.framesDecoded);
+      return { ok: true, rtt, report };
+    } catch {
+      setResult('net-result', 'fail', t('net_failed'));
+      return { ok: false };
+    } finally {
+      pc.close();
+      this.echoPc = null;
+    }
+  }
+
+  // Stops the meter and the echo test; the camera stream is handed on to the call.
+  stop({ keepStream = false } = {}) {
+    clearInterval(this.meterTimer);
+    if (this.audioCtx) this.audioCtx.close().catch(() => {});
+    this.audioCtx = null;
+    if (this.echoPc) this.echoPc.close();
+    if (!keepStream && this.stream) this.stream.getTracks().forEach((tr) => tr.stop());
+    if (!keepStream) this.stream = null;
+  }
+}
+
+export function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : '';
+}
+
+function gathered(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); resolve(); };
+    const timer = setTimeout(done, ms);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') done();
+    });
+  });
+}
+
+function connected(pc, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timeout')), ms);
+    const check = () => {
+      if (pc.connectionState === 'connected') { clearTimeout(timer); resolve(); }
+      if (pc.connectionState === 'failed') { clearTimeout(timer); reject(new Error('failed')); }
+    };
+    pc.addEventListener('connectionstatechange', check);
+    check();
+  });
+}
