@@ -100,3 +100,37 @@ def future(days: int = 3, hh: int = 10, mm: int = 0) -> datetime:
 
 def any_of(*_: Any) -> None:
     return None
+
+
+@dataclass
+class Api:
+    client: Any
+    world: World
+    coordinator: dict[str, str]
+    gp: dict[str, str]
+    psychologist: dict[str, str]
+    nurse: dict[str, str]
+
+    async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+        return await self.client.post(path, json=body, headers=headers or self.coordinator)
+
+    async def get(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> Any:
+        return await self.client.get(path, params=params, headers=headers or self.coordinator)
+
+    def booking_body(self, starts_at: datetime, **over: Any) -> dict[str, Any]:
+        body = {"centre_id": "san-siro", "service_code": "gp_visit", "mode": "home_video",
+                "patient_id": self.world.patient, "clinician_id": self.world.gp,
+                "starts_at": starts_at.isoformat()}
+        return body | over
+
+
+@pytest.fixture
+async def api(client: Any, world: World) -> Api:
+    from server.bookings import tokens
+
+    async def bearer(staff_id: int) -> dict[str, str]:
+        _, token = await tokens.create(world.conn, staff_id, "test")
+        return {"Authorization": f"Bearer {token}"}
+
+    return Api(client, world, await bearer(world.coordinator), await bearer(world.gp),
+               await bearer(world.psychologist), await bearer(world.nurse))

@@ -1,0 +1,195 @@
+"""API: create, list, read, reschedule, cancel and move bookings; FHIR export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from server import errors
+from server.bookings import bookings, consultations, fhir, jsonio, status, workflow
+from server.bookings.access import DESK_ROLES, api, caller, can_book, can_see
+from server.bookings.api_catalogue import require_centre
+from server.bookings.bookings import Booking, NewBooking
+from server.bookings.errors import BAD_STATUS_CHANGE, BOOKING_NOT_FOUND, CLASH_KINDS
+from server.bookings.timeutil import day_bounds
+from server.keys import POOL
+from server.pages import translator
+from server.staff import Staff
+
+# Status changes offered by the API besides cancel (which has its own operation).
+STATUS_ACTIONS = frozenset({"checked-in", "arrived", "noshow", "fulfilled", "entered-in-error"})
+LIST_LIMIT = 500
+
+
+def _ctx(request: web.Request) -> workflow.Context:
+    return workflow.context(request.app, workflow.origin_of(request))
+
+
+def booking_error(request: web.Request, exc: bookings.BookingError) -> errors.ApiError:
+    """The catalogued error for a refused booking change; a clash names what clashes."""
+    _ = translator(request)
+    if isinstance(exc, bookings.Clash):
+        kind = CLASH_KINDS[exc.what]
+        return errors.ApiError(kind, _(kind.message),
+                               {"clash": exc.what, "other_booking_id": exc.other_booking_id})
+    if isinstance(exc, bookings.Invalid):
+        return errors.ApiError(errors.VALIDATION, details={"fields": exc.problems})
+    if isinstance(exc, bookings.BadTransition):
+        return errors.ApiError(BAD_STATUS_CHANGE, details={"from": exc.old, "to": exc.new})
+    return errors.ApiError(BOOKING_NOT_FOUND)
+
+
+async def _visible(request: web.Request) -> Booking:
+    bid = jsonio.an_id(request.match_info["booking_id"], "booking_id")
+    assert bid is not None
+    b = await bookings.get(request.app[POOL], bid)
+    # Someone else's booking is "not found": its existence is not the caller's business.
+    if b is None or not can_see(caller(request), b):
+        raise errors.ApiError(BOOKING_NOT_FOUND)
+    return b
+
+
+async def _full(request: web.Request, b: Booking, status_code: int = 200) -> web.Response:
+    c = await consultations.get_by_booking(request.app[POOL], b.id)
+    return web.json_response(jsonio.booking_json(b, c), status=status_code)
+
+
+@api()
+async def create_booking(request: web.Request) -> web.Response:
+    data = await jsonio.body(request)
+    centre = jsonio.text(data.get("centre_id"), "centre_id", max_len=100)
+    service = jsonio.text(data.get("service_code"), "service_code", max_len=100)
+    mode = jsonio.text(data.get("mode"), "mode", max_len=20)
+    patient = jsonio.an_id(data.get("patient_id"), "patient_id")
+    clinician = jsonio.an_id(data.get("clinician_id"), "clinician_id")
+    starts = jsonio.instant(data.get("starts_at"), "starts_at")
+    ends = jsonio.instant(data.get("ends_at"), "ends_at", required=False)
+    kiosk = jsonio.an_id(data.get("kiosk_id"), "kiosk_id", required=False)
+    nurse = jsonio.an_id(data.get("nurse_id"), "nurse_id", required=False)
+    assert centre and service and mode and patient and clinician and starts
+    await require_centre(request, centre)
+    user = caller(request)
+    if not can_book(user, centre, clinician):
+        raise errors.ApiError(errors.FORBIDDEN)
+    nb = NewBooking(centre_id=centre, service_code=service, mode=mode, patient_id=patient,
+                    clinician_id=clinician, starts_at=starts, ends_at=ends, kiosk_id=kiosk,
+                    nurse_id=nurse)
+    try:
+        b = await workflow.book(_ctx(request), nb, created_by=user.id)
+    except bookings.BookingError as exc:
+        raise booking_error(request, exc) from None
+    resp = await _full(request, b, 201)
+    resp.headers["Location"] = f"/api/v1/bookings/{b.id}"
+    return resp
+
+
+@api()
+async def get_booking(request: web.Request) -> web.Response:
+    return await _full(request, await _visible(request))
+
+
+LIST = f"""
+SELECT {bookings.COLUMNS} FROM bookings b
+WHERE ($1::text IS NULL OR b.centre_id = $1) AND ($2::bigint IS NULL OR b.clinician_id = $2)
+  AND ($3::timestamptz IS NULL OR b.during && tstzrange($3, $4))
+  AND ($5::text IS NULL OR b.status = $5)
+  AND (b.centre_id = ANY($6::text[]) OR b.clinician_id = $7 OR b.nurse_id = $7)
+  AND ($8 OR b.clinician_id = $7 OR b.nurse_id = $7)
+ORDER BY lower(b.during), b.id LIMIT {LIST_LIMIT}
+"""
+
+
+def _list_params(request: web.Request, user: Staff) -> list[Any]:
+    q = request.query
+    centre = jsonio.text(q.get("centre"), "centre", max_len=100, required=False)
+    clinician = jsonio.an_id(q.get("clinician"), "clinician", required=False)
+    start = end = None
+    if q.get("day"):
+        start, end = day_bounds(jsonio.a_date(q.get("day"), "day", lo=2000))
+    state = q.get("status")
+    if state is not None and state not in status.STATUSES:
+        raise jsonio.invalid("status", "a FHIR Appointment status")
+    desk = user.role in DESK_ROLES
+    return [centre, clinician, start, end, state, list(user.centres) if desk else [], user.id,
+            desk]
+
+
+@api()
+async def list_bookings(request: web.Request) -> web.Response:
+    """Bookings by centre, clinician, Rome day and status, within what the caller may see."""
+    user = caller(request)
+    rows = await request.app[POOL].fetch(LIST, *_list_params(request, user))
+    return web.json_response({"bookings": [jsonio.booking_json(bookings.row_to_booking(r))
+                                           for r in rows]})
+
+
+def _may_change(user: Staff, b: Booking) -> None:
+    if not can_book(user, b.centre_id, b.clinician_id):
+        raise errors.ApiError(errors.FORBIDDEN)
+
+
+@api()
+async def reschedule_booking(request: web.Request) -> web.Response:
+    b = await _visible(request)
+    _may_change(caller(request), b)
+    data = await jsonio.body(request)
+    starts = jsonio.instant(data.get("starts_at"), "starts_at")
+    ends = jsonio.instant(data.get("ends_at"), "ends_at", required=False)
+    assert starts is not None
+    try:
+        moved = await workflow.reschedule(_ctx(request), b.id, starts, ends)
+    except bookings.BookingError as exc:
+        raise booking_error(request, exc) from None
+    return await _full(request, moved)
+
+
+@api()
+async def cancel_booking(request: web.Request) -> web.Response:
+    b = await _visible(request)
+    _may_change(caller(request), b)
+    data = await jsonio.body(request) if request.can_read_body else {}
+    reason = jsonio.text(data.get("reason"), "reason", max_len=500, required=False)
+    try:
+        done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason)
+    except bookings.BookingError as exc:
+        raise booking_error(request, exc) from None
+    return await _full(request, done)
+
+
+@api()
+async def set_booking_status(request: web.Request) -> web.Response:
+    """Check-in, no-show, fulfilled: desk staff, or the booking's own clinician."""
+    b = await _visible(request)
+    user = caller(request)
+    if user.role not in DESK_ROLES and user.id not in (b.clinician_id, b.nurse_id):
+        raise errors.ApiError(errors.FORBIDDEN)
+    data = await jsonio.body(request)
+    new = data.get("status")
+    if new not in STATUS_ACTIONS:
+        raise jsonio.invalid("status", "one of " + ", ".join(sorted(STATUS_ACTIONS)))
+    if new == "noshow" and b.starts_at > datetime.now(UTC) + timedelta(minutes=1):
+        raise errors.ApiError(BAD_STATUS_CHANGE, details={"reason": "not started yet"})
+    try:
+        done = await workflow.set_status(_ctx(request), b.id, new)
+    except bookings.BookingError as exc:
+        raise booking_error(request, exc) from None
+    return await _full(request, done)
+
+
+FHIR_INFO = """
+SELECT s.name AS service_name, s.sensitive, c.name AS centre_name,
+       p.given_name || ' ' || p.family_name AS patient_display, st.full_name AS clinician_display
+FROM bookings b JOIN services s ON s.code = b.service_code JOIN centres c ON c.id = b.centre_id
+JOIN patients p ON p.id = b.patient_id JOIN staff st ON st.id = b.clinician_id WHERE b.id = $1
+"""
+
+
+@api()
+async def get_booking_fhir(request: web.Request) -> web.Response:
+    b = await _visible(request)
+    r = await request.app[POOL].fetchrow(FHIR_INFO, b.id)
+    doc = fhir.appointment(b, **dict(r))
+    return web.json_response(doc, content_type="application/fhir+json")
+

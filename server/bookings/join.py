@@ -1,0 +1,113 @@
+"""Patient join: the invitation link, or a 6-digit code with the date of birth.
+
+A valid credential becomes a short-lived patient session in the ``casa_patient`` cookie and a
+redirect to ``/consultation/{room_id}``, so the token leaves the address bar and the history.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+
+from aiohttp import web
+
+from server.bookings import consultations, credentials
+from server.bookings.credentials import JoinResult
+from server.bookings.timeutil import to_local
+from server.keys import CLIENT_IP, CONFIG, POOL
+from server.middleware import set_cookie
+from server.pages import render
+
+log = logging.getLogger("casa.bookings.join")
+
+COOKIE = "casa_patient"
+CONSULTATION_PATH = "/consultation/{room_id}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _enter(request: web.Request, result: JoinResult) -> web.StreamResponse:
+    """Answer a checked credential: into the consultation, or a page that says why not."""
+    c = result.consultation
+    if result.outcome != "ok" or c is None:
+        return _refusal(request, result)
+    async with request.app[POOL].acquire() as conn:
+        session = await credentials.issue_session(conn, c.id, _now())
+    response = web.HTTPSeeOther(CONSULTATION_PATH.format(room_id=c.room_id))
+    max_age = max(60, int((c.join_closes_at - _now()).total_seconds()))
+    set_cookie(request, response, COOKIE, session, max_age=max_age)
+    log.info("patient joined", extra={"consultation_id": c.id})
+    return response
+
+
+def _refusal(request: web.Request, result: JoinResult) -> web.StreamResponse:
+    c = result.consultation
+    status = {"too_early": 200, "rate_limited": 429, "unknown": 404}.get(result.outcome, 410)
+    resp = render(request, "join/refused.html", status=status, outcome=result.outcome,
+                  opens_at=to_local(c.join_opens_at) if c and result.outcome == "too_early"
+                  else None, starts_at=to_local(c.starts_at) if c else None)
+    if result.retry_after:
+        resp.headers["Retry-After"] = str(result.retry_after)
+    return resp
+
+
+async def join_link(request: web.Request) -> web.StreamResponse:
+    """GET /join/{token}: the link from the invitation."""
+    async with request.app[POOL].acquire() as conn:
+        result = await credentials.open_link(conn, request.match_info["token"], _now())
+    return await _enter(request, result)
+
+
+async def join_form(request: web.Request) -> web.StreamResponse:
+    """GET /join: the code and date-of-birth form."""
+    return render(request, "join/form.html", error=None, code="", day="", month="", year="")
+
+
+def _dob(day: str, month: str, year: str) -> date | None:
+    try:
+        d = date(int(year), int(month), int(day))
+    except (ValueError, OverflowError):
+        return None
+    return d if 1900 <= d.year <= _now().year else None
+
+
+async def join_submit(request: web.Request) -> web.StreamResponse:
+    """POST /join: check the code with the date of birth (rate-limited)."""
+    form = await request.post()
+    fields = {k: str(form.get(k, ""))[:20] for k in ("code", "day", "month", "year")}
+    dob = _dob(fields["day"], fields["month"], fields["year"])
+    if dob is None:
+        return render(request, "join/form.html", status=422, error="dob", **fields)
+    async with request.app[POOL].acquire() as conn:
+        result = await credentials.check_code(conn, request.app[CONFIG].secret_key,
+                                              fields["code"], dob, request[CLIENT_IP], _now())
+    if result.outcome in ("unknown", "rate_limited"):
+        resp = render(request, "join/form.html",
+                      status=429 if result.outcome == "rate_limited" else 422,
+                      error=result.outcome, **fields | {"code": ""})
+        if result.retry_after:
+            resp.headers["Retry-After"] = str(result.retry_after)
+        return resp
+    return await _enter(request, result)
+
+
+async def consultation_placeholder(request: web.Request) -> web.StreamResponse:
+    """Stands in for the call page until the signalling work provides it."""
+    room = request.match_info["room_id"]
+    cookie = request.cookies.get(COOKIE, "")
+    async with request.app[POOL].acquire() as conn:
+        c = await consultations.resolve_patient_credential(conn, cookie) if cookie else None
+    if c is None or c.room_id != room:
+        raise web.HTTPSeeOther("/join")
+    return render(request, "join/waiting.html", starts_at=to_local(c.starts_at))
+
+
+def add_placeholder_if_missing(app: web.Application) -> None:
+    """Register the placeholder only when no other package serves the consultation page."""
+    for resource in app.router.resources():
+        if resource.canonical == CONSULTATION_PATH:
+            return
+    app.router.add_get(CONSULTATION_PATH, consultation_placeholder,
+                       name="bookings_consultation_placeholder")

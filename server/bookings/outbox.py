@@ -1,0 +1,177 @@
+"""The invitation outbox: messages are written in the booking's transaction and sent later by
+a background task through a pluggable sender. A failed send is retried with back-off, never
+dropped. Once sent, a message's body and attachment are blanked: they hold the join link and
+code, which must not outlive their purpose in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+import asyncpg
+from aiohttp import web
+
+from server.bookings.keys import OUTBOX_WAKE, SENDERS
+from server.keys import CONFIG, POOL
+
+log = logging.getLogger("casa.bookings.outbox")
+
+# A claimed message is someone else's for this long (a crashed sender's claim expires).
+CLAIM = timedelta(minutes=5)
+# Retry after 1, 2, 4 ... minutes, at most hourly: a mail server down for a night loses nothing.
+MAX_BACKOFF = timedelta(hours=1)
+BATCH = 20
+# How often the sender looks for due messages when nobody wakes it.
+POLL_S = 30.0
+SMTP_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    channel: str
+    recipient: str
+    subject: str | None
+    body: str
+    ics: str | None
+
+
+class Sender(Protocol):
+    async def send(self, message: Message) -> None: ...
+
+
+class ConsoleSender:
+    """Demo: prints the message, so the join link and code can be tried at once."""
+
+    async def send(self, message: Message) -> None:
+        print(f"--- {message.channel} to {message.recipient} ---\n"
+              f"{message.subject or ''}\n{message.body}\n", flush=True)
+
+
+class SmtpSender:
+    """E-mail through an SMTP server: ``smtp[s]://user:password@host:port?from=addr``."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("CASA_SMTP_URL must look like smtp://user:pass@host:587?from=...")
+        self.host = parts.hostname
+        self.tls = parts.scheme == "smtps"
+        self.port = parts.port or (465 if self.tls else 587)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.sender = parse_qs(parts.query).get("from", ["casa@localhost"])[0]
+
+    async def send(self, message: Message) -> None:
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject or "Casa"
+        mail.set_content(message.body)
+        if message.ics:
+            mail.add_attachment(message.ics.encode(), maintype="text", subtype="calendar",
+                                filename="appointment.ics", params={"method": "REQUEST"})
+        await aiosmtplib.send(mail, hostname=self.host, port=self.port, username=self.username,
+                              password=self.password, use_tls=self.tls,
+                              start_tls=None if self.tls else True, timeout=SMTP_TIMEOUT_S)
+
+
+INSERT = """
+INSERT INTO outbox (booking_id, channel, recipient, subject, body, ics)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+
+async def enqueue(conn: asyncpg.Connection, booking_id: int | None, channel: str,
+                  recipient: str, subject: str | None, body: str, ics: str | None) -> None:
+    """Queue a message in the caller's transaction: it is sent only if the booking commits."""
+    await conn.execute(INSERT, booking_id, channel, recipient, subject, body, ics)
+
+
+CLAIM_DUE = """
+UPDATE outbox SET next_attempt_at = now() + $2::interval
+WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= now()
+             AND channel = ANY($3::text[])
+             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING id, channel, recipient, subject, body, ics
+"""
+SENT = "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, body = '', ics = NULL, " \
+       "last_error = NULL WHERE id = $1"
+FAILED = """
+UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+    next_attempt_at = now() + least($3::interval * power(2, attempts), $4::interval)
+WHERE id = $1
+"""
+
+
+async def send_due(pool: asyncpg.Pool, senders: dict[str, Sender]) -> tuple[int, int]:
+    """Send every due message whose channel has a sender; returns (sent, failed)."""
+    sent = failed = 0
+    while True:
+        rows = await pool.fetch(CLAIM_DUE, BATCH, CLAIM, list(senders))
+        if not rows:
+            return sent, failed
+        for r in rows:
+            msg = Message(**dict(r))
+            try:
+                await senders[msg.channel].send(msg)
+            except Exception as exc:  # any failure of any sender: keep the message, retry
+                await pool.execute(FAILED, msg.id, type(exc).__name__, timedelta(minutes=1),
+                                   MAX_BACKOFF)
+                log.warning("invitation send failed", extra={"outbox_id": msg.id,
+                                                             "error": type(exc).__name__})
+                failed += 1
+            else:
+                await pool.execute(SENT, msg.id)
+                sent += 1
+
+
+def default_senders(app: web.Application) -> dict[str, Sender]:
+    """Console in demo; SMTP e-mail when configured. SMS needs a gateway plugged in here;
+    without one SMS messages wait in the outbox."""
+    config = app[CONFIG]
+    senders: dict[str, Sender] = {}
+    if config.demo:
+        senders = {"sms": ConsoleSender(), "email": ConsoleSender()}
+    if config.smtp_url:
+        senders["email"] = SmtpSender(config.smtp_url)
+    return senders
+
+
+async def run_sender(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: a background task that sends due messages, woken at each new booking."""
+    if SENDERS not in app:
+        app[SENDERS] = default_senders(app)
+    wake = app[OUTBOX_WAKE] = asyncio.Event()
+
+    async def loop() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), POLL_S)
+            wake.clear()
+            if not app[SENDERS]:
+                continue
+            try:
+                await send_due(app[POOL], app[SENDERS])
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox pass failed", extra={"error": type(exc).__name__})
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def wake_sender(app: web.Application) -> None:
+    if OUTBOX_WAKE in app:
+        app[OUTBOX_WAKE].set()

@@ -1,0 +1,161 @@
+"""Booking workflows: one transaction each, retried on deadlock, doing everything a booking
+change implies: the booking, its consultation, the patient's credentials and the invitations.
+
+Both the JSON API and the pages call these; so does the benchmark, to measure what the HTTP
+layer costs on top.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from aiohttp import web
+
+from server.bookings import bookings, consultations, credentials, invitations, outbox
+from server.bookings.bookings import Booking, JoinWindow, NewBooking
+from server.keys import CONFIG, POOL
+from server.pages import catalogues
+from web.i18n import Catalogues
+
+log = logging.getLogger("casa.bookings")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a workflow needs from the application."""
+
+    pool: asyncpg.Pool
+    secret_key: str
+    window: JoinWindow
+    origin: str  # public origin for the links in invitations
+    catalogues: Catalogues
+    app: web.Application | None = None
+
+
+def context(app: web.Application, origin: str | None = None) -> Context:
+    config = app[CONFIG]
+    window = JoinWindow(timedelta(minutes=config.join_open_minutes_before),
+                        timedelta(minutes=config.join_close_minutes_after))
+    base = config.public_origin or origin or f"http://{config.host}:{config.port}"
+    return Context(app[POOL], config.secret_key, window, base.rstrip("/"), catalogues(app), app)
+
+
+def origin_of(request: web.Request) -> str:
+    """This request's own origin, for links when CASA_PUBLIC_ORIGIN is not set."""
+    from server.middleware import is_https
+
+    return f"{'https' if is_https(request) else 'http'}://{request.host}"
+
+
+APPOINTMENT = """
+SELECT c.name AS centre_name, c.address AS centre_address, s.name AS service_name, s.sensitive,
+       st.full_name AS clinician_name, p.language, p.phone, p.email,
+       (SELECT count(*) FROM outbox o WHERE o.booking_id = b.id) AS sent_before
+FROM bookings b JOIN centres c ON c.id = b.centre_id JOIN services s ON s.code = b.service_code
+JOIN staff st ON st.id = b.clinician_id JOIN patients p ON p.id = b.patient_id
+WHERE b.id = $1
+"""
+
+
+async def _appointment(conn: asyncpg.Connection, ctx: Context, b: Booking, token: str | None,
+                       code: str | None) -> tuple[invitations.Appointment, asyncpg.Record]:
+    r = await conn.fetchrow(APPOINTMENT, b.id)
+    a = invitations.Appointment(
+        booking_id=b.id, centre_name=r["centre_name"], centre_address=r["centre_address"],
+        service_name=r["service_name"], sensitive=r["sensitive"],
+        clinician_name=r["clinician_name"], mode=b.mode, starts_at=b.starts_at,
+        ends_at=b.ends_at, join_url=f"{ctx.origin}/join/{token}" if token else None, code=code,
+        code_url=f"{ctx.origin}/join" if code else None, sequence=int(r["sent_before"]))
+    return a, r
+
+
+async def invite(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
+    """Issue a fresh link and code for a video booking and queue its invitations."""
+    c = await consultations.get_by_booking(conn, b.id)
+    token = code = None
+    if c is not None:
+        await credentials.revoke(conn, c.id, ("link", "code"))
+        token = await credentials.issue_link(conn, c.id)
+        code = await credentials.issue_code(conn, ctx.secret_key, c.id)
+    a, r = await _appointment(conn, ctx, b, token, code)
+    lang = invitations.message_language(r["language"])
+    _ = ctx.catalogues.gettext(lang)
+    if r["phone"]:
+        await outbox.enqueue(conn, b.id, "sms", r["phone"], None, invitations.sms(a, _, lang),
+                             None)
+    if r["email"]:
+        subject, body = invitations.email(a, _, lang)
+        await outbox.enqueue(conn, b.id, "email", r["email"], subject, body,
+                             invitations.ics(a, _))
+
+
+async def _notify_cancelled(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
+    a, r = await _appointment(conn, ctx, b, None, None)
+    lang = invitations.message_language(r["language"])
+    _ = ctx.catalogues.gettext(lang)
+    subject, body = invitations.cancellation(a, _, lang)
+    if r["phone"]:
+        await outbox.enqueue(conn, b.id, "sms", r["phone"], None, body, None)
+    if r["email"]:
+        await outbox.enqueue(conn, b.id, "email", r["email"], subject, body,
+                             invitations.ics(a, _, cancelled=True))
+
+
+def _wake(ctx: Context) -> None:
+    if ctx.app is not None:
+        outbox.wake_sender(ctx.app)
+
+
+async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
+               send_invitations: bool = True) -> Booking:
+    """Create a booking with its consultation, credentials and invitations."""
+
+    async def work(conn: asyncpg.Connection) -> Booking:
+        b = await bookings.create(conn, nb, created_by=created_by, window=ctx.window)
+        if b.video and send_invitations:
+            await invite(conn, ctx, b)
+        return b
+
+    b = await bookings.with_retry(ctx.pool, work)
+    _wake(ctx)
+    return b
+
+
+async def reschedule(ctx: Context, booking_id: int, starts_at: datetime,
+                     ends_at: datetime | None) -> Booking:
+    """Move a booking; old links and codes stop working and new invitations go out."""
+
+    async def work(conn: asyncpg.Connection) -> Booking:
+        b = await bookings.reschedule(conn, booking_id, starts_at, ends_at, window=ctx.window)
+        if b.video:
+            c = await consultations.get_by_booking(conn, b.id)
+            if c is not None:
+                await credentials.revoke(conn, c.id, ("session",))
+            await invite(conn, ctx, b)
+        return b
+
+    b = await bookings.with_retry(ctx.pool, work)
+    _wake(ctx)
+    return b
+
+
+async def set_status(ctx: Context, booking_id: int, new: str,
+                     reason: str | None = None) -> Booking:
+    """Move a booking through its lifecycle; a cancellation revokes the patient's credentials
+    and tells the patient."""
+
+    async def work(conn: asyncpg.Connection) -> Booking:
+        b = await bookings.set_status(conn, booking_id, new, reason=reason)
+        c = await consultations.get_by_booking(conn, b.id)
+        if new in credentials.ENDED_STATUSES and c is not None:
+            await credentials.revoke(conn, c.id)
+        if new == "cancelled" and b.ends_at > datetime.now(b.ends_at.tzinfo):
+            await _notify_cancelled(conn, ctx, b)
+        return b
+
+    b = await bookings.with_retry(ctx.pool, work)
+    _wake(ctx)
+    return b
