@@ -45,7 +45,9 @@ async def _enter(request: web.Request, result: JoinResult) -> web.StreamResponse
 def _refusal(request: web.Request, result: JoinResult) -> web.StreamResponse:
     c = result.consultation
     status = {"too_early": 200, "rate_limited": 429, "unknown": 404}.get(result.outcome, 410)
-    resp = render(request, "join/refused.html", status=status, outcome=result.outcome,
+    # path="/join": base.html echoes the path into the language form, and ours holds a token.
+    resp = render(request, "join/refused.html", status=status, path="/join",
+                  outcome=result.outcome,
                   opens_at=to_local(c.join_opens_at) if c and result.outcome == "too_early"
                   else None, starts_at=to_local(c.starts_at) if c else None)
     if result.retry_after:

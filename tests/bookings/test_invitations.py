@@ -1,0 +1,154 @@
+"""Invitations and calendars: discreet for sensitive services, in the patient's language,
+sent through the outbox, retried and never lost."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import icalendar
+import pytest
+
+from server.bookings import outbox
+from server.bookings.outbox import Message
+from server.keys import POOL
+from tests.bookings.conftest import Api, add_patient, future
+
+SENSITIVE = ("psych_session", "psychiatric_followup", "violence_support")
+GIVEAWAYS = re.compile(r"psycho|psichi|psychiat|violen|ascolto|listening|session|colloquio|"
+                       r"follow-up|controllo|Test psychologist|Test gp|W psychologist|W gp",
+                       re.IGNORECASE)
+
+
+async def messages(api: Api, booking_id: int) -> list[Any]:
+    return list(await api.world.conn.fetch(
+        "SELECT channel, recipient, subject, body, ics FROM outbox WHERE booking_id = $1"
+        " ORDER BY id", booking_id))
+
+
+@pytest.mark.parametrize("service", SENSITIVE)
+async def test_sensitive_invitations_name_neither_service_nor_clinician(api: Api, service: str):
+    for lang, patient in (("it", api.world.patient), ("en", api.world.patient2)):
+        clinician = api.world.psychologist if service != "psychiatric_followup" else api.world.gp
+        resp = await api.post("/api/v1/bookings", api.booking_body(
+            future(hh=9 if lang == "it" else 12), service_code=service, clinician_id=clinician,
+            patient_id=patient))
+        assert resp.status == 201, await resp.text()
+        b = await resp.json()
+        found = await messages(api, b["id"])
+        assert {m["channel"] for m in found} == {"sms", "email"}
+        for m in found:
+            text = " ".join(filter(None, (m["subject"], m["body"], m["ics"])))
+            assert not GIVEAWAYS.search(text), (lang, text)
+            assert "Casa San Siro" in text
+        email = next(m for m in found if m["channel"] == "email")
+        expected = ("Appuntamento presso Casa San Siro" if lang == "it"
+                    else "Appointment at Casa San Siro")
+        assert email["subject"] == expected
+        event = icalendar.Calendar.from_ical(email["ics"]).walk("VEVENT")[0]
+        assert str(event["SUMMARY"]) == expected
+
+
+async def test_ordinary_invitation_names_service_and_clinician(api: Api):
+    b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
+    sms = next(m for m in await messages(api, b["id"]) if m["channel"] == "sms")
+    assert "Visita del medico di base" in sms["body"] and "W gp" in sms["body"]
+    assert "/join/" in sms["body"] and re.search(r"\b\d{6}\b", sms["body"])
+
+
+async def test_patient_language_is_used_and_others_get_english(api: Api):
+    arabic = api.world.patient2  # language 'ar': Casa has no Arabic texts yet
+    b = await (await api.post("/api/v1/bookings",
+                              api.booking_body(future(), patient_id=arabic))).json()
+    sms = next(m for m in await messages(api, b["id"]) if m["channel"] == "sms")
+    assert "GP visit at Casa San Siro" in sms["body"]
+
+
+async def test_kiosk_and_in_person_texts(api: Api):
+    k = await (await api.post("/api/v1/bookings", api.booking_body(
+        future(), mode="kiosk_video", kiosk_id=api.world.kiosk))).json()
+    sms = next(m for m in await messages(api, k["id"]) if m["channel"] == "sms")
+    assert "Piazzale Selinunte" in sms["body"] and "/join/" not in sms["body"]
+    p = await (await api.post("/api/v1/bookings", api.booking_body(
+        future(hh=15), mode="in_person"))).json()
+    assert await messages(api, p["id"]) == []
+
+
+async def test_patient_without_contacts_gets_nothing_queued(api: Api):
+    silent = await add_patient(api.world.conn, "Nessuno", email=None)
+    await api.world.conn.execute("UPDATE patients SET phone = NULL WHERE id = $1", silent)
+    b = await (await api.post("/api/v1/bookings",
+                              api.booking_body(future(), patient_id=silent))).json()
+    assert await messages(api, b["id"]) == []
+
+
+async def test_cancellation_tells_the_patient_discreetly(api: Api):
+    b = await (await api.post("/api/v1/bookings", api.booking_body(
+        future(), service_code="violence_support", clinician_id=api.world.psychologist))).json()
+    await api.post(f"/api/v1/bookings/{b['id']}/cancel", {})
+    last = (await messages(api, b["id"]))[-1]
+    assert "annullato" in last["body"] and not GIVEAWAYS.search(last["body"])
+    assert "METHOD:CANCEL" in last["ics"]
+
+
+class Flaky:
+    """A sender that fails the first ``fail`` times, like a mail server that is down."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail = fail
+        self.sent: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        if self.fail > 0:
+            self.fail -= 1
+            raise ConnectionRefusedError("down")
+        self.sent.append(message)
+
+
+async def test_failed_send_is_retried_never_lost_and_then_blanked(api: Api):
+    b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
+    pool = api.client.app[POOL]
+    flaky = Flaky(fail=2)
+    senders: dict[str, Any] = {"sms": flaky, "email": flaky}
+    assert await outbox.send_due(pool, senders) == (0, 2)
+    rows = await api.world.conn.fetch("SELECT attempts, sent_at, last_error, body FROM outbox")
+    assert all(r["attempts"] == 1 and r["sent_at"] is None and r["body"] for r in rows)
+    assert {r["last_error"] for r in rows} == {"ConnectionRefusedError"}
+    assert await outbox.send_due(pool, senders) == (0, 0)  # backing off, not due yet
+    await api.world.conn.execute("UPDATE outbox SET next_attempt_at = now()")
+    assert await outbox.send_due(pool, senders) == (2, 0)
+    assert len(flaky.sent) == 2 and "/join/" in flaky.sent[0].body + flaky.sent[1].body
+    rows = await api.world.conn.fetch("SELECT sent_at, body, ics FROM outbox")
+    # Sent messages no longer hold the link and code.
+    assert all(r["sent_at"] and r["body"] == "" and r["ics"] is None for r in rows)
+    assert b["id"]
+
+
+async def test_smtp_failure_is_recorded_for_retry(api: Api):
+    await api.post("/api/v1/bookings", api.booking_body(future()))
+    pool = api.client.app[POOL]
+    smtp = outbox.SmtpSender("smtp://user:pw@127.0.0.1:9?from=casa@example.org")
+    assert await outbox.send_due(pool, {"email": smtp}) == (0, 1)
+    row = await api.world.conn.fetchrow("SELECT attempts, last_error FROM outbox "
+                                        "WHERE channel = 'email'")
+    assert row["attempts"] == 1 and row["last_error"]
+    with pytest.raises(ValueError):
+        outbox.SmtpSender("http://example.org")
+
+
+async def test_calendar_feed_is_secret_and_discreet(api: Api):
+    from server.bookings import calendar_feed
+
+    await api.post("/api/v1/bookings", api.booking_body(
+        future(), service_code="psych_session", clinician_id=api.world.psychologist))
+    token = await calendar_feed.new_feed(api.world.conn, api.world.psychologist)
+    resp = await api.client.get(f"/calendar/{token}.ics")
+    assert resp.status == 200 and resp.content_type == "text/calendar"
+    text = await resp.text()
+    event = icalendar.Calendar.from_ical(text).walk("VEVENT")[0]
+    assert "Casa San Siro" in str(event["SUMMARY"])
+    assert not GIVEAWAYS.search(text) and "Rossi" not in text
+    assert (await api.client.get("/calendar/nope.ics")).status == 404
+    newer = await calendar_feed.new_feed(api.world.conn, api.world.psychologist)
+    assert (await api.client.get(f"/calendar/{token}.ics")).status == 404
+    assert (await api.client.get(f"/calendar/{newer}.ics")).status == 200

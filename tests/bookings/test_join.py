@@ -1,0 +1,139 @@
+"""Patient join: link tokens and codes, their windows, guessing, and what they open."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from server.bookings import consultations
+from tests.bookings.conftest import Api
+
+LINK = re.compile(r"/join/([A-Za-z0-9_-]{20,})")
+CODE = re.compile(r"\b(\d{6})\b")
+
+
+def soon(minutes: int) -> datetime:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).replace(microsecond=0)
+
+
+async def book(api: Api, starts_at: datetime, **over: Any) -> tuple[dict[str, Any], str, str]:
+    """A video booking through the API; returns it with the link token and code it sent."""
+    resp = await api.post("/api/v1/bookings", api.booking_body(starts_at, **over))
+    assert resp.status == 201, await resp.text()
+    b = await resp.json()
+    body = await api.world.conn.fetchval(
+        "SELECT body FROM outbox WHERE booking_id = $1 AND channel = 'sms' ORDER BY id DESC"
+        " LIMIT 1", b["id"])
+    link, code = LINK.search(body), CODE.search(body)
+    assert link and code, body
+    return b, link.group(1), code.group(1)
+
+
+async def join_with_code(api: Api, code: str, dob: str = "1950-03-04",
+                         ip: str | None = None) -> Any:
+    from tests.conftest import csrf_token
+
+    token = await csrf_token(api.client, "/join")
+    y, m, d = dob.split("-")
+    headers = {"X-Forwarded-For": ip} if ip else {}
+    return await api.client.post("/join", data={"csrf_token": token, "code": code, "day": d,
+                                                "month": m, "year": y},
+                                 allow_redirects=False, headers=headers)
+
+
+async def test_link_sets_patient_cookie_and_leaves_the_url(api: Api):
+    b, token, _ = await book(api, soon(5))
+    resp = await api.client.get(f"/join/{token}", allow_redirects=False)
+    assert resp.status == 303
+    room = b["consultation"]["room_id"]
+    assert resp.headers["Location"] == f"/consultation/{room}"
+    cookie = resp.cookies["casa_patient"]
+    assert cookie["httponly"] and cookie.value != token
+    c = await consultations.resolve_patient_credential(api.world.conn, cookie.value)
+    assert c is not None and c.room_id == room
+    # The raw link token is itself a credential for signalling, for its own consultation.
+    c2 = await consultations.resolve_patient_credential(api.world.conn, token)
+    assert c2 is not None and c2.id == c.id
+    again = await api.client.get(f"/join/{token}", allow_redirects=False)
+    assert again.status == 303, "the link keeps working for rejoining inside the window"
+
+
+async def test_token_opens_only_its_own_consultation(api: Api):
+    a, token_a, _ = await book(api, soon(5))
+    b, token_b, _ = await book(api, soon(5), patient_id=api.world.patient2,
+                               clinician_id=api.world.gp2)
+    ca = await consultations.resolve_patient_credential(api.world.conn, token_a)
+    cb = await consultations.resolve_patient_credential(api.world.conn, token_b)
+    assert ca and cb and ca.booking_id == a["id"] and cb.booking_id == b["id"]
+    resp = await api.client.get(f"/join/{token_a}", allow_redirects=False)
+    assert resp.headers["Location"].endswith(a["consultation"]["room_id"])
+
+
+async def test_too_early_expired_cancelled_and_guessed_links_are_refused(api: Api):
+    _, early, _ = await book(api, soon(60 * 24))
+    resp = await api.client.get(f"/join/{early}", allow_redirects=False)
+    assert resp.status == 200 and "casa_patient" not in resp.cookies
+    assert "too early" in (await resp.text()) or "troppo presto" in (await resp.text())
+    _, late, _ = await book(api, soon(-120), patient_id=api.world.patient2)
+    assert (await api.client.get(f"/join/{late}", allow_redirects=False)).status == 410
+    c, gone, _ = await book(api, soon(5), clinician_id=api.world.gp2)
+    await api.post(f"/api/v1/bookings/{c['id']}/cancel", {})
+    assert (await api.client.get(f"/join/{gone}", allow_redirects=False)).status in (404, 410)
+    for guess in ("A" * 43, gone[:-1] + ("A" if gone[-1] != "A" else "B"), "xq" * 30):
+        resp = await api.client.get(f"/join/{guess}", allow_redirects=False)
+        assert resp.status == 404 and "casa_patient" not in resp.cookies
+        assert guess not in await resp.text()
+
+
+async def test_reschedule_retires_the_old_link(api: Api):
+    b, old, _ = await book(api, soon(5))
+    await api.post(f"/api/v1/bookings/{b['id']}/reschedule",
+                   {"starts_at": soon(10).isoformat()})
+    assert (await api.client.get(f"/join/{old}", allow_redirects=False)).status == 404
+    _, new, _ = await book_again(api, b["id"])
+    assert (await api.client.get(f"/join/{new}", allow_redirects=False)).status == 303
+
+
+async def book_again(api: Api, booking_id: int) -> tuple[None, str, str]:
+    body = await api.world.conn.fetchval(
+        "SELECT body FROM outbox WHERE booking_id = $1 AND channel = 'sms' ORDER BY id DESC"
+        " LIMIT 1", booking_id)
+    link, code = LINK.search(body), CODE.search(body)
+    assert link and code
+    return None, link.group(1), code.group(1)
+
+
+async def test_code_with_date_of_birth_joins(api: Api):
+    b, _, code = await book(api, soon(5))
+    resp = await join_with_code(api, code)
+    assert resp.status == 303
+    assert resp.headers["Location"] == f"/consultation/{b['consultation']['room_id']}"
+    assert "casa_patient" in resp.cookies
+    spaced = await join_with_code(api, code[:3] + " " + code[3:])
+    assert spaced.status == 303
+
+
+async def test_wrong_date_of_birth_is_refused_and_the_code_is_revoked_after_five(api: Api):
+    _, _, code = await book(api, soon(5))
+    for i in range(5):
+        resp = await join_with_code(api, code, "1950-03-05", ip=f"10.0.0.{i}")
+        assert resp.status == 422 and "casa_patient" not in resp.cookies
+    # Even the right date of birth no longer opens a code that was being guessed at.
+    assert (await join_with_code(api, code)).status == 422
+
+
+async def test_guessing_codes_is_rate_limited_per_address(api: Api):
+    _, _, code = await book(api, soon(5))
+    wrong = f"{(int(code) + 1) % 1000000:06d}"
+    for _ in range(10):
+        assert (await join_with_code(api, wrong)).status == 422
+    resp = await join_with_code(api, code)
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
+
+
+async def test_bad_form_input_is_a_clear_page(api: Api):
+    for dob in ("1950-02-31", "0000-01-01", "abcd-ef-gh"):
+        resp = await join_with_code(api, "123456", dob)
+        assert resp.status == 422
+    assert (await api.client.get("/join")).status == 200
