@@ -119,6 +119,8 @@ def _measurements(raw: object, problems: dict[str, str]) -> tuple[Measurement, .
             problems[key] = f"must be between {lo:g} and {hi:g} {unit}"
             continue
         out.append(Measurement(kind, value, unit))
+    order = list(MEASURES)
+    out.sort(key=lambda m: order.index(m.kind))  # shown in the form's order, not the JSON's
     kinds = {m.kind for m in out}
     if ("bp_systolic" in kinds) != ("bp_diastolic" in kinds):
         problems["measurements.bp"] = "give both systolic and diastolic pressure"
