@@ -1,9 +1,181 @@
-"""Staff pages of the bookings package (calendar, booking form, today, patient)."""
+"""Staff pages: the centre calendar (day and week, by clinician or by kiosk), the clinician's
+"today" list across centres, the patient page, a booking's page with its actions, and the
+calendar feed page. They read through ``views`` and write through ``workflow``, so a page and
+the API can never disagree about what is allowed."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 from aiohttp import web
+
+from server import centres, errors, patients
+from server.bookings import booking_form, bookings, calendar_feed, views, workflow
+from server.bookings.access import CARE_ROLES, DESK_ROLES, can_book
+from server.bookings.api_bookings import STATUS_ACTIONS, booking_error
+from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND
+from server.bookings.timeutil import ROME, day_bounds, to_local
+from server.keys import POOL
+from server.pages import current_staff, render, require_staff, translator
+from server.staff import Role, Staff
+
+CSS = "css/bookings.css"
 
 
 def setup_routes(app: web.Application) -> None:
-    """Page routes; filled in below as the pages land."""
+    r = app.router
+    r.add_get("/bookings/calendar", calendar, name="bookings_calendar")
+    r.add_get("/bookings/today", today, name="bookings_today")
+    r.add_get("/bookings/new", booking_form.form, name="bookings_new")
+    r.add_post("/bookings/new", booking_form.submit, name="bookings_new_submit")
+    r.add_get("/bookings/feed", feed_page, name="bookings_feed")
+    r.add_post("/bookings/feed", feed_create, name="bookings_feed_create")
+    r.add_get("/bookings/patients", patient_search, name="bookings_patients")
+    r.add_get("/bookings/patients/{patient_id:\\d{1,18}}", patient_page, name="bookings_patient")
+    r.add_get("/bookings/{booking_id:\\d{1,18}}", booking_page, name="bookings_booking")
+    r.add_post("/bookings/{booking_id:\\d{1,18}}", booking_action, name="bookings_action")
+
+
+def _day(value: str | None) -> date:
+    try:
+        d = date.fromisoformat(value) if value else None
+    except ValueError:
+        d = None
+    if d is None or not 2000 <= d.year <= 2100:
+        return datetime.now(ROME).date()
+    return d
+
+
+@require_staff(Role.COORDINATOR, Role.NURSE)
+async def calendar(request: web.Request) -> web.StreamResponse:
+    """A centre's day or week, one row per clinician (or per kiosk)."""
+    user = current_staff(request)
+    pool = request.app[POOL]
+    mine = [c for c in await centres.list_all(pool) if c.id in user.centres]
+    if not mine:
+        return render(request, "bookings/calendar.html", centres=[], centre=None, css=CSS)
+    centre = next((c for c in mine if c.id == request.query.get("centre")), mine[0])
+    week = request.query.get("view") == "week"
+    by_kiosk = request.query.get("by") == "kiosk"
+    day = _day(request.query.get("day"))
+    first = day - timedelta(days=day.weekday()) if week else day
+    days = [first + timedelta(days=i) for i in range(7 if week else 1)]
+    start, _ = day_bounds(days[0])
+    _, end = day_bounds(days[-1])
+    rows = await views.at_centre(pool, centre.id, start, end)
+    if by_kiosk:
+        lanes = [(k["id"], k["name"]) for k in await views.kiosks_at(pool, centre.id)]
+        key = "kiosk_id"
+    else:
+        lanes = [(c["id"], c["full_name"]) for c in await views.clinicians_at(pool, centre.id)]
+        key = "clinician_id"
+    grid = {(lane, d): [r for r in rows if getattr(r, key) == lane
+                        and to_local(r.starts_at).date() == d] for lane, _n in lanes for d in days}
+    step = timedelta(days=7 if week else 1)
+    return render(request, "bookings/calendar.html", centres=mine, centre=centre, week=week,
+                  by_kiosk=by_kiosk, day=day, days=days, lanes=lanes, grid=grid,
+                  prev_day=(day - step).isoformat(), next_day=(day + step).isoformat(),
+                  today=datetime.now(ROME).date().isoformat(), css=CSS)
+
+
+@require_staff(*CARE_ROLES)
+async def today(request: web.Request) -> web.StreamResponse:
+    """The signed-in clinician's bookings of one day across all centres."""
+    user = current_staff(request)
+    day = _day(request.query.get("day"))
+    start, end = day_bounds(day)
+    rows = await views.for_staff(request.app[POOL], user.id, start, end)
+    return render(request, "bookings/today.html", rows=rows, day=day,
+                  prev_day=(day - timedelta(days=1)).isoformat(),
+                  next_day=(day + timedelta(days=1)).isoformat(), css=CSS)
+
+
+@require_staff(*CARE_ROLES)
+async def patient_search(request: web.Request) -> web.StreamResponse:
+    q = request.query.get("q", "")[:100]
+    found = await patients.search(request.app[POOL], q.replace("\x00", "")) if q else []
+    return render(request, "bookings/patients.html", q=q, found=found, css=CSS)
+
+
+def _visible_to(user: Staff, row: views.Row) -> bool:
+    if user.role in DESK_ROLES and row.centre_id in user.centres:
+        return True
+    return user.id in (row.clinician_id, row.nurse_id)
+
+
+@require_staff(*CARE_ROLES)
+async def patient_page(request: web.Request) -> web.StreamResponse:
+    """A patient's details with upcoming and past bookings (those the user may see)."""
+    user = current_staff(request)
+    pool = request.app[POOL]
+    p = await patients.get(pool, int(request.match_info["patient_id"]))
+    if p is None:
+        raise errors.ApiError(PATIENT_NOT_FOUND)
+    now = datetime.now(UTC)
+    rows = [r for r in await views.for_patient(pool, p.id) if _visible_to(user, r)]
+    return render(request, "bookings/patient.html", patient=p,
+                  upcoming=[r for r in rows if r.ends_at > now][::-1],
+                  past=[r for r in rows if r.ends_at <= now], css=CSS)
+
+
+async def _row_for(request: web.Request) -> views.Row:
+    row = await views.one(request.app[POOL], int(request.match_info["booking_id"]))
+    if row is None or not _visible_to(current_staff(request), row):
+        raise errors.ApiError(BOOKING_NOT_FOUND)
+    return row
+
+
+@require_staff(*CARE_ROLES)
+async def booking_page(request: web.Request) -> web.StreamResponse:
+    row = await _row_for(request)
+    user = current_staff(request)
+    return render(request, "bookings/booking.html", b=row, error=None,
+                  may_change=can_book(user, row.centre_id, row.clinician_id),
+                  local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS)
+
+
+@require_staff(*CARE_ROLES)
+async def booking_action(request: web.Request) -> web.StreamResponse:
+    """Check in, no-show, fulfilled, cancel or reschedule from the booking page."""
+    row = await _row_for(request)
+    user = current_staff(request)
+    form = await request.post()
+    action = str(form.get("action", ""))
+    ctx = workflow.context(request.app, workflow.origin_of(request))
+    mine = user.id in (row.clinician_id, row.nurse_id)
+    try:
+        if action in STATUS_ACTIONS and (user.role in DESK_ROLES or mine):
+            await workflow.set_status(ctx, row.id, action)
+        elif action == "cancelled" and can_book(user, row.centre_id, row.clinician_id):
+            reason = str(form.get("reason", ""))[:500] or None
+            await workflow.set_status(ctx, row.id, "cancelled", reason)
+        elif action == "reschedule" and can_book(user, row.centre_id, row.clinician_id):
+            try:
+                when = datetime.fromisoformat(str(form.get("starts_at", ""))).replace(
+                    tzinfo=ROME)
+            except ValueError:
+                raise bookings.Invalid({"starts_at": "not a date and time"}) from None
+            await workflow.reschedule(ctx, row.id, when, None)
+        else:
+            raise errors.ApiError(errors.FORBIDDEN)
+    except bookings.BookingError as exc:
+        err = booking_error(request, exc)
+        _ = translator(request)
+        return render(request, "bookings/booking.html", status=err.kind.status, b=row,
+                      error=err.message or _(err.kind.message),
+                      may_change=can_book(user, row.centre_id, row.clinician_id),
+                      local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS)
+    raise web.HTTPSeeOther(f"/bookings/{row.id}")
+
+
+@require_staff(Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
+async def feed_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "bookings/feed.html", url=None, css=CSS)
+
+
+@require_staff(Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
+async def feed_create(request: web.Request) -> web.StreamResponse:
+    """A new secret feed address, shown once; the previous one stops working."""
+    token = await calendar_feed.new_feed(request.app[POOL], current_staff(request).id)
+    url = calendar_feed.feed_url(workflow.origin_of(request), token)
+    return render(request, "bookings/feed.html", url=url, css=CSS)

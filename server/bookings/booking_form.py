@@ -1,0 +1,143 @@
+"""The booking form: find or register the patient, choose centre, service, mode and day, pick
+a free slot. Plain GET steps and one POST, so it works without JavaScript on any phone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from server import centres, patients
+from server.bookings import bookings, slots, views, workflow
+from server.bookings.access import CARE_ROLES, DESK_ROLES, can_book
+from server.bookings.api_bookings import booking_error
+from server.bookings.api_catalogue import SERVICES
+from server.bookings.timeutil import ROME
+from server.keys import POOL
+from server.pages import current_staff, render, require_staff, translator
+from server.staff import Staff
+
+CSS = "css/bookings.css"
+MODES = ("home_video", "kiosk_video", "in_person")
+
+
+def _int(value: Any) -> int | None:
+    text = str(value or "")
+    return int(text) if text.isdigit() and len(text) < 18 else None
+
+
+def _day(value: str | None) -> date:
+    try:
+        d = date.fromisoformat(value or "")
+    except ValueError:
+        return datetime.now(UTC).date()
+    return d if 2000 <= d.year <= 2100 else datetime.now(UTC).date()
+
+
+async def _context(request: web.Request, params: Any, user: Staff) -> dict[str, Any]:
+    pool: asyncpg.Pool = request.app[POOL]
+    mine = [c for c in await centres.list_all(pool) if c.id in user.centres]
+    services = [dict(r) for r in await pool.fetch(SERVICES)
+                if user.role in DESK_ROLES or user.role.value in r["roles"]]
+    pid = _int(params.get("patient"))
+    patient = await patients.get(pool, pid) if pid else None
+    q = str(params.get("q", ""))[:100]
+    found = await patients.search(pool, q.replace("\x00", "")) if q and not patient else []
+    centre = next((c for c in mine if c.id == params.get("centre")), mine[0] if mine else None)
+    service = next((s for s in services if s["code"] == params.get("service")),
+                   services[0] if services else None)
+    mode = str(params.get("mode", ""))
+    if service is not None and mode not in service["modes"]:
+        mode = service["modes"][0]
+    day = _day(params.get("day"))
+    free: list[slots.Slot] = []
+    names: dict[int, str] = {}
+    kiosks: list[asyncpg.Record] = []
+    nurses: list[asyncpg.Record] = []
+    if patient and centre and service:
+        clinician = None if user.role in DESK_ROLES else user.id
+        free = await slots.list_slots(pool, centre_id=centre.id, service_code=service["code"],
+                                      day_from=day, clinician_id=clinician,
+                                      patient_id=patient.id, now=datetime.now(UTC))
+        staff_rows = await views.clinicians_at(pool, centre.id)
+        names = {r["id"]: r["full_name"] for r in staff_rows}
+        nurses = [r for r in staff_rows if r["role"] == "nurse"]
+        kiosks = await views.kiosks_at(pool, centre.id)
+    return {"centres": mine, "services": services, "patient": patient, "q": q,
+            "found": found, "centre": centre, "service": service, "mode": mode,
+            "modes": MODES, "day": day.isoformat(), "slots": free, "names": names,
+            "kiosks": kiosks, "nurses": nurses, "css": CSS, "error": None, "fields": {},
+            "rome": ROME}
+
+
+@require_staff(*CARE_ROLES)
+async def form(request: web.Request) -> web.StreamResponse:
+    user = current_staff(request)
+    return render(request, "bookings/new.html", **await _context(request, request.query, user))
+
+
+@require_staff(*CARE_ROLES)
+async def submit(request: web.Request) -> web.StreamResponse:
+    """POST: register a patient (``action=patient``) or book the chosen slot."""
+    user = current_staff(request)
+    data = await request.post()
+    if data.get("action") == "patient":
+        return await _new_patient(request, data, user)
+    ctx = await _context(request, data, user)
+    _ = translator(request)
+    slot = str(data.get("slot", ""))
+    clinician_text, _sep, when = slot.partition("|")
+    clinician = _int(clinician_text)
+    try:
+        starts = datetime.fromisoformat(when) if when else None
+    except ValueError:
+        starts = None
+    if not (ctx["patient"] and ctx["centre"] and ctx["service"] and clinician and starts):
+        ctx["error"] = _("Choose a patient and a free time first.")
+        return render(request, "bookings/new.html", status=422, **ctx)
+    if not can_book(user, ctx["centre"].id, clinician):
+        ctx["error"] = _("You do not have access to this page.")
+        return render(request, "bookings/new.html", status=403, **ctx)
+    nb = bookings.NewBooking(
+        centre_id=ctx["centre"].id, service_code=ctx["service"]["code"], mode=ctx["mode"],
+        patient_id=ctx["patient"].id, clinician_id=clinician, starts_at=starts,
+        kiosk_id=_int(data.get("kiosk")) if ctx["mode"] == "kiosk_video" else None,
+        nurse_id=_int(data.get("nurse")) if ctx["mode"] == "kiosk_video" else None)
+    try:
+        b = await workflow.book(workflow.context(request.app, workflow.origin_of(request)), nb,
+                                created_by=user.id)
+    except bookings.BookingError as exc:
+        err = booking_error(request, exc)
+        ctx["error"] = err.message or _(err.kind.message)
+        ctx["fields"] = err.details.get("fields", {})
+        return render(request, "bookings/new.html", status=err.kind.status, **ctx)
+    raise web.HTTPSeeOther(f"/bookings/{b.id}")
+
+
+async def _new_patient(request: web.Request, data: Any, user: Staff) -> web.StreamResponse:
+    try:
+        dob = date.fromisoformat(str(data.get("date_of_birth", "")))
+    except ValueError:
+        dob = date(1800, 1, 1)  # refused by NewPatient with a clear field message
+    new = patients.NewPatient(
+        given_name=str(data.get("given_name", ""))[:200],
+        family_name=str(data.get("family_name", ""))[:200], date_of_birth=dob,
+        phone=str(data.get("phone", ""))[:30] or None,
+        email=str(data.get("email", ""))[:254] or None,
+        language=str(data.get("language", "it")),
+        codice_fiscale=str(data.get("codice_fiscale", ""))[:16] or None)
+    problems = new.problems()
+    if not problems:
+        try:
+            p = await patients.create(request.app[POOL], new)
+        except patients.DuplicatePatient:
+            problems = {"codice_fiscale": "already registered"}
+        else:
+            raise web.HTTPSeeOther(f"/bookings/new?patient={p.id}")
+    ctx = await _context(request, {}, user)
+    _ = translator(request)
+    ctx["error"] = _("Some fields are not valid.")
+    ctx["fields"] = problems
+    return render(request, "bookings/new.html", status=422, **ctx)

@@ -1,0 +1,124 @@
+"""Staff pages: calendar, booking form, today, patient page, booking actions, feed page."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from server.staff import Role
+from tests.bookings.conftest import Api, future
+from tests.conftest import csrf_token, login
+
+
+async def signed_in(api: Api, make_staff: Any, role: Role) -> Any:
+    who = await make_staff(role, ("san-siro", "gratosoglio"))
+    assert (await login(api.client, who.email)).status == 303
+    return who
+
+
+async def test_coordinator_calendar_day_and_week_by_clinician_and_kiosk(api: Api, make_staff):
+    await signed_in(api, make_staff, Role.COORDINATOR)
+    await api.post("/api/v1/bookings", api.booking_body(future(hh=10)))
+    await api.post("/api/v1/bookings", api.booking_body(
+        future(hh=11), mode="kiosk_video", kiosk_id=api.world.kiosk,
+        patient_id=api.world.patient2))
+    day = future().date().isoformat()
+    for query in (f"day={day}", f"day={day}&view=week", f"day={day}&by=kiosk",
+                  f"day={day}&view=week&by=kiosk", "day=garbage", "centre=atlantis"):
+        resp = await api.client.get(f"/bookings/calendar?centre=san-siro&{query}")
+        assert resp.status == 200, query
+    html = await (await api.client.get(f"/bookings/calendar?centre=san-siro&day={day}")).text()
+    assert "10:00" in html and "11:00" in html and "Rossi" in html
+    kiosk = await (await api.client.get(
+        f"/bookings/calendar?centre=san-siro&day={day}&by=kiosk")).text()
+    assert "11:00" in kiosk and "10:00–" not in kiosk
+
+
+async def test_booking_form_from_search_to_booked(api: Api, make_staff):
+    await signed_in(api, make_staff, Role.NURSE)
+    await api.world.conn.execute(
+        "INSERT INTO availability (staff_id, centre_id, weekday, starts, ends)"
+        " SELECT $1, 'san-siro', d, '09:00', '10:00' FROM generate_series(0, 6) d",
+        api.world.gp)
+    found = await (await api.client.get("/bookings/new?q=Maria")).text()
+    assert f"/bookings/new?patient={api.world.patient}" in found
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    page = await (await api.client.get(
+        f"/bookings/new?patient={api.world.patient}&centre=san-siro&service=gp_visit"
+        f"&mode=home_video&day={day}")).text()
+    slots = re.findall(r'name="slot" value="([^"]+)"', page)
+    assert len(slots) == 3
+    token = await csrf_token(api.client, "/bookings/new")
+    form = {"csrf_token": token, "patient": str(api.world.patient), "centre": "san-siro",
+            "service": "gp_visit", "mode": "home_video", "day": day, "slot": slots[0]}
+    resp = await api.client.post("/bookings/new", data=form, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/bookings/")
+    again = await api.client.post("/bookings/new", data=form, allow_redirects=False)
+    assert again.status == 409
+    assert "Il professionista ha già una prenotazione" in await again.text() or \
+        "Il paziente ha già" in await again.text()
+    bad = await api.client.post("/bookings/new", data={**form, "slot": "x|y"},
+                                allow_redirects=False)
+    assert bad.status == 422
+
+
+async def test_register_patient_from_the_form(api: Api, make_staff):
+    await signed_in(api, make_staff, Role.COORDINATOR)
+    token = await csrf_token(api.client, "/bookings/new")
+    ok = await api.client.post("/bookings/new", data={
+        "csrf_token": token, "action": "patient", "given_name": "Ana", "family_name": "Reyes",
+        "date_of_birth": "1977-05-06", "language": "es"}, allow_redirects=False)
+    assert ok.status == 303 and "patient=" in ok.headers["Location"]
+    bad = await api.client.post("/bookings/new", data={
+        "csrf_token": token, "action": "patient", "given_name": "", "family_name": "X",
+        "date_of_birth": "nope"}, allow_redirects=False)
+    assert bad.status == 422
+
+
+async def test_clinician_today_and_booking_actions(api: Api, make_staff):
+    gp = await signed_in(api, make_staff, Role.GP)
+    now = datetime.now(UTC).replace(microsecond=0)
+    resp = await api.post("/api/v1/bookings", api.booking_body(now + timedelta(minutes=5),
+                                                               clinician_id=gp.id))
+    b = await resp.json()
+    html = await (await api.client.get("/bookings/today")).text()
+    assert f"/bookings/{b['id']}" in html and "/consultation/" in html
+    page = await api.client.get(f"/bookings/{b['id']}")
+    assert page.status == 200
+    token = await csrf_token(api.client, f"/bookings/{b['id']}")
+    act = await api.client.post(f"/bookings/{b['id']}", data={
+        "csrf_token": token, "action": "arrived"}, allow_redirects=False)
+    assert act.status == 303
+    cancel = await api.client.post(f"/bookings/{b['id']}", data={
+        "csrf_token": token, "action": "cancelled"}, allow_redirects=False)
+    assert cancel.status == 409  # an arrived booking cannot be cancelled
+    other = await (await api.post("/api/v1/bookings", api.booking_body(
+        future(hh=16), patient_id=api.world.patient2))).json()
+    assert (await api.client.get(f"/bookings/{other['id']}")).status == 404
+
+
+async def test_patient_page_and_search(api: Api, make_staff):
+    await signed_in(api, make_staff, Role.COORDINATOR)
+    await api.post("/api/v1/bookings", api.booking_body(future()))
+    page = await api.client.get(f"/bookings/patients/{api.world.patient}")
+    assert page.status == 200
+    assert "Maria" in await page.text()
+    assert (await api.client.get("/bookings/patients/999999")).status == 404
+    assert (await api.client.get("/bookings/patients?q=Rossi")).status == 200
+
+
+async def test_feed_page_shows_the_address_once(api: Api, make_staff):
+    await signed_in(api, make_staff, Role.PSYCHOLOGIST)
+    token = await csrf_token(api.client, "/bookings/feed")
+    resp = await api.client.post("/bookings/feed", data={"csrf_token": token})
+    url = re.search(r"/calendar/([A-Za-z0-9_-]+)\.ics", await resp.text())
+    assert url
+    assert (await api.client.get(f"/calendar/{url.group(1)}.ics")).status == 200
+    assert url.group(1) not in await (await api.client.get("/bookings/feed")).text()
+
+
+async def test_admins_and_strangers_do_not_see_calendars(api: Api, make_staff):
+    assert (await api.client.get("/bookings/calendar", allow_redirects=False)).status == 303
+    await signed_in(api, make_staff, Role.GP)
+    assert (await api.client.get("/bookings/calendar")).status == 403
