@@ -225,7 +225,6 @@ class Lifecycle:
             for m in room.members.values():
                 if m.role == "patient":
                     room.names[m.peer_id] = await self.name_of(c, m)
-        room.members.pop(member.peer_id, None)
         await self.hub.publish_change(room, member, "left", reason)
         if self.hub.rooms.get(room.key) is not room:
             await self.hub.dashboards_update(c.id, staff_ids(c), room.waiting_entries())

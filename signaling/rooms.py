@@ -146,6 +146,8 @@ class Hub:
         self.dashboards: dict[int, set[Conn]] = {}
         self.sessions: dict[bytes, set[Conn]] = {}
         self.publish: Any = None   # Bus.publish once the bus runs; None on a lone test hub
+        # Tasks that must outlive the socket handler that started them.
+        self.background: set[asyncio.Task[None]] = set()
         metrics.bind(lambda: len(self.conns), self._count_waiting, self._count_in_call)
 
     def _count_waiting(self) -> int:

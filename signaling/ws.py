@@ -7,6 +7,7 @@ close only this socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -90,13 +91,24 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
         log.exception("signalling loop failed", extra={"peer_id": conn.peer_id})
     finally:
         hub.untrack(conn)
-        try:
-            await request.app[LIFECYCLE].dropped(conn)
-        except Exception:
-            log.warning("could not record a dropped socket", extra={"peer_id": conn.peer_id})
+        # aiohttp cancels this handler when the peer's TCP connection goes away; recording the
+        # drop must not be cancelled with it.
+        drop = asyncio.ensure_future(_record_drop(request.app[LIFECYCLE], conn))
+        hub.background.add(drop)
+        drop.add_done_callback(hub.background.discard)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(drop)
         if not ws.closed:
-            await ws.close()
+            with contextlib.suppress(Exception):
+                await ws.close()
     return ws
+
+
+async def _record_drop(life: Lifecycle, conn: Conn) -> None:
+    try:
+        await life.dropped(conn)
+    except Exception:
+        log.warning("could not record a dropped socket", extra={"peer_id": conn.peer_id})
 
 
 async def _hello(request: web.Request, conn: Conn) -> bool:

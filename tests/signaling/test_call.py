@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from server.bookings import consultations
 from server.staff import Role
 from signaling.peer import CallPeer
 
 
-async def _admitted_call(clients, visit, gp):
+async def _admitted_call(clients: Any, visit: Any, gp: Any) -> tuple[CallPeer, CallPeer]:
     patient = await clients.patient(visit)
     doctor = await clients.staff(gp.id, visit.room_id)
     pid = patient.welcome["peer_id"]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from server.staff import Role
 from signaling import messages
+from signaling.errors import ProtocolError
 
 TYPES = [*messages.TYPES, "from", "", "OFFER"]
 FIELDS = ["to", "sdp", "candidate", "text", "audio", "video", "peer", "code", "minutes",
@@ -45,7 +46,7 @@ def test_parse_raises_only_protocol_errors(batch):
     for frame in batch:
         try:
             messages.parse(frame)
-        except messages.ProtocolError:
+        except ProtocolError:
             pass
 
 

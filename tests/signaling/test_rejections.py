@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,11 +15,12 @@ from server.staff import Role
 from tests.signaling.conftest import staff_session
 
 
-async def _closed(client, within=3.0):
+async def _closed(client: Any, within: float = 3.0) -> int | None:
     msg = await client.ws.receive(timeout=within)
     while msg.type == aiohttp.WSMsgType.TEXT:
         msg = await client.ws.receive(timeout=within)
-    return client.ws.close_code
+    code: int | None = client.ws.close_code
+    return code
 
 
 async def test_message_before_hello_is_refused_and_closed(clients, visits, gp):
