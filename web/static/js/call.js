@@ -335,6 +335,9 @@ function startMonitor() {
       q.setAttribute('aria-label', t('quality_' + level));
       q.title = t('quality_' + level);
       q.dataset.framesDecoded = String(s.framesDecoded);
+      q.dataset.rttMs = String(s.rttMs);
+      q.dataset.kbps = s.kbps === null ? '' : String(Math.round(s.kbps));
+      q.dataset.loss = s.loss.toFixed(3);
     },
     onPoor: () => { if (!state.audioOnly && !state.cameraOff) audioOnly(true); },
   });
