@@ -1,0 +1,79 @@
+"""Casa server processes for tests that kill, restart or multiply them (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    def __init__(self, db_url: str, secret_key: str, data_dir: Path, port: int | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        self.env = {**os.environ, "DATABASE_URL": db_url, "CASA_SECRET_KEY": secret_key,
+                    "CASA_DATA_DIR": str(data_dir), "CASA_LOG_LEVEL": "WARNING",
+                    **(extra_env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def spawn(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(self.port)], cwd=ROOT, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def start(self, within: float = 20.0) -> None:
+        """Spawn the process and wait until /healthz answers."""
+        self.spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.proc.returncode}")
+                try:
+                    async with session.get(self.http + "/healthz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError("server did not start")
+
+    def kill(self) -> None:
+        """kill -9: no clean shutdown, no goodbye to the database."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(8)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -1,0 +1,124 @@
+"""Server processes killed and restarted, and two processes sharing one consultation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from signaling.peer import CallPeer, SignalClient
+from tests.conftest import SECRET_KEY
+from tests.signaling.conftest import staff_session
+from tests.signaling.servers import ServerProcess
+
+
+class Servers:
+    """Makes server processes on the test's database; stops them all at the end."""
+
+    def __init__(self, db_url: str, data_dir: Path) -> None:
+        self.db_url = db_url
+        self.data_dir = data_dir
+        self.made: list[ServerProcess] = []
+
+    def make(self, port: int | None = None) -> ServerProcess:
+        s = ServerProcess(self.db_url, SECRET_KEY, self.data_dir, port)
+        self.made.append(s)
+        return s
+
+
+@pytest.fixture
+async def servers(db_url: str, tmp_path: Path) -> AsyncIterator[Servers]:
+    made = Servers(db_url, tmp_path)
+    yield made
+    for s in made.made:
+        s.stop()
+
+
+async def _patient(url: str, token: str) -> SignalClient:
+    c = await SignalClient.connect(url)
+    w = await c.hello(credential=token)
+    assert w["type"] == "welcome", w
+    return c
+
+
+async def _staff(url: str, session: str, room: str | None = None) -> SignalClient:
+    c = await SignalClient.connect(url, cookies={"casa_session": session})
+    w = await c.hello(**({"room": room} if room else {}))
+    assert w["type"] == "welcome", w
+    return c
+
+
+async def test_server_killed_mid_call_both_peers_resume(servers, visits, gp, db_url):
+    visit = await visits(gp.id)
+    session = await staff_session(db_url, gp.id)
+    first = servers.make()
+    await first.start()
+    patient = await _patient(first.ws, visit.token)
+    doctor = await _staff(first.ws, session, visit.room_id)
+    pid = patient.welcome["peer_id"]
+    p_peer, d_peer = CallPeer(patient), CallPeer(doctor)
+    p_peer.start()
+    d_peer.start()
+    await doctor.send("admit", peer=pid)
+    peers = [p_peer, d_peer]
+    try:
+        await p_peer.wait_frames(d_peer.peer_id, 3, 20)
+        await d_peer.wait_frames(pid, 3, 20)
+        first.kill()
+        await p_peer.next_event("closed", 5)
+        await d_peer.next_event("closed", 5)
+        second = servers.make(first.port)
+        await second.start()
+        patient2 = await _patient(second.ws, visit.token)
+        doctor2 = await _staff(second.ws, session, visit.room_id)
+        for c in (patient2, doctor2):
+            assert c.welcome["resumed"] is True
+            assert c.welcome["state"] == "in_call"
+        assert patient2.welcome["peer_id"] == pid
+        p2, d2 = CallPeer(patient2), CallPeer(doctor2)
+        peers += [p2, d2]
+        p2.start()
+        d2.start()
+        await p2.wait_frames(d2.peer_id, 5, 25)
+        await d2.wait_frames(pid, 5, 25)
+    finally:
+        for p in peers:
+            await p.close()
+
+
+async def test_two_processes_share_one_consultation(servers, visits, gp, db_url):
+    visit = await visits(gp.id)
+    session = await staff_session(db_url, gp.id)
+    a, b = servers.make(), servers.make()
+    await asyncio.gather(a.start(), b.start())
+    dashboard = await _staff(b.ws, session)
+    assert (await dashboard.expect("waiting_list", 3))["entries"] == []
+    patient = await _patient(a.ws, visit.token)
+    pid = patient.welcome["peer_id"]
+    entries = (await dashboard.expect("waiting_list", 3))["entries"]
+    assert [e["peer_id"] for e in entries] == [pid]
+    doctor = await _staff(b.ws, session, visit.room_id)
+    assert [e["peer_id"] for e in (await doctor.expect("waiting_list", 3))["entries"]] == [pid]
+    p_peer, d_peer = CallPeer(patient), CallPeer(doctor)
+    p_peer.start()
+    d_peer.start()
+    try:
+        await doctor.send("admit", peer=pid)
+        await p_peer.next_event("admitted", 3)
+        await p_peer.wait_frames(d_peer.peer_id, 5, 25)
+        await d_peer.wait_frames(pid, 5, 25)
+        await patient.send("chat", text="ciao da A")
+        chat = await d_peer.next_event("chat", 3)
+        assert chat["from"] == pid
+        await dashboard.send("ping")
+        await dashboard.expect("pong", 3)
+        await doctor.send("end")
+        await p_peer.next_event("ended", 3)
+        assert (await dashboard.expect("waiting_list", 3))["entries"] == []
+    finally:
+        await p_peer.close()
+        await d_peer.close()
+        await patient.close()
+        await dashboard.close()
