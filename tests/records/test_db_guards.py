@@ -1,0 +1,53 @@
+"""The database itself guards signed notes and the audit log, for an ordinary application role
+(not only for the superuser the tests otherwise use)."""
+
+from __future__ import annotations
+
+import secrets
+
+import asyncpg
+import pytest
+
+from records import audit, content
+from records.access import Category
+from server.staff import Role
+
+
+@pytest.fixture
+async def app_conn(db_url, conn):
+    role = f"casa_app_{secrets.token_hex(4)}"
+    await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+    await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                       f"TO {role}")
+    try:
+        c = await asyncpg.connect(db_url, user=role)
+    except (asyncpg.PostgresError, OSError) as exc:
+        await conn.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+        pytest.skip(f"cannot log in as a second role here: {type(exc).__name__}")
+    yield c
+    await c.close()
+    await conn.execute(f"DROP OWNED BY {role}")
+    await conn.execute(f"DROP ROLE {role}")
+
+
+async def test_application_role_cannot_change_signed_notes_or_audit_rows(app_conn, conn, rec,
+                                                                         make_staff,
+                                                                         make_patient):
+    assert not await app_conn.fetchval("SELECT rolsuper FROM pg_roles "
+                                       "WHERE rolname = current_user")
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    note = await rec.create(conn, gp, booking_id=1, patient_id=patient, category=Category.GP,
+                            content=content.parse({"text": "signed text"}))
+    await rec.sign(conn, gp, note.id)
+    await audit.append(conn, action="read", actor_staff_id=gp.id, actor_kind="staff",
+                       patient_id=patient, booking_id=1, detail={})
+    for sql in ("UPDATE note_versions SET ciphertext = ciphertext || 'x'::bytea",
+                "UPDATE note_versions SET status = 'draft', signed_at = NULL",
+                "DELETE FROM note_versions", "UPDATE audit_log SET detail = '{}'",
+                "DELETE FROM audit_log"):
+        with pytest.raises(asyncpg.PostgresError):
+            await app_conn.execute(sql)
+    # What the application may do to a signed version: re-wrap (rotation) or erase.
+    await app_conn.execute("UPDATE note_versions SET wrapped_key = NULL, erased_at = now()")
+    assert await conn.fetchval("SELECT count(*) FROM note_versions WHERE erased_at IS NULL") == 0
