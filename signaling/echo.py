@@ -114,6 +114,8 @@ async def offer_view(request: web.Request) -> web.Response:
 
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        if not pc.getTransceivers():
+            raise ValueError("an offer without audio or video")
         await pc.setLocalDescription(await pc.createAnswer())
     except Exception:
         await _close(request.app, peer_id)
@@ -143,6 +145,7 @@ async def report(peer: EchoPeer) -> dict[str, Any]:
         elif s.type == "inbound-rtp":
             received += int(getattr(s, "packetsReceived", 0) or 0)
             lost += max(0, int(getattr(s, "packetsLost", 0) or 0))
+        elif s.type == "transport":
             bytes_in += int(getattr(s, "bytesReceived", 0) or 0)
     elapsed = max(0.001, time.monotonic() - peer.started)
     return {"state": peer.pc.connectionState,
