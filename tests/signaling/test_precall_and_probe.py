@@ -28,7 +28,7 @@ async def test_echo_peer_returns_video_and_reports(client, visits, gp):
 
     @pc.on("track")
     def on_track(track):
-        async def count():
+        async def count() -> None:
             nonlocal frames
             with contextlib.suppress(Exception):
                 while True:
