@@ -54,7 +54,7 @@ async def _load_keyring(app: web.Application) -> AsyncIterator[None]:
         ring = keyring.load_or_create(path) if config.demo else keyring.load(path)
     except KeyringError as exc:
         # Casa still serves bookings and calls; clinical records answer 503 until fixed.
-        log.error("records disabled: %s", exc)
+        log.warning("records disabled: %s", exc)
     else:
         app[KEYRING] = ring
         app[RECORDS] = Records(Envelope(ring))
