@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from server import errors, staff
+from server import errors
 from server.bookings import tokens
 from server.bookings.bookings import Booking
 from server.bookings.errors import BAD_TOKEN
@@ -30,8 +30,7 @@ async def authenticate(request: web.Request) -> Staff:
     """The caller: the session's staff member, or the owner of a valid bearer token."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        staff_id = await tokens.staff_for(request.app[POOL], header[7:].strip())
-        found = await staff.get(request.app[POOL], staff_id) if staff_id else None
+        found = await tokens.staff_for_token(request.app[POOL], header[7:].strip())
         if found is None:
             raise errors.ApiError(BAD_TOKEN, headers={"WWW-Authenticate": "Bearer"})
         return found

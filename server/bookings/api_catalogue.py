@@ -11,6 +11,7 @@ from server import centres, errors, patients
 from server.bookings import jsonio, slots
 from server.bookings.access import api, caller
 from server.bookings.errors import CENTRE_NOT_FOUND, DUPLICATE_PATIENT, PATIENT_NOT_FOUND
+from server.bookings.keys import CENTRE_IDS
 from server.keys import POOL
 from server.pages import translator
 
@@ -153,5 +154,9 @@ async def get_patient(request: web.Request) -> web.Response:
 
 
 async def require_centre(request: web.Request, centre_id: str) -> None:
-    if centre_id not in {c.id for c in await centres.list_all(request.app[POOL])}:
-        raise errors.ApiError(CENTRE_NOT_FOUND)
+    known: set[str] = request.app[CENTRE_IDS]
+    if centre_id not in known:
+        # Unknown to the cache: read again once (a centre may have been added since).
+        known.update(c.id for c in await centres.list_all(request.app[POOL]))
+        if centre_id not in known:
+            raise errors.ApiError(CENTRE_NOT_FOUND)

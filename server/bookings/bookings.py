@@ -218,10 +218,10 @@ SELECT id FROM bookings WHERE {where} AND during && tstzrange($2, $3)
 """
 
 
-INSERT = """
-INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, kiosk_id, nurse_id,
-                      during, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, tstzrange($8, $9), $10) RETURNING id
+INSERT = f"""
+INSERT INTO bookings AS b (centre_id, service_code, mode, patient_id, clinician_id, kiosk_id,
+                           nurse_id, during, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, tstzrange($8, $9), $10) RETURNING {COLUMNS}
 """
 
 
@@ -238,18 +238,17 @@ async def create(conn: asyncpg.Connection, nb: NewBooking, *, created_by: int | 
     await lock_parties(conn, nb.clinician_id, nb.patient_id, nb.kiosk_id)
     try:
         async with conn.transaction():  # a savepoint, so a clash leaves the caller's tx usable
-            booking_id: int = await conn.fetchval(
+            row = await conn.fetchrow(
                 INSERT, nb.centre_id, nb.service_code, nb.mode, nb.patient_id, nb.clinician_id,
                 nb.kiosk_id, nb.nurse_id, starts_at, ends_at, created_by)
     except asyncpg.ExclusionViolationError as exc:
         raise await clash_from(conn, exc, nb.clinician_id, nb.patient_id, nb.kiosk_id,
                                starts_at, ends_at, 0) from None
+    booking = row_to_booking(row)
     if nb.mode in VIDEO_MODES:
         opens, closes = window.around(starts_at, ends_at)
-        await consultations.create(conn, booking_id, opens, closes)
-    booking = await get(conn, booking_id)
-    assert booking is not None
-    log.info("booking created", extra={"booking_id": booking_id})
+        await consultations.create(conn, booking.id, opens, closes)
+    log.info("booking created", extra={"booking_id": booking.id})
     return booking
 
 

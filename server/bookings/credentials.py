@@ -49,30 +49,33 @@ WHERE consultation_id = $1 AND kind = ANY($2::text[]) AND revoked_at IS NULL
 """
 
 
-async def _window(conn: asyncpg.Connection, consultation_id: int) -> Consultation:
-    c = await consultations.get(conn, consultation_id)
+async def _window(conn: asyncpg.Connection, which: int | Consultation) -> Consultation:
+    if isinstance(which, Consultation):
+        return which
+    c = await consultations.get(conn, which)
     if c is None:
-        raise LookupError(f"no consultation {consultation_id}")
+        raise LookupError(f"no consultation {which}")
     return c
 
 
-async def issue_link(conn: asyncpg.Connection, consultation_id: int) -> str:
+async def issue_link(conn: asyncpg.Connection, consultation: int | Consultation) -> str:
     """A new invitation link token, valid for the consultation's join window."""
-    c = await _window(conn, consultation_id)
+    c = await _window(conn, consultation)
     token = secrets.token_urlsafe(32)
-    await conn.execute(INSERT, consultation_id, "link", hash_credential(token), c.join_opens_at,
+    await conn.execute(INSERT, c.id, "link", hash_credential(token), c.join_opens_at,
                        c.join_closes_at)
     return token
 
 
-async def issue_code(conn: asyncpg.Connection, secret_key: str, consultation_id: int) -> str:
+async def issue_code(conn: asyncpg.Connection, secret_key: str,
+                     consultation: int | Consultation) -> str:
     """A new 6-digit code, unique among codes whose windows overlap (the database checks)."""
-    c = await _window(conn, consultation_id)
+    c = await _window(conn, consultation)
     for _ in range(CODE_RETRIES):
         code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
         try:
             async with conn.transaction():
-                await conn.execute(INSERT, consultation_id, "code", code_hash(secret_key, code),
+                await conn.execute(INSERT, c.id, "code", code_hash(secret_key, code),
                                    c.join_opens_at, c.join_closes_at)
             return code
         except asyncpg.ExclusionViolationError:

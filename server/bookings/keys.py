@@ -10,3 +10,5 @@ from aiohttp import web
 SENDERS = web.AppKey("bookings_senders", dict)
 # Set when a message is queued, so the sender does not wait for its next poll.
 OUTBOX_WAKE = web.AppKey("bookings_outbox_wake", asyncio.Event)
+# Centre ids, read once: centres change only when server/data/centres.json does.
+CENTRE_IDS = web.AppKey("bookings_centre_ids", set)

@@ -7,6 +7,8 @@ import secrets
 
 import asyncpg
 
+from server.staff import Role, Staff
+
 # Recognisable in logs and secret scanners, so a leaked one is found and revoked.
 PREFIX = "casa_"
 
@@ -53,6 +55,31 @@ async def staff_for(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> int 
         await conn.execute(TOUCH, r["id"])
     staff_id: int = r["staff_id"]
     return staff_id
+
+
+STAFF_FOR_TOKEN = """
+SELECT s.id, s.email, s.full_name, s.role::text AS role, s.language,
+       s.totp_secret IS NOT NULL AS totp_enabled,
+       array(SELECT centre_id FROM staff_centres WHERE staff_id = s.id ORDER BY centre_id)
+           AS centres,
+       t.id AS token_id,
+       t.last_used_at IS NULL OR t.last_used_at < now() - interval '5 minutes' AS stale
+FROM api_tokens t JOIN staff s ON s.id = t.staff_id
+WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND s.active
+"""
+
+
+async def staff_for_token(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> Staff | None:
+    """The active staff member a live token belongs to, in one query (every API call pays it)."""
+    if not token.startswith(PREFIX) or len(token) > 100:
+        return None
+    r = await conn.fetchrow(STAFF_FOR_TOKEN, hash_token(token))
+    if r is None:
+        return None
+    if r["stale"]:
+        await conn.execute(TOUCH, r["token_id"])
+    return Staff(r["id"], r["email"], r["full_name"], Role(r["role"]), r["language"],
+                 r["totp_enabled"], tuple(r["centres"]))
 
 
 async def revoke(conn: asyncpg.Connection | asyncpg.Pool, token_id: int) -> bool:

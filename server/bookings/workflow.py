@@ -78,8 +78,8 @@ async def invite(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
     token = code = None
     if c is not None:
         await credentials.revoke(conn, c.id, ("link", "code"))
-        token = await credentials.issue_link(conn, c.id)
-        code = await credentials.issue_code(conn, ctx.secret_key, c.id)
+        token = await credentials.issue_link(conn, c)
+        code = await credentials.issue_code(conn, ctx.secret_key, c)
     a, r = await _appointment(conn, ctx, b, token, code)
     lang = invitations.message_language(r["language"])
     _ = ctx.catalogues.gettext(lang)
