@@ -85,7 +85,7 @@ async def test_amending_needs_a_reason_and_a_signed_note(client, make_staff, mak
     assert resp.status == 422
 
 
-@pytest.mark.parametrize(("content", "field"), [
+BAD_CONTENT = [
     ({"measurements": {"heart_rate": {"value": 720}}}, "measurements.heart_rate"),
     ({"measurements": {"spo2": {"value": "abc"}}}, "measurements.spo2"),
     ({"measurements": {"temperature": {"value": 37, "unit": "F"}}}, "measurements.temperature"),
@@ -94,20 +94,26 @@ async def test_amending_needs_a_reason_and_a_signed_note(client, make_staff, mak
      "measurements.bp"),
     ({"measurements": {"cholesterol": {"value": 5}}}, "measurements.cholesterol"),
     ({"measurements": {"weight": {"value": "nan"}}}, "measurements.weight"),
+    ({"measurements": [1, 2]}, "measurements"),
     ({"text": 5}, "text"),
     ({"plan": "x" * 20_001}, "plan"),
-])
+    ("not an object", "content"),
+]
+
+
 async def test_implausible_or_malformed_content_is_refused(client, make_staff, make_patient,
-                                                           db_url, content, field):
-    gp = await make_staff(Role.NURSE, ("san-siro",))
+                                                           db_url, conn):
+    nurse = await make_staff(Role.NURSE, ("san-siro",))
     patient = await make_patient("san-siro")
-    await login_as(client, gp, db_url)
+    await login_as(client, nurse, db_url)
     h = await api_headers(client)
-    resp = await client.post("/api/records/consultations/5/notes", headers=h,
-                             json={"patient_id": patient, "category": "nurse",
-                                   "content": content})
-    assert resp.status == 422
-    assert field in (await resp.json())["error"]["details"]
+    for bad, field in BAD_CONTENT:
+        resp = await client.post("/api/records/consultations/5/notes", headers=h,
+                                 json={"patient_id": patient, "category": "nurse",
+                                       "content": bad})
+        assert resp.status == 422, bad
+        assert field in (await resp.json())["error"]["details"], bad
+    assert await conn.fetchval("SELECT count(*) FROM notes") == 0
 
 
 async def test_bad_requests(client, make_staff, make_patient, db_url):
