@@ -1,14 +1,17 @@
-"""``casa keys rotate``, ``casa keys verify`` and ``casa audit verify``."""
+"""``casa keys init|rotate|verify``, ``casa records erase-expired`` and ``casa audit verify``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 from typing import Any
 
 from records import audit, keyring, rotate
+from records.crypto import Envelope
 from records.errors import KeyringError
+from records.service import Records
 from server import db
 from server.config import Config, load_config
 
@@ -17,6 +20,9 @@ def register(subparsers: Any) -> None:
     """Add the records commands to the ``casa`` parser."""
     keys = subparsers.add_parser("keys", help="manage the key-encryption keyring of notes")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
+    p = ksub.add_parser("init", help="create the keyring file (never overwrites one)")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_keys_init)
     p = ksub.add_parser("rotate", help="add a new key-encryption key and re-wrap every data key")
     p.add_argument("--resume", action="store_true",
                    help="finish an interrupted rotation without adding another key")
@@ -26,6 +32,15 @@ def register(subparsers: Any) -> None:
     p = ksub.add_parser("verify", help="check that every note version still decrypts")
     p.add_argument("--demo", action="store_true", help="use the demo configuration")
     p.set_defaults(func=cmd_keys_verify)
+
+    rec = subparsers.add_parser("records", help="clinical records maintenance")
+    rsub = rec.add_subparsers(dest="records_command", required=True)
+    p = rsub.add_parser("erase-expired",
+                        help="erase notes older than the retention period (destroys their keys)")
+    p.add_argument("--older-than-days", type=int, required=True,
+                   help="retention period in days (at least 1)")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_erase_expired)
 
     aud = subparsers.add_parser("audit", help="the tamper-evident audit log")
     asub = aud.add_subparsers(dest="audit_command", required=True)
@@ -48,6 +63,40 @@ def _progress(verb: str) -> rotate.Progress:
         print(f"\r{verb} {done}/{total} ({pct}%)", end="", file=sys.stderr, flush=True)
 
     return show
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    config = _config(args)
+    path = config.keyring_path
+    if path.exists():
+        print(f"casa: keyring file {path} already exists; not touching it", file=sys.stderr)
+        return 2
+    ring = keyring.generate(path)
+    keyring.save(ring, path)
+    _say(f"created keyring {path} with key {ring.current}; back it up apart from the database")
+    return 0
+
+
+def cmd_erase_expired(args: argparse.Namespace) -> int:
+    if args.older_than_days < 1:
+        print("casa: --older-than-days must be at least 1", file=sys.stderr)
+        return 2
+    config = _config(args)
+    try:
+        ring = keyring.load(config.keyring_path)
+    except KeyringError as exc:
+        print(f"casa: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        async with db.open_database(config) as pool, pool.acquire() as conn, \
+                conn.transaction():
+            return await Records(Envelope(ring)).erase_expired(
+                conn, timedelta(days=args.older_than_days))
+
+    n = asyncio.run(run())
+    _say(f"erased {n} note(s) older than {args.older_than_days} days")
+    return 0
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
