@@ -144,7 +144,8 @@ FROM services s WHERE s.code = $1
 """
 
 
-async def validate(conn: asyncpg.Connection, nb: NewBooking) -> tuple[datetime, datetime]:
+async def validate(conn: asyncpg.Connection | asyncpg.Pool,
+                   nb: NewBooking) -> tuple[datetime, datetime]:
     """Check a new booking against the catalogue; returns its [start, end). Raises Invalid."""
     problems: dict[str, str] = {}
     r = await conn.fetchrow(CHECK_REFS, nb.service_code, nb.clinician_id, nb.centre_id,
@@ -225,16 +226,25 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, tstzrange($8, $9), $10) RETURNING {COLUMNS}
 """
 
 
-async def create(conn: asyncpg.Connection, nb: NewBooking, *, created_by: int | None,
-                 window: JoinWindow) -> Booking:
-    """Create a booking (and the consultation of a video booking) inside the caller's
-    transaction. Raises Invalid or Clash."""
+async def check(conn: asyncpg.Connection | asyncpg.Pool,
+                nb: NewBooking) -> tuple[datetime, datetime]:
+    """Validate a new booking and refuse a clash that is already committed; needs no
+    transaction. Returns [start, end). Raises Invalid or Clash."""
     starts_at, ends_at = await validate(conn, nb)
     # Fast path without locks: most clashes are plain to see, and answering them here keeps
     # them from queueing behind the advisory locks. The constraint still decides.
     seen = await precheck(conn, nb.clinician_id, nb.patient_id, nb.kiosk_id, starts_at, ends_at)
     if seen is not None:
         raise seen
+    return starts_at, ends_at
+
+
+async def create(conn: asyncpg.Connection, nb: NewBooking, *, created_by: int | None,
+                 window: JoinWindow, checked: tuple[datetime, datetime] | None = None) -> Booking:
+    """Create a booking (and the consultation of a video booking) inside the caller's
+    transaction. ``checked`` is the result of ``check`` when the caller ran it already.
+    Raises Invalid or Clash."""
+    starts_at, ends_at = checked or await check(conn, nb)
     await lock_parties(conn, nb.clinician_id, nb.patient_id, nb.kiosk_id)
     try:
         async with conn.transaction():  # a savepoint, so a clash leaves the caller's tx usable
@@ -273,7 +283,7 @@ ORDER BY (clinician_id = $1) DESC, (patient_id = $2) DESC LIMIT 1
 """
 
 
-async def precheck(conn: asyncpg.Connection, clinician_id: int, patient_id: int,
+async def precheck(conn: asyncpg.Connection | asyncpg.Pool, clinician_id: int, patient_id: int,
                    kiosk_id: int | None, starts_at: datetime, ends_at: datetime,
                    own_id: int = 0) -> Clash | None:
     """A clash already committed, if any (advisory: the constraint is the authority)."""

@@ -113,8 +113,13 @@ async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
                send_invitations: bool = True) -> Booking:
     """Create a booking with its consultation, credentials and invitations."""
 
+    # Checked outside the transaction first: a refused attempt costs two queries and never
+    # queues for the locks (half of a storm of 500 attempts is refused this way).
+    checked = await bookings.check(ctx.pool, nb)
+
     async def work(conn: asyncpg.Connection) -> Booking:
-        b = await bookings.create(conn, nb, created_by=created_by, window=ctx.window)
+        b = await bookings.create(conn, nb, created_by=created_by, window=ctx.window,
+                                  checked=checked)
         if b.video and send_invitations:
             await invite(conn, ctx, b)
         return b
