@@ -204,7 +204,7 @@ def _next_state(state: str, event: str) -> str:
     return state
 
 
-async def record_event(conn: asyncpg.Connection, consultation_id: int, event: str, *,
+async def record_event(conn: Conn, consultation_id: int, event: str, *,
                        staff_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
     """Apply a signalling event: move the state, stamp the first arrival, admission and end,
     append to the history, and move the booking (arrived on first arrival, fulfilled at the
@@ -212,6 +212,10 @@ async def record_event(conn: asyncpg.Connection, consultation_id: int, event: st
     participant joins and leaves are always appended."""
     if event not in EVENTS:
         raise ValueError(f"unknown consultation event {event!r}")
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as one:
+            await record_event(one, consultation_id, event, staff_id=staff_id, detail=detail)
+        return
     async with conn.transaction():
         row = await conn.fetchrow(LOCK, consultation_id)
         if row is None:

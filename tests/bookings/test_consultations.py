@@ -140,3 +140,16 @@ async def test_credential_opens_only_its_own_consultation(world: World):
         assert await consultations.resolve_patient_credential(world.conn, bad) is None
     await world.conn.execute("UPDATE patient_credentials SET revoked_at = now()")
     assert await consultations.resolve_patient_credential(world.conn, "token-a" * 4) is None
+
+
+async def test_record_event_accepts_a_pool(world: World, db_url: str):
+    b = await world.book(future())
+    c = await consultations.get_by_booking(world.conn, b.id)
+    assert c is not None
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    try:
+        await consultations.record_event(pool, c.id, "arrived")
+    finally:
+        await pool.close()
+    c1 = await consultations.get(world.conn, c.id)
+    assert c1 is not None and c1.state == "waiting"
