@@ -48,7 +48,7 @@ class PlainEnvelope(Envelope):
         return sealed.ciphertext
 
 
-async def _setup_people(pool: asyncpg.Pool) -> tuple[staff_store.Staff, int]:
+async def _setup_people(pool: asyncpg.Pool) -> tuple[staff_store.Staff, int, int]:
     async with pool.acquire() as conn, conn.transaction():
         from server import centres
 
@@ -58,19 +58,24 @@ async def _setup_people(pool: asyncpg.Pool) -> tuple[staff_store.Staff, int]:
                                        password_hash="x", centres=("san-siro",))
         p = await patients.create(conn, patients.NewPatient("Bench", "Patient", date(1950, 1, 1),
                                                             home_centre_id="san-siro"))
+        # One consultation holds every benchmark note (notes reference a booking).
+        booking = await conn.fetchval(
+            "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, "
+            "during) VALUES ('san-siro', 'gp_visit', 'home_video', $1, $2, "
+            "tstzrange(now(), now() + interval '20 minutes')) RETURNING id", p.id, sid)
     gp = await staff_store.get(pool, sid)
     assert gp is not None
-    return gp, p.id
+    return gp, p.id, int(booking)
 
 
 async def _throughput(pool: asyncpg.Pool, rec: Records, gp: staff_store.Staff, patient: int,
-                      n: int, workers: int) -> tuple[float, float]:
+                      booking: int, n: int, workers: int) -> tuple[float, float]:
     ids: list[int] = []
 
     async def write(k: int) -> None:
-        for i in range(k, n, workers):
+        for _ in range(k, n, workers):
             async with pool.acquire() as conn, conn.transaction():
-                note = await rec.create(conn, gp, booking_id=i, patient_id=patient,
+                note = await rec.create(conn, gp, booking_id=booking, patient_id=patient,
                                         category=Category.GP, content=NOTE)
             ids.append(note.id)
 
@@ -101,7 +106,7 @@ def _micro(ring: keyring.Keyring) -> tuple[float, float]:
 
 
 async def _bulk_notes(pool: asyncpg.Pool, ring: keyring.Keyring, gp_id: int, patient: int,
-                      n: int) -> float:
+                      booking: int, n: int) -> float:
     """COPY ``n`` signed one-version notes with real envelopes (not through the API)."""
     env = Envelope(ring)
     t0 = time.perf_counter()
@@ -110,7 +115,7 @@ async def _bulk_notes(pool: asyncpg.Pool, ring: keyring.Keyring, gp_id: int, pat
     note_rows, version_rows = [], []
     for note_id in range(start, start + n):
         s = env.seal(raw, RowId(note_id, 1, patient))
-        note_rows.append((note_id, note_id, patient, "gp", gp_id))
+        note_rows.append((note_id, booking, patient, "gp", gp_id))
         version_rows.append((note_id, 1, gp_id, "signed", s.ciphertext, s.wrapped_key,
                              s.kek_id))
     async with pool.acquire() as conn, conn.transaction():
@@ -155,16 +160,17 @@ async def main(args: argparse.Namespace) -> None:
     try:
         async with pool.acquire() as conn:
             await db.migrate(conn)
-        gp, patient = await _setup_people(pool)
+        gp, patient, booking = await _setup_people(pool)
         seal_us, open_us = _micro(ring)
         print(f"envelope only ({len(NOTE.to_bytes())} B note): seal {seal_us:.1f} us, "
               f"open {open_us:.1f} us")
-        await _throughput(pool, Records(Envelope(ring)), gp, patient, 200, args.workers)  # warm-up
+        await _throughput(pool, Records(Envelope(ring)), gp, patient, booking, 200,
+                          args.workers)  # warm-up
         results: dict[str, list[tuple[float, float]]] = {"encrypted": [], "plain": []}
         modes = [("plain", PlainEnvelope(ring)), ("encrypted", Envelope(ring))]
         for i in range(args.rounds):  # interleaved, order alternating, so drift hits both
             for mode, env in modes if i % 2 == 0 else modes[::-1]:
-                results[mode].append(await _throughput(pool, Records(env), gp, patient,
+                results[mode].append(await _throughput(pool, Records(env), gp, patient, booking,
                                                        args.notes, args.workers))
         med = {m: (statistics.median(w for w, _ in r), statistics.median(rd for _, rd in r))
                for m, r in results.items()}
@@ -179,7 +185,7 @@ async def main(args: argparse.Namespace) -> None:
         await pool.execute("UPDATE note_versions SET wrapped_key = NULL, erased_at = now() "
                            "WHERE wrapped_key = '\\x2d'::bytea")
         await pool.execute("ALTER TABLE note_versions ENABLE TRIGGER note_versions_guard")
-        copy_s = await _bulk_notes(pool, ring, gp.id, patient, args.rotate)
+        copy_s = await _bulk_notes(pool, ring, gp.id, patient, booking, args.rotate)
         print(f"bulk load of {args.rotate} notes (seal + COPY): {copy_s:.1f} s")
     finally:
         await pool.close()

@@ -94,29 +94,28 @@ def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool
     return False
 
 
+# Bookings that did not happen (cancelled, entered in error) do not make anyone a carer.
 CARING = """
 SELECT EXISTS (SELECT 1 FROM staff_centres sc JOIN patients p ON p.home_centre_id = sc.centre_id
                WHERE sc.staff_id = $1 AND p.id = $2)
     OR EXISTS (SELECT 1 FROM notes WHERE author_id = $1 AND patient_id = $2)
+    OR EXISTS (SELECT 1 FROM bookings b WHERE b.patient_id = $2
+               AND (b.clinician_id = $1 OR b.nurse_id = $1)
+               AND b.status NOT IN ('cancelled', 'entered-in-error'))
+    OR EXISTS (SELECT 1 FROM consultation_participants cp
+               JOIN consultations c ON c.id = cp.consultation_id
+               JOIN bookings b ON b.id = c.booking_id
+               WHERE cp.staff_id = $1 AND b.patient_id = $2
+               AND b.status NOT IN ('cancelled', 'entered-in-error'))
 """
-HAS_BOOKINGS = """
-SELECT count(*) = 2 FROM information_schema.columns
-WHERE table_schema = current_schema() AND table_name = 'bookings'
-  AND column_name IN ('clinician_id', 'patient_id')
-"""
-# Only run once the bookings migration has created the table (checked by HAS_BOOKINGS).
-BOOKED_WITH = "SELECT EXISTS (SELECT 1 FROM bookings WHERE clinician_id = $1 AND patient_id = $2)"
 
 
 async def caring_for(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
                      patient_id: int) -> bool:
-    """Staff member works at the patient's home centre, or authored a note for the patient,
-    or (when the bookings table exists) is the clinician of one of the patient's bookings."""
-    if await conn.fetchval(CARING, staff_id, patient_id):
-        return True
-    if await conn.fetchval(HAS_BOOKINGS):
-        return bool(await conn.fetchval(BOOKED_WITH, staff_id, patient_id))
-    return False
+    """The staff member works at the patient's home centre, or authored a note for the
+    patient, or is the clinician or nurse of one of the patient's bookings (or was added to
+    its consultation), not counting cancelled or erroneous bookings."""
+    return bool(await conn.fetchval(CARING, staff_id, patient_id))
 
 
 NOTE_FACTS = """

@@ -1,5 +1,6 @@
-"""Demo notes: a signed GP note with an amendment, a nurse's measurements and a restricted
-psychological note, so every records page has something to show. Idempotent."""
+"""Demo notes on the bookings demo's consultations: a signed GP note with an amendment, a
+nurse's measurements and a restricted psychological note, so every records page has something
+to show. Idempotent."""
 
 from __future__ import annotations
 
@@ -20,26 +21,32 @@ log = logging.getLogger("casa.records")
 
 GP, NURSE, PSY = ("medico.bianchi@casa.example", "infermiera.colombo@casa.example",
                   "psicologa.romano@casa.example")
-# Synthetic consultation ids used when the bookings module has not seeded any bookings.
-FALLBACK_BOOKING_BASE = 900_000
-
+GP_NOTE = {"reason": "Controllo pressione arteriosa",
+           "assessment": "Ipertensione in buon compenso.",
+           "plan": "Proseguire la terapia, ricontrollo tra 3 mesi.",
+           "summary": "La pressione va bene. Continui con le pastiglie e torni tra tre mesi."}
+AMEND_REASON = "Corretta la data del ricontrollo"
+GP_NOTE_AMENDED = {**GP_NOTE, "plan": "Proseguire la terapia, ricontrollo tra 2 mesi.",
+                   "summary": "La pressione va bene. Continui con le pastiglie e torni tra due "
+                              "mesi.", "amend_reason": AMEND_REASON}
 DEMO_MEASUREMENTS = {
     "bp_systolic": {"value": 135}, "bp_diastolic": {"value": 85}, "heart_rate": {"value": 72},
     "spo2": {"value": 97}, "temperature": {"value": 36.6},
     "glucose": {"value": 110, "unit": "mg/dL"}, "weight": {"value": 71.5},
 }
+# A consultation of this clinician (the bookings demo made a week of them), earliest first.
 PICK_BOOKING = """
-SELECT id FROM bookings WHERE patient_id = $1 AND clinician_id = $2 ORDER BY id LIMIT 1
+SELECT b.id, b.patient_id FROM bookings b JOIN services s ON s.code = b.service_code
+WHERE b.clinician_id = $1 AND s.code = ANY($2::text[])
+  AND b.status NOT IN ('cancelled', 'entered-in-error')
+ORDER BY lower(b.during), b.id LIMIT 1
 """
 
 
-async def _booking(conn: asyncpg.Connection, patient_id: int, clinician_id: int,
-                   n: int) -> int:
-    if await conn.fetchval("SELECT to_regclass('bookings') IS NOT NULL"):
-        found = await conn.fetchval(PICK_BOOKING, patient_id, clinician_id)
-        if found is not None:
-            return int(found)
-    return FALLBACK_BOOKING_BASE + n
+async def _booking(conn: asyncpg.Connection, clinician_id: int,
+                   services: list[str]) -> tuple[int, int] | None:
+    r = await conn.fetchrow(PICK_BOOKING, clinician_id, services)
+    return (r["id"], r["patient_id"]) if r else None
 
 
 async def seed_demo(app: web.Application) -> None:
@@ -52,40 +59,30 @@ async def seed_demo(app: web.Application) -> None:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM notes)"):
             return
         gp, nurse, psy = [await staff_store.get_by_email(conn, e) for e in (GP, NURSE, PSY)]
-        # Demo patients 0 and 1 live in Gratosoglio and San Siro, where the GP and nurse work.
-        pids = [r["id"] for r in await conn.fetch(
-            "SELECT id FROM patients WHERE codice_fiscale LIKE 'XXDEMO%' ORDER BY id LIMIT 2")]
-        if gp is None or nurse is None or psy is None or len(pids) < 2:
-            log.warning("records demo skipped: demo staff or patients missing")
+        if gp is None or nurse is None or psy is None:
+            log.warning("records demo skipped: demo staff missing")
             return
-        b1 = await _booking(conn, pids[0], gp.id, 1)
-        note = await rec.create(conn, gp, booking_id=b1, patient_id=pids[0],
-                                category=Category.GP, content=content.parse({
-                                    "reason": "Controllo pressione arteriosa",
-                                    "assessment": "Ipertensione in buon compenso.",
-                                    "plan": "Proseguire la terapia, ricontrollo tra 3 mesi.",
-                                    "summary": "La pressione va bene. Continui con le pastiglie "
-                                               "e torni tra tre mesi."}))
-        await rec.sign(conn, gp, note.id)
-        await rec.amend(conn, gp, note.id, "Corretta la data del ricontrollo")
-        await rec.save_draft(conn, gp, note.id, content.parse({
-            "reason": "Controllo pressione arteriosa",
-            "assessment": "Ipertensione in buon compenso.",
-            "plan": "Proseguire la terapia, ricontrollo tra 2 mesi.",
-            "summary": "La pressione va bene. Continui con le pastiglie e torni tra due mesi.",
-            "amend_reason": "Corretta la data del ricontrollo"}))
-        await rec.sign(conn, gp, note.id)
-        b2 = await _booking(conn, pids[1], nurse.id, 2)
-        note = await rec.create(conn, nurse, booking_id=b2, patient_id=pids[1],
-                                category=Category.NURSE, content=content.parse({
-                                    "reason": "Misurazioni al chiosco",
-                                    "measurements": DEMO_MEASUREMENTS}))
-        await rec.sign(conn, nurse, note.id)
-        b3 = await _booking(conn, pids[1], psy.id, 3)
-        note = await rec.create(conn, psy, booking_id=b3, patient_id=pids[1],
-                                category=Category.PSYCHOLOGICAL, content=content.parse({
-                                    "reason": "Colloquio di sostegno",
-                                    "assessment": "Umore in miglioramento.",
-                                    "plan": "Nuovo colloquio tra due settimane."}))
-        await rec.sign(conn, psy, note.id)
+        found = await _booking(conn, gp.id, ["gp_visit"])
+        if found is not None:
+            note = await rec.create(conn, gp, booking_id=found[0], patient_id=found[1],
+                                    category=Category.GP, content=content.parse(GP_NOTE))
+            await rec.sign(conn, gp, note.id)
+            await rec.amend(conn, gp, note.id, AMEND_REASON)
+            await rec.save_draft(conn, gp, note.id, content.parse(GP_NOTE_AMENDED))
+            await rec.sign(conn, gp, note.id)
+        found = await _booking(conn, nurse.id, ["nurse_visit"])
+        if found is not None:
+            note = await rec.create(conn, nurse, booking_id=found[0], patient_id=found[1],
+                                    category=Category.NURSE, content=content.parse({
+                                        "reason": "Misurazioni al chiosco",
+                                        "measurements": DEMO_MEASUREMENTS}))
+            await rec.sign(conn, nurse, note.id)
+        found = await _booking(conn, psy.id, ["psych_session"])
+        if found is not None:
+            note = await rec.create(conn, psy, booking_id=found[0], patient_id=found[1],
+                                    category=Category.PSYCHOLOGICAL, content=content.parse({
+                                        "reason": "Colloquio di sostegno",
+                                        "assessment": "Umore in miglioramento.",
+                                        "plan": "Nuovo colloquio tra due settimane."}))
+            await rec.sign(conn, psy, note.id)
     log.info("records demo notes created")

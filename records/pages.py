@@ -57,9 +57,7 @@ async def editor_context(request: web.Request, conn: asyncpg.Connection,
                          booking_id: int) -> dict[str, Any]:
     """What ``records/_editor.html`` needs; the call page can include the same partial."""
     user = current_staff(request)
-    given = request.query.get("patient")
-    patient_id = await booking_patient(conn, booking_id,
-                                       int_param(given, "patient") if given else None)
+    patient_id = await booking_patient(conn, booking_id, None)
     views = await records_of(request).history(conn, user, patient_id, booking_id)
     draft = next((v for v in views if v.can_edit and v.latest and not v.latest.signed), None)
     return {"booking_id": booking_id, "patient": await _patient(conn, patient_id),

@@ -75,30 +75,18 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-HAS_BOOKINGS = "SELECT to_regclass('bookings') IS NOT NULL"
 BOOKING_PATIENT = "SELECT patient_id FROM bookings WHERE id = $1"
-NOTE_PATIENT = "SELECT patient_id FROM notes WHERE booking_id = $1 LIMIT 1"
 
 
 async def booking_patient(conn: asyncpg.Connection, booking_id: int,
                           given: int | None) -> int:
-    """The consultation's patient: from the bookings table once it exists, else from the
-    booking's earlier notes, else as given by the client (checked against both)."""
-    known: int | None = None
-    if await conn.fetchval(HAS_BOOKINGS):
-        known = await conn.fetchval(BOOKING_PATIENT, booking_id)
-    # Until notes.booking_id references bookings (the lead's follow-up migration), a booking
-    # id the table does not know is accepted and tied to its first note's patient.
+    """The consultation's patient, from its booking; a ``given`` patient must match it."""
+    known = await conn.fetchval(BOOKING_PATIENT, booking_id)
     if known is None:
-        known = await conn.fetchval(NOTE_PATIENT, booking_id)
-    if known is not None and given is not None and known != given:
+        raise LookupError(booking_id)
+    if given is not None and known != given:
         raise errors.ApiError(errors.VALIDATION, details={"patient_id": "not this booking's"})
-    patient = known if known is not None else given
-    if patient is None:
-        raise errors.ApiError(errors.VALIDATION, details={"patient_id": "required"})
-    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1)", patient):
-        raise LookupError(patient)
-    return int(patient)
+    return int(known)
 
 
 def view_json(view: NoteView) -> dict[str, Any]:

@@ -84,6 +84,35 @@ def make_patient(db_url: str) -> PatientFactory:
     return PatientFactory(db_url)
 
 
+class BookingFactory:
+    """Bare booking rows (the bookings package owns the real workflow); each one an hour after
+    the previous so no exclusion constraint is hit."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.n = 0
+
+    async def __call__(self, patient_id: int, clinician_id: int,
+                       service: str = "gp_visit") -> int:
+        self.n += 1
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            booking_id: int = await conn.fetchval(
+                "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id,"
+                " during) VALUES ('san-siro', $1, 'home_video', $2, $3, tstzrange("
+                "now() + make_interval(hours => $4), now() + make_interval(hours => $4)"
+                " + interval '20 minutes')) RETURNING id",
+                service, patient_id, clinician_id, self.n)
+        finally:
+            await conn.close()
+        return booking_id
+
+
+@pytest.fixture
+def make_booking(db_url: str) -> BookingFactory:
+    return BookingFactory(db_url)
+
+
 async def login_as(client: Any, user: staff_store.Staff, db_url: str) -> None:
     """Sign in, completing the second factor for admins (who must have one)."""
     if user.role.value == "admin":

@@ -36,10 +36,11 @@ async def _try(conn: Any, coro: Any) -> bool:
 
 async def _outcomes(conn: Any, rec: Any, user: Any, note: Any, patient: int,
                     share_to: int) -> set[str]:
+    booking = note.booking_id  # the patient's consultation, written by the author
     ok: set[str] = set()
     checks = {
         "read": rec.read(conn, user, note.id),
-        "create": rec.create(conn, user, booking_id=77, patient_id=patient,
+        "create": rec.create(conn, user, booking_id=booking, patient_id=patient,
                              category=CREATE_CATEGORY[user.role], content=content.parse({})),
         "edit": rec.save_draft(conn, user, note.id, content.parse({"text": "changed"})),
         "share": rec.share(conn, user, note.id, share_to),
@@ -57,15 +58,17 @@ async def _outcomes(conn: Any, rec: Any, user: Any, note: Any, patient: int,
 
 
 @pytest.fixture
-async def world(conn, rec, make_staff, make_patient):
+async def world(conn, rec, make_staff, make_patient, make_booking):
     gp_author = await make_staff(Role.GP, ("san-siro", "mazzini"))
     psy_author = await make_staff(Role.PSYCHOLOGIST, ("san-siro", "mazzini"))
     own, other = await make_patient("san-siro"), await make_patient("mazzini")
     notes = {}
+    bookings = {own: await make_booking(own, gp_author.id),
+                other: await make_booking(other, gp_author.id)}
     for pid, kind in itertools.product((own, other), ("ordinary", "restricted")):
         author, cat = ((gp_author, Category.GP) if kind == "ordinary"
                        else (psy_author, Category.PSYCHOLOGICAL))
-        n = await rec.create(conn, author, booking_id=pid * 10, patient_id=pid, category=cat,
+        n = await rec.create(conn, author, booking_id=bookings[pid], patient_id=pid, category=cat,
                              content=content.parse({"text": f"{kind} {pid}"}))
         await rec.sign(conn, author, n.id)
         notes[(pid, kind)] = n

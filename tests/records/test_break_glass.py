@@ -10,11 +10,13 @@ from tests.records.conftest import api_headers, login_as
 
 
 async def test_break_glass_is_logged_and_the_author_sees_it(client, conn, rec, make_staff,
-                                                           make_patient, db_url):
+                                                           make_patient, make_booking,
+                                                           db_url):
     psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
-    note = await rec.create(conn, psy, booking_id=3, patient_id=patient,
+    booking = await make_booking(patient, psy.id, "violence_support")
+    note = await rec.create(conn, psy, booking_id=booking, patient_id=patient,
                             category=Category.VIOLENCE_SUPPORT,
                             content=content.parse({"assessment": "SECRET-ASSESSMENT"}))
     await rec.sign(conn, psy, note.id)

@@ -21,12 +21,13 @@ async def test_keys_init_creates_once_and_never_overwrites(config):
 
 
 async def test_erase_expired_destroys_old_notes_only(config, conn, rec, make_staff,
-                                                     make_patient):
+                                                     make_patient, make_booking):
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
-    old = await rec.create(conn, gp, booking_id=1, patient_id=patient, category=Category.GP,
+    booking = await make_booking(patient, gp.id)
+    old = await rec.create(conn, gp, booking_id=booking, patient_id=patient, category=Category.GP,
                            content=content.parse({"text": "old"}))
-    new = await rec.create(conn, gp, booking_id=2, patient_id=patient, category=Category.GP,
+    new = await rec.create(conn, gp, booking_id=booking, patient_id=patient, category=Category.GP,
                            content=content.parse({"text": "new"}))
     await conn.execute("ALTER TABLE notes DISABLE TRIGGER notes_guard")
     await conn.execute("UPDATE notes SET created_at = now() - interval '11 years' WHERE id = $1",

@@ -13,12 +13,14 @@ from records.errors import ErasedError, IntegrityError, KeyringError, UnknownKey
 from server.staff import Role
 
 
-async def _two_notes(conn: Any, rec: Any, make_staff: Any, make_patient: Any) -> Any:
+async def _two_notes(conn: Any, rec: Any, make_staff: Any, make_patient: Any,
+                     make_booking: Any) -> Any:
     gp = await make_staff(Role.GP, ("san-siro",))
     p1, p2 = await make_patient(), await make_patient()
-    a = await rec.create(conn, gp, booking_id=1, patient_id=p1, category=Category.GP,
+    b1, b2 = await make_booking(p1, gp.id), await make_booking(p2, gp.id)
+    a = await rec.create(conn, gp, booking_id=b1, patient_id=p1, category=Category.GP,
                          content=content.parse({"text": "note A"}))
-    b = await rec.create(conn, gp, booking_id=2, patient_id=p2, category=Category.GP,
+    b = await rec.create(conn, gp, booking_id=b2, patient_id=p2, category=Category.GP,
                          content=content.parse({"text": "note B"}))
     return gp, a, b
 
@@ -32,9 +34,9 @@ async def test_round_trip_and_fresh_data_key_per_seal(ring):
     assert b"hello" not in s1.ciphertext
 
 
-async def test_swapped_ciphertexts_fail_with_integrity_error(conn, rec, make_staff,
-                                                            make_patient):
-    gp, a, b = await _two_notes(conn, rec, make_staff, make_patient)
+async def test_swapped_ciphertexts_fail_with_integrity_error(conn, rec, make_staff, make_patient,
+                                                             make_booking):
+    gp, a, b = await _two_notes(conn, rec, make_staff, make_patient, make_booking)
     # Drafts may be re-saved, so the swap is possible in SQL; decryption must catch it.
     await conn.execute("""
         UPDATE note_versions SET ciphertext = x.ciphertext, wrapped_key = x.wrapped_key
@@ -44,8 +46,9 @@ async def test_swapped_ciphertexts_fail_with_integrity_error(conn, rec, make_sta
         await rec.read(conn, gp, a.id)
 
 
-async def test_swapped_ciphertext_alone_fails_on_content(conn, rec, make_staff, make_patient):
-    gp, a, b = await _two_notes(conn, rec, make_staff, make_patient)
+async def test_swapped_ciphertext_alone_fails_on_content(conn, rec, make_staff, make_patient,
+                                                         make_booking):
+    gp, a, b = await _two_notes(conn, rec, make_staff, make_patient, make_booking)
     await conn.execute("""
         UPDATE note_versions SET ciphertext = (SELECT ciphertext FROM note_versions
                                                WHERE note_id = $2) WHERE note_id = $1""",
@@ -54,8 +57,8 @@ async def test_swapped_ciphertext_alone_fails_on_content(conn, rec, make_staff, 
         await rec.read(conn, gp, a.id)
 
 
-async def test_tampered_tag_fails(conn, rec, make_staff, make_patient):
-    gp, a, _b = await _two_notes(conn, rec, make_staff, make_patient)
+async def test_tampered_tag_fails(conn, rec, make_staff, make_patient, make_booking):
+    gp, a, _b = await _two_notes(conn, rec, make_staff, make_patient, make_booking)
     ct = bytearray(await conn.fetchval("SELECT ciphertext FROM note_versions WHERE note_id=$1",
                                        a.id))
     ct[-1] ^= 0x01  # last byte of the GCM tag
@@ -78,17 +81,17 @@ async def test_wrong_associated_data_fails(ring):
         env2.open(Sealed(sealed.ciphertext, sealed.wrapped_key, kid), RowId(5, 1, 100))
 
 
-async def test_unknown_key_id_fails_clearly(conn, rec, make_staff, make_patient):
-    gp, a, _b = await _two_notes(conn, rec, make_staff, make_patient)
+async def test_unknown_key_id_fails_clearly(conn, rec, make_staff, make_patient, make_booking):
+    gp, a, _b = await _two_notes(conn, rec, make_staff, make_patient, make_booking)
     await conn.execute("UPDATE note_versions SET kek_id = 'k-nosuchkey' WHERE note_id = $1",
                        a.id)
     with pytest.raises(UnknownKeyError, match="'k-nosuchkey' is not in the keyring"):
         await rec.read(conn, gp, a.id)
 
 
-async def test_erased_note_cannot_be_read_and_stays_erased(conn, rec, make_staff,
-                                                          make_patient):
-    gp, a, _b = await _two_notes(conn, rec, make_staff, make_patient)
+async def test_erased_note_cannot_be_read_and_stays_erased(conn, rec, make_staff, make_patient,
+                                                           make_booking):
+    gp, a, _b = await _two_notes(conn, rec, make_staff, make_patient, make_booking)
     await rec.sign(conn, gp, a.id)
     await rec.erase_note(conn, None, a.id, "patient_request")
     view = await rec.read(conn, gp, a.id)

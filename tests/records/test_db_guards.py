@@ -31,17 +31,18 @@ async def app_conn(db_url, conn):
 
 
 async def test_application_role_cannot_change_signed_notes_or_audit_rows(app_conn, conn, rec,
-                                                                         make_staff,
-                                                                         make_patient):
+                                                                         make_staff, make_patient,
+                                                                         make_booking):
     assert not await app_conn.fetchval("SELECT rolsuper FROM pg_roles "
                                        "WHERE rolname = current_user")
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
-    note = await rec.create(conn, gp, booking_id=1, patient_id=patient, category=Category.GP,
+    booking = await make_booking(patient, gp.id)
+    note = await rec.create(conn, gp, booking_id=booking, patient_id=patient, category=Category.GP,
                             content=content.parse({"text": "signed text"}))
     await rec.sign(conn, gp, note.id)
     await audit.append(conn, action="read", actor_staff_id=gp.id, actor_kind="staff",
-                       patient_id=patient, booking_id=1, detail={})
+                       patient_id=patient, booking_id=booking, detail={})
     for sql in ("UPDATE note_versions SET ciphertext = ciphertext || 'x'::bytea",
                 "UPDATE note_versions SET status = 'draft', signed_at = NULL",
                 "DELETE FROM note_versions", "UPDATE audit_log SET detail = '{}'",

@@ -10,12 +10,18 @@ from server import demo as server_demo
 from server.keys import CONFIG, POOL
 
 
-async def test_demo_creates_keyring_and_notes_once(config, db_url):
+async def test_demo_creates_keyring_and_notes_once(config, db_url, make_booking):
     config.keyring_path.unlink()
     pool = await db.create_pool(db_url)
     try:
         async with pool.acquire() as conn, conn.transaction():
             await server_demo.seed_core(conn, config)
+        # What the bookings demo provides: consultations of the demo clinicians.
+        for email, service in ((demo.GP, "gp_visit"), (demo.NURSE, "nurse_visit"),
+                               (demo.PSY, "psych_session")):
+            who = await pool.fetchval("SELECT id FROM staff WHERE email = $1", email)
+            patient = await pool.fetchval("SELECT min(id) FROM patients")
+            await make_booking(patient, who, service)
         app = web.Application()
         app[CONFIG] = config
         app[POOL] = pool

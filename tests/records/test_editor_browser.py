@@ -28,9 +28,10 @@ async def browser():
 
 
 async def test_autosave_then_sign_in_the_browser(client, browser, conn, make_staff,
-                                                 make_patient):
+                                                 make_patient, make_booking):
     nurse = await make_staff(Role.NURSE, ("san-siro",), language="en")
     patient = await make_patient("san-siro")
+    booking = await make_booking(patient, nurse.id, "nurse_visit")
     page = await browser.new_page()
     page.set_default_timeout(10_000)
     base = str(client.make_url("")).rstrip("/")
@@ -39,11 +40,12 @@ async def test_autosave_then_sign_in_the_browser(client, browser, conn, make_sta
     await page.fill("input[name=password]", PASSWORD)
     await page.click("form[action='/login'] button[type=submit]")
     await page.wait_for_url(f"{base}/home")
-    await page.goto(f"{base}/consultations/314/notes?patient={patient}")
+    await page.goto(f"{base}/consultations/{booking}/notes")
     await page.fill("#note-reason", "Kiosk check")
     await page.fill("#m-heart_rate", "71")
     await page.wait_for_selector("[data-save-state]:has-text('Draft saved')")
-    note = await conn.fetchrow("SELECT id, category::text AS c FROM notes WHERE booking_id = 314")
+    note = await conn.fetchrow("SELECT id, category::text AS c FROM notes WHERE booking_id = $1",
+                               booking)
     assert note is not None and note["c"] == "nurse"
     # An implausible value is refused and explained; nothing is lost from the draft.
     await page.fill("#m-heart_rate", "710")

@@ -8,21 +8,23 @@ from server.staff import Role
 from tests.records.conftest import login_as
 
 
-async def test_fhir_and_print_exports(client, conn, rec, make_staff, make_patient, db_url):
+async def test_fhir_and_print_exports(client, conn, rec, make_staff, make_patient, make_booking,
+                                      db_url):
     nurse = await make_staff(Role.NURSE, ("san-siro",))
     psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
     patient = await make_patient("san-siro")
-    note = await rec.create(conn, nurse, booking_id=55, patient_id=patient,
+    b1, b2 = await make_booking(patient, nurse.id), await make_booking(patient, psy.id)
+    note = await rec.create(conn, nurse, booking_id=b1, patient_id=patient,
                             category=Category.NURSE, content=content.parse({
                                 "reason": "kiosk check <b>", "measurements": {
                                     "bp_systolic": {"value": 140}, "bp_diastolic": {"value": 90},
                                     "glucose": {"value": 6.1, "unit": "mmol/L"}}}))
     await rec.sign(conn, nurse, note.id)
-    hidden = await rec.create(conn, psy, booking_id=56, patient_id=patient,
+    hidden = await rec.create(conn, psy, booking_id=b2, patient_id=patient,
                               category=Category.PSYCHIATRIC,
                               content=content.parse({"text": "HIDDEN-PSY"}))
     await rec.sign(conn, psy, hidden.id)
-    await rec.create(conn, nurse, booking_id=57, patient_id=patient, category=Category.NURSE,
+    await rec.create(conn, nurse, booking_id=b1, patient_id=patient, category=Category.NURSE,
                      content=content.parse({"text": "UNSIGNED-DRAFT"}))
 
     await login_as(client, nurse, db_url)

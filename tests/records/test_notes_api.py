@@ -16,20 +16,23 @@ NOTE = {"reason": "cough for a week", "assessment": "viral bronchitis", "plan": 
                          "bp_systolic": {"value": 130}, "bp_diastolic": {"value": 80}}}
 
 
-async def _gp_with_note(client: Any, make_staff: Any, make_patient: Any,
-                        db_url: str) -> tuple[Any, int, int, dict[str, str]]:
+async def _gp_with_note(client: Any, make_staff: Any, make_patient: Any, make_booking: Any,
+                        db_url: str) -> tuple[Any, int, int, dict[str, str], int]:
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
     await login_as(client, gp, db_url)
     h = await api_headers(client)
-    resp = await client.post("/api/records/consultations/41/notes", headers=h,
+    resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h,
                              json={"patient_id": patient, "category": "gp", "content": NOTE})
     assert resp.status == 201, await resp.text()
-    return gp, patient, (await resp.json())["id"], h
+    return gp, patient, (await resp.json())["id"], h, booking
 
 
-async def test_draft_autosave_sign_then_amend(client, make_staff, make_patient, db_url):
-    _gp, patient, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+async def test_draft_autosave_sign_then_amend(client, make_staff, make_patient, make_booking,
+                                              db_url):
+    _gp, patient, note_id, h, booking = await _gp_with_note(client, make_staff, make_patient,
+                                                       make_booking, db_url)
     resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
                             json={"content": {**NOTE, "plan": "rest, fluids, paracetamol"}})
     assert resp.status == 200 and (await resp.json())["version"] == 1
@@ -50,13 +53,14 @@ async def test_draft_autosave_sign_then_amend(client, make_staff, make_patient, 
     page = await client.get(f"/patients/{patient}/record")
     text = await page.text()
     assert page.status == 200 and "paracetamol 1 g" in text and "dose added" in text
-    editor = await client.get(f"/consultations/41/notes?patient={patient}")
+    editor = await client.get(f"/consultations/{booking}/notes")
     assert editor.status == 200 and "data-notes-editor" in await editor.text()
 
 
 async def test_signed_note_cannot_be_changed_by_api_or_sql(client, make_staff, make_patient,
-                                                           db_url, conn):
-    _gp, _p, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+                                                           make_booking, db_url, conn):
+    _gp, _p, note_id, h, _booking = await _gp_with_note(client, make_staff, make_patient,
+                                                       make_booking, db_url)
     await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
     resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
                             json={"content": NOTE})
@@ -74,8 +78,9 @@ async def test_signed_note_cannot_be_changed_by_api_or_sql(client, make_staff, m
 
 
 async def test_amending_needs_a_reason_and_a_signed_note(client, make_staff, make_patient,
-                                                         db_url):
-    _gp, _p, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+                                                         make_booking, db_url):
+    _gp, _p, note_id, h, _booking = await _gp_with_note(client, make_staff, make_patient,
+                                                       make_booking, db_url)
     resp = await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
                              json={"reason": "x"})
     assert resp.status == 409  # still a draft
@@ -102,13 +107,14 @@ BAD_CONTENT = [
 
 
 async def test_implausible_or_malformed_content_is_refused(client, make_staff, make_patient,
-                                                           db_url, conn):
+                                                           make_booking, db_url, conn):
     nurse = await make_staff(Role.NURSE, ("san-siro",))
     patient = await make_patient("san-siro")
+    booking = await make_booking(patient, nurse.id, "nurse_visit")
     await login_as(client, nurse, db_url)
     h = await api_headers(client)
     for bad, field in BAD_CONTENT:
-        resp = await client.post("/api/records/consultations/5/notes", headers=h,
+        resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h,
                                  json={"patient_id": patient, "category": "nurse",
                                        "content": bad})
         assert resp.status == 422, bad
@@ -116,20 +122,25 @@ async def test_implausible_or_malformed_content_is_refused(client, make_staff, m
     assert await conn.fetchval("SELECT count(*) FROM notes") == 0
 
 
-async def test_bad_requests(client, make_staff, make_patient, db_url):
+async def test_bad_requests(client, make_staff, make_patient, make_booking, db_url):
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
     await login_as(client, gp, db_url)
     h = await api_headers(client)
-    url = "/api/records/consultations/5/notes"
+    url = f"/api/records/consultations/{booking}/notes"
     assert (await client.post(url, headers=h, data="{not json")).status == 400
     assert (await client.post(url, headers=h, json=[1])).status == 400
     resp = await client.post(url, headers=h, json={"patient_id": patient, "category": "x"})
     assert resp.status == 422
-    resp = await client.post(url, headers=h, json={"category": "gp"})
-    assert resp.status == 422  # no patient, no earlier note to take it from
     resp = await client.post(url, headers=h, json={"patient_id": 99999999, "category": "gp"})
-    assert resp.status == 404
+    assert resp.status == 422  # not this booking's patient
+    resp = await client.post("/api/records/consultations/99999999/notes", headers=h,
+                             json={"category": "gp"})
+    assert resp.status == 404  # no such booking
+    assert (await client.get("/consultations/99999999/notes")).status == 404
+    resp = await client.post(url, headers=h, json={"category": "gp"})
+    assert resp.status == 201  # the patient comes from the booking
     assert (await client.get("/api/records/notes/abc", headers=h)).status == 422
     assert (await client.get("/api/records/notes/424242", headers=h)).status == 404
     # Without the CSRF header a browser write is refused.
@@ -137,17 +148,21 @@ async def test_bad_requests(client, make_staff, make_patient, db_url):
     assert resp.status == 403
 
 
-async def test_booking_patient_cannot_be_switched(client, make_staff, make_patient, db_url):
-    _gp, _patient, _note, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+async def test_booking_patient_cannot_be_switched(client, make_staff, make_patient, make_booking,
+                                                  db_url):
+    _gp, _patient, _note, h, booking = await _gp_with_note(client, make_staff, make_patient,
+                                                       make_booking, db_url)
     other = await make_patient("san-siro")
-    resp = await client.post("/api/records/consultations/41/notes", headers=h,
+    resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h,
                              json={"patient_id": other, "category": "gp"})
     assert resp.status == 422
 
 
 async def test_summary_link_lets_the_patient_read_the_summary_only(client, make_staff,
-                                                                  make_patient, db_url, conn):
-    _gp, _patient, note_id, h = await _gp_with_note(client, make_staff, make_patient, db_url)
+                                                                   make_patient, make_booking,
+                                                                   db_url, conn):
+    _gp, _patient, note_id, h, _booking = await _gp_with_note(client, make_staff, make_patient,
+                                                       make_booking, db_url)
     resp = await client.post(f"/api/records/notes/{note_id}/summary-link", headers=h)
     assert resp.status == 409  # not signed yet
     await client.post(f"/api/records/notes/{note_id}/sign", headers=h)

@@ -10,12 +10,13 @@ MARKERS = {f: f"PLAINTEXT-{f.upper()}-7f3a" for f in
 
 
 async def test_no_column_of_any_table_contains_note_text(client, conn, make_staff, make_patient,
-                                                         db_url):
+                                                         make_booking, db_url):
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
     await login_as(client, gp, db_url)
     h = await api_headers(client)
-    resp = await client.post("/api/records/consultations/9/notes", headers=h, json={
+    resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h, json={
         "patient_id": patient, "category": "gp", "content": MARKERS})
     note_id = (await resp.json())["id"]
     await client.put(f"/api/records/notes/{note_id}/draft", headers=h,

@@ -20,11 +20,11 @@ class Stop(Exception):
     pass
 
 
-async def _seed(pool, rec, gp, patient, n: int) -> list[int]:
+async def _seed(pool, rec, gp, patient, booking, n: int) -> list[int]:
     ids = []
     async with pool.acquire() as conn, conn.transaction():
         for i in range(n):
-            note = await rec.create(conn, gp, booking_id=i, patient_id=patient,
+            note = await rec.create(conn, gp, booking_id=booking, patient_id=patient,
                                     category=Category.GP,
                                     content=content.parse({"text": f"note {i}"}))
             if i % 2:
@@ -34,14 +34,15 @@ async def _seed(pool, rec, gp, patient, n: int) -> list[int]:
 
 
 async def test_rotation_while_notes_are_written_loses_nothing(db_url, config, ring, make_staff,
-                                                              make_patient):
+                                                              make_patient, make_booking):
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
     pool = await db.create_pool(db_url)
     try:
         # The "server": its own keyring object over the same file, as a running app has.
         server_rec = Records(Envelope(keyring.load(config.keyring_path)))
-        await _seed(pool, server_rec, gp, patient, 300)
+        await _seed(pool, server_rec, gp, patient, booking, 300)
         written: list[int] = []
         stop = asyncio.Event()
 
@@ -50,7 +51,7 @@ async def test_rotation_while_notes_are_written_loses_nothing(db_url, config, ri
             while not stop.is_set():
                 async with pool.acquire() as conn, conn.transaction():
                     note = await server_rec.create(
-                        conn, gp, booking_id=10_000 + i, patient_id=patient,
+                        conn, gp, booking_id=booking, patient_id=patient,
                         category=Category.GP, content=content.parse({"text": f"live {i}"}))
                     # Autosave while rotating: the draft is re-sealed under whatever key.
                     await server_rec.save_draft(conn, gp, note.id,
@@ -85,13 +86,14 @@ async def test_rotation_while_notes_are_written_loses_nothing(db_url, config, ri
 
 
 async def test_interrupted_rotation_resumes_from_the_cli(db_url, config, make_staff,
-                                                         make_patient):
+                                                         make_patient, make_booking):
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
     pool = await db.create_pool(db_url)
     try:
         rec = Records(Envelope(keyring.load(config.keyring_path)))
-        await _seed(pool, rec, gp, patient, 120)
+        await _seed(pool, rec, gp, patient, booking, 120)
         new_ring, kid = keyring.load(config.keyring_path).with_new_key()
         keyring.save(new_ring, config.keyring_path)
 
@@ -114,10 +116,12 @@ async def test_interrupted_rotation_resumes_from_the_cli(db_url, config, make_st
 
 
 async def test_verify_reports_a_row_that_no_longer_decrypts(db_url, config, conn, rec,
-                                                            make_staff, make_patient):
+                                                            make_staff, make_patient,
+                                                            make_booking):
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
-    note = await rec.create(conn, gp, booking_id=1, patient_id=patient, category=Category.GP,
+    booking = await make_booking(patient, gp.id)
+    note = await rec.create(conn, gp, booking_id=booking, patient_id=patient, category=Category.GP,
                             content=content.parse({"text": "x"}))
     await conn.execute("UPDATE note_versions SET kek_id = 'k-gone' WHERE note_id = $1", note.id)
     result = await run_cli_async(config, "keys", "verify")
