@@ -115,7 +115,9 @@ async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
 
     # Checked outside the transaction first: a refused attempt costs two queries and never
     # queues for the locks (half of a storm of 500 attempts is refused this way).
-    checked = await bookings.check(ctx.pool, nb)
+    # One connection for both queries: each pool release costs asyncpg a reset round trip.
+    async with ctx.pool.acquire() as conn:
+        checked = await bookings.check(conn, nb)
 
     async def work(conn: asyncpg.Connection) -> Booking:
         b = await bookings.create(conn, nb, created_by=created_by, window=ctx.window,
