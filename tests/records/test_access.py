@@ -137,3 +137,20 @@ def test_policy_function_never_gives_clinical_content_to_non_clinicians():
                 assert verdict == (role is Role.ADMIN)
             if op is Op.READ and cat is not None and cat.restricted and verdict:
                 assert facts.author or facts.shared or facts.glass
+
+
+async def test_a_booked_clinician_cares_for_the_patient_until_the_booking_is_cancelled(
+        conn, rec, make_staff, make_patient, make_booking):
+    author = await make_staff(Role.GP, ("mazzini",))
+    visiting = await make_staff(Role.GP, ("gratosoglio",))  # not the patient's centre
+    patient = await make_patient("mazzini")
+    note = await rec.create(conn, author, booking_id=await make_booking(patient, author.id),
+                            patient_id=patient, category=Category.GP,
+                            content=content.parse({"text": "x"}))
+    with pytest.raises(Denied):
+        await rec.read(conn, visiting, note.id)
+    booking = await make_booking(patient, visiting.id)
+    assert (await rec.read(conn, visiting, note.id)).readable
+    await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking)
+    with pytest.raises(Denied):
+        await rec.read(conn, visiting, note.id)
