@@ -34,6 +34,8 @@ TEXT_FIELDS = (("reason", "Reason for the encounter"), ("assessment", "Assessmen
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/consultations/{booking_id}/notes", editor_page, name="records_editor")
+    r.add_get("/records/consultations/{consultation_id}/panel", call_panel,
+              name="records_call_panel")
     r.add_get("/patients/{patient_id}/record", record_page, name="records_history")
     r.add_get("/patients/{patient_id}/record.fhir.json", record_fhir, name="records_fhir")
     r.add_get("/patients/{patient_id}/record/print", record_print, name="records_print")
@@ -72,6 +74,23 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         ctx = await editor_context(request, conn, booking_id)
     return render(request, "records/editor.html", **ctx)
+
+
+CONSULTATION_BOOKING = "SELECT booking_id FROM consultations WHERE id = $1"
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def call_panel(request: web.Request) -> web.StreamResponse:
+    """The editor alone, for the call page's notes panel (fetched by notes.js beside the
+    video; the call page knows its consultation id, not the booking's)."""
+    consultation_id = int_param(request.match_info["consultation_id"], "consultation_id")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        booking_id = await conn.fetchval(CONSULTATION_BOOKING, consultation_id)
+        if booking_id is None:
+            raise LookupError(consultation_id)
+        ctx = await editor_context(request, conn, int(booking_id))
+    return render(request, "records/_editor.html", **ctx)
 
 
 async def _clinicians(conn: asyncpg.Connection, user: Staff) -> list[Staff]:

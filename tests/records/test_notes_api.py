@@ -185,3 +185,21 @@ async def test_summary_link_lets_the_patient_read_the_summary_only(client, make_
     row = await conn.fetchrow("SELECT actor_kind, detail->>'part' AS part FROM audit_log "
                               "WHERE actor_kind = 'patient'")
     assert row is not None and row["part"] == "summary"
+
+
+async def test_call_page_panel_serves_the_editor_for_the_consultation(client, conn, make_staff,
+                                                                      make_patient,
+                                                                      make_booking, db_url):
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
+    consultation = await conn.fetchval(
+        "INSERT INTO consultations (booking_id, room_id, join_opens_at, join_closes_at) "
+        "VALUES ($1, 'room-abcdefghijklmnop', now(), now() + interval '1 hour') RETURNING id",
+        booking)
+    await login_as(client, gp, db_url)
+    resp = await client.get(f"/records/consultations/{consultation}/panel")
+    text = await resp.text()
+    assert resp.status == 200 and f'data-booking-id="{booking}"' in text
+    assert "<html" not in text  # a fragment, for the panel beside the video
+    assert (await client.get("/records/consultations/999999/panel")).status == 404

@@ -41,7 +41,9 @@ function collect(form) {
   return content;
 }
 
-function mount(root) {
+// ``refresh`` shows the new state after signing or amending: a page reload on the notes page,
+// a re-fetch of the panel on the call page (a reload there would drop the call).
+function mount(root, refresh = () => window.location.reload()) {
   const form = root.querySelector("[data-note-form]");
   const state = root.querySelector("[data-save-state]");
   const errorBox = root.querySelector("[data-save-error]");
@@ -102,7 +104,7 @@ function mount(root) {
       try {
         await call("POST", `/api/records/notes/${noteId}/sign`);
         state.textContent = msg("msgSigned");
-        window.location.reload();
+        refresh();
       } catch (err) {
         showError(err);
       }
@@ -115,7 +117,7 @@ function mount(root) {
       try {
         await call("POST", `/api/records/notes/${amend.dataset.noteId}/amend`,
                    { reason: amend.elements.reason.value });
-        window.location.reload();
+        refresh();
       } catch (err) {
         showError(err);
       }
@@ -127,4 +129,30 @@ function mount(root) {
   });
 }
 
+// The call page has an empty notes panel that knows its consultation: fetch the editor
+// (server-rendered, same origin) into it, with its stylesheet.
+async function fillCallPanel(panel) {
+  const resp = await fetch(`/records/consultations/${panel.dataset.consultationId}/panel`, {
+    credentials: "same-origin", headers: { Accept: "text/html" },
+  });
+  if (!resp.ok) return; // not a clinician who may write here: leave the panel as it is
+  if (!document.querySelector('link[data-records-css]')) {
+    const link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = "/static/css/records.css";
+    link.dataset.recordsCss = "";
+    document.head.append(link);
+  }
+  const holder = document.createElement("div");
+  holder.innerHTML = await resp.text();
+  for (const old of panel.querySelectorAll("[data-notes-editor]")) old.remove();
+  panel.append(...holder.childNodes);
+  for (const root of panel.querySelectorAll("[data-notes-editor]")) {
+    mount(root, () => fillCallPanel(panel));
+  }
+}
+
 for (const root of document.querySelectorAll("[data-notes-editor]")) mount(root);
+for (const panel of document.querySelectorAll("#notes-panel[data-consultation-id]")) {
+  fillCallPanel(panel);
+}
