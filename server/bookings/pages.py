@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from aiohttp import web
 
 from server import centres, errors, patients
-from server.bookings import booking_form, bookings, calendar_feed, views, workflow
+from server.bookings import availability, booking_form, bookings, calendar_feed, views, workflow
 from server.bookings.access import CARE_ROLES, DESK_ROLES, can_book
 from server.bookings.api_bookings import STATUS_ACTIONS, booking_error
 from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND
@@ -28,6 +28,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/bookings/today", today, name="bookings_today")
     r.add_get("/bookings/new", booking_form.form, name="bookings_new")
     r.add_post("/bookings/new", booking_form.submit, name="bookings_new_submit")
+    r.add_get("/bookings/availability", availability.page, name="bookings_availability")
+    r.add_post("/bookings/availability", availability.submit, name="bookings_availability_post")
     r.add_get("/bookings/feed", feed_page, name="bookings_feed")
     r.add_post("/bookings/feed", feed_create, name="bookings_feed_create")
     r.add_get("/bookings/patients", patient_search, name="bookings_patients")

@@ -49,6 +49,9 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(outbox.run_sender)
 
     add_home_link(app, (Role.COORDINATOR, Role.NURSE), N_("Centre calendar"), "/bookings/calendar")
+    add_home_link(app, (Role.COORDINATOR,), N_("Availability"), "/bookings/availability")
+    add_home_link(app, (Role.COORDINATOR, Role.NURSE, Role.GP, Role.PSYCHOLOGIST),
+                  N_("Patients"), "/bookings/patients")
     add_home_link(app, (Role.COORDINATOR, Role.NURSE, Role.GP, Role.PSYCHOLOGIST),
                   N_("New booking"), "/bookings/new")
     add_home_link(app, (Role.GP, Role.PSYCHOLOGIST, Role.NURSE), N_("Today"), "/bookings/today")

@@ -122,3 +122,31 @@ async def test_admins_and_strangers_do_not_see_calendars(api: Api, make_staff):
     assert (await api.client.get("/bookings/calendar", allow_redirects=False)).status == 303
     await signed_in(api, make_staff, Role.GP)
     assert (await api.client.get("/bookings/calendar")).status == 403
+
+
+async def test_coordinator_edits_availability_and_slots_follow(api: Api, make_staff):
+    await signed_in(api, make_staff, Role.COORDINATOR)
+    assert (await api.client.get("/bookings/availability?centre=san-siro")).status == 200
+    token = await csrf_token(api.client, "/bookings/availability?centre=san-siro")
+    base = {"csrf_token": token, "centre": "san-siro", "staff_id": str(api.world.gp)}
+    ok = await api.client.post("/bookings/availability", data={
+        **base, "action": "add_weekly", "weekday": "0", "starts": "09:00", "ends": "10:00"},
+        allow_redirects=False)
+    assert ok.status == 303
+    slots = await (await api.get("/api/v1/slots", centre="san-siro", service="gp_visit",
+                                 date="2030-06-03")).json()
+    assert len(slots["slots"]) == 3
+    leave = await api.client.post("/bookings/availability", data={
+        **base, "action": "add_exception", "kind": "leave", "day_from": "2030-06-03",
+        "starts": "09:00", "day_to": "2030-06-03", "ends": "09:40"}, allow_redirects=False)
+    assert leave.status == 303
+    slots = await (await api.get("/api/v1/slots", centre="san-siro", service="gp_visit",
+                                 date="2030-06-03")).json()
+    assert [s["starts_at"][11:16] for s in slots["slots"]] == ["09:40"]
+    bad = await api.client.post("/bookings/availability", data={
+        **base, "action": "add_weekly", "weekday": "0", "starts": "11:00", "ends": "10:00"})
+    assert bad.status == 422
+    foreign = await api.client.post("/bookings/availability", data={
+        **base, "centre": "mazzini", "action": "add_weekly", "weekday": "0",
+        "starts": "09:00", "ends": "10:00"})
+    assert foreign.status == 403
