@@ -63,3 +63,56 @@ async def test_autosave_then_sign_in_the_browser(client, browser, conn, make_sta
         raise AssertionError("note was not signed")
     await page.wait_for_selector("[data-amend-form]")
     await page.close()
+
+
+async def test_editor_in_the_call_page_panel_signs_without_leaving_the_page(
+        aiohttp_client, config, browser, conn, make_staff, make_patient, make_booking,
+        monkeypatch):
+    from aiohttp import web
+
+    from records.setup import setup as records_setup
+    from server import app as app_module
+
+    monkeypatch.setattr(app_module, "_feature_setups", lambda: [records_setup])
+    app = app_module.create_app(config)
+
+    async def call_page(request):
+        # Stands in for the call page (owned by the calls package): its empty notes panel.
+        return web.Response(content_type="text/html", text=(
+            '<!doctype html><html><head><meta name="csrf-token" content="'
+            + request.query.get("csrf", "") + '"></head><body>'
+            '<section id="notes-panel" data-consultation-id="' + request.query["c"] + '">'
+            '</section><script type="module" src="/static/js/notes.js"></script>'
+            '</body></html>'))
+
+    app.router.add_get("/test-call", call_page)
+    client = await aiohttp_client(app)
+    gp = await make_staff(Role.GP, ("san-siro",), language="en")
+    patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
+    consultation = await conn.fetchval(
+        "INSERT INTO consultations (booking_id, room_id, join_opens_at, join_closes_at) "
+        "VALUES ($1, 'room-abcdefghijklmnop', now(), now() + interval '1 hour') RETURNING id",
+        booking)
+    page = await browser.new_page()
+    page.set_default_timeout(10_000)
+    base = str(client.make_url("")).rstrip("/")
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=email]", gp.email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}/home")
+    csrf = await page.get_attribute('meta[name="csrf-token"]', "content")
+    await page.goto(f"{base}/test-call?c={consultation}&csrf={csrf}")
+    await page.wait_for_selector("#notes-panel [data-notes-editor]")
+    await page.fill("#note-plan", "Review in a week")
+    await page.click("[data-save]")
+    await page.wait_for_selector("[data-save-state]:has-text('Draft saved')")
+    await page.evaluate("window.__stillHere = true")
+    page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await page.click("[data-sign]")
+    await page.wait_for_selector("#notes-panel [data-amend-form]")
+    assert await page.evaluate("window.__stillHere === true")  # no reload: the call goes on
+    assert await conn.fetchval("SELECT status FROM note_versions nv JOIN notes n "
+                               "ON n.id = nv.note_id WHERE n.booking_id = $1", booking) == "signed"
+    await page.close()
