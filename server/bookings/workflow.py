@@ -39,7 +39,8 @@ def context(app: web.Application, origin: str | None = None) -> Context:
     config = app[CONFIG]
     window = JoinWindow(timedelta(minutes=config.join_open_minutes_before),
                         timedelta(minutes=config.join_close_minutes_after))
-    base = config.public_origin or origin or f"http://{config.host}:{config.port}"
+    scheme = "https" if config.tls_cert else "http"
+    base = config.public_origin or origin or f"{scheme}://{config.host}:{config.port}"
     return Context(app[POOL], config.secret_key, window, base.rstrip("/"), catalogues(app), app)
 
 
