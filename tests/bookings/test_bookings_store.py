@@ -178,3 +178,28 @@ async def test_booking_writes_need_a_transaction(world: World):
     with pytest.raises(RuntimeError):
         await bookings.lock_parties(world.conn, 1, 2, None)
     assert timedelta(0) < WINDOW.open_before
+
+
+async def test_a_real_deadlock_is_retried_not_raised(world: World, db_url: str):
+    import asyncio
+
+    await world.conn.execute("CREATE TABLE pair (id int PRIMARY KEY, n int NOT NULL)")
+    await world.conn.execute("INSERT INTO pair VALUES (1, 0), (2, 0)")
+    pool = await asyncpg.create_pool(db_url, min_size=2, max_size=2)
+    attempts: list[int] = []
+
+    def worker(first: int, second: int) -> Any:
+        async def work(conn: asyncpg.Connection) -> None:
+            attempts.append(first)
+            await conn.execute("UPDATE pair SET n = n + 1 WHERE id = $1", first)
+            await asyncio.sleep(0.2)  # both hold their first row: one of them must yield
+            await conn.execute("UPDATE pair SET n = n + 1 WHERE id = $1", second)
+        return work
+
+    try:
+        await asyncio.wait_for(asyncio.gather(bookings.with_retry(pool, worker(1, 2)),
+                                              bookings.with_retry(pool, worker(2, 1))), 30)
+    finally:
+        await pool.close()
+    assert len(attempts) == 3, "exactly one deadlock, retried once"
+    assert await world.conn.fetchval("SELECT sum(n) FROM pair") == 4
