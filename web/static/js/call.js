@@ -70,9 +70,14 @@ async function start() {
   show('precall');
   const check = new PreCall({ chime: app.dataset.chime, networkCheck: ROLE !== 'clinician',
     bearer: credential });
-  await check.run();
-  $('precall-audio-only').hidden = !check.stream || !check.audioOnly;
-  const go = (audioOnly) => {
+  // Listen at once: someone who presses "Continue" before the camera is ready goes on as
+  // soon as it is, rather than pressing a button that does nothing.
+  const checking = check.run();
+  let going = false;
+  const go = async (audioOnly) => {
+    if (going) return;
+    going = true;
+    await checking;
     check.stop({ keepStream: true });
     state.stream = check.stream;
     state.audioOnly = audioOnly || !state.stream || !state.stream.getVideoTracks().length;
@@ -81,6 +86,8 @@ async function start() {
   };
   $('precall-continue').addEventListener('click', () => go(false));
   $('precall-audio-only').addEventListener('click', () => go(true));
+  await checking;
+  $('precall-audio-only').hidden = !check.stream || !check.audioOnly;
 }
 
 function connect() {

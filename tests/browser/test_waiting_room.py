@@ -1,0 +1,96 @@
+"""The clinician's side of the waiting room on the call page: a short message shown to the
+patient in their language, admit, chat, send back; a guest link for an interpreter; and a
+server restart shown as "reconnecting", not as an error, and the call resumed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.browser.conftest import LiveServer, Visit, Watched, fits_width, open_page, sign_in
+from tests.browser.test_call import LAPTOP, patient_in_waiting_room, video_flows
+
+
+async def clinician_in_call(browser: Any, live: str, visit: Visit) -> Watched:
+    doc = await open_page(browser, viewport=LAPTOP, locale="en-GB")
+    await sign_in(doc, live, visit.gp_email)
+    await doc.page.goto(f"{live}/consultation/{visit.room}")
+    await doc.page.click("#precall-continue")
+    await doc.page.wait_for_selector("#stage-call:not([hidden])")
+    return doc
+
+
+async def test_notice_admit_chat_and_send_back(live: str, visit: Visit, browser: Any) -> None:
+    patient = await patient_in_waiting_room(browser, live, visit)
+    doc = await clinician_in_call(browser, live, visit)
+    waiting = "#waiting-list li.waiting"
+    await doc.page.wait_for_selector(waiting)
+    assert visit.patient_name in await doc.page.inner_text(waiting)
+    # A short message, chosen in English, arrives in the patient's Italian.
+    await doc.page.select_option(f"{waiting} select", "running_late")
+    await doc.page.click(f"{waiting} button.notice")
+    await patient.page.wait_for_selector("#notice:not([hidden])")
+    assert "in ritardo" in await patient.page.inner_text("#notice")
+    await doc.page.click(f"{waiting} button.admit")
+    await patient.page.wait_for_selector("#stage-call:not([hidden])")
+    await video_flows(patient)
+    # Chat both ways (never stored on the server).
+    await patient.page.click("#btn-chat")
+    await patient.page.fill("#chat-text", "Buongiorno dottore")
+    await patient.page.press("#chat-text", "Enter")
+    await doc.page.wait_for_selector("#chat-log li:has-text('Buongiorno dottore')",
+                                    state="attached")
+    await fits_width(patient)
+    # Send back: the patient is in the waiting room again, told why, and can be let in again.
+    await doc.page.click("#waiting-list li.in-call button.send-back")
+    await patient.page.wait_for_selector("#stage-waiting:not([hidden])")
+    assert await patient.page.inner_text("#notice")
+    await doc.page.click(f"{waiting} button.admit")
+    await patient.page.wait_for_selector("#stage-call:not([hidden])")
+    patient.assert_clean()
+    doc.assert_clean()
+
+
+async def test_guest_link_brings_an_interpreter_into_the_call(live: str, visit: Visit,
+                                                              browser: Any) -> None:
+    doc = await clinician_in_call(browser, live, visit)
+    await doc.page.click("#invite-guest")
+    link_input = doc.page.locator("#invite-result input")
+    await link_input.wait_for()
+    link = await link_input.input_value()
+    assert f"/consultation/{visit.room}#guest=" in link
+    guest = await open_page(browser, locale="en-GB")
+    await guest.page.goto(link)
+    await guest.page.wait_for_selector("#stage-precall:not([hidden])")
+    # The token is read, then leaves the address bar.
+    assert "guest=" not in guest.page.url
+    await guest.page.wait_for_selector("#camera-result[data-state=ok]")
+    await guest.page.click("#precall-continue")
+    await guest.page.wait_for_selector("#stage-call:not([hidden])")
+    await video_flows(guest)
+    await video_flows(doc)
+    await fits_width(guest)
+    guest.assert_clean()
+    doc.assert_clean()
+
+
+async def test_server_restart_shows_reconnecting_then_resumes(
+        live_server: LiveServer, visit: Visit, browser: Any) -> None:
+    live = live_server.url
+    patient = await patient_in_waiting_room(browser, live, visit)
+    doc = await clinician_in_call(browser, live, visit)
+    await doc.page.click("#waiting-list li.waiting button.admit")
+    await video_flows(patient)
+    await live_server.stop()
+    # Media is peer to peer: the call goes on while the signalling server is away.
+    await patient.page.wait_for_selector("#call-banner:not([hidden])")
+    assert "Riconnessione" in await patient.page.inner_text("#call-banner")
+    assert await patient.page.is_visible("#stage-call")
+    await video_flows(patient)
+    await live_server.start()
+    await patient.page.wait_for_selector("#call-banner", state="hidden", timeout=15_000)
+    await doc.page.wait_for_selector("#call-banner", state="hidden", timeout=15_000)
+    assert await patient.page.is_visible("#stage-call")
+    await video_flows(patient)
+    await video_flows(doc)
+    patient.assert_clean(allow=("net::ERR_CONNECTION_REFUSED",))
+    doc.assert_clean(allow=("net::ERR_CONNECTION_REFUSED",))
