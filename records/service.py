@@ -50,6 +50,11 @@ async def _audit(conn: asyncpg.Connection, action: str, user: Staff | None, note
                        detail=({"note_id": note.id} if note else {}) | detail)
 
 
+def _visible(versions: list[Version], author: bool) -> list[Version]:
+    """A draft is its author's until signed: others see signed versions only."""
+    return versions if author else [v for v in versions if v.signed]
+
+
 class Records:
     """Operations on clinical notes for one running app (or CLI, or benchmark)."""
 
@@ -85,7 +90,9 @@ class Records:
         """Decrypt every version of a note the user may read; audited."""
         note = await self._note(conn, note_id)
         facts = await self._check(conn, user, Op.READ, note)
-        versions = await store.versions(conn, self.env, note)
+        versions = _visible(await store.versions(conn, self.env, note), facts.author)
+        if not versions:
+            raise Denied(f"note {note.id} has no signed version yet")
         await _audit(conn, "read", user, note, break_glass=facts.glass and not facts.author
                      and not facts.shared)
         return NoteView(note, True, facts.author and note.erased_at is None, False, versions)
@@ -182,9 +189,11 @@ class Records:
             facts = await access.note_facts(conn, user, note.id, note.author_id,
                                             note.patient_id)
             readable = access.allowed(user.role, Op.READ, note.category, facts)
-            if readable:
+            versions = (_visible(await store.versions(conn, self.env, note), facts.author)
+                        if readable else [])
+            if versions:
                 out.append(NoteView(note, True, facts.author and note.erased_at is None,
-                                    False, await store.versions(conn, self.env, note)))
+                                    False, versions))
             elif access.allowed(user.role, Op.BREAK_GLASS, note.category, facts):
                 out.append(NoteView(note, False, False, True, []))
         read_ids = [v.note.id for v in out if v.readable]

@@ -147,6 +147,7 @@ async def test_a_booked_clinician_cares_for_the_patient_until_the_booking_is_can
     note = await rec.create(conn, author, booking_id=await make_booking(patient, author.id),
                             patient_id=patient, category=Category.GP,
                             content=content.parse({"text": "x"}))
+    await rec.sign(conn, author, note.id)
     with pytest.raises(Denied):
         await rec.read(conn, visiting, note.id)
     booking = await make_booking(patient, visiting.id)
@@ -154,3 +155,21 @@ async def test_a_booked_clinician_cares_for_the_patient_until_the_booking_is_can
     await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking)
     with pytest.raises(Denied):
         await rec.read(conn, visiting, note.id)
+
+
+async def test_drafts_are_the_authors_until_signed(conn, rec, make_staff, make_patient,
+                                                   make_booking):
+    author = await make_staff(Role.GP, ("san-siro",))
+    nurse = await make_staff(Role.NURSE, ("san-siro",))
+    patient = await make_patient("san-siro")
+    note = await rec.create(conn, author, booking_id=await make_booking(patient, author.id),
+                            patient_id=patient, category=Category.GP,
+                            content=content.parse({"text": "first thoughts"}))
+    with pytest.raises(Denied):
+        await rec.read(conn, nurse, note.id)
+    assert await rec.history(conn, nurse, patient) == []
+    await rec.sign(conn, author, note.id)
+    await rec.amend(conn, author, note.id, "typo")
+    view = await rec.read(conn, nurse, note.id)
+    assert [v.version for v in view.versions] == [1]  # the open amendment is not shown
+    assert [v.version for v in (await rec.read(conn, author, note.id)).versions] == [1, 2]
