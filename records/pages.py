@@ -18,7 +18,7 @@ from records.content import MEASURES
 from records.web_common import booking_patient, int_param, map_errors, records_of
 from server import errors, patients
 from server import staff as staff_store
-from server.keys import POOL
+from server.keys import CONFIG, POOL
 from server.middleware import set_cookie
 from server.pages import current_staff, render, require_staff
 from server.staff import Role, Staff
@@ -177,7 +177,8 @@ async def summary_link_form(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         token = await records_of(request).summary_link(conn, current_staff(request), note_id)
         patient_id = await _note_patient(conn, note_id)
-    url = f"{request.scheme}://{request.host}/summary/{token}"
+    origin = request.app[CONFIG].public_origin or f"{request.scheme}://{request.host}"
+    url = f"{origin}/summary/{token}"
     # Shown once, on this response only: the token is not kept anywhere readable.
     return render(request, "records/summary_link.html", url=url, patient_id=patient_id,
                   days=sharing.SUMMARY_LINK_FOR.days)

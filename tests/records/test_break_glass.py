@@ -63,3 +63,34 @@ async def test_coordinators_and_admins_see_no_clinical_pages(client, make_staff,
                 "/admin/audit"):
         resp = await client.get(url, allow_redirects=False)
         assert resp.status == 403, url
+
+
+async def test_author_shares_and_makes_a_summary_link_from_the_record_page(
+        client, conn, rec, make_staff, make_patient, make_booking, db_url):
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    colleague = await make_staff(Role.GP, ("mazzini",))
+    patient = await make_patient("san-siro")
+    note = await rec.create(conn, psy, booking_id=await make_booking(patient, psy.id,
+                                                                     "psych_session"),
+                            patient_id=patient, category=Category.PSYCHOLOGICAL,
+                            content=content.parse({"summary": "Talk again next week."}))
+    await rec.sign(conn, psy, note.id)
+    await login_as(client, psy, db_url)
+    page = await (await client.get(f"/patients/{patient}/record")).text()
+    assert f'<option value="{colleague.id}">' in page
+    token = await csrf_token(client, f"/patients/{patient}/record")
+    resp = await client.post(f"/records/notes/{note.id}/share",
+                             data={"staff_id": str(colleague.id), "csrf_token": token},
+                             allow_redirects=False)
+    assert resp.status == 303
+    assert await conn.fetchval("SELECT staff_id FROM note_shares WHERE note_id = $1",
+                               note.id) == colleague.id
+    resp = await client.post(f"/records/notes/{note.id}/share",
+                             data={"staff_id": "abc", "csrf_token": token})
+    assert resp.status == 422
+    resp = await client.post(f"/records/notes/{note.id}/summary-link",
+                             data={"csrf_token": token})
+    text = await resp.text()
+    assert resp.status == 200 and "/summary/" in text
+    # The colleague may now read it, even without caring for the patient.
+    assert (await rec.read(conn, colleague, note.id)).readable
