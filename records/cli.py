@@ -99,45 +99,59 @@ def cmd_erase_expired(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Busy(Exception):
+    pass
+
+
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     config = _config(args)
     path = config.keyring_path
     try:
-        ring = keyring.load(path)
+        keyring.load(path)
     except KeyringError as exc:
         print(f"casa: {exc}", file=sys.stderr)
         return 2
-    if not args.resume:
-        ring, kid = ring.with_new_key()
-        keyring.save(ring, path)
-        _say(f"new key-encryption key {kid} is now current in {path}")
-    else:
-        _say(f"resuming: re-wrapping to key {ring.current}")
 
-    async def run() -> int:
-        async with db.open_database(config) as pool:
-            async with pool.acquire() as conn:
-                await audit.append(conn, action="key_rotation", actor_staff_id=None,
+    async def run() -> tuple[int, str]:
+        async with db.open_database(config) as pool, pool.acquire() as lock_conn:
+            # One rotation at a time across every host: two writers of the keyring file
+            # could otherwise lose a key that data keys were already wrapped with.
+            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                            rotate.ROTATE_LOCK_ID):
+                raise _Busy
+            try:
+                ring = keyring.load(path)  # re-read under the lock
+                if not args.resume:
+                    ring, kid = ring.with_new_key()
+                    keyring.save(ring, path)
+                    _say(f"new key-encryption key {kid} is now current in {path}")
+                else:
+                    _say(f"resuming: re-wrapping to key {ring.current}")
+                await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
                                    actor_kind="cli", patient_id=None, booking_id=None,
                                    detail={"kek_id": ring.current, "phase": "start",
                                            "resume": bool(args.resume)})
-            n = await rotate.rewrap_all(pool, ring, batch=max(1, args.batch),
-                                        progress=_progress("re-wrapped"))
-            async with pool.acquire() as conn:
-                await audit.append(conn, action="key_rotation", actor_staff_id=None,
+                n = await rotate.rewrap_all(pool, ring, batch=max(1, args.batch),
+                                            progress=_progress("re-wrapped"))
+                await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
                                    actor_kind="cli", patient_id=None, booking_id=None,
                                    detail={"kek_id": ring.current, "phase": "done",
                                            "rewrapped": n})
-            return n
+                return n, ring.current
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
 
     try:
-        n = asyncio.run(run())
+        n, current = asyncio.run(run())
+    except _Busy:
+        print("casa: another key rotation is running; wait for it to finish", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: nothing is lost; run `casa keys rotate --resume` to finish",
               file=sys.stderr)
         return 130
     print(file=sys.stderr)
-    _say(f"rotation complete: {n} data key(s) re-wrapped under {ring.current}")
+    _say(f"rotation complete: {n} data key(s) re-wrapped under {current}")
     return 0
 
 

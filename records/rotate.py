@@ -18,6 +18,8 @@ from records.crypto import Envelope, RowId, Sealed
 from records.errors import RecordsError
 from records.keyring import Keyring
 
+# Held (session-level) by ``casa keys rotate`` for its whole run: one rotation at a time.
+ROTATE_LOCK_ID = 0x0CA5A201
 # Big enough to amortise round trips, small enough that a batch holds its row locks briefly.
 BATCH = 1000
 # Running servers re-read the keyring file on their next note operation; after the last

@@ -134,3 +134,14 @@ async def test_rotate_without_a_keyring_fails_cleanly(config):
     config.keyring_path.unlink()
     result = await run_cli_async(config, "keys", "rotate")
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+async def test_a_second_rotation_waits_its_turn(config, conn):
+    before = keyring.load(config.keyring_path).keys.keys()
+    await conn.execute("SELECT pg_advisory_lock($1)", rotate.ROTATE_LOCK_ID)
+    try:
+        busy = await run_cli_async(config, "keys", "rotate")
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
+    assert busy.returncode == 2 and "another key rotation is running" in busy.stderr
+    assert keyring.load(config.keyring_path).keys.keys() == before  # no key added
