@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import secrets
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from records.errors import KeyringError, UnknownKeyError
 
+log = logging.getLogger("casa.records")
 KEY_BYTES = 32  # AES-256
 KEY_ID_RE = re.compile(r"^[a-z0-9-]{4,40}$")
 
@@ -102,6 +104,8 @@ def load(path: Path) -> Keyring:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise KeyringError(f"keyring file {path} is not valid ({type(exc).__name__})") from None
     ring._stamp = (st.st_ino, st.st_mtime_ns)
+    if st.st_mode & 0o077:
+        log.warning("keyring file %s is readable by other users; chmod 600 it", path)
     return ring
 
 
