@@ -131,6 +131,13 @@ SCHEMAS: dict[str, Any] = {
 BOOKING_ID = [_path_id("booking_id")]
 
 
+def _fhir(op: dict[str, Any]) -> dict[str, Any]:
+    """FHIR resources are served as ``application/fhir+json``."""
+    ok = op["responses"]["200"]
+    ok["content"] = {"application/fhir+json": ok["content"]["application/json"]}
+    return op
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI 3.0 document."""
     return {
@@ -185,10 +192,9 @@ def document() -> dict[str, Any]:
             "/bookings/{booking_id}/status": {"post": _op(
                 "setBookingStatus", "Check in, no-show, fulfilled", 200, _ref("Booking"),
                 params=BOOKING_ID, body=_ref("StatusChange"), errors=(401, 403, 404, 409))},
-            "/bookings/{booking_id}/fhir": {"get": {
-                **_op("getBookingFhir", "The booking as a FHIR R4 Appointment", 200,
-                      _ref("FhirAppointment"), params=BOOKING_ID, errors=(401, 403, 404)),
-            }},
+            "/bookings/{booking_id}/fhir": {"get": _fhir(_op(
+                "getBookingFhir", "The booking as a FHIR R4 Appointment", 200,
+                _ref("FhirAppointment"), params=BOOKING_ID, errors=(401, 403, 404)))},
         },
         "components": {
             "securitySchemes": {

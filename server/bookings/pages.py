@@ -10,7 +10,15 @@ from datetime import UTC, date, datetime, timedelta
 from aiohttp import web
 
 from server import centres, errors, patients
-from server.bookings import availability, booking_form, bookings, calendar_feed, views, workflow
+from server.bookings import (
+    availability,
+    booking_form,
+    bookings,
+    calendar_feed,
+    consultations,
+    views,
+    workflow,
+)
 from server.bookings.access import CARE_ROLES, DESK_ROLES, can_book
 from server.bookings.api_bookings import STATUS_ACTIONS, booking_error
 from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND
@@ -127,11 +135,21 @@ async def _row_for(request: web.Request) -> views.Row:
     return row
 
 
+async def _history(request: web.Request, row: views.Row) -> list[dict[str, object]]:
+    """The consultation's events, for the people who run and report on it."""
+    c = await consultations.get_by_booking(request.app[POOL], row.id)
+    if c is None:
+        return []
+    return [e | {"at": to_local(e["at"]).strftime("%d/%m %H:%M")}
+            for e in await consultations.events(request.app[POOL], c.id)]
+
+
 @require_staff(*CARE_ROLES)
 async def booking_page(request: web.Request) -> web.StreamResponse:
     row = await _row_for(request)
     user = current_staff(request)
-    return render(request, "bookings/booking.html", b=row, error=None,
+    history = await _history(request, row)
+    return render(request, "bookings/booking.html", b=row, error=None, history=history,
                   may_change=can_book(user, row.centre_id, row.clinician_id),
                   local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS)
 
@@ -165,6 +183,7 @@ async def booking_action(request: web.Request) -> web.StreamResponse:
         _ = translator(request)
         return render(request, "bookings/booking.html", status=err.kind.status, b=row,
                       error=err.message or _(err.kind.message),
+                      history=await _history(request, row),
                       may_change=can_book(user, row.centre_id, row.clinician_id),
                       local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS)
     raise web.HTTPSeeOther(f"/bookings/{row.id}")

@@ -150,3 +150,16 @@ async def test_coordinator_edits_availability_and_slots_follow(api: Api, make_st
         **base, "centre": "mazzini", "action": "add_weekly", "weekday": "0",
         "starts": "09:00", "ends": "10:00"})
     assert foreign.status == 403
+
+
+async def test_booking_page_shows_the_consultation_history(api: Api, make_staff):
+    from server.bookings import consultations
+
+    await signed_in(api, make_staff, Role.COORDINATOR)
+    b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
+    cid = b["consultation"]["id"]
+    await consultations.record_event(api.world.conn, cid, "arrived")
+    await consultations.record_event(api.world.conn, cid, "admitted", staff_id=api.world.gp)
+    html = await (await api.client.get(f"/bookings/{b['id']}")).text()
+    assert "sala d&#39;attesa" in html or "sala d'attesa" in html
+    assert "Ammesso alla chiamata" in html
