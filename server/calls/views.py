@@ -68,7 +68,8 @@ async def consultation(request: web.Request) -> web.StreamResponse:
         # A guest (token in the fragment) or someone without a credential: no details at all.
         return _page(request, "call/consultation.html", c, role="visitor")
     outcome = credentials.judge(c, now)
-    if outcome != "ok":
+    # After the end the patient sees the end page (what happens next), not "link expired".
+    if outcome != "ok" and not (outcome == "expired" and c.state == "ended"):
         return render(request, "call/closed.html", outcome=outcome,
                       when=_when(request, c.starts_at), opens=_when(request, c.join_opens_at),
                       centre=await _centre_name(request, c.centre_id))

@@ -25,7 +25,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync",
                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 "--autoplay-policy=no-user-gesture-required"]
+                 "--autoplay-policy=no-user-gesture-required",
+                 # Screen sharing picks the (virtual) screen without a chooser.
+                 "--auto-select-desktop-capture-source=Entire screen"]
 # Every wait in these tests is bounded; a stuck page fails in seconds, not at the suite timeout.
 STEP_MS = 10_000
 PHONE = {"width": 360, "height": 740}

@@ -84,12 +84,21 @@ async def test_patient_is_admitted_sees_video_survives_a_reload_and_sees_the_end
     await video_flows(patient)
     await video_flows(doc)
     assert await doc.page.locator("#waiting-list li.waiting").count() == 0
+    # By keyboard: hang up asks first, with the focus on "No"; Escape keeps the call.
+    await patient.page.focus("#btn-hangup")
+    await patient.page.keyboard.press("Enter")
+    assert await patient.page.evaluate("() => document.activeElement.id") == "confirm-no"
+    await patient.page.keyboard.press("Escape")
+    assert await patient.page.is_visible("#stage-call")
     # The clinician ends the consultation (with a confirmation); the patient sees the end page.
     await doc.page.click("#btn-hangup")
     await doc.page.click("#confirm-yes")
     await patient.page.wait_for_selector("#stage-ended:not([hidden])")
     await doc.page.wait_for_selector("#stage-ended:not([hidden])")
     await fits_width(patient)
+    # Coming back later shows the end page again, not an error.
+    await patient.page.reload()
+    await patient.page.wait_for_selector("#stage-ended:not([hidden])")
     patient.assert_clean()
     doc.assert_clean()
 

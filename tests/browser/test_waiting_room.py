@@ -1,6 +1,6 @@
 """The clinician's side of the waiting room on the call page: a short message shown to the
-patient in their language, admit, chat, send back; a guest link for an interpreter; and a
-server restart shown as "reconnecting", not as an error, and the call resumed."""
+patient in their language, admit, chat, send back, screen sharing; a guest link for an
+interpreter; and a server restart shown as "reconnecting", not as an error, then resumed."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ async def clinician_in_call(browser: Any, live: str, visit: Visit) -> Watched:
     return doc
 
 
-async def test_notice_admit_chat_and_send_back(live: str, visit: Visit, browser: Any) -> None:
+async def test_notice_admit_chat_send_back_and_screen_share(live: str, visit: Visit,
+                                                             browser: Any) -> None:
     patient = await patient_in_waiting_room(browser, live, visit)
     doc = await clinician_in_call(browser, live, visit)
     waiting = "#waiting-list li.waiting"
@@ -46,6 +47,12 @@ async def test_notice_admit_chat_and_send_back(live: str, visit: Visit, browser:
     assert await patient.page.inner_text("#notice")
     await doc.page.click(f"{waiting} button.admit")
     await patient.page.wait_for_selector("#stage-call:not([hidden])")
+    # The clinician shares their screen: the patient sees it large, then no more.
+    await doc.page.click("#btn-share")
+    await patient.page.wait_for_selector("#videos.sharing .tile.screen video")
+    assert await doc.page.get_attribute("#btn-share", "aria-pressed") == "true"
+    await doc.page.click("#btn-share")
+    await patient.page.wait_for_selector("#videos:not(.sharing)")
     patient.assert_clean()
     doc.assert_clean()
 

@@ -68,7 +68,7 @@ async function start() {
     return;
   }
   show('precall');
-  const check = new PreCall({ chime: app.dataset.chime, networkCheck: ROLE !== 'clinician',
+  const check = new PreCall({ chime: app.dataset.chime, networkCheck: ROLE === 'patient',
     bearer: credential });
   // Listen at once: someone who presses "Continue" before the camera is ready goes on as
   // soon as it is, rather than pressing a button that does nothing.
