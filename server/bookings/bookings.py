@@ -139,25 +139,44 @@ SELECT s.default_minutes, s.modes, s.roles::text[] AS roles,
        EXISTS (SELECT 1 FROM centres WHERE id = $3) AS centre_exists,
        (SELECT centre_id FROM resources WHERE id = $5 AND kind = 'kiosk' AND active)
            AS kiosk_centre,
-       (SELECT role::text FROM staff WHERE id = $6 AND active) AS nurse_role
-FROM services s WHERE s.code = $1
+       (SELECT role::text FROM staff WHERE id = $6 AND active) AS nurse_role,
+       clash.id AS clash_id, clash.what AS clash_what
+FROM services s
+LEFT JOIN LATERAL (
+    SELECT b.id, CASE WHEN b.clinician_id = $2 THEN 'clinician'
+                      WHEN b.patient_id = $4 THEN 'patient' ELSE 'kiosk' END AS what
+    FROM bookings b
+    WHERE (b.clinician_id = $2 OR b.patient_id = $4 OR b.kiosk_id = $5)
+      AND b.during && tstzrange($7::timestamptz, coalesce(
+              $8::timestamptz, $7::timestamptz + make_interval(mins => s.default_minutes)))
+      AND b.status = ANY($9::text[])
+    ORDER BY (b.clinician_id = $2) DESC, (b.patient_id = $4) DESC LIMIT 1
+) clash ON true
+WHERE s.code = $1
 """
 
 
-async def validate(conn: asyncpg.Connection | asyncpg.Pool,
-                   nb: NewBooking) -> tuple[datetime, datetime]:
-    """Check a new booking against the catalogue; returns its [start, end). Raises Invalid."""
+async def check(conn: asyncpg.Connection | asyncpg.Pool,
+                nb: NewBooking) -> tuple[datetime, datetime]:
+    """Validate a new booking against the catalogue and refuse a clash that is already
+    committed, in one query and without a transaction; returns its [start, end).
+    Raises Invalid or Clash.
+
+    The clash seen here is a fast path: most clashes are plain to see, and answering them
+    before any lock keeps them from queueing behind the advisory locks. The exclusion
+    constraints still decide."""
     problems: dict[str, str] = {}
-    r = await conn.fetchrow(CHECK_REFS, nb.service_code, nb.clinician_id, nb.centre_id,
-                            nb.patient_id, nb.kiosk_id, nb.nurse_id)
-    if r is None:
-        raise Invalid({"service_code": "unknown service"})
     if nb.starts_at.tzinfo is None or (nb.ends_at is not None and nb.ends_at.tzinfo is None):
         raise Invalid({"starts_at": "must include a time zone offset"})
     # In UTC: Python adds to a Europe/Rome datetime by wall clock, wrong across a DST change.
     starts_at = nb.starts_at.astimezone(UTC)
-    ends_at = (nb.ends_at.astimezone(UTC) if nb.ends_at
-               else starts_at + timedelta(minutes=r["default_minutes"]))
+    given_end = nb.ends_at.astimezone(UTC) if nb.ends_at else None
+    r = await conn.fetchrow(CHECK_REFS, nb.service_code, nb.clinician_id, nb.centre_id,
+                            nb.patient_id, nb.kiosk_id, nb.nurse_id, starts_at, given_end,
+                            list(status.LIVE))
+    if r is None:
+        raise Invalid({"service_code": "unknown service"})
+    ends_at = given_end or starts_at + timedelta(minutes=r["default_minutes"])
     minutes = (ends_at - starts_at).total_seconds() / 60
     if not MIN_MINUTES <= minutes <= MAX_MINUTES:
         problems["ends_at"] = f"a booking lasts between {MIN_MINUTES} and {MAX_MINUTES} minutes"
@@ -189,6 +208,8 @@ async def validate(conn: asyncpg.Connection | asyncpg.Pool,
             problems["nurse_id"] = "not a nurse"
     if problems:
         raise Invalid(problems)
+    if r["clash_id"] is not None:
+        raise Clash(r["clash_what"], r["clash_id"])
     return starts_at, ends_at
 
 
@@ -226,19 +247,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, tstzrange($8, $9), $10) RETURNING {COLUMNS}
 """
 
 
-async def check(conn: asyncpg.Connection | asyncpg.Pool,
-                nb: NewBooking) -> tuple[datetime, datetime]:
-    """Validate a new booking and refuse a clash that is already committed; needs no
-    transaction. Returns [start, end). Raises Invalid or Clash."""
-    starts_at, ends_at = await validate(conn, nb)
-    # Fast path without locks: most clashes are plain to see, and answering them here keeps
-    # them from queueing behind the advisory locks. The constraint still decides.
-    seen = await precheck(conn, nb.clinician_id, nb.patient_id, nb.kiosk_id, starts_at, ends_at)
-    if seen is not None:
-        raise seen
-    return starts_at, ends_at
-
-
 async def create(conn: asyncpg.Connection, nb: NewBooking, *, created_by: int | None,
                  window: JoinWindow, checked: tuple[datetime, datetime] | None = None) -> Booking:
     """Create a booking (and the consultation of a video booking) inside the caller's
@@ -271,25 +279,6 @@ async def clash_from(conn: asyncpg.Connection, exc: asyncpg.ExclusionViolationEr
     other = await conn.fetchval(FIND_CLASH_SQL.format(where=FIND_CLASH[what]), ident, starts_at,
                                 ends_at, list(status.LIVE), own_id)
     return Clash(what, other)
-
-
-PRECHECK = """
-SELECT id, CASE WHEN clinician_id = $1 THEN 'clinician' WHEN patient_id = $2 THEN 'patient'
-                ELSE 'kiosk' END AS what
-FROM bookings
-WHERE (clinician_id = $1 OR patient_id = $2 OR kiosk_id = $3) AND during && tstzrange($4, $5)
-  AND status = ANY($6::text[]) AND id <> $7
-ORDER BY (clinician_id = $1) DESC, (patient_id = $2) DESC LIMIT 1
-"""
-
-
-async def precheck(conn: asyncpg.Connection | asyncpg.Pool, clinician_id: int, patient_id: int,
-                   kiosk_id: int | None, starts_at: datetime, ends_at: datetime,
-                   own_id: int = 0) -> Clash | None:
-    """A clash already committed, if any (advisory: the constraint is the authority)."""
-    r = await conn.fetchrow(PRECHECK, clinician_id, patient_id, kiosk_id, starts_at, ends_at,
-                            list(status.LIVE), own_id)
-    return Clash(r["what"], r["id"]) if r else None
 
 
 async def set_status(conn: asyncpg.Connection, booking_id: int, new: str, *,

@@ -114,7 +114,7 @@ async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
                send_invitations: bool = True) -> Booking:
     """Create a booking with its consultation, credentials and invitations."""
 
-    # Checked outside the transaction first: a refused attempt costs two queries and never
+    # Checked outside the transaction first: a refused attempt costs one query and never
     # queues for the locks (half of a storm of 500 attempts is refused this way).
     # One connection for both queries: each pool release costs asyncpg a reset round trip.
     async with ctx.pool.acquire() as conn:
