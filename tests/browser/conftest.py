@@ -34,9 +34,6 @@ PHONE = {"width": 360, "height": 740}
 WINDOW = bookings.JoinWindow(timedelta(minutes=15), timedelta(minutes=30))
 DOB = date(1948, 5, 17)
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium not installed")
-
-
 class LiveServer:
     """The whole app served on 127.0.0.1, in the test's own event loop; ``restart`` stops it
     and serves a new app on the same port, as a server restart or a move to another instance
@@ -121,6 +118,8 @@ async def visit(conn: asyncpg.Connection, config: Config, make_staff: StaffFacto
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

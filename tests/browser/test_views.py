@@ -1,0 +1,79 @@
+"""The call pages' server side, without a browser: who sees what on /consultation/{room}."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from server.bookings import credentials
+from server.calls.views import PATIENT_COOKIE
+from server.config import Config
+from server.staff import Role
+from tests.browser.conftest import book
+from tests.conftest import StaffFactory, login
+
+Client = TestClient[Any, Any]
+
+
+async def test_patient_cookie_opens_only_its_own_room(client: Client, conn: asyncpg.Connection,
+                                                      config: Config,
+                                                      make_staff: StaffFactory) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    _, cid, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5), given="Anna")
+    gp2 = await make_staff(Role.GP, ("san-siro",))
+    _, _, other_room, _, _ = await book(conn, config, gp2.id, timedelta(minutes=5), given="Bea")
+    session = await credentials.issue_session(conn, cid, datetime.now(UTC))
+    client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
+    own = await (await client.get(f"/consultation/{room}")).text()
+    assert 'data-role="patient"' in own and gp.full_name in own
+    other = await (await client.get(f"/consultation/{other_room}")).text()
+    assert 'data-role="visitor"' in other
+    assert "Bea" not in other and gp2.full_name not in other
+
+
+async def test_staff_not_on_the_consultation_sees_no_names(client: Client,
+                                                          conn: asyncpg.Connection,
+                                                          config: Config,
+                                                          make_staff: StaffFactory) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    _, _, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5), given="Carla")
+    stranger = await make_staff(Role.GP, ("san-siro",))
+    await login(client, stranger.email)
+    page = await (await client.get(f"/consultation/{room}")).text()
+    assert 'data-role="visitor"' in page and "Carla" not in page
+    await login(client, gp.email)
+    page = await (await client.get(f"/consultation/{room}")).text()
+    assert 'data-role="clinician"' in page and "Carla" in page
+
+
+async def test_cancelled_consultation_says_cancelled_or_moved(client: Client,
+                                                             conn: asyncpg.Connection,
+                                                             config: Config,
+                                                             make_staff: StaffFactory) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    booking_id, cid, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5))
+    session = await credentials.issue_session(conn, cid, datetime.now(UTC))
+    await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking_id)
+    client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
+    page = await (await client.get(f"/consultation/{room}")).text()
+    assert 'data-outcome="cancelled"' in page
+
+
+async def test_dashboard_needs_sign_in(client: Client) -> None:
+    resp = await client.get("/dashboard", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/login"
+
+
+async def test_client_strings_are_translated_for_the_page(client: Client, conn: asyncpg.Connection,
+                                                          config: Config,
+                                                          make_staff: StaffFactory) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    _, _, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5))
+    it = await (await client.get(f"/consultation/{room}?lang=it")).text()
+    en = await (await client.get(f"/consultation/{room}?lang=en")).text()
+    assert "Riconnessione in corso" in it and "Reconnecting..." in en
+    # Data, not script: the CSP forbids inline script, and the JSON block is not one.
+    assert '<script type="application/json" id="call-strings">' in it
