@@ -161,10 +161,6 @@ async def erase_patient(request: web.Request) -> web.StreamResponse:
         raise errors.ApiError(errors.VALIDATION,
                               details={"reason": "one of " + ", ".join(ERASE_REASONS)})
     rec = records_of(request)
-    user = current_staff(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        ids = [r["id"] for r in await conn.fetch(
-            "SELECT id FROM notes WHERE patient_id = $1 AND erased_at IS NULL", patient_id)]
-        for note_id in ids:
-            await rec.erase_note(conn, user, note_id, str(why))
+        ids = await rec.erase_patient(conn, current_staff(request), patient_id, str(why))
     return web.json_response({"erased": ids})

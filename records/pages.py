@@ -44,6 +44,8 @@ def setup(app: web.Application) -> None:
     r.add_post("/records/notes/{note_id}/summary-link", summary_link_form)
     r.add_get("/records/inbox", inbox_page, name="records_inbox")
     r.add_get("/admin/audit", audit_page, name="records_audit")
+    r.add_get("/admin/records/erase", erase_page, name="records_erase")
+    r.add_post("/admin/records/erase", erase_submit)
     r.add_get("/summary/{token}", summary_landing, name="records_summary_link")
     r.add_get("/summary", summary_page, name="records_summary")
 
@@ -220,6 +222,26 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
                            detail={"staff": staff_id, "from": q.get("from"), "to": q.get("to")})
     return render(request, "records/audit.html", entries=entries, names=names, rome=ROME,
                   query={k: q.get(k, "") for k in ("patient", "staff", "from", "to")})
+
+
+@require_staff(Role.ADMIN)
+async def erase_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "records/erase.html", erased=None, patient=None)
+
+
+@require_staff(Role.ADMIN)
+@map_errors
+async def erase_submit(request: web.Request) -> web.StreamResponse:
+    """A patient's request to erase their notes: their data keys are destroyed."""
+    form = await request.post()
+    patient_id = int_param(form.get("patient"), "patient")
+    if form.get("confirm") != "yes":
+        raise errors.ApiError(errors.VALIDATION, details={"confirm": "required"})
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        patient = await _patient(conn, patient_id)
+        ids = await records_of(request).erase_patient(conn, current_staff(request), patient_id,
+                                                      "patient_request")
+    return render(request, "records/erase.html", erased=len(ids), patient=patient)
 
 
 async def summary_landing(request: web.Request) -> web.StreamResponse:

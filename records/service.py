@@ -219,6 +219,16 @@ class Records:
         views = await self.history(conn, user, patient_id, action="export", fmt=fmt)
         return [v for v in views if v.readable]
 
+    async def erase_patient(self, conn: asyncpg.Connection, user: Staff, patient_id: int,
+                            why: str) -> list[int]:
+        """Erase every note of a patient (their request); the ids erased."""
+        if not access.allowed(user.role, Op.ERASE, None, Facts()):
+            raise Denied("erase refused")
+        ids = [r["id"] for r in await conn.fetch(store.PATIENT_LIVE_NOTES, patient_id)]
+        for note_id in ids:
+            await self.erase_note(conn, user, note_id, why)
+        return ids
+
     async def erase_expired(self, conn: asyncpg.Connection, older_than: timedelta) -> int:
         """Retention: erase every note created more than ``older_than`` ago."""
         ids = [r["id"] for r in await conn.fetch(store.EXPIRED, older_than)]

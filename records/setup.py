@@ -45,6 +45,7 @@ def setup(app: web.Application) -> None:
     add_home_link(app, (Role.GP, Role.NURSE, Role.PSYCHOLOGIST), "Notes: notifications",
                   "/records/inbox")
     add_home_link(app, (Role.ADMIN,), "Audit log", "/admin/audit")
+    add_home_link(app, (Role.ADMIN,), "Erase patient notes", "/admin/records/erase")
 
 
 async def _load_keyring(app: web.Application) -> AsyncIterator[None]:

@@ -181,6 +181,7 @@ UPDATE note_versions SET wrapped_key = NULL, erased_at = now()
 WHERE note_id = $1 AND erased_at IS NULL
 """
 ERASE_NOTE = "UPDATE notes SET erased_at = now() WHERE id = $1 AND erased_at IS NULL"
+PATIENT_LIVE_NOTES = "SELECT id FROM notes WHERE patient_id = $1 AND erased_at IS NULL ORDER BY id"
 EXPIRED = "SELECT id FROM notes WHERE erased_at IS NULL AND created_at < now() - $1::interval"
 
 
