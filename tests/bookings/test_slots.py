@@ -117,3 +117,32 @@ def test_interval_arithmetic():
     assert slots.subtract([(t[1], t[2])], [(t[0], t[7])]) == []
     assert slots.merge([(t[3], t[4]), (t[1], t[3]), (t[5], t[6])]) == [(t[1], t[4]),
                                                                        (t[5], t[6])]
+
+
+def _intervals(draw_list: list[tuple[int, int]]) -> list[slots.Interval]:
+    base = rome(2026, 3, 29, 0).astimezone(UTC)  # in UTC, as list_slots computes
+    from datetime import timedelta as td
+
+    return [(base + td(minutes=min(a, b)), base + td(minutes=max(a, b) + 1))
+            for a, b in draw_list]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SPANS = st.lists(st.tuples(st.integers(0, 1440), st.integers(0, 1440)), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(free=SPANS, busy=SPANS, length=st.integers(5, 90))
+def test_slots_lie_inside_free_time_and_never_touch_busy_time(free, busy, length):
+    from datetime import timedelta as td
+
+    f, b = slots.merge(_intervals(free)), _intervals(busy)
+    left = slots.subtract(f, b)
+    cut = slots.cut(left, td(minutes=length), rome(2026, 3, 28, 0))
+    for s, e in cut:
+        assert e - s == td(minutes=length)
+        assert any(fs <= s and e <= fe for fs, fe in f)
+        assert all(e <= bs or s >= be for bs, be in b)
+    assert all(cut[i][1] <= cut[i + 1][0] for i in range(len(cut) - 1))
