@@ -152,3 +152,29 @@ async def test_calendar_feed_is_secret_and_discreet(api: Api):
     newer = await calendar_feed.new_feed(api.world.conn, api.world.psychologist)
     assert (await api.client.get(f"/calendar/{token}.ics")).status == 404
     assert (await api.client.get(f"/calendar/{newer}.ics")).status == 200
+
+
+async def test_background_sender_delivers_right_after_booking(aiohttp_client: Any, config: Any,
+                                                              world: Any):
+    import asyncio
+
+    from server.app import create_app
+    from server.bookings import tokens
+    from server.bookings.keys import SENDERS
+
+    app = create_app(config)
+    sink = Flaky(fail=0)
+    app[SENDERS] = {"sms": sink, "email": sink}
+    client = await aiohttp_client(app)
+    _, token = await tokens.create(world.conn, world.coordinator)
+    resp = await client.post("/api/v1/bookings", headers={"Authorization": f"Bearer {token}"},
+                             json={"centre_id": "san-siro", "service_code": "gp_visit",
+                                   "mode": "home_video", "patient_id": world.patient,
+                                   "clinician_id": world.gp,
+                                   "starts_at": future().isoformat()})
+    assert resp.status == 201
+    for _ in range(100):  # woken by the booking, not by the 30 s poll
+        if len(sink.sent) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert {m.channel for m in sink.sent} == {"sms", "email"}
