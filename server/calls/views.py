@@ -24,6 +24,7 @@ from server.calls.strings import client_strings
 from server.keys import LANG, POOL, STAFF
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Role, Staff
+from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 
 log = logging.getLogger("casa.calls")
 
@@ -67,6 +68,10 @@ async def consultation(request: web.Request) -> web.StreamResponse:
     if mine is None or mine.id != c.id:
         # A guest (token in the fragment) or someone without a credential: no details at all.
         return _page(request, "call/consultation.html", c, role="visitor")
+    if (c.patient_language in LANGUAGES and "lang" not in request.query
+            and LANGUAGE_COOKIE not in request.cookies):
+        # Nobody chose a language on this device: speak the one the patient booked in.
+        request[LANG] = c.patient_language
     outcome = credentials.judge(c, now)
     # After the end the patient sees the end page (what happens next), not "link expired".
     if outcome != "ok" and not (outcome == "expired" and c.state == "ended"):

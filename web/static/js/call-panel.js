@@ -7,10 +7,13 @@ const $ = (id) => document.getElementById(id);
 const NOTICE_CODES = ['few_minutes', 'running_late', 'technical_problem', 'please_wait'];
 
 export class ClinicianPanel {
-  constructor(signal, autoAdmit) {
+  constructor(signal, autoAdmit, chime) {
     this.signal = signal;
+    this.chime = chime;
+    this.seen = new Set();
+    this.baseTitle = document.title;
     this.autoAdmit = autoAdmit;
-    this.entries = [];
+    this.entries = null;
     this.patientsInCall = [];
     $('invite-staff').addEventListener('submit', (event) => {
       event.preventDefault();
@@ -21,6 +24,12 @@ export class ClinicianPanel {
   }
 
   waitingList(entries) {
+    // A chime and the tab title tell a clinician busy in another tab that someone arrived.
+    const fresh = entries.filter((e) => !this.seen.has(e.peer_id));
+    fresh.forEach((e) => this.seen.add(e.peer_id));
+    if (fresh.length && this.entries !== null) new Audio(this.chime).play().catch(() => {});
+    document.title = entries.length
+      ? `${t('title_waiting', { count: entries.length })} ${this.baseTitle}` : this.baseTitle;
     this.entries = entries;
     if (this.autoAdmit && entries.length) {
       // Arrived here from the dashboard's "Admit": let the first waiting patient in once.
@@ -41,7 +50,7 @@ export class ClinicianPanel {
     const list = $('waiting-list');
     delete list.dataset.offline;
     list.replaceChildren();
-    for (const e of this.entries) list.append(this.waitingItem(e));
+    for (const e of this.entries || []) list.append(this.waitingItem(e));
     for (const p of this.patientsInCall) {
       const li = document.createElement('li');
       li.className = 'in-call';

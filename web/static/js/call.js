@@ -23,7 +23,7 @@ const GUEST_KEY = `casa.guest.${ROOM}`;
 const state = {
   signal: null, me: null, iceServers: [], peers: new Map(), links: new Map(),
   stream: null, audioOnly: false, autoAudioOnly: false, muted: false, cameraOff: false,
-  screen: null, monitor: null, stage: null, ended: false, panel: null,
+  screen: null, monitor: null, stage: null, ended: false, panel: null, mediaStates: new Map(),
 };
 
 function guestToken() {
@@ -95,7 +95,7 @@ function connect() {
   const signal = new SignalClient({ room: ROOM, credential, lang: LANG,
     nursePresent: nurse ? nurse.checked : null });
   state.signal = signal;
-  if (ROLE === 'clinician') state.panel = new ClinicianPanel(signal, app.dataset.admit === 'true');
+  if (ROLE === 'clinician') state.panel = new ClinicianPanel(signal, app.dataset.admit === 'true', app.dataset.chime);
   signal.on('welcome', welcome).on('admitted', (m) => enterCall(m.peers))
     .on('sent_back', sentBack).on('notice', notice)
     .on('peer_joined', (m) => peerJoined(m.peer)).on('peer_resumed', (m) => peerResumed(m.peer_id))
@@ -212,11 +212,18 @@ function incoming(msg, type) {
 }
 
 function mediaState(msg) {
-  const tile = document.querySelector(`.tile[data-peer="${CSS.escape(msg.from)}"]`);
-  if (tile) {
+  state.mediaStates.set(msg.from, msg);
+  applyMediaState(msg.from);
+}
+
+// Marks a participant's camera tiles (not a shared screen) with their microphone and camera.
+function applyMediaState(peerId) {
+  const msg = state.mediaStates.get(peerId);
+  if (!msg) return;
+  document.querySelectorAll(`.tile[data-peer="${CSS.escape(peerId)}"]:not(.screen)`).forEach((tile) => {
     tile.dataset.audio = String(msg.audio);
     tile.dataset.video = String(msg.video);
-  }
+  });
 }
 
 function chatIn(msg) {
@@ -307,6 +314,8 @@ function remoteTrack(event, l) {
     const screen = stream.getVideoTracks().length > 0 && stream.getAudioTracks().length === 0
       && !!document.querySelector(`.tile[data-peer="${CSS.escape(l.peerId)}"]:not([data-stream="${CSS.escape(stream.id)}"])`);
     tile.classList.toggle('screen', screen);
+    if (screen) { delete tile.dataset.audio; delete tile.dataset.video; }
+    applyMediaState(l.peerId);
     layout();
   };
   event.track.addEventListener('ended', () => { if (!stream.getTracks().some((tr) => tr.readyState === 'live')) { tile.remove(); layout(); } });
