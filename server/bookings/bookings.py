@@ -281,17 +281,34 @@ async def clash_from(conn: asyncpg.Connection, exc: asyncpg.ExclusionViolationEr
     return Clash(what, other)
 
 
+SET_STATUS = """
+UPDATE bookings SET status = $2, cancel_reason = coalesce($3, cancel_reason), updated_at = now()
+WHERE id = $1
+"""
+
+
 async def set_status(conn: asyncpg.Connection, booking_id: int, new: str, *,
                      reason: str | None = None) -> Booking:
-    """Move a booking to ``new`` if the FHIR lifecycle allows it; raises BadTransition."""
-    r = await conn.fetchrow(GET_FOR_UPDATE, booking_id)
-    if r is None:
+    """Move a booking to ``new`` if the FHIR lifecycle allows it; raises BadTransition, or
+    Clash when the change makes a waiting booking live (waitlist -> booked) onto taken time."""
+    current = await get(conn, booking_id)
+    if current is None:
         raise NotFound(str(booking_id))
+    becomes_live = current.status not in status.LIVE and new in status.LIVE
+    if becomes_live:
+        # Like an insert: the constraints will be checked, so take the same locks first.
+        await lock_parties(conn, current.clinician_id, current.patient_id, current.kiosk_id)
+    r = await conn.fetchrow(GET_FOR_UPDATE, booking_id)
     old = r["status"]
     if not status.allowed(old, new):
         raise BadTransition(old, new)
-    await conn.execute("UPDATE bookings SET status = $2, cancel_reason = coalesce($3, "
-                       "cancel_reason), updated_at = now() WHERE id = $1", booking_id, new, reason)
+    try:
+        async with conn.transaction():
+            await conn.execute(SET_STATUS, booking_id, new, reason)
+    except asyncpg.ExclusionViolationError as exc:
+        raise await clash_from(conn, exc, current.clinician_id, current.patient_id,
+                               current.kiosk_id, current.starts_at, current.ends_at,
+                               booking_id) from None
     booking = await get(conn, booking_id)
     assert booking is not None
     log.info("booking status", extra={"booking_id": booking_id, "status": new})

@@ -203,3 +203,13 @@ async def test_a_real_deadlock_is_retried_not_raised(world: World, db_url: str):
         await pool.close()
     assert len(attempts) == 3, "exactly one deadlock, retried once"
     assert await world.conn.fetchval("SELECT sum(n) FROM pair") == 4
+
+
+async def test_waitlisted_booking_cannot_be_booked_onto_taken_time(world: World):
+    waiting = await world.book(future(hh=10))
+    await _force_status(world, waiting.id, "waitlist")
+    await world.book(future(hh=10), patient=world.patient2)
+    with pytest.raises(bookings.Clash) as err:
+        async with world.conn.transaction():
+            await bookings.set_status(world.conn, waiting.id, "booked")
+    assert err.value.what == "clinician"
