@@ -249,15 +249,17 @@ def parse(text: str) -> Message:
 
 
 def from_dict(obj: dict[str, Any]) -> Message:
+    """Validate a decoded frame into its message class (consumes ``obj``)."""
     kind = obj.get("type")
     cls = TYPES.get(kind) if type(kind) is str else None
     if cls is None:
         raise ProtocolError(UNKNOWN_TYPE)
-    if not cls.FIELDS.issuperset(obj):
+    keys = obj.keys()
+    # dict_keys comparisons test membership key by key, without building a set per message.
+    if not keys <= cls.FIELDS:
         raise _bad(sorted(k for k in obj if k not in cls.FIELDS)[0])
-    missing = cls.REQUIRED.difference(obj)
-    if missing:
-        raise _bad(sorted(missing)[0])
+    if not keys >= cls.REQUIRED:
+        raise _bad(sorted(cls.REQUIRED.difference(obj))[0])
     del obj["type"]
     return cls(**obj)
 

@@ -1,0 +1,106 @@
+"""Benchmark 4: one client floods as fast as it can while 500 peers exchange normal traffic;
+the others' p99 latency with and without the flood (Casa server on core 0, clients on core 1).
+
+    python -m bench.signaling_flood [--peers 500] [--rate 5000] [--seconds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import secrets
+from typing import Any
+
+import aiohttp
+
+from bench.signaling_load import CLIENT_CORE, Server, pin, probe_token, raise_fd_limit
+from bench.signaling_relay import run_client
+
+
+def _flooder(port: int, stop: Any, out: Any) -> None:
+    pin(CLIENT_CORE)
+    os.nice(5)   # the flooder is "elsewhere on the internet": do not starve the measuring client
+
+    async def flood() -> dict[str, int]:
+        sent = disconnects = 0
+        url = f"ws://127.0.0.1:{port}/ws"
+        text = json.dumps({"type": "chat", "text": "flood " * 30})
+        async with aiohttp.ClientSession() as session:
+            while not stop.is_set():
+                token = probe_token(secrets.token_urlsafe(9))
+                victim = await session.ws_connect(url)
+                await victim.send_str(json.dumps({"type": "hello", "version": 1,
+                                                  "credential": token}))
+                await victim.receive(timeout=5)
+                ws = await session.ws_connect(url)
+                await ws.send_str(json.dumps({"type": "hello", "version": 1,
+                                              "credential": token}))
+                await ws.receive(timeout=5)
+                gone = asyncio.Event()
+
+                async def watch(ws: aiohttp.ClientWebSocketResponse = ws,
+                                gone: asyncio.Event = gone) -> None:
+                    with contextlib.suppress(Exception):
+                        async for _ in ws:
+                            pass
+                    gone.set()
+
+                watcher = asyncio.create_task(watch())
+                with contextlib.suppress(Exception):
+                    while not gone.is_set() and not stop.is_set():
+                        await ws.send_str(text)   # blocks when the server stops reading
+                        sent += 1
+                        if sent % 64 == 0:
+                            await asyncio.sleep(0)
+                disconnects += gone.is_set()
+                watcher.cancel()
+                await ws.close()
+                await victim.close()
+        return {"sent": sent, "disconnects": disconnects}
+
+    out.put(asyncio.run(flood()))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--peers", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=5000.0, help="normal messages/s in all")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    raise_fd_limit()
+    server = Server("casa")
+    try:
+        await server.wait_ready()
+        base1 = await asyncio.to_thread(run_client, "open", "casa", server.port, args.peers,
+                                        args.rate, args.seconds)
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        stop = ctx.Event()
+        flooder = ctx.Process(target=_flooder, args=(server.port, stop, q))
+        flooder.start()
+        await asyncio.sleep(1.0)
+        flooded = await asyncio.to_thread(run_client, "open", "casa", server.port, args.peers,
+                                          args.rate, args.seconds)
+        stop.set()
+        flood = await asyncio.to_thread(q.get, True, 60)
+        flooder.join(10)
+        base2 = await asyncio.to_thread(run_client, "open", "casa", server.port, args.peers,
+                                        args.rate, args.seconds)
+    finally:
+        server.stop()
+    base_p99 = (base1["p99_ms"] + base2["p99_ms"]) / 2
+    print(f"{args.peers} peers, {args.rate:.0f} msg/s of normal traffic")
+    print(f"without flood: p50 {base1['p50_ms']:.2f} / {base2['p50_ms']:.2f} ms, "
+          f"p99 {base1['p99_ms']:.2f} / {base2['p99_ms']:.2f} ms (before / after)")
+    print(f"with flood:    p50 {flooded['p50_ms']:.2f} ms, p99 {flooded['p99_ms']:.2f} ms "
+          f"(p99 {flooded['p99_ms'] / base_p99 - 1:+.0%})")
+    print(f"flooder: {flood['sent']} messages written, disconnected {flood['disconnects']} "
+          f"times (each time: throttled, then closed with 'flooding')")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,199 @@
+"""Benchmark 2: (a) a patient's join to the first remote video frame, two aiortc peers on
+loopback through a Casa server process (median of 20); (b) a patient's ``hello`` to the
+clinician's dashboard showing them, with 1,000 other peers connected (p50/p99 of 200).
+
+    python -m bench.signaling_join [--calls 20] [--hellos 200] [--idle 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench.signaling_load import (
+    CLIENT_CORE,
+    RawWs,
+    Server,
+    casa_pair,
+    percentile,
+    pin,
+    raise_fd_limit,
+)
+from server import centres, db, patients
+from server import staff as staff_store
+from server.auth import passwords, sessions
+from server.bookings import consultations, credentials
+from server.staff import Role
+from signaling.peer import CallPeer, SignalClient
+
+INSERT_BOOKING = """
+INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, during, status)
+VALUES ('san-siro', 'gp_visit', 'home_video', $1, $2, tstzrange($3, $4), 'booked') RETURNING id
+"""
+
+
+async def make_visit(conn: asyncpg.Connection, gp_id: int, n: int) -> tuple[str, str]:
+    """A home video consultation starting now; returns (room id, invitation token)."""
+    p = await patients.create(conn, patients.NewPatient(
+        given_name="Bench", family_name=f"Patient{n}", date_of_birth=date(1960, 1, 1)))
+    start = datetime.now(UTC) + timedelta(minutes=2 * n)  # one slot each: no double booking
+    bid = await conn.fetchval(INSERT_BOOKING, p.id, gp_id, start, start + timedelta(minutes=1))
+    now = datetime.now(UTC)
+    cid = await consultations.create(conn, bid, now - timedelta(hours=1), now + timedelta(hours=4))
+    c = await consultations.get(conn, cid)
+    assert c is not None
+    return c.room_id, await credentials.issue_link(conn, cid)
+
+
+async def join_to_first_frame(ws: str, session: str, room: str, token: str) -> float:
+    doctor = await SignalClient.connect(ws, cookies={"casa_session": session})
+    await doctor.hello(room=room)
+    d_peer = CallPeer(doctor)
+    d_peer.start()
+
+    async def admit_when_waiting() -> None:
+        while True:
+            m = await d_peer.next_event("waiting_list", 10)
+            if m["entries"]:
+                await doctor.send("admit", peer=m["entries"][0]["peer_id"])
+                return
+
+    admitter = asyncio.create_task(admit_when_waiting())
+    started = time.monotonic()
+    patient = await SignalClient.connect(ws)
+    await patient.hello(credential=token)
+    p_peer = CallPeer(patient)
+    p_peer.start()
+    try:
+        while d_peer.peer_id not in p_peer.first_frame:
+            if time.monotonic() - started > 20:
+                raise TimeoutError("no video")
+            await asyncio.sleep(0.005)
+        took = p_peer.first_frame[d_peer.peer_id] - started
+        await doctor.send("end")
+        return took
+    finally:
+        admitter.cancel()
+        await p_peer.close()
+        await d_peer.close()
+
+
+def _idle_client(port: int, peers: int, ctl: Any, out: Any) -> None:
+    pin(CLIENT_CORE)
+    raise_fd_limit()
+
+    async def hold() -> None:
+        def ignore(ws: RawWs, data: bytes) -> None:
+            pass
+
+        conns: list[RawWs] = []
+        while len(conns) < peers:
+            for a, b, *_ in await asyncio.gather(*(casa_pair(port, ignore)
+                                                   for _ in range(min(50, (peers - len(conns))
+                                                                      // 2)))):
+                conns += [a, b]
+        out.put(len(conns))
+        await asyncio.to_thread(ctl.get)
+        for ws in conns:
+            if ws.transport is not None:
+                ws.transport.close()
+
+    asyncio.run(hold())
+
+
+async def hello_to_dashboard(ws: str, session: str, visits: list[tuple[str, str]],
+                             n: int) -> list[float]:
+    dash = await SignalClient.connect(ws, cookies={"casa_session": session})
+    await dash.hello()
+    await dash.expect("waiting_list", 5)
+    out: list[float] = []
+    patients_ = [await SignalClient.connect(ws) for _ in visits]
+    try:
+        for i in range(n):
+            k = i % len(visits)
+            patient = patients_[k]
+            if patient.ws.closed:
+                patient = patients_[k] = await SignalClient.connect(ws)
+            started = time.perf_counter()
+            await patient.send("hello", version=1, credential=visits[k][1])
+            while True:
+                m = await dash.expect("waiting_list", 5)
+                if any(e["room"] == visits[k][0] for e in m["entries"]):
+                    break
+            out.append((time.perf_counter() - started) * 1000)
+            await patient.expect("welcome", 5)
+            await patient.send("leave")
+            while True:   # the dashboard sees them go before the next round
+                m = await dash.expect("waiting_list", 5)
+                if not any(e["room"] == visits[k][0] for e in m["entries"]):
+                    break
+            patients_[k] = await SignalClient.connect(ws)
+            await patient.close()
+    finally:
+        for p in patients_:
+            await p.close()
+        await dash.close()
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--hellos", type=int, default=200)
+    parser.add_argument("--idle", type=int, default=1000)
+    args = parser.parse_args()
+    raise_fd_limit()
+    tmp = tempfile.TemporaryDirectory(prefix="casa-bench-db-")
+    os.chmod(tmp.name, 0o755)  # noqa: S103 - embedded PostgreSQL runs as its own user
+    embedded = db.EmbeddedDatabase(Path(tmp.name))
+    server_uri = embedded.start()
+    server: Server | None = None
+    try:
+        await db.ensure_database(server_uri, "casa")
+        dsn = db.database_name_uri(server_uri, "casa")
+        conn = await asyncpg.connect(dsn)
+        await db.migrate(conn)
+        await centres.sync(conn, centres.load_data())
+        gp_id = await staff_store.create(conn, email="bench.gp@casa.example", full_name="GP",
+                                         role=Role.GP, password="",
+                                         password_hash=passwords.hash_password("x" * 16),
+                                         centres=("san-siro",))
+        session = await sessions.create(conn, gp_id, timedelta(hours=2), False)
+        calls = [await make_visit(conn, gp_id, i) for i in range(args.calls)]
+        dash_visits = [await make_visit(conn, gp_id, 100 + i) for i in range(5)]
+        await conn.close()
+        server = Server("casa", dsn)
+        await server.wait_ready()
+        ws = f"ws://127.0.0.1:{server.port}/ws"
+        joins = [await join_to_first_frame(ws, session, room, token) for room, token in calls]
+        ctx = mp.get_context("spawn")
+        ctl, out = ctx.Queue(), ctx.Queue()
+        p = ctx.Process(target=_idle_client, args=(server.port, args.idle, ctl, out))
+        p.start()
+        idle = await asyncio.to_thread(out.get, True, 300)
+        lat = await hello_to_dashboard(ws, session, dash_visits, args.hellos)
+        ctl.put("done")
+        await asyncio.to_thread(p.join, 30)
+        print(f"join -> first remote video frame ({len(joins)} calls): median "
+              f"{statistics.median(joins) * 1000:.0f} ms, max {max(joins) * 1000:.0f} ms")
+        print(f"patient hello -> dashboard ({len(lat)} samples, {idle} idle peers connected): "
+              f"p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms")
+    finally:
+        if server is not None:
+            server.stop()
+        embedded.stop()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
