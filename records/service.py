@@ -225,8 +225,13 @@ class Records:
         if not access.allowed(user.role, Op.ERASE, None, Facts()):
             raise Denied("erase refused")
         ids = [r["id"] for r in await conn.fetch(store.PATIENT_LIVE_NOTES, patient_id)]
-        for note_id in ids:
-            await self.erase_note(conn, user, note_id, why)
+        # Every row lock first, then the audit rows: taking the audit lock between erasures
+        # could deadlock with an author autosaving one of these notes.
+        notes = [await self._note(conn, note_id) for note_id in ids]
+        for note in notes:
+            await store.erase(conn, note.id)
+        for note in notes:
+            await _audit(conn, "erasure", user, note, why=why)
         return ids
 
     async def erase_expired(self, conn: asyncpg.Connection, older_than: timedelta) -> int:
