@@ -225,6 +225,11 @@ class Records:
         if not access.allowed(user.role, Op.ERASE, None, Facts()):
             raise Denied("erase refused")
         ids = [r["id"] for r in await conn.fetch(store.PATIENT_LIVE_NOTES, patient_id)]
+        await self._erase_many(conn, user, ids, why)
+        return ids
+
+    async def _erase_many(self, conn: asyncpg.Connection, user: Staff | None, ids: list[int],
+                          why: str) -> None:
         # Every row lock first, then the audit rows: taking the audit lock between erasures
         # could deadlock with an author autosaving one of these notes.
         notes = [await self._note(conn, note_id) for note_id in ids]
@@ -232,11 +237,9 @@ class Records:
             await store.erase(conn, note.id)
         for note in notes:
             await _audit(conn, "erasure", user, note, why=why)
-        return ids
 
     async def erase_expired(self, conn: asyncpg.Connection, older_than: timedelta) -> int:
         """Retention: erase every note created more than ``older_than`` ago."""
         ids = [r["id"] for r in await conn.fetch(store.EXPIRED, older_than)]
-        for note_id in ids:
-            await self.erase_note(conn, None, note_id, "retention")
+        await self._erase_many(conn, None, ids, "retention")
         return len(ids)
