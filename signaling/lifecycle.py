@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import web
 
+from records import audit
 from server import staff as staff_store
 from server.keys import CONFIG, POOL
 from signaling import errors, presence, turn
@@ -406,10 +407,6 @@ LIMITS: dict[str, Any] = {"max_message_bytes": 64 * 1024, "chat_max_chars": CHAT
 async def _audit_join(db: asyncpg.Connection, who: Identity, c: Consultation,
                       resumed: bool) -> None:
     """Record 'consultation_join' in records' append-only audit log."""
-    try:
-        from records import audit  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # TEMPORARY until records/audit.py is committed
-        return
     kind = {"clinician": "staff", "patient": "patient"}.get(who.kind, "system")
     await audit.append(db, action="consultation_join", actor_staff_id=who.staff_id,
                        actor_kind=kind, patient_id=c.patient_id, booking_id=c.booking_id,

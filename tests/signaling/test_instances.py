@@ -114,6 +114,11 @@ async def test_two_processes_share_one_consultation(servers, visits, gp, db_url)
         assert chat["from"] == pid
         await dashboard.send("ping")
         await dashboard.expect("pong", 3)
+        # A relay larger than a NOTIFY payload crosses instances by reference, intact.
+        big = "v=0\r\n" + "a=x-casa-padding:" + "p" * 20000 + "\r\n"
+        await patient.send("offer", to=d_peer.peer_id, sdp=big)
+        offer = await d_peer.next_event("offer", 3)
+        assert offer["sdp"] == big and offer["from"] == pid
         await doctor.send("end")
         await p_peer.next_event("ended", 3)
         assert (await dashboard.expect("waiting_list", 3))["entries"] == []
