@@ -137,3 +137,12 @@ async def test_bad_form_input_is_a_clear_page(api: Api):
         resp = await join_with_code(api, "123456", dob)
         assert resp.status == 422
     assert (await api.client.get("/join")).status == 200
+
+
+async def test_expired_and_too_early_codes(api: Api):
+    _, _, old = await book(api, soon(-120))
+    assert (await join_with_code(api, old)).status == 422
+    _, _, early = await book(api, soon(60 * 24), patient_id=api.world.patient2)
+    resp = await join_with_code(api, early, "1985-07-09")
+    assert resp.status == 200 and "casa_patient" not in resp.cookies
+    assert early not in await resp.text()
