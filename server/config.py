@@ -140,6 +140,9 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
     if db_url and not db_url.startswith(("postgres://", "postgresql://")):
         raise ConfigError("DATABASE_URL must start with postgresql://")
     keyring = env.get("CASA_KEYRING_FILE")
+    smtp = _secret(env, "CASA_SMTP_URL")
+    if smtp and not smtp.startswith(("smtp://", "smtps://")):
+        raise ConfigError("CASA_SMTP_URL must look like smtp://user:password@host:587?from=ADDR")
     return Config(
         secret_key=secret_key,
         data_dir=data_dir,
@@ -158,7 +161,7 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
         turn_urls=_urls(env, "CASA_TURN_URLS", ("turn:", "turns:")),
         stun_urls=_urls(env, "CASA_STUN_URLS", ("stun:", "stuns:")),
         keyring_file=Path(keyring) if keyring else None,
-        smtp_url=_secret(env, "CASA_SMTP_URL"),
+        smtp_url=smtp,
         join_open_minutes_before=_int(env, "CASA_JOIN_OPEN_MINUTES_BEFORE", 15, 0, 240),
         join_close_minutes_after=_int(env, "CASA_JOIN_CLOSE_MINUTES_AFTER", 30, 0, 240),
         default_language=env.get("CASA_DEFAULT_LANGUAGE", "it"),

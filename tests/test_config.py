@@ -44,6 +44,7 @@ def test_unreadable_secret_file_is_named(tmp_path):
     ("CASA_TLS_CERT", "/nonexistent.pem", "CASA_TLS_CERT"),
     ("CASA_PUBLIC_ORIGIN", "casa.example", "CASA_PUBLIC_ORIGIN"),
     ("CASA_DEFAULT_LANGUAGE", "de", "CASA_DEFAULT_LANGUAGE"),
+    ("CASA_SMTP_URL", "mail.example:25", "CASA_SMTP_URL"),
 ])
 def test_malformed_settings_are_named(tmp_path, name, value, needle):
     with pytest.raises(ConfigError, match=needle):
