@@ -146,3 +146,21 @@ async def test_expired_and_too_early_codes(api: Api):
     resp = await join_with_code(api, early, "1985-07-09")
     assert resp.status == 200 and "casa_patient" not in resp.cookies
     assert early not in await resp.text()
+
+
+def test_placeholder_consultation_page_only_when_nobody_serves_it():
+    from aiohttp import web
+
+    from server.bookings import join
+
+    def count(app: web.Application) -> int:
+        return sum(1 for r in app.router.resources() if r.canonical == join.CONSULTATION_PATH)
+
+    bare = web.Application()
+    join.add_placeholder_if_missing(bare)
+    join.add_placeholder_if_missing(bare)
+    assert count(bare) == 1
+    served = web.Application()
+    served.router.add_get(join.CONSULTATION_PATH, join.consultation_placeholder)
+    join.add_placeholder_if_missing(served)
+    assert count(served) == 1
