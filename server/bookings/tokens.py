@@ -18,12 +18,6 @@ def hash_token(token: str) -> bytes:
 
 
 INSERT = "INSERT INTO api_tokens (staff_id, token_hash, label) VALUES ($1, $2, $3) RETURNING id"
-LOOKUP = """
-SELECT t.id, t.staff_id, t.last_used_at < now() - interval '5 minutes' OR t.last_used_at IS NULL
-       AS stale
-FROM api_tokens t JOIN staff s ON s.id = t.staff_id
-WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND s.active
-"""
 # Written at most every few minutes: one hot token must not serialise every request on its row.
 TOUCH = "UPDATE api_tokens SET last_used_at = now() WHERE id = $1"
 REVOKE_ONE = "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL"
@@ -42,19 +36,6 @@ async def create(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
     token = PREFIX + secrets.token_urlsafe(32)
     token_id: int = await conn.fetchval(INSERT, staff_id, hash_token(token), label)
     return token_id, token
-
-
-async def staff_for(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> int | None:
-    """The staff id a live token belongs to, or None."""
-    if not token.startswith(PREFIX) or len(token) > 100:
-        return None
-    r = await conn.fetchrow(LOOKUP, hash_token(token))
-    if r is None:
-        return None
-    if r["stale"]:
-        await conn.execute(TOUCH, r["id"])
-    staff_id: int = r["staff_id"]
-    return staff_id
 
 
 STAFF_FOR_TOKEN = """
