@@ -62,8 +62,12 @@ def when(a: Appointment, lang: str) -> str:
 
 def _how(a: Appointment, _: Gettext) -> str:
     if a.mode == "kiosk_video":
-        return _("Please come to %(address)s a few minutes early: staff will help you at the "
+        text = _("Please come to %(address)s a few minutes early: staff will help you at the "
                  "video kiosk.", address=a.centre_address)
+        if a.code:
+            text += " " + _("At the kiosk, enter the code %(code)s with your date of birth.",
+                            code=a.code)
+        return text
     if a.mode == "in_person":
         return _("Please come to %(address)s.", address=a.centre_address)
     parts = [_("It is a video call from home. Open this link a few minutes before: %(url)s",

@@ -69,6 +69,7 @@ async def test_kiosk_and_in_person_texts(api: Api):
         future(), mode="kiosk_video", kiosk_id=api.world.kiosk))).json()
     sms = next(m for m in await messages(api, k["id"]) if m["channel"] == "sms")
     assert "Piazzale Selinunte" in sms["body"] and "/join/" not in sms["body"]
+    assert re.search(r"\b\d{6}\b", sms["body"]), "the kiosk needs the code"
     p = await (await api.post("/api/v1/bookings", api.booking_body(
         future(hh=15), mode="in_person"))).json()
     assert await messages(api, p["id"]) == []
