@@ -11,16 +11,19 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
-from server.bookings import consultations, credentials
+from server.bookings import consultations, credentials, invitations
 from server.bookings.credentials import JoinResult
 from server.bookings.timeutil import to_local
 from server.keys import CLIENT_IP, CONFIG, POOL
 from server.middleware import set_cookie
 from server.pages import render
+from web.i18n import LANGUAGE_COOKIE
 
 log = logging.getLogger("casa.bookings.join")
 
 COOKIE = "casa_patient"
+# As long as the foundation keeps an explicit language choice.
+LANGUAGE_AGE_S = 365 * 24 * 3600
 CONSULTATION_PATH = "/consultation/{room_id}"
 
 
@@ -38,6 +41,11 @@ async def _enter(request: web.Request, result: JoinResult) -> web.StreamResponse
     response = web.HTTPSeeOther(CONSULTATION_PATH.format(room_id=c.room_id))
     max_age = max(60, int((c.join_closes_at - _now()).total_seconds()))
     set_cookie(request, response, COOKIE, session, max_age=max_age)
+    if LANGUAGE_COOKIE not in request.cookies:
+        # The call pages speak the patient's language, as the invitation did, unless this
+        # browser already chose one.
+        set_cookie(request, response, LANGUAGE_COOKIE,
+                   invitations.message_language(c.patient_language), max_age=LANGUAGE_AGE_S)
     log.info("patient joined", extra={"consultation_id": c.id})
     return response
 

@@ -64,12 +64,15 @@ WHERE b.id = $1
 async def _appointment(conn: asyncpg.Connection, ctx: Context, b: Booking, token: str | None,
                        code: str | None) -> tuple[invitations.Appointment, asyncpg.Record]:
     r = await conn.fetchrow(APPOINTMENT, b.id)
+    # The pages behind the links open in the language of the message.
+    lang = "?lang=" + invitations.message_language(r["language"])
     a = invitations.Appointment(
         booking_id=b.id, centre_name=r["centre_name"], centre_address=r["centre_address"],
         service_name=r["service_name"], sensitive=r["sensitive"],
         clinician_name=r["clinician_name"], mode=b.mode, starts_at=b.starts_at,
-        ends_at=b.ends_at, join_url=f"{ctx.origin}/join/{token}" if token else None, code=code,
-        code_url=f"{ctx.origin}/join" if code else None, sequence=int(r["sent_before"]))
+        ends_at=b.ends_at, join_url=f"{ctx.origin}/join/{token}{lang}" if token else None,
+        code=code, code_url=f"{ctx.origin}/join{lang}" if code else None,
+        sequence=int(r["sent_before"]))
     return a, r
 
 

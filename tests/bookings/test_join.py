@@ -164,3 +164,15 @@ def test_placeholder_consultation_page_only_when_nobody_serves_it():
     served.router.add_get(join.CONSULTATION_PATH, join.consultation_placeholder)
     join.add_placeholder_if_missing(served)
     assert count(served) == 1
+
+
+async def test_patient_language_follows_into_the_pages(api: Api):
+    b, token, _ = await book(api, soon(5), patient_id=api.world.patient2)  # 'ar' -> English
+    body = await api.world.conn.fetchval(
+        "SELECT body FROM outbox WHERE booking_id = $1 AND channel = 'sms'", b["id"])
+    assert f"/join/{token}?lang=en" in body and "/join?lang=en" in body
+    resp = await api.client.get(f"/join/{token}", allow_redirects=False)
+    assert resp.cookies["casa_lang"].value == "en"
+    api.client.session.cookie_jar.update_cookies({"casa_lang": "it"})
+    again = await api.client.get(f"/join/{token}", allow_redirects=False)
+    assert "casa_lang" not in again.cookies, "a language the browser chose is kept"
