@@ -123,7 +123,8 @@ async def test_throttled_patient_falls_back_to_sound_only(live: str, visit: Visi
     await cdp.send("Network.emulateNetworkConditionsByRule", {
         "offline": False, "matchedNetworkConditions": []})
     await patient.page.click("#retry-video")
-    assert await patient.page.get_attribute("#call-app", "data-audio-only") == "false"
+    await patient.page.wait_for_selector("#call-app[data-audio-only=false]")
+    assert await patient.page.is_hidden("#retry-video")
     await fits_width(patient)
     patient.assert_clean()
     doc.assert_clean()

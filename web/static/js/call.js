@@ -121,8 +121,7 @@ function welcome(msg) {
   status('');
   if (msg.state === 'in_call') {
     // Whatever we had belongs to the connection before the drop: start clean.
-    for (const link of state.links.values()) link.close();
-    state.links.clear();
+    closeLinks();
     enterCall(msg.peers);
   } else {
     showWaiting(msg.since);
@@ -170,18 +169,22 @@ function peersChanged() {
   if (state.panel) state.panel.inCall([...state.peers.values()].filter((p) => p.role === 'patient'));
 }
 
+function dropLink(peerId) {
+  const old = state.links.get(peerId);
+  if (old) { old.close(); state.links.delete(peerId); }
+  removeTiles(peerId);
+}
+
 function peerJoined(peer) {
   state.peers.set(peer.peer_id, peer);
-  const old = state.links.get(peer.peer_id);
-  if (old) { old.close(); state.links.delete(peer.peer_id); }
+  dropLink(peer.peer_id);
   if (isOfferer(peer.peer_id)) link(peer.peer_id);
   updateAlone();
 }
 
 function peerResumed(peerId) {
   // The other side's page may have reloaded: a fresh connection is the safe way back.
-  const old = state.links.get(peerId);
-  if (old) { old.close(); state.links.delete(peerId); }
+  dropLink(peerId);
   if (isOfferer(peerId)) link(peerId);
   banner('');
 }
@@ -193,10 +196,8 @@ function peerAway(peerId) {
 
 function peerLeft(msg) {
   const p = state.peers.get(msg.peer_id);
-  const l = state.links.get(msg.peer_id);
-  if (l) { l.close(); state.links.delete(msg.peer_id); }
+  dropLink(msg.peer_id);
   state.peers.delete(msg.peer_id);
-  removeTiles(msg.peer_id);
   banner('');
   if (p && msg.reason !== 'sent_back') status(t('peer_left', { name: p.name || t(p.role) }));
   updateAlone();
@@ -205,7 +206,8 @@ function peerLeft(msg) {
 function incoming(msg, type) {
   let l = state.links.get(msg.from);
   if (type === 'offer' && l && l.isFromNewPeer(msg.sdp)) {
-    l.close(); state.links.delete(msg.from); l = null;
+    dropLink(msg.from);
+    l = null;
   }
   if (!l && type === 'offer') l = link(msg.from);
   if (l) l.description(type, msg.sdp);
@@ -362,10 +364,10 @@ function startMonitor() {
 
 async function audioOnly(on) {
   state.autoAudioOnly = on;
-  const cam = state.stream && state.stream.getVideoTracks()[0];
-  for (const l of state.links.values()) await l.setVideoTrack(on ? null : cam || null);
   app.dataset.audioOnly = String(on);
   banner(on ? t('audio_only_auto') : '', { retryVideo: on });
+  const cam = state.stream && state.stream.getVideoTracks()[0];
+  for (const l of state.links.values()) await l.setVideoTrack(on ? null : cam || null);
   if (!on && state.monitor) state.monitor.reset();
   sendMediaState();
 }

@@ -65,6 +65,9 @@ export class PeerLink {
 
   async description(type, sdp) {
     const pc = this.pc;
+    // An answer to an offer we no longer have (rolled back in a glare, or sent by a connection
+    // that was replaced meanwhile) must not be applied to the current one.
+    if (type === 'answer' && pc.signalingState !== 'have-local-offer') return;
     const collision = type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
     this.ignoreOffer = !this.polite && collision;
     if (this.ignoreOffer) return;
