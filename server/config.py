@@ -43,6 +43,7 @@ class Config:
     stun_urls: tuple[str, ...] = ()
     keyring_file: Path | None = None
     smtp_url: str | None = None
+    metrics_token: str | None = None
     join_open_minutes_before: int = 15
     join_close_minutes_after: int = 30
     default_language: str = "it"
@@ -162,6 +163,7 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
         stun_urls=_urls(env, "CASA_STUN_URLS", ("stun:", "stuns:")),
         keyring_file=Path(keyring) if keyring else None,
         smtp_url=smtp,
+        metrics_token=_secret(env, "CASA_METRICS_TOKEN"),
         join_open_minutes_before=_int(env, "CASA_JOIN_OPEN_MINUTES_BEFORE", 15, 0, 240),
         join_close_minutes_after=_int(env, "CASA_JOIN_CLOSE_MINUTES_AFTER", 30, 0, 240),
         default_language=env.get("CASA_DEFAULT_LANGUAGE", "it"),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from server.keys import METRICS
+from server import errors
+from server.keys import CLIENT_IP, CONFIG, METRICS
 
 
 class HttpMetrics:
@@ -44,5 +48,20 @@ def observe_request(app: web.Application, method: str, route: str, status: int,
 
 
 async def metrics_view(request: web.Request) -> web.Response:
+    # Counts of waiting consultations and errors are operational data, not for the public:
+    # a scraper on this machine, or one presenting CASA_METRICS_TOKEN.
+    token = request.app[CONFIG].metrics_token
+    presented = request.headers.get("Authorization", "")
+    allowed = _loopback(request[CLIENT_IP]) or (
+        token is not None and hmac.compare_digest(presented.encode(), f"Bearer {token}".encode()))
+    if not allowed:
+        raise errors.ApiError(errors.FORBIDDEN)
     body = generate_latest(request.app[METRICS])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

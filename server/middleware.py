@@ -142,6 +142,11 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         else:
             kind = errors.ErrorKind("http_" + str(exc.status), exc.status, exc.reason)
         return render_error(request, kind, None, {}, {})
+    except asyncpg.DataError:
+        # Class 22 (a NUL byte, a number out of range, malformed text for a type): the input
+        # was wrong, not the server.
+        log.info("input refused by the database", extra={"request_id": request[REQUEST_ID]})
+        return render_error(request, errors.BAD_REQUEST, None, {}, {})
     except Exception as exc:
         if not database_unavailable(exc):
             # The traceback goes to the log under the request id, never to the client.
@@ -176,6 +181,10 @@ async def identity(request: web.Request, handler: Handler) -> web.StreamResponse
     request[STAFF] = None
     request[SESSION] = None
     token = request.cookies.get(sessions.COOKIE)
+    # A request that carries a bearer token is judged by that token alone: the session cookie
+    # is ignored, so the CSRF exemption of bearer requests cannot lend it authority.
+    if _csrf_exempt(request):
+        token = None
     if token and not request.path.startswith("/static/"):
         session = await sessions.lookup(request.app[POOL], token,
                                         timedelta(minutes=config.session_idle_minutes))

@@ -152,3 +152,97 @@ async def test_logs_are_json_with_route_patterns_and_no_secrets(client, make_sta
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(x.get("route") == "/login" and x.get("request_id") for x in lines)
     assert PASSWORD not in err and gp.email not in err and "abcdef-secret" not in err
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET /join/LEAKTOKEN\x01abc HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /join/LEAKTOKEN HTTP/1.1\r\nHost: x\r\nCookie: casa_session=LEAKCOOKIE\x01\r\n\r\n",
+    b"GET /join/LEAKTOKEN HTTP/1.1\r\nHost: x\r\nCookie: casa_session=LEAKCOOKIE"
+    + b"a" * 9000 + b"\r\n\r\n",
+    b"GET /join/LEAKTOKEN" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /join/LEAKTOKEN HTTP/9.9\r\nHost: x\r\n\r\n",
+])
+async def test_malformed_requests_leak_no_token_or_cookie_into_logs(client, capsys, raw):
+    from server import logs
+
+    logs.configure("DEBUG")
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+        writer.write(raw)
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+        await asyncio.sleep(0.1)
+        err = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers.clear()
+    assert status_line.split()[1].startswith(b"4"), status_line
+    assert "LEAKTOKEN" not in err and "LEAKCOOKIE" not in err
+
+
+async def test_unhandled_error_is_logged_without_its_message(aiohttp_client, config, capsys):
+    from aiohttp import web
+
+    from server import logs
+
+    app = create_app(config)
+
+    async def boom(request: web.Request) -> web.Response:
+        raise RuntimeError("patient Maria Rossi, note text")
+
+    app.router.add_get("/boom", boom)
+    c = await aiohttp_client(app)
+    logs.configure("INFO")
+    try:
+        await c.get("/boom")
+        err = capsys.readouterr().err
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "RuntimeError" in err and "in boom" in err
+    assert "Maria Rossi" not in err
+
+
+async def test_nul_bytes_are_a_clear_400_not_a_crash(client):
+    from tests.conftest import csrf_token
+
+    token = await csrf_token(client)
+    resp = await client.post("/login", data={"email": "a\x00b@x.example", "password": "x",
+                                             "csrf_token": token})
+    assert resp.status in (400, 401)
+    assert "Traceback" not in await resp.text()
+
+
+@pytest.mark.parametrize("target", ["/\t/evil.example", "//evil.example", "/\\evil.example",
+                                    "https://evil.example", "/\n/evil.example"])
+async def test_language_switch_never_redirects_off_site(client, target):
+    from tests.conftest import csrf_token
+
+    token = await csrf_token(client)
+    resp = await client.post("/language", data={"lang": "en", "next": target,
+                                                "csrf_token": token}, allow_redirects=False)
+    assert resp.headers["Location"] == "/home"
+
+
+async def test_a_bogus_bearer_header_does_not_borrow_the_session_cookie(client, make_staff,
+                                                                        conn):
+    gp = await make_staff()
+    await login(client, gp.email)
+    resp = await client.post("/logout", headers={"Authorization": "Bearer bogus"},
+                             allow_redirects=False)
+    assert resp.status == 303
+    # Without a CSRF token the cookie gave the request no authority: the session lives on.
+    assert await conn.fetchval("SELECT count(*) FROM staff_sessions WHERE revoked_at IS NULL") == 1
+
+
+async def test_metrics_are_for_local_scrapers_or_token_holders(aiohttp_client, db_url, tmp_path):
+    proxied = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+                     trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),),
+                     metrics_token="m" * 32)
+    c = await aiohttp_client(create_app(proxied))
+    outside = {"X-Forwarded-For": "203.0.113.7"}
+    assert (await c.get("/metrics", headers=outside)).status == 403
+    wrong = await c.get("/metrics", headers={**outside, "Authorization": "Bearer nope"})
+    assert wrong.status == 403
+    ok = await c.get("/metrics", headers={**outside, "Authorization": "Bearer " + "m" * 32})
+    assert ok.status == 200
+    assert (await c.get("/metrics")).status == 200  # the proxy host itself

@@ -6,6 +6,7 @@ import io
 import logging
 import math
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import segno
 from aiohttp import web
@@ -46,11 +47,16 @@ def setup(app: web.Application) -> None:
 
 
 def _safe_next(value: object) -> str:
-    # Only local paths: an open redirect would let a phishing link borrow our domain.
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
-            and "\\" not in value:
-        return value
-    return "/home"
+    """Only a plain local path: an open redirect would let a phishing link borrow our domain.
+    Browsers drop tabs and newlines from URLs, so ``/\t/evil`` would become ``//evil``."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000:
+        return "/home"
+    if any(ord(c) < 0x21 or c in "\\\x7f" for c in value):
+        return "/home"
+    parts = urlsplit(value)
+    if value.startswith("//") or parts.scheme or parts.netloc:
+        return "/home"
+    return value
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
