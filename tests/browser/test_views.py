@@ -77,3 +77,21 @@ async def test_client_strings_are_translated_for_the_page(client: Client, conn: 
     assert "Riconnessione in corso" in it and "Reconnecting..." in en
     # Data, not script: the CSP forbids inline script, and the JSON block is not one.
     assert '<script type="application/json" id="call-strings">' in it
+
+
+async def test_moved_consultation_says_when_to_come_back(client: Client,
+                                                        conn: asyncpg.Connection,
+                                                        config: Config,
+                                                        make_staff: StaffFactory) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    _, cid, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5))
+    session = await credentials.issue_session(conn, cid, datetime.now(UTC))
+    # Moved to tomorrow: the patient's session still names the room, the window is later.
+    await conn.execute("UPDATE consultations SET join_opens_at = join_opens_at + interval '1 day',"
+                       " join_closes_at = join_closes_at + interval '1 day' WHERE id = $1", cid)
+    opens = await conn.fetchval(
+        "SELECT to_char(join_opens_at AT TIME ZONE 'Europe/Rome', 'HH24:MI') FROM consultations"
+        " WHERE id = $1", cid)
+    client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
+    page = await (await client.get(f"/consultation/{room}?lang=en")).text()
+    assert 'data-outcome="too_early"' in page and f"Come back at {opens}" in page
