@@ -78,7 +78,7 @@ async def seed_demo(app: web.Application) -> None:
     now = datetime.now(UTC)
     today = now.astimezone(ROME).date()
     monday = today - timedelta(days=today.weekday())
-    for person in people:
+    for index, person in enumerate(people):
         where = [c for c in CENTRES if c in person.centres] or list(CENTRES[:1])
         services = cycle(SERVICES_FOR[person.role])
         modes = cycle(("home_video", "kiosk_video", "in_person", "home_video"))
@@ -89,9 +89,11 @@ async def seed_demo(app: web.Application) -> None:
                 made += await _one(ctx, pool, person, centre, next(services), next(modes),
                                    local_instant(day, time(hour, 0)), next(patient_ids),
                                    kiosks, nurse_at, now, invite=False)
-        # Right now: one consultation whose waiting room is open, one about to open.
+        # Right now: one consultation whose waiting room is open, one later today; from home
+        # and at a kiosk in turn.
         video = cycle(s for s in SERVICES_FOR[person.role] if s not in MODES)
-        for minutes, mode in ((-5, "home_video"), (10, "kiosk_video")):
+        modes_now = ("home_video", "kiosk_video")[::1 if index % 2 == 0 else -1]
+        for minutes, mode in zip((-5, 75), modes_now, strict=True):
             start = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
             made += await _one(ctx, pool, person, where[0], next(video), mode, start,
                                next(patient_ids), kiosks, nurse_at, now, invite=True)

@@ -26,6 +26,12 @@ async def test_demo_week_covers_every_service_and_mode_and_now(client: Any):
     open_now = await pool.fetchval(
         "SELECT count(*) FROM consultations WHERE now() BETWEEN join_opens_at AND join_closes_at")
     assert open_now >= 5
+    kiosk_now = await pool.fetchval(
+        "SELECT count(*) FROM consultations c JOIN bookings b ON b.id = c.booking_id"
+        " WHERE b.mode = 'kiosk_video' AND now() BETWEEN join_opens_at AND join_closes_at")
+    assert kiosk_now >= 1
+    invited = await pool.fetchval("SELECT count(DISTINCT booking_id) FROM outbox")
+    assert invited >= 8
     count = await pool.fetchval("SELECT count(*) FROM bookings")
     await demo.seed_demo(app)
     assert await pool.fetchval("SELECT count(*) FROM bookings") == count
