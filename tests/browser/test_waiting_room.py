@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from server.staff import Role
 from tests.browser.conftest import LiveServer, Visit, Watched, fits_width, open_page, sign_in
 from tests.browser.test_call import LAPTOP, patient_in_waiting_room, video_flows
+from tests.conftest import StaffFactory
 
 
 async def clinician_in_call(browser: Any, live: str, visit: Visit) -> Watched:
@@ -57,9 +59,18 @@ async def test_notice_admit_chat_send_back_and_screen_share(live: str, visit: Vi
     doc.assert_clean()
 
 
-async def test_guest_link_brings_an_interpreter_into_the_call(live: str, visit: Visit,
-                                                              browser: Any) -> None:
+async def test_colleague_invited_and_guest_link_brings_an_interpreter_into_the_call(
+        live: str, visit: Visit, browser: Any, make_staff: StaffFactory) -> None:
+    colleague = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
     doc = await clinician_in_call(browser, live, visit)
+    # A colleague with an account: added to the consultation (it shows on their dashboard).
+    await doc.page.select_option("#invite-colleague", str(colleague.id))
+    await doc.page.click("#invite-staff button[type=submit]")
+    await doc.page.wait_for_selector("#invite-result:not(:empty)")
+    colleague_page = await open_page(browser)
+    await sign_in(colleague_page, live, colleague.email)
+    await colleague_page.page.goto(live + "/dashboard")
+    await colleague_page.page.wait_for_selector(f".consultation[data-room='{visit.room}']")
     await doc.page.click("#invite-guest")
     link_input = doc.page.locator("#invite-result input")
     await link_input.wait_for()

@@ -338,8 +338,10 @@ function removeTiles(peerId) {
 
 function updateAlone() {
   peersChanged();
+  if (state.stage !== 'call') return;
   const others = [...state.peers.values()].filter((p) => !state.me || p.peer_id !== state.me.peer_id);
-  if (!others.length && state.stage === 'call') status(t('alone'));
+  if (!others.length) status(t('alone'));
+  else if ($('status').textContent === t('alone')) status('');
 }
 
 // --- quality and the fall-back to sound only -----------------------------------------------
