@@ -65,7 +65,9 @@ class Message:
         """Per-type validation; called from ``__post_init__``."""
 
     def __post_init__(self) -> None:
-        _opt_text("id", self.id, MAX_ID_CHARS)
+        i = self.id
+        if i is not None and (type(i) is not str or not 1 <= len(i) <= MAX_ID_CHARS):
+            raise _bad("id")
         self.check()
 
 
@@ -169,15 +171,24 @@ class Candidate(Message):
     candidate: dict[str, Any] | None
 
     def check(self) -> None:
-        _text("to", self.to, MAX_PEER_ID_CHARS)
+        # The commonest message of all (a trickle of them per call): checks written inline.
+        to = self.to
+        if type(to) is not str or not 1 <= len(to) <= MAX_PEER_ID_CHARS:
+            raise _bad("to")
         c = self.candidate
         if c is None:
             return
-        if type(c) is not dict or not CANDIDATE_KEYS.issuperset(c):
+        if type(c) is not dict or not c.keys() <= CANDIDATE_KEYS:
             raise _bad("candidate")
-        _text("candidate.candidate", c.get("candidate"), MAX_CANDIDATE_CHARS, min_chars=0)
-        _opt_text("candidate.sdpMid", c.get("sdpMid"), 32)
-        _int("candidate.sdpMLineIndex", c.get("sdpMLineIndex"), 0, 64, optional=True)
+        line = c.get("candidate")
+        if type(line) is not str or len(line) > MAX_CANDIDATE_CHARS:
+            raise _bad("candidate.candidate")
+        mid = c.get("sdpMid")
+        if mid is not None and (type(mid) is not str or len(mid) > 32):
+            raise _bad("candidate.sdpMid")
+        index = c.get("sdpMLineIndex")
+        if index is not None and (type(index) is not int or not 0 <= index <= 64):
+            raise _bad("candidate.sdpMLineIndex")
         _opt_text("candidate.usernameFragment", c.get("usernameFragment"), 256)
 
 
@@ -235,7 +246,16 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 def decode(text: str) -> dict[str, Any]:
     """The frame as a dict, or ``bad_json``."""
     try:
-        obj = _DECODER.decode(text)
+        # The C scanner straight away (JSONDecoder.decode adds two regex passes per frame);
+        # leading or trailing whitespace falls back to the full decoder.
+        obj, end = _DECODER.scan_once(text, 0)  # type: ignore[attr-defined]
+        if end != len(text):
+            obj = _DECODER.decode(text)
+    except StopIteration:
+        try:
+            obj = _DECODER.decode(text)
+        except (ValueError, RecursionError):
+            raise ProtocolError(BAD_JSON) from None
     except (ValueError, RecursionError):
         raise ProtocolError(BAD_JSON) from None
     if type(obj) is not dict:

@@ -258,12 +258,12 @@ class Hub:
             target = room.local.get(to)
             if target is not None and target.in_call:
                 await target.send(text)
-                self.metrics.relayed.inc()
+                self.metrics.relayed += 1
             return
         for c in list(room.local.values()):
             if c.peer_id != sender and c.in_call:
                 await c.send(text)
-                self.metrics.relayed.inc()
+                self.metrics.relayed += 1
 
     async def direct_local(self, room_key: str, to: str, text: str) -> None:
         """A server message for one local socket, whatever its state (notices)."""

@@ -238,7 +238,7 @@ def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
         local = room.local.get(to)
         if local is not None:
             await local.send(out)
-            hub.metrics.relayed.inc()
+            hub.metrics.relayed += 1
         elif target.instance_id is not None:
             hub.bus("relay", room=room.key, to=to, text=out)
         # else: the peer is away; it renegotiates when it resumes
@@ -259,7 +259,7 @@ def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
             local = room.local.get(m.peer_id)
             if local is not None:
                 await local.send(out)
-                hub.metrics.relayed.inc()
+                hub.metrics.relayed += 1
             elif m.instance_id is not None:
                 remote = True
         if remote:
