@@ -124,3 +124,31 @@ async def test_dashboard_is_for_clinicians_only(live: str, make_staff: StaffFact
     await sign_in(w, live, coordinator.email)
     resp = await w.page.goto(live + "/dashboard")
     assert resp is not None and resp.status == 403
+
+
+async def test_refused_camera_explains_and_lets_the_patient_go_on_with_sound(
+        live: str, visit: Visit) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, Watched
+
+    # A browser that really asks: only the microphone is allowed, the camera is refused.
+    args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"]
+    async with async_playwright() as p:
+        b: Any = await p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            context = await b.new_context(viewport=PHONE, locale="en-GB",
+                                          permissions=["microphone"])
+            w = Watched(await context.new_page())
+            await w.page.goto(f"{live}/join/{visit.link}")
+            await w.page.wait_for_selector("#camera-result[data-state=warn]")
+            # In the patient's booked language (Italian), whatever the browser's own.
+            assert "Consenti la videocamera" in await w.page.inner_text("#camera-result")
+            await w.page.click("#camera-help summary")
+            assert "Autorizzazioni" in await w.page.inner_text("#camera-help")
+            await w.page.click("#precall-audio-only")
+            await w.page.wait_for_selector("#stage-waiting:not([hidden])")
+            await fits_width(w)
+            w.assert_clean()
+        finally:
+            await b.close()

@@ -30,12 +30,15 @@ export async function openMedia() {
   try {
     return { stream: await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } }) };
   } catch (err) {
-    if (err.name === 'NotAllowedError' || err.name === 'SecurityError') return { error: 'denied' };
+    // Step down to sound only: a camera that is refused, busy or absent must not keep the
+    // patient out of the consultation.
+    const cameraError = { NotAllowedError: 'denied', SecurityError: 'denied',
+      NotReadableError: 'busy' }[err.name] || 'missing';
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-      return { stream, cameraError: err.name === 'NotReadableError' ? 'busy' : 'missing' };
+      return { stream, cameraError };
     } catch (err2) {
-      return { error: err2.name === 'NotAllowedError' ? 'denied' : 'missing' };
+      return { error: err2.name === 'NotAllowedError' || err2.name === 'SecurityError' ? 'denied' : 'missing' };
     }
   }
 }
@@ -77,7 +80,9 @@ export class PreCall {
     this.audioOnly = !!media.cameraError;
     $('preview').srcObject = this.stream;
     if (media.cameraError) {
-      setResult('camera-result', 'warn', t(media.cameraError === 'busy' ? 'camera_busy' : 'camera_missing'));
+      const key = { busy: 'camera_busy', denied: 'camera_denied' }[media.cameraError] || 'camera_missing';
+      setResult('camera-result', 'warn', t(key));
+      $('camera-help').hidden = media.cameraError !== 'denied';
     } else {
       setResult('camera-result', 'ok', t('camera_ok'));
     }
