@@ -95,6 +95,7 @@ CLIENT: dict[str, str] = {
     "nobody_waiting": N_("Nobody is waiting."),
     "is_waiting": N_("%(name)s is waiting"),
     "in_call": N_("In the call"),
+    "no_longer_waiting": N_("No longer waiting"),
     "not_arrived": N_("Not arrived yet"),
     "finished": N_("Finished"),
     "waiting_status": N_("Waiting since %(time)s"),

@@ -77,8 +77,9 @@ function update(entries) {
       }
     } else {
       if (row.dataset.state === 'waiting') {
-        row.dataset.state = 'in_call';
-        statusEl.textContent = t('in_call');
+        // Admitted, or gone: the waiting list cannot tell which, so say only what is sure.
+        row.dataset.state = 'seen';
+        statusEl.textContent = t('no_longer_waiting');
       }
       admit.hidden = true;
     }
