@@ -4,7 +4,9 @@
 import { t, timeOf } from './i18n-client.js';
 
 const $ = (id) => document.getElementById(id);
-const NOTICE_CODES = ['few_minutes', 'running_late', 'technical_problem', 'please_wait'];
+// The protocol's notice codes; "few_minutes" may carry a number of minutes.
+const NOTICES = [['few_minutes', 5], ['few_minutes', 10], ['few_minutes', 0], ['running_late', 0],
+  ['technical_problem', 0], ['please_wait', 0]];
 
 export class ClinicianPanel {
   constructor(signal, autoAdmit, chime) {
@@ -72,15 +74,18 @@ export class ClinicianPanel {
     li.append(text('strong', e.name || t('patient')), text('span', ' · ' + details.join(' · ')));
     li.append(button(t('admit'), 'primary admit', () => this.signal.admit(e.peer_id)));
     const select = document.createElement('select');
-    for (const code of NOTICE_CODES) {
+    for (const [code, minutes] of NOTICES) {
       const option = document.createElement('option');
-      option.value = code;
-      option.textContent = t('notice_' + code);
+      option.value = minutes ? `${code}:${minutes}` : code;
+      option.textContent = minutes ? t('notice_few_minutes_n', { minutes }) : t('notice_' + code);
       select.append(option);
     }
     select.setAttribute('aria-label', t('message_to_patient'));
     li.append(select, button(t('send_notice'), 'notice', () => {
-      if (this.signal.notice(e.peer_id, select.value)) $('invite-result').textContent = t('notice_sent');
+      const [code, minutes] = select.value.split(':');
+      if (this.signal.notice(e.peer_id, code, minutes ? Number(minutes) : null)) {
+        $('invite-result').textContent = t('notice_sent');
+      }
     }));
     return li;
   }
