@@ -4,9 +4,13 @@
 - Psychological, psychiatric and violence-support notes (restricted) are read only by their
   author, by clinicians the author shared them with, and by a clinician who broke the glass.
 - Only the author edits, signs, amends, shares or makes a patient summary link of a note.
+- A note is written only by the consultation's clinician, nurse or an invited participant,
+  who must also be caring for the patient.
+- A booking makes someone a carer only once it is under way (``UNDER_WAY``), never before.
 - Coordinators and admins see no clinical content; admins search the audit log and erase.
 
-"Caring for the patient" is ``caring_for`` below.
+"Caring for the patient" is ``caring_for`` below. Writing a note also needs the writer to be
+on that consultation (``on_booking``): its clinician, its nurse or an invited participant.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ class Facts:
     author: bool = False
     shared: bool = False
     glass: bool = False  # an unexpired break-glass on this note
+    on_booking: bool = False  # clinician, nurse or participant of the note's consultation
 
 
 def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool:
@@ -77,7 +82,11 @@ def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool
     if category is None:
         return False
     if op is Op.CREATE:
-        return category in WRITES.get(role, frozenset()) and facts.caring
+        # Both: being on the consultation (not someone else's session), and caring (so a
+        # booking of one's own that has not started yet cannot be used to become an author,
+        # which would make one a carer).
+        return (category in WRITES.get(role, frozenset()) and facts.caring
+                and facts.on_booking)
     if op is Op.READ:
         if facts.author:
             return True
@@ -94,28 +103,77 @@ def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool
     return False
 
 
-# Bookings that did not happen (cancelled, entered in error) do not make anyone a carer.
-CARING = """
-SELECT EXISTS (SELECT 1 FROM staff_centres sc JOIN patients p ON p.home_centre_id = sc.centre_id
+# A booking makes its clinician, nurse and participants carers only once it is under way:
+# the patient checked in, arrived or was seen, or a confirmed ('booked') booking's start time
+# has passed. A future booking does not count - anyone can put a patient in their own
+# calendar - nor does a booking that was cancelled, entered in error, missed (noshow) or never
+# confirmed (proposed, pending, waitlist).
+UNDER_WAY = """(b.status IN ('checked-in', 'arrived', 'fulfilled')
+    OR (b.status = 'booked' AND lower(b.during) <= now()))"""
+
+CARING_EXPR = f"""
+       EXISTS (SELECT 1 FROM staff_centres sc JOIN patients p ON p.home_centre_id = sc.centre_id
                WHERE sc.staff_id = $1 AND p.id = $2)
     OR EXISTS (SELECT 1 FROM notes WHERE author_id = $1 AND patient_id = $2)
     OR EXISTS (SELECT 1 FROM bookings b WHERE b.patient_id = $2
-               AND (b.clinician_id = $1 OR b.nurse_id = $1)
-               AND b.status NOT IN ('cancelled', 'entered-in-error'))
+               AND (b.clinician_id = $1 OR b.nurse_id = $1) AND {UNDER_WAY})
     OR EXISTS (SELECT 1 FROM consultation_participants cp
                JOIN consultations c ON c.id = cp.consultation_id
                JOIN bookings b ON b.id = c.booking_id
-               WHERE cp.staff_id = $1 AND b.patient_id = $2
-               AND b.status NOT IN ('cancelled', 'entered-in-error'))
-"""
+               WHERE cp.staff_id = $1 AND b.patient_id = $2 AND {UNDER_WAY})"""
+CARING = f"SELECT {CARING_EXPR}"
 
 
 async def caring_for(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
                      patient_id: int) -> bool:
     """The staff member works at the patient's home centre, or authored a note for the
-    patient, or is the clinician or nurse of one of the patient's bookings (or was added to
-    its consultation), not counting cancelled or erroneous bookings."""
+    patient, or is the clinician, nurse or an added participant of one of the patient's
+    bookings that is under way (``UNDER_WAY``: started, checked in, arrived or fulfilled)."""
     return bool(await conn.fetchval(CARING, staff_id, patient_id))
+
+
+# Only bookings that did not happen are left out: a note about a missed appointment is fine.
+ON_BOOKING = """
+SELECT EXISTS (SELECT 1 FROM bookings b WHERE b.id = $2
+               AND b.status NOT IN ('cancelled', 'entered-in-error')
+               AND (b.clinician_id = $1 OR b.nurse_id = $1
+                    OR EXISTS (SELECT 1 FROM consultation_participants cp
+                               JOIN consultations c ON c.id = cp.consultation_id
+                               WHERE c.booking_id = b.id AND cp.staff_id = $1)))
+"""
+
+
+async def on_booking(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
+                     booking_id: int) -> bool:
+    """The staff member is the booking's clinician or nurse, or was added to its
+    consultation, and the booking was not cancelled or entered in error."""
+    return bool(await conn.fetchval(ON_BOOKING, staff_id, booking_id))
+
+
+# Who may open a patient's record at all (and so learn who the patient is): a carer, or a
+# clinician a restricted note was shared with or who holds an unexpired break-glass on one.
+MAY_OPEN = f"""
+SELECT ({CARING_EXPR})
+    OR EXISTS (SELECT 1 FROM note_shares s JOIN notes n ON n.id = s.note_id
+               WHERE s.staff_id = $1 AND n.patient_id = $2)
+    OR EXISTS (SELECT 1 FROM break_glass g JOIN notes n ON n.id = g.note_id
+               WHERE g.staff_id = $1 AND n.patient_id = $2 AND g.expires_at > now())
+"""
+
+
+async def may_open_record(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
+                          patient_id: int) -> bool:
+    """Whether ``user`` may see that the patient exists (name, record pages): clinicians
+    caring for them, or holding a share or a live break-glass on one of their notes."""
+    return user.role.clinical and bool(await conn.fetchval(MAY_OPEN, user.id, patient_id))
+
+
+async def may_open_consultation(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
+                                booking_id: int, patient_id: int) -> bool:
+    """The note editor of a consultation: for a clinician on that booking who cares for the
+    patient (so a future booking at another centre opens nothing yet)."""
+    return (user.role.clinical and await on_booking(conn, user.id, booking_id)
+            and await caring_for(conn, user.id, patient_id))
 
 
 NOTE_FACTS = """

@@ -8,6 +8,7 @@ from records import content
 from records.access import Category
 from records.web_common import (
     booking_patient,
+    check_record,
     int_param,
     json_body,
     map_errors,
@@ -50,6 +51,7 @@ async def consultation_notes(request: web.Request) -> web.StreamResponse:
         given = request.query.get("patient_id")
         patient = await booking_patient(conn, booking_id,
                                         int_param(given, "patient_id") if given else None)
+        await check_record(conn, current_staff(request), patient)
         views = await rec.history(conn, current_staff(request), patient, booking_id)
     return web.json_response({"notes": [view_json(v) for v in views]})
 

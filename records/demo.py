@@ -9,7 +9,7 @@ import logging
 import asyncpg
 from aiohttp import web
 
-from records import content, keyring
+from records import access, content, keyring
 from records.access import Category
 from records.crypto import Envelope
 from records.keys import RECORDS
@@ -34,19 +34,24 @@ DEMO_MEASUREMENTS = {
     "spo2": {"value": 97}, "temperature": {"value": 36.6},
     "glucose": {"value": 110, "unit": "mg/dL"}, "weight": {"value": 71.5},
 }
-# A consultation of this clinician (the bookings demo made a week of them), earliest first.
-PICK_BOOKING = """
+# A consultation of this clinician (the bookings demo made a week of them): one under way or
+# past first (only those make the clinician a carer, which writing a note needs), earliest
+# first; missed ones (noshow) are left out.
+PICK_BOOKING = f"""
 SELECT b.id, b.patient_id FROM bookings b JOIN services s ON s.code = b.service_code
 WHERE b.clinician_id = $1 AND s.code = ANY($2::text[])
-  AND b.status NOT IN ('cancelled', 'entered-in-error')
-ORDER BY lower(b.during), b.id LIMIT 1
+  AND b.status NOT IN ('cancelled', 'entered-in-error', 'noshow')
+ORDER BY {access.UNDER_WAY} DESC, lower(b.during), b.id LIMIT 1
 """
 
 
 async def _booking(conn: asyncpg.Connection, clinician_id: int,
                    services: list[str]) -> tuple[int, int] | None:
+    """The consultation to write the demo note in, if the clinician may write there."""
     r = await conn.fetchrow(PICK_BOOKING, clinician_id, services)
-    return (r["id"], r["patient_id"]) if r else None
+    if r is None or not await access.caring_for(conn, clinician_id, r["patient_id"]):
+        return None
+    return (r["id"], r["patient_id"])
 
 
 async def seed_demo(app: web.Application) -> None:

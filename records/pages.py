@@ -15,7 +15,13 @@ from aiohttp import web
 from records import audit, fhir, sharing
 from records.access import WRITES
 from records.content import MEASURES
-from records.web_common import booking_patient, int_param, map_errors, records_of
+from records.web_common import (
+    check_record,
+    consultation_patient,
+    int_param,
+    map_errors,
+    records_of,
+)
 from server import errors, patients
 from server import staff as staff_store
 from server.keys import CONFIG, POOL
@@ -59,9 +65,10 @@ async def _patient(conn: asyncpg.Connection, patient_id: int) -> patients.Patien
 
 async def editor_context(request: web.Request, conn: asyncpg.Connection,
                          booking_id: int) -> dict[str, Any]:
-    """What ``records/_editor.html`` needs; the call page can include the same partial."""
+    """What ``records/_editor.html`` needs; the call page can include the same partial.
+    Refuses (before the patient is loaded) anyone not on the consultation or not caring."""
     user = current_staff(request)
-    patient_id = await booking_patient(conn, booking_id, None)
+    patient_id = await consultation_patient(conn, user, booking_id)
     views = await records_of(request).history(conn, user, patient_id, booking_id)
     draft = next((v for v in views if v.can_edit and v.latest and not v.latest.signed), None)
     return {"booking_id": booking_id, "patient": await _patient(conn, patient_id),
@@ -105,6 +112,7 @@ async def record_page(request: web.Request) -> web.StreamResponse:
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
     user = current_staff(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
+        await check_record(conn, user, patient_id)
         patient = await _patient(conn, patient_id)
         views = await records_of(request).history(conn, user, patient_id)
         shares = {v.note.id: await sharing.shared_with(conn, v.note.id) for v in views
@@ -120,9 +128,10 @@ async def record_page(request: web.Request) -> web.StreamResponse:
 async def record_fhir(request: web.Request) -> web.StreamResponse:
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        patient = await _patient(conn, patient_id)
+        # export() checks the caller cares for the patient: before the patient is loaded.
         views = await records_of(request).export(conn, current_staff(request), patient_id,
                                                  "fhir")
+        patient = await _patient(conn, patient_id)
     body = json.dumps(fhir.bundle(patient, views), ensure_ascii=False, indent=1)
     return web.Response(text=body, content_type="application/fhir+json", headers={
         "Content-Disposition": f'attachment; filename="patient-{patient_id}.fhir.json"'})
@@ -133,9 +142,9 @@ async def record_fhir(request: web.Request) -> web.StreamResponse:
 async def record_print(request: web.Request) -> web.StreamResponse:
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        patient = await _patient(conn, patient_id)
         views = await records_of(request).export(conn, current_staff(request), patient_id,
                                                  "print")
+        patient = await _patient(conn, patient_id)
         names = {s.id: s.full_name for s in await staff_store.list_all(conn)}
     return render(request, "records/print.html", patient=patient, views=views, names=names,
                   text_fields=TEXT_FIELDS, printed_at=datetime.now(ROME))

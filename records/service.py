@@ -76,9 +76,13 @@ class Records:
 
     async def create(self, conn: asyncpg.Connection, user: Staff, *, booking_id: int,
                      patient_id: int, category: Category, content: NoteContent) -> Note:
-        """Start a note (version 1, draft) in a consultation."""
-        caring = user.role.clinical and await access.caring_for(conn, user.id, patient_id)
-        if not access.allowed(user.role, Op.CREATE, category, Facts(caring=caring)):
+        """Start a note (version 1, draft) in a consultation: only its clinician, nurse or an
+        invited participant, caring for the patient, writes there."""
+        facts = Facts()
+        if user.role.clinical:
+            facts = Facts(caring=await access.caring_for(conn, user.id, patient_id),
+                          on_booking=await access.on_booking(conn, user.id, booking_id))
+        if not access.allowed(user.role, Op.CREATE, category, facts):
             raise Denied("create refused")
         note = await store.create_note(conn, self.env, booking_id=booking_id,
                                        patient_id=patient_id, category=category,

@@ -11,11 +11,13 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from records import access
 from records import errors as rerr
 from records.keys import RECORDS
 from records.service import NoteView, Records
 from server import errors
 from server.keys import REQUEST_ID
+from server.staff import Staff
 
 log = logging.getLogger("casa.records")
 
@@ -87,6 +89,25 @@ async def booking_patient(conn: asyncpg.Connection, booking_id: int,
     if given is not None and known != given:
         raise errors.ApiError(errors.VALIDATION, details={"patient_id": "not this booking's"})
     return int(known)
+
+
+async def consultation_patient(conn: asyncpg.Connection, user: Staff, booking_id: int) -> int:
+    """The patient of a consultation whose editor ``user`` may open, checked before anything
+    about the patient is loaded. Refused alike for an unknown booking and another's, so
+    booking ids cannot be probed."""
+    if not (user.role.clinical and await access.on_booking(conn, user.id, booking_id)):
+        raise rerr.Denied(f"booking {booking_id}: not on this consultation")
+    patient_id = await booking_patient(conn, booking_id, None)
+    if not await access.caring_for(conn, user.id, patient_id):
+        raise rerr.Denied(f"booking {booking_id}: not caring for the patient")
+    return patient_id
+
+
+async def check_record(conn: asyncpg.Connection, user: Staff, patient_id: int) -> None:
+    """Refuse, before the patient is loaded, anyone who may not open the patient's record;
+    an unknown patient is refused the same way, so patient ids cannot be probed."""
+    if not await access.may_open_record(conn, user, patient_id):
+        raise rerr.Denied(f"patient {patient_id}: record refused")
 
 
 def view_json(view: NoteView) -> dict[str, Any]:

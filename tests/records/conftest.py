@@ -86,26 +86,51 @@ def make_patient(db_url: str) -> PatientFactory:
 
 class BookingFactory:
     """Bare booking rows (the bookings package owns the real workflow); each one an hour after
-    the previous so no exclusion constraint is hit."""
+    the previous (future ones) or before (``started`` ones) so no exclusion constraint is hit.
+    A ``nurse_id`` makes it a kiosk booking (only those have a nurse)."""
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
         self.n = 0
 
     async def __call__(self, patient_id: int, clinician_id: int,
-                       service: str = "gp_visit") -> int:
+                       service: str = "gp_visit", *, started: bool = False,
+                       nurse_id: int | None = None) -> int:
         self.n += 1
+        hours = -self.n if started else self.n
         conn = await asyncpg.connect(self.db_url)
         try:
+            kiosk = None
+            if nurse_id is not None:
+                kiosk = await conn.fetchval(
+                    "INSERT INTO resources (centre_id, kind, name) VALUES ('san-siro', 'kiosk',"
+                    " $1) RETURNING id", f"Kiosk {self.n}")
             booking_id: int = await conn.fetchval(
                 "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id,"
-                " during) VALUES ('san-siro', $1, 'home_video', $2, $3, tstzrange("
-                "now() + make_interval(hours => $4), now() + make_interval(hours => $4)"
-                " + interval '20 minutes')) RETURNING id",
-                service, patient_id, clinician_id, self.n)
+                " kiosk_id, nurse_id, during) VALUES ('san-siro', $1, $5, $2, $3, $6, $7,"
+                " tstzrange(now() + make_interval(hours => $4), now()"
+                " + make_interval(hours => $4) + interval '20 minutes')) RETURNING id",
+                service, patient_id, clinician_id, hours,
+                "home_video" if kiosk is None else "kiosk_video", kiosk, nurse_id)
         finally:
             await conn.close()
         return booking_id
+
+
+async def add_participant(conn: asyncpg.Connection, booking_id: int, staff_id: int) -> int:
+    """Give the booking a consultation (if it has none) and add ``staff_id`` to it, as an
+    invitation during the call does; the consultation id."""
+    consultation_id: int | None = await conn.fetchval(
+        "SELECT id FROM consultations WHERE booking_id = $1", booking_id)
+    if consultation_id is None:
+        consultation_id = await conn.fetchval(
+            "INSERT INTO consultations (booking_id, room_id, join_opens_at, join_closes_at)"
+            " VALUES ($1, $2, now() - interval '1 day', now() + interval '1 day') RETURNING id",
+            booking_id, f"room-for-booking-{booking_id:08d}")
+    await conn.execute("INSERT INTO consultation_participants (consultation_id, staff_id)"
+                       " VALUES ($1, $2) ON CONFLICT DO NOTHING", consultation_id, staff_id)
+    assert consultation_id is not None
+    return consultation_id
 
 
 @pytest.fixture

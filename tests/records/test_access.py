@@ -63,12 +63,11 @@ async def world(conn, rec, make_staff, make_patient, make_booking):
     psy_author = await make_staff(Role.PSYCHOLOGIST, ("san-siro", "mazzini"))
     own, other = await make_patient("san-siro"), await make_patient("mazzini")
     notes = {}
-    bookings = {own: await make_booking(own, gp_author.id),
-                other: await make_booking(other, gp_author.id)}
     for pid, kind in itertools.product((own, other), ("ordinary", "restricted")):
-        author, cat = ((gp_author, Category.GP) if kind == "ordinary"
-                       else (psy_author, Category.PSYCHOLOGICAL))
-        n = await rec.create(conn, author, booking_id=bookings[pid], patient_id=pid, category=cat,
+        author, cat, service = ((gp_author, Category.GP, "gp_visit") if kind == "ordinary"
+                                else (psy_author, Category.PSYCHOLOGICAL, "psych_session"))
+        booking = await make_booking(pid, author.id, service)  # each author's own session
+        n = await rec.create(conn, author, booking_id=booking, patient_id=pid, category=cat,
                              content=content.parse({"text": f"{kind} {pid}"}))
         await rec.sign(conn, author, n.id)
         notes[(pid, kind)] = n
@@ -88,7 +87,8 @@ async def test_matrix_for_a_colleague_who_is_not_the_author(conn, rec, make_staf
         if role is Role.ADMIN:
             expected = {"erase", "audit_search"}
         elif clinical and where == "own":
-            expected = {"create", "export"}
+            # Caring (same centre) but not on the author's consultation: writes nothing there.
+            expected = {"export"}
             if kind == "ordinary" and role in (Role.GP, Role.NURSE):
                 expected.add("read")
             if kind == "restricted":
@@ -128,7 +128,7 @@ async def test_sharing_opens_a_restricted_note_to_that_clinician_only(conn, rec,
 
 def test_policy_function_never_gives_clinical_content_to_non_clinicians():
     for role, op, cat in itertools.product(ROLES, Op, [None, *Category]):
-        for facts in itertools.starmap(Facts, itertools.product((False, True), repeat=4)):
+        for facts in itertools.starmap(Facts, itertools.product((False, True), repeat=5)):
             verdict = access.allowed(role, op, cat, facts)
             if role in (Role.COORDINATOR, Role.ADMIN) and op not in (Op.AUDIT_SEARCH,
                                                                     Op.ERASE):
@@ -137,9 +137,11 @@ def test_policy_function_never_gives_clinical_content_to_non_clinicians():
                 assert verdict == (role is Role.ADMIN)
             if op is Op.READ and cat is not None and cat.restricted and verdict:
                 assert facts.author or facts.shared or facts.glass
+            if op is Op.CREATE and verdict:
+                assert facts.caring and facts.on_booking
 
 
-async def test_a_booked_clinician_cares_for_the_patient_until_the_booking_is_cancelled(
+async def test_a_started_booking_makes_a_carer_until_it_is_cancelled(
         conn, rec, make_staff, make_patient, make_booking):
     author = await make_staff(Role.GP, ("mazzini",))
     visiting = await make_staff(Role.GP, ("gratosoglio",))  # not the patient's centre
@@ -150,7 +152,10 @@ async def test_a_booked_clinician_cares_for_the_patient_until_the_booking_is_can
     await rec.sign(conn, author, note.id)
     with pytest.raises(Denied):
         await rec.read(conn, visiting, note.id)
-    booking = await make_booking(patient, visiting.id)
+    await make_booking(patient, visiting.id)  # a future booking: not yet caring
+    with pytest.raises(Denied):
+        await rec.read(conn, visiting, note.id)
+    booking = await make_booking(patient, visiting.id, started=True)
     assert (await rec.read(conn, visiting, note.id)).readable
     await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking)
     with pytest.raises(Denied):

@@ -63,4 +63,5 @@ async def test_export_of_a_patient_not_in_care_is_refused(client, make_staff, ma
     other = await make_patient("mazzini")
     await login_as(client, gp, db_url)
     assert (await client.get(f"/patients/{other}/record.fhir.json")).status == 403
-    assert (await client.get("/patients/999999/record.fhir.json")).status == 404
+    # An unknown patient is refused like someone else's: patient ids cannot be probed.
+    assert (await client.get("/patients/999999/record.fhir.json")).status == 403

@@ -138,7 +138,8 @@ async def test_bad_requests(client, make_staff, make_patient, make_booking, db_u
     resp = await client.post("/api/records/consultations/99999999/notes", headers=h,
                              json={"category": "gp"})
     assert resp.status == 404  # no such booking
-    assert (await client.get("/consultations/99999999/notes")).status == 404
+    # The editor refuses an unknown booking like someone else's: ids cannot be probed.
+    assert (await client.get("/consultations/99999999/notes")).status == 403
     resp = await client.post(url, headers=h, json={"category": "gp"})
     assert resp.status == 201  # the patient comes from the booking
     assert (await client.get("/api/records/notes/abc", headers=h)).status == 422
