@@ -71,6 +71,7 @@ CLIENT: dict[str, str] = {
     "peer_muted": N_("%(name)s has muted their microphone."),
     "chat_you": N_("You"),
     "ended": N_("The consultation has ended."),
+    "you_left": N_("You left the consultation. If that was a mistake, you can go back in."),
     "error_generic": N_("Something went wrong. Reload the page to try again."),
     "room_not_found": N_("This link does not open this consultation. Use the link from your "
                          "invitation, or enter your code."),

@@ -58,6 +58,13 @@ async def test_notice_admit_chat_send_back_and_screen_share(live: str, visit: Vi
     assert await doc.page.get_attribute("#btn-share", "aria-pressed") == "true"
     await doc.page.click("#btn-share")
     await patient.page.wait_for_selector("#videos:not(.sharing)")
+    # A mistaken hang-up: the patient can go back in (and waits to be admitted again).
+    await patient.page.click("#btn-hangup")
+    await patient.page.click("#confirm-yes")
+    await patient.page.wait_for_selector("#stage-ended:not([hidden])")
+    await patient.page.click("#rejoin a")
+    await patient.page.wait_for_selector("#stage-waiting:not([hidden])")
+    await doc.page.wait_for_selector(waiting)
     patient.assert_clean()
     doc.assert_clean()
 

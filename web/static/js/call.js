@@ -471,13 +471,13 @@ $('btn-hangup').addEventListener('click', async () => {
   const clinician = ROLE === 'clinician';
   if (!await confirmDialog(t(clinician ? 'confirm_end' : 'confirm_leave'))) return;
   if (clinician) state.signal.end();
-  else { state.signal.leave(); showEnded(); }
+  else { state.signal.leave(); showEnded(t('you_left'), { canRejoin: true }); }
 });
 
 $('waiting-leave').addEventListener('click', async () => {
   if (!await confirmDialog(t('confirm_leave'))) return;
   state.signal.leave();
-  showEnded();
+  showEnded(t('you_left'), { canRejoin: true });
 });
 
 function stopMedia() {
@@ -488,11 +488,13 @@ function stopMedia() {
   if (state.screen) state.screen.getTracks().forEach((tr) => tr.stop());
 }
 
-function showEnded(reason) {
+// canRejoin: the person left by themselves (a mistaken tap happens): offer the way back.
+function showEnded(reason, { canRejoin = false } = {}) {
   state.ended = true;
+  $('rejoin').hidden = !canRejoin;
   if (state.signal) state.signal.close();
   stopMedia();
-  sessionStorage.removeItem(PASSED_KEY);
+  if (!canRejoin) sessionStorage.removeItem(PASSED_KEY);
   banner('');
   status('');
   $('ended-reason').textContent = reason || '';
