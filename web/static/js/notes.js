@@ -131,11 +131,23 @@ function mount(root, refresh = () => window.location.reload()) {
 
 // The call page has an empty notes panel that knows its consultation: fetch the editor
 // (server-rendered, same origin) into it, with its stylesheet.
-async function fillCallPanel(panel) {
+// A clinician from another centre may write only once the consultation is under way (the
+// patient arrived, or its start time passed): until then the panel answers 403, so it is asked
+// again a few times rather than left empty for the whole call.
+const PANEL_RETRY_MS = 30000;
+const PANEL_RETRIES = 20;
+
+async function fillCallPanel(panel, retriesLeft = PANEL_RETRIES) {
   const resp = await fetch(`/records/consultations/${panel.dataset.consultationId}/panel`, {
     credentials: "same-origin", headers: { Accept: "text/html" },
   });
-  if (!resp.ok) return; // not a clinician who may write here: leave the panel as it is
+  if (!resp.ok) {
+    // Not (yet) someone who may write here: leave the panel as it is.
+    if (resp.status === 403 && retriesLeft > 0) {
+      setTimeout(() => fillCallPanel(panel, retriesLeft - 1), PANEL_RETRY_MS);
+    }
+    return;
+  }
   if (!document.querySelector('link[data-records-css]')) {
     const link = document.createElement("link");
     link.rel = "stylesheet";
