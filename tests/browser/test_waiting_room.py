@@ -7,7 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from server.staff import Role
-from tests.browser.conftest import LiveServer, Visit, Watched, fits_width, open_page, sign_in
+from tests.browser.conftest import (
+    PHONE,
+    LiveServer,
+    Visit,
+    Watched,
+    fits_width,
+    open_page,
+    sign_in,
+)
 from tests.browser.test_call import LAPTOP, patient_in_waiting_room, video_flows
 from tests.conftest import StaffFactory
 
@@ -97,6 +105,9 @@ async def test_colleague_invited_and_guest_link_brings_an_interpreter_into_the_c
     await video_flows(guest)
     await video_flows(doc)
     await fits_width(guest)
+    # The clinician's page, panel and all, also fits a phone.
+    await doc.page.set_viewport_size(PHONE)
+    await fits_width(doc)
     guest.assert_clean()
     doc.assert_clean()
 
