@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
+import asyncpg
 from aiohttp import web
 
-from server import errors
+from server import errors, patients
 from server.bookings import tokens
-from server.bookings.bookings import Booking
 from server.bookings.errors import BAD_TOKEN
 from server.keys import POOL, STAFF
+from server.patients import Patient
 from server.staff import Role, Staff
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,7 +64,18 @@ def caller(request: web.Request) -> Staff:
     return request[API_STAFF]
 
 
-def can_see(user: Staff, b: Booking) -> bool:
+class BookingLike(Protocol):
+    """What ``can_see`` needs: a ``Booking`` or a page's ``views.Row``."""
+
+    @property
+    def centre_id(self) -> str: ...
+    @property
+    def clinician_id(self) -> int: ...
+    @property
+    def nurse_id(self) -> int | None: ...
+
+
+def can_see(user: Staff, b: BookingLike) -> bool:
     """Desk staff see their centres' bookings; clinicians their own and the ones they join."""
     if user.role in DESK_ROLES and b.centre_id in user.centres:
         return True
@@ -74,3 +87,57 @@ def can_book(user: Staff, centre_id: str, clinician_id: int) -> bool:
     if centre_id not in user.centres:
         return False
     return user.role in DESK_ROLES or user.id == clinician_id
+
+
+# Whose identity a caller may read (review finding 3). Desk staff: patients whose home centre is
+# one of theirs or who were ever booked at one of their centres. Everyone: patients they care
+# for, i.e. booked with them as clinician or attached nurse, or whose consultation they were
+# added to. Parameters: $2 caller id, $3 caller's centres, $4 desk role.
+SCOPE = """(
+  ($4 AND (p.home_centre_id = ANY($3::text[])
+           OR EXISTS (SELECT 1 FROM bookings b
+                      WHERE b.patient_id = p.id AND b.centre_id = ANY($3::text[]))))
+  OR EXISTS (SELECT 1 FROM bookings b WHERE b.patient_id = p.id
+             AND (b.clinician_id = $2 OR b.nurse_id = $2))
+  OR EXISTS (SELECT 1 FROM consultation_participants cp
+             JOIN consultations c ON c.id = cp.consultation_id
+             JOIN bookings b ON b.id = c.booking_id
+             WHERE b.patient_id = p.id AND cp.staff_id = $2))"""
+IN_SCOPE = "SELECT p.id FROM patients p WHERE p.id = $1 AND " + SCOPE
+# The foundation's matching (server/patients.py), limited to the caller's scope; a full
+# codice fiscale also finds a patient out of scope (see ``search_patients``).
+SEARCH = f"""
+SELECT {", ".join("p." + c.strip() for c in patients.COLUMNS.split(","))},
+       {SCOPE} AS in_scope
+FROM patients p
+WHERE (lower(p.family_name || ' ' || p.given_name) LIKE '%' || lower($1) || '%'
+       OR lower(p.given_name || ' ' || p.family_name) LIKE '%' || lower($1) || '%'
+       OR p.codice_fiscale = upper($1))
+  AND ({SCOPE} OR p.codice_fiscale = upper($1))
+ORDER BY p.family_name, p.given_name LIMIT $5
+"""
+
+
+def _scope_args(user: Staff) -> tuple[int, list[str], bool]:
+    return user.id, list(user.centres), user.role in DESK_ROLES
+
+
+async def may_see_patient(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
+                          patient_id: int) -> bool:
+    """Whether ``user`` may read this patient's identity and bookings."""
+    return await conn.fetchval(IN_SCOPE, patient_id, *_scope_args(user)) is not None
+
+
+async def search_patients(conn: asyncpg.Connection | asyncpg.Pool, user: Staff, query: str,
+                          limit: int) -> list[tuple[Patient, bool]]:
+    """Patients matching ``query`` that ``user`` may find, each with whether its details are
+    in scope. A search by the full codice fiscale finds a patient out of scope too (False):
+    whoever has it has the patient or their card in front of them, e.g. to book a first
+    appointment; such a match is shown with name and date of birth only."""
+    cleaned = query.replace("\x00", "").strip().replace("\\", "").replace("%", "")
+    cleaned = cleaned.replace("_", "")
+    if len(cleaned) < 2:
+        return []
+    rows = await conn.fetch(SEARCH, cleaned, *_scope_args(user), limit)
+    return [(Patient(**{k: v for k, v in dict(r).items() if k != "in_scope"}), r["in_scope"])
+            for r in rows]

@@ -167,7 +167,8 @@ async def set_booking_status(request: web.Request) -> web.Response:
         raise errors.ApiError(errors.FORBIDDEN)
     data = await jsonio.body(request)
     new = data.get("status")
-    if new not in STATUS_ACTIONS:
+    # Checked as text first: a JSON object or list is unhashable, and `in` a set would raise.
+    if not isinstance(new, str) or new not in STATUS_ACTIONS:
         raise jsonio.invalid("status", "one of " + ", ".join(sorted(STATUS_ACTIONS)))
     if new == "noshow" and b.starts_at > datetime.now(UTC) + timedelta(minutes=1):
         raise errors.ApiError(BAD_STATUS_CHANGE, details={"reason": "not started yet"})

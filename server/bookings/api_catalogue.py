@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from server import centres, errors, patients
-from server.bookings import jsonio, slots
-from server.bookings.access import api, caller
+from server.bookings import bookings, jsonio, slots
+from server.bookings.access import api, caller, can_see, may_see_patient
+from server.bookings.access import search_patients as search_patients_in_scope
 from server.bookings.errors import CENTRE_NOT_FOUND, DUPLICATE_PATIENT, PATIENT_NOT_FOUND
 from server.bookings.keys import CENTRE_IDS
 from server.keys import POOL
@@ -115,42 +116,52 @@ async def create_patient(request: web.Request) -> web.Response:
                              headers={"Location": f"/api/v1/patients/{p.id}"})
 
 
+def found_json(p: patients.Patient, in_scope: bool) -> dict[str, Any]:
+    """A search hit: in full when in the caller's scope, else (found by exact codice fiscale)
+    only what identifies the person, without contacts."""
+    if in_scope:
+        return patient_json(p)
+    return patient_json(p) | {"phone": None, "email": None, "home_centre_id": None}
+
+
 @api()
 async def search_patients(request: web.Request) -> web.Response:
     q = request.query.get("q", "")
     if len(q) > 100:
         raise jsonio.invalid("q", "at most 100 characters")
-    found = await patients.search(request.app[POOL], q.replace("\x00", ""), SEARCH_LIMIT)
-    return web.json_response({"patients": [patient_json(p) for p in found]})
+    found = await search_patients_in_scope(request.app[POOL], caller(request), q, SEARCH_LIMIT)
+    return web.json_response({"patients": [found_json(p, ok) for p, ok in found]})
 
 
-PATIENT_BOOKINGS = """
-SELECT b.id, b.centre_id, b.service_code, b.mode, b.clinician_id, b.status,
-       lower(b.during) AS starts_at, upper(b.during) AS ends_at
-FROM bookings b WHERE b.patient_id = $1 ORDER BY lower(b.during) DESC LIMIT 200
+PATIENT_BOOKINGS = f"""
+SELECT {bookings.COLUMNS} FROM bookings b WHERE b.patient_id = $1
+ORDER BY lower(b.during) DESC LIMIT 200
 """
 
 
 @api()
 async def get_patient(request: web.Request) -> web.Response:
+    """A patient in the caller's scope, with the bookings the caller may see (the same rule as
+    ``getBooking``: a clinician sees only their own, not a colleague's sensitive session)."""
     pid = jsonio.an_id(request.match_info["patient_id"], "patient_id")
     assert pid is not None
     pool = request.app[POOL]
-    p = await patients.get(pool, pid)
-    if p is None:
-        raise errors.ApiError(PATIENT_NOT_FOUND)
     user = caller(request)
-    rows = await pool.fetch(PATIENT_BOOKINGS, pid)
+    p = await patients.get(pool, pid)
+    # Out of scope is "not found": whether someone is a patient is not the caller's business.
+    if p is None or not await may_see_patient(pool, user, pid):
+        raise errors.ApiError(PATIENT_NOT_FOUND)
+    visible = [b for b in map(bookings.row_to_booking, await pool.fetch(PATIENT_BOOKINGS, pid))
+               if can_see(user, b)]
     now = datetime.now().astimezone()
-    visible = [r for r in rows if r["centre_id"] in user.centres or r["clinician_id"] == user.id]
-    items = [{"id": r["id"], "centre_id": r["centre_id"], "service_code": r["service_code"],
-              "mode": r["mode"], "clinician_id": r["clinician_id"], "status": r["status"],
-              "starts_at": jsonio.iso(r["starts_at"]), "ends_at": jsonio.iso(r["ends_at"])}
-             for r in visible]
+    items = [{"id": b.id, "centre_id": b.centre_id, "service_code": b.service_code,
+              "mode": b.mode, "clinician_id": b.clinician_id, "status": b.status,
+              "starts_at": jsonio.iso(b.starts_at), "ends_at": jsonio.iso(b.ends_at)}
+             for b in visible]
     return web.json_response({
         **patient_json(p),
-        "upcoming": [i for i, r in zip(items, visible, strict=True) if r["ends_at"] > now][::-1],
-        "past": [i for i, r in zip(items, visible, strict=True) if r["ends_at"] <= now]})
+        "upcoming": [i for i, b in zip(items, visible, strict=True) if b.ends_at > now][::-1],
+        "past": [i for i, b in zip(items, visible, strict=True) if b.ends_at <= now]})
 
 
 async def require_centre(request: web.Request, centre_id: str) -> None:

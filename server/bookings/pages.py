@@ -19,8 +19,16 @@ from server.bookings import (
     views,
     workflow,
 )
-from server.bookings.access import CARE_ROLES, DESK_ROLES, can_book
+from server.bookings.access import (
+    CARE_ROLES,
+    DESK_ROLES,
+    can_book,
+    can_see,
+    may_see_patient,
+    search_patients,
+)
 from server.bookings.api_bookings import STATUS_ACTIONS, booking_error
+from server.bookings.api_catalogue import SEARCH_LIMIT
 from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND
 from server.bookings.timeutil import ROME, day_bounds, to_local
 from server.keys import POOL
@@ -103,14 +111,13 @@ async def today(request: web.Request) -> web.StreamResponse:
 @require_staff(*CARE_ROLES)
 async def patient_search(request: web.Request) -> web.StreamResponse:
     q = request.query.get("q", "")[:100]
-    found = await patients.search(request.app[POOL], q.replace("\x00", "")) if q else []
+    found = await search_patients(request.app[POOL], current_staff(request), q,
+                                  SEARCH_LIMIT) if q else []
     return render(request, "bookings/patients.html", q=q, found=found, css=CSS)
 
 
 def _visible_to(user: Staff, row: views.Row) -> bool:
-    if user.role in DESK_ROLES and row.centre_id in user.centres:
-        return True
-    return user.id in (row.clinician_id, row.nurse_id)
+    return can_see(user, row)
 
 
 @require_staff(*CARE_ROLES)
@@ -119,7 +126,8 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
     user = current_staff(request)
     pool = request.app[POOL]
     p = await patients.get(pool, int(request.match_info["patient_id"]))
-    if p is None:
+    # Out of the user's scope is "not found", as in the API.
+    if p is None or not await may_see_patient(pool, user, p.id):
         raise errors.ApiError(PATIENT_NOT_FOUND)
     now = datetime.now(UTC)
     rows = [r for r in await views.for_patient(pool, p.id) if _visible_to(user, r)]

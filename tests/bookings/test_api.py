@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from openapi_spec_validator import validate
 
@@ -67,7 +68,8 @@ async def test_services_list_marks_sensitive_ones(api: Api):
 
 async def test_create_and_read_patient_with_bad_inputs(api: Api):
     body = {"given_name": "Olena", "family_name": "Kovalenko", "date_of_birth": "1961-02-03",
-            "language": "uk", "phone": "+39 333 7654321", "codice_fiscale": "RSSMRA85T10A562S"}
+            "language": "uk", "phone": "+39 333 7654321", "codice_fiscale": "RSSMRA85T10A562S",
+            "home_centre_id": "san-siro"}
     resp = await api.post("/api/v1/patients", body)
     assert resp.status == 201, await resp.text()
     p = await resp.json()
@@ -213,3 +215,35 @@ async def test_slots_through_the_api(api: Api):
         resp = await api.client.get("/api/v1/slots", params=params, headers=api.coordinator)
         assert resp.status == 422
     assert date(2030, 6, 3).weekday() == 0
+
+
+WRONG_TYPES: list[Any] = [{"a": 1}, ["x"], 1.5, True, 10**30, None, "", "x" * 5000]
+
+
+async def test_status_of_the_wrong_json_type_is_422(api: Api):
+    b = await (await api.post("/api/v1/bookings", api.booking_body(future(hh=9)))).json()
+    for bad in WRONG_TYPES:
+        resp = await api.post(f"/api/v1/bookings/{b['id']}/status", {"status": bad})
+        assert resp.status == 422, (bad, await resp.text())
+
+
+async def test_every_json_field_of_the_wrong_type_is_422_never_500(api: Api):
+    b = await (await api.post("/api/v1/bookings", api.booking_body(future(hh=9)))).json()
+    patient = {"given_name": "Ana", "family_name": "Reyes", "date_of_birth": "1977-05-06",
+               "language": "es", "phone": "+39 333 1", "email": "a@example.org",
+               "codice_fiscale": "RSSMRA85T10A562S", "home_centre_id": "san-siro"}
+    booking = api.booking_body(future(hh=15), ends_at=future(hh=15, mm=20).isoformat(),
+                               nurse_id=api.world.nurse)
+    writes = [("/api/v1/patients", patient),
+              ("/api/v1/bookings", booking),
+              (f"/api/v1/bookings/{b['id']}/reschedule",
+               {"starts_at": future(hh=16).isoformat(), "ends_at": future(hh=17).isoformat()}),
+              (f"/api/v1/bookings/{b['id']}/cancel", {"reason": "x"}),
+              (f"/api/v1/bookings/{b['id']}/status", {"status": "checked-in"})]
+    for path, body in writes:
+        for field in body:
+            for bad in WRONG_TYPES[:5]:
+                resp = await api.post(path, {**body, field: bad})
+                assert resp.status < 500, (path, field, bad)
+                if not isinstance(bad, bool) and bad is not None:
+                    assert resp.status == 422, (path, field, bad, await resp.text())
