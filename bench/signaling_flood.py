@@ -76,7 +76,7 @@ async def main() -> None:
     try:
         await server.wait_ready()
         base1 = await asyncio.to_thread(run_client, "open", "casa", server.port, args.peers,
-                                        args.rate, args.seconds)
+                                        args.rate, args.seconds, server)
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
         stop = ctx.Event()
@@ -84,12 +84,12 @@ async def main() -> None:
         flooder.start()
         await asyncio.sleep(1.0)
         flooded = await asyncio.to_thread(run_client, "open", "casa", server.port, args.peers,
-                                          args.rate, args.seconds)
+                                          args.rate, args.seconds, server)
         stop.set()
         flood = await asyncio.to_thread(q.get, True, 60)
         flooder.join(10)
         base2 = await asyncio.to_thread(run_client, "open", "casa", server.port, args.peers,
-                                        args.rate, args.seconds)
+                                        args.rate, args.seconds, server)
     finally:
         server.stop()
     base_p99 = (base1["p99_ms"] + base2["p99_ms"]) / 2
@@ -98,6 +98,10 @@ async def main() -> None:
           f"p99 {base1['p99_ms']:.2f} / {base2['p99_ms']:.2f} ms (before / after)")
     print(f"with flood:    p50 {flooded['p50_ms']:.2f} ms, p99 {flooded['p99_ms']:.2f} ms "
           f"(p99 {flooded['p99_ms'] / base_p99 - 1:+.0%})")
+    base_cpu = (base1["server_cpu"] + base2["server_cpu"]) / 2
+    print(f"server CPU share: {base1['server_cpu']:.1%} / {base2['server_cpu']:.1%} without, "
+          f"{flooded['server_cpu']:.1%} with the flood ({flooded['server_cpu'] - base_cpu:+.1%}"
+          " of a core: the flood's whole cost to everyone else)")
     print(f"flooder: {flood['sent']} messages written, disconnected {flood['disconnects']} "
           f"times (each time: throttled, then closed with 'flooding')")
 

@@ -82,7 +82,7 @@ async def closed_loop(kind: str, port: int, peers: int, seconds: float,
 
 
 async def open_loop(kind: str, port: int, peers: int, rate: float,
-                    seconds: float) -> dict[str, Any]:
+                    seconds: float, window: Any) -> dict[str, Any]:
     """Every peer sends timestamped candidates at rate/peers per second; latency per message."""
     lat: list[float] = []
     recording = [False]
@@ -112,6 +112,8 @@ async def open_loop(kind: str, port: int, peers: int, rate: float,
     started = time.perf_counter()
     last = started
     while (now := time.perf_counter()) - started < WARMUP_S + seconds:
+        if not recording[0] and now - started > WARMUP_S:
+            window.put("start")
         recording[0] = now - started > WARMUP_S
         credit += rate * (now - last)
         last = now
@@ -122,6 +124,7 @@ async def open_loop(kind: str, port: int, peers: int, rate: float,
             nxt = (nxt + 1) % len(conns)
             ws.send(head + str(time.perf_counter_ns()).zfill(20).encode() + tail)
         await asyncio.sleep(tick)
+    window.put("end")
     await asyncio.sleep(0.3)
     for ws, *_ in conns:
         if ws.transport is not None:
@@ -137,23 +140,21 @@ def _client(args: tuple[str, str, int, int, float, float], out: Any) -> None:
     if mode == "closed":
         out.put(asyncio.run(closed_loop(kind, port, peers, seconds, out)))
     else:
-        out.put(asyncio.run(open_loop(kind, port, peers, rate, seconds)))
+        out.put(asyncio.run(open_loop(kind, port, peers, rate, seconds, out)))
 
 
 def run_client(mode: str, kind: str, port: int, peers: int, rate: float, seconds: float,
                server: Server | None = None) -> dict[str, Any]:
-    """Run one load phase in a client process pinned to CLIENT_CORE. In closed loop, the
-    server's CPU is sampled over exactly the measurement window."""
+    """Run one load phase in a client process pinned to CLIENT_CORE; the server's CPU is
+    sampled over exactly the measurement window."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_client, args=((mode, kind, port, peers, rate, seconds), q))
     p.start()
-    cpu = 0.0
-    if mode == "closed":
-        assert q.get(timeout=seconds + 120) == "start"
-        cpu0, t0 = server.cpu_seconds() if server else 0.0, time.perf_counter()
-        assert q.get(timeout=seconds + 60) == "end"
-        cpu = ((server.cpu_seconds() if server else 0.0) - cpu0) / (time.perf_counter() - t0)
+    assert q.get(timeout=seconds + 120) == "start"
+    cpu0, t0 = server.cpu_seconds() if server else 0.0, time.perf_counter()
+    assert q.get(timeout=seconds + 60) == "end"
+    cpu = ((server.cpu_seconds() if server else 0.0) - cpu0) / (time.perf_counter() - t0)
     result: dict[str, Any] = q.get(timeout=seconds + 120)
     result["server_cpu"] = cpu
     p.join(10)
@@ -171,7 +172,7 @@ async def measure(kind: str, peers_list: list[int], seconds: float,
                                              seconds, server)
             rate = (half_rates or {}).get(peers) or closed["rate"] / 2
             opened = await asyncio.to_thread(run_client, "open", kind, server.port, peers, rate,
-                                             seconds)
+                                             seconds, server)
             results[peers] = {"closed": closed, "open": opened, "open_rate": rate}
             await asyncio.sleep(1.0)
         return results
