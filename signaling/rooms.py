@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,11 @@ from signaling.metrics import SignalMetrics
 from signaling.presence import Member
 
 log = logging.getLogger("casa.signaling.rooms")
+
+# A well-behaved client answers a close frame at once; waiting longer only reads more input.
+CLOSE_HANDSHAKE_S = 1.0
+# A flooder's close: do not keep reading its flood for the handshake.
+ABUSIVE_CLOSE_S = 0.05
 
 
 class Conn:
@@ -74,12 +79,15 @@ class Conn:
         """Send a catalogued error; close the socket when it is fatal."""
         await self.send(errors.error_frame(kind, msg_id, details))
         if kind.fatal:
-            await self.close(kind.close_code)
+            abusive = kind in (errors.FLOODING, errors.TOO_MANY_ERRORS, errors.MESSAGE_TOO_LARGE)
+            await self.close(kind.close_code, ABUSIVE_CLOSE_S if abusive else CLOSE_HANDSHAKE_S)
 
-    async def close(self, code: int = 1000) -> None:
+    async def close(self, code: int = 1000, within: float = 1.0) -> None:
+        """Close, waiting at most ``within`` for the peer's close frame: aiohttp reads (and
+        parses) everything the peer still sends until then, which a flooder would abuse."""
         self.closed = True
         with contextlib.suppress(Exception):
-            await self.ws.close(code=code)
+            await asyncio.wait_for(self.ws.close(code=code), within)
 
 
 @dataclass
@@ -330,9 +338,6 @@ class Hub:
             self.bus("member", room=room.key, cid=c.id, member=member_to_wire(member),
                      change=change, name=name, reason=reason, staff=list(staff_ids(c)),
                      waiting=room.waiting_entries())
-
-    def with_instance(self, m: Member, instance_id: str | None) -> Member:
-        return replace(m, instance_id=instance_id)
 
 
 def dashboard_entries(conn: Conn) -> list[dict[str, Any]]:
