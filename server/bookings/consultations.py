@@ -152,16 +152,36 @@ RESOLVE = """
 SELECT consultation_id FROM patient_credentials
 WHERE token_hash = $1 AND kind IN ('link', 'session') AND revoked_at IS NULL
 """
+# The same without the end of validity: only to tell a patient "too late" (see below).
+LOOKUP = """
+SELECT consultation_id FROM patient_credentials
+WHERE token_hash = $1 AND kind IN ('link', 'session') AND revoked_at IS NULL
+"""
 
 
 async def resolve_patient_credential(conn: Conn, credential: str) -> Consultation | None:
     """The consultation that an invitation link token or a patient session token opens.
 
-    Returned even outside the join window (the caller tells "too early" from "too late");
-    None when the credential is unknown or revoked. A token opens only its own consultation."""
+    Returned before the join window opens (the caller tells the patient when to come back);
+    None when the credential is unknown, revoked or past its ``valid_until`` (the end of the
+    join window): an expired credential opens nothing, not even the pre-call echo test. To
+    tell an expired credential from an unknown one, use ``lookup_patient_credential``.
+    A token opens only its own consultation."""
     if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
         return None
     cid = await conn.fetchval(RESOLVE, hash_credential(credential))
+    return await get(conn, cid) if cid is not None else None
+
+
+async def lookup_patient_credential(conn: Conn, credential: str) -> Consultation | None:
+    """The consultation of a known, unrevoked link or session token, even past its validity.
+
+    Grants nothing: it is for pages and errors that must say "this appointment is over" rather
+    than "this link does not work" (``credentials.judge`` then says 'expired'). Anything that
+    lets the patient in, or uses resources for them, calls ``resolve_patient_credential``."""
+    if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
+        return None
+    cid = await conn.fetchval(LOOKUP, hash_credential(credential))
     return await get(conn, cid) if cid is not None else None
 
 

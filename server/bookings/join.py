@@ -1,12 +1,16 @@
 """Patient join: the invitation link, or a 6-digit code with the date of birth.
 
-A valid credential becomes a short-lived patient session in the ``casa_patient`` cookie and a
-redirect to ``/consultation/{room_id}``, so the token leaves the address bar and the history.
+``/join/{token}`` answers nothing but a redirect: the token goes into the short-lived HttpOnly
+``casa_join`` cookie and the browser moves to ``/join/status``, which checks it. So the token
+leaves the address bar before any page is shown, refusals ("too early", "over", "cancelled",
+"does not work") included. A valid credential becomes a patient session in the
+``casa_patient`` cookie and a redirect to ``/consultation/{room_id}``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, date, datetime
 
 from aiohttp import web
@@ -15,9 +19,9 @@ from server.bookings import consultations, credentials, invitations
 from server.bookings.credentials import JoinResult
 from server.bookings.timeutil import to_local
 from server.keys import CLIENT_IP, CONFIG, POOL
-from server.middleware import set_cookie
+from server.middleware import is_https, set_cookie
 from server.pages import render
-from web.i18n import LANGUAGE_COOKIE
+from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 
 log = logging.getLogger("casa.bookings.join")
 
@@ -25,6 +29,14 @@ COOKIE = "casa_patient"
 # As long as the foundation keeps an explicit language choice.
 LANGUAGE_AGE_S = 365 * 24 * 3600
 CONSULTATION_PATH = "/consultation/{room_id}"
+# The invitation link's token on its way from the address bar to /join/status. Long enough for
+# a patient to read "too early" and reload; the link itself works all through the window.
+LINK_COOKIE = "casa_join"
+LINK_COOKIE_PATH = "/join"
+LINK_COOKIE_AGE_S = 15 * 60
+STATUS_PATH = "/join/status"
+# What our link tokens look like (secrets.token_urlsafe); anything else is not kept.
+TOKEN_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{consultations.MAX_CREDENTIAL_CHARS}}}")
 
 
 def _now() -> datetime:
@@ -64,10 +76,35 @@ def _refusal(request: web.Request, result: JoinResult) -> web.StreamResponse:
 
 
 async def join_link(request: web.Request) -> web.StreamResponse:
-    """GET /join/{token}: the link from the invitation."""
-    async with request.app[POOL].acquire() as conn:
-        result = await credentials.open_link(conn, request.match_info["token"], _now())
-    return await _enter(request, result)
+    """GET /join/{token}: the link from the invitation. No page and no lookup here: the token
+    moves into a cookie and the browser goes on to /join/status, so it leaves the address bar
+    whatever the outcome."""
+    lang = request.query.get("lang")
+    target = STATUS_PATH + (f"?lang={lang}" if lang in LANGUAGES else "")
+    response = web.HTTPSeeOther(target)
+    token = request.match_info["token"]
+    if TOKEN_RE.fullmatch(token):
+        response.set_cookie(LINK_COOKIE, token, max_age=LINK_COOKIE_AGE_S, path=LINK_COOKIE_PATH,
+                            httponly=True, samesite="Lax", secure=is_https(request))
+    else:
+        response.del_cookie(LINK_COOKIE, path=LINK_COOKIE_PATH)
+    return response
+
+
+async def join_status(request: web.Request) -> web.StreamResponse:
+    """GET /join/status: check the link token from the cookie; into the consultation, or a page
+    that says why not. A link that works keeps working for rejoining inside the window."""
+    token = request.cookies.get(LINK_COOKIE, "")
+    if TOKEN_RE.fullmatch(token):
+        async with request.app[POOL].acquire() as conn:
+            result = await credentials.open_link(conn, token, _now())
+    else:
+        result = JoinResult("unknown")
+    response = await _enter(request, result)
+    if result.outcome != "too_early":
+        # Used, or of no more use: only "too early" is worth a reload.
+        response.del_cookie(LINK_COOKIE, path=LINK_COOKIE_PATH)
+    return response
 
 
 async def join_form(request: web.Request) -> web.StreamResponse:

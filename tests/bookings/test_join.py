@@ -30,6 +30,15 @@ async def book(api: Api, starts_at: datetime, **over: Any) -> tuple[dict[str, An
     return b, link.group(1), code.group(1)
 
 
+async def open_link(api: Api, token: str, query: str = "") -> Any:
+    """Open an invitation link as a browser does: /join/{token} only moves the token into a
+    cookie and redirects to /join/status, which answers; returns that answer."""
+    first = await api.client.get(f"/join/{token}{query}", allow_redirects=False)
+    assert first.status == 303 and first.headers["Location"].startswith("/join/status")
+    assert token not in first.headers["Location"] and token not in await first.text()
+    return await api.client.get(first.headers["Location"], allow_redirects=False)
+
+
 async def join_with_code(api: Api, code: str, dob: str = "1950-03-04",
                          ip: str | None = None) -> Any:
     from tests.conftest import csrf_token
@@ -44,7 +53,7 @@ async def join_with_code(api: Api, code: str, dob: str = "1950-03-04",
 
 async def test_link_sets_patient_cookie_and_leaves_the_url(api: Api):
     b, token, _ = await book(api, soon(5))
-    resp = await api.client.get(f"/join/{token}", allow_redirects=False)
+    resp = await open_link(api, token)
     assert resp.status == 303
     room = b["consultation"]["room_id"]
     assert resp.headers["Location"] == f"/consultation/{room}"
@@ -55,8 +64,9 @@ async def test_link_sets_patient_cookie_and_leaves_the_url(api: Api):
     # The raw link token is itself a credential for signalling, for its own consultation.
     c2 = await consultations.resolve_patient_credential(api.world.conn, token)
     assert c2 is not None and c2.id == c.id
-    again = await api.client.get(f"/join/{token}", allow_redirects=False)
+    again = await open_link(api, token)
     assert again.status == 303, "the link keeps working for rejoining inside the window"
+    assert again.headers["Location"] == f"/consultation/{room}"
 
 
 async def test_token_opens_only_its_own_consultation(api: Api):
@@ -66,22 +76,24 @@ async def test_token_opens_only_its_own_consultation(api: Api):
     ca = await consultations.resolve_patient_credential(api.world.conn, token_a)
     cb = await consultations.resolve_patient_credential(api.world.conn, token_b)
     assert ca and cb and ca.booking_id == a["id"] and cb.booking_id == b["id"]
-    resp = await api.client.get(f"/join/{token_a}", allow_redirects=False)
+    resp = await open_link(api, token_a)
     assert resp.headers["Location"].endswith(a["consultation"]["room_id"])
 
 
 async def test_too_early_expired_cancelled_and_guessed_links_are_refused(api: Api):
     _, early, _ = await book(api, soon(60 * 24))
-    resp = await api.client.get(f"/join/{early}", allow_redirects=False)
+    resp = await open_link(api, early)
     assert resp.status == 200 and "casa_patient" not in resp.cookies
     assert "too early" in (await resp.text()) or "troppo presto" in (await resp.text())
     _, late, _ = await book(api, soon(-120), patient_id=api.world.patient2)
-    assert (await api.client.get(f"/join/{late}", allow_redirects=False)).status == 410
+    late_page = await open_link(api, late)
+    assert late_page.status == 410, "too late is shown as too late, not as unknown"
+    assert "terminato" in await late_page.text()
     c, gone, _ = await book(api, soon(5), clinician_id=api.world.gp2)
     await api.post(f"/api/v1/bookings/{c['id']}/cancel", {})
-    assert (await api.client.get(f"/join/{gone}", allow_redirects=False)).status in (404, 410)
+    assert (await open_link(api, gone)).status in (404, 410)
     for guess in ("A" * 43, gone[:-1] + ("A" if gone[-1] != "A" else "B"), "xq" * 30):
-        resp = await api.client.get(f"/join/{guess}", allow_redirects=False)
+        resp = await open_link(api, guess)
         assert resp.status == 404 and "casa_patient" not in resp.cookies
         assert guess not in await resp.text()
 
@@ -90,9 +102,9 @@ async def test_reschedule_retires_the_old_link(api: Api):
     b, old, _ = await book(api, soon(5))
     await api.post(f"/api/v1/bookings/{b['id']}/reschedule",
                    {"starts_at": soon(10).isoformat()})
-    assert (await api.client.get(f"/join/{old}", allow_redirects=False)).status == 404
+    assert (await open_link(api, old)).status == 404
     _, new, _ = await book_again(api, b["id"])
-    assert (await api.client.get(f"/join/{new}", allow_redirects=False)).status == 303
+    assert (await open_link(api, new)).status == 303
 
 
 async def book_again(api: Api, booking_id: int) -> tuple[None, str, str]:
@@ -171,8 +183,34 @@ async def test_patient_language_follows_into_the_pages(api: Api):
     body = await api.world.conn.fetchval(
         "SELECT body FROM outbox WHERE booking_id = $1 AND channel = 'sms'", b["id"])
     assert f"/join/{token}?lang=en" in body and "/join?lang=en" in body
-    resp = await api.client.get(f"/join/{token}", allow_redirects=False)
+    resp = await open_link(api, token, "?lang=en")
     assert resp.cookies["casa_lang"].value == "en"
     api.client.session.cookie_jar.update_cookies({"casa_lang": "it"})
-    again = await api.client.get(f"/join/{token}", allow_redirects=False)
+    again = await open_link(api, token, "?lang=en")
     assert "casa_lang" not in again.cookies, "a language the browser chose is kept"
+
+
+async def test_link_token_leaves_the_address_bar_before_any_page(api: Api):
+    """Review 11: refusal pages too are shown only after the token moved into a cookie."""
+    _, good, _ = await book(api, soon(5))
+    _, early, _ = await book(api, soon(60 * 24), patient_id=api.world.patient2)
+    for token in (good, early, "A" * 43):
+        first = await api.client.get(f"/join/{token}?lang=en", allow_redirects=False)
+        assert first.status == 303 and first.headers["Location"] == "/join/status?lang=en"
+        assert token not in await first.text() and "casa_patient" not in first.cookies
+        kept = first.cookies["casa_join"]
+        assert kept.value == token and kept["httponly"] and kept["path"] == "/join"
+        assert 0 < int(kept["max-age"]) <= 15 * 60 and kept["samesite"] == "Lax"
+    # The cookie goes once used (or useless); a bare /join/status says the link does not work.
+    ok = await open_link(api, good)
+    assert ok.status == 303 and ok.cookies["casa_join"].value == ""
+    api.client.session.cookie_jar.clear()
+    bare = await api.client.get("/join/status", allow_redirects=False)
+    assert bare.status == 404 and "casa_patient" not in bare.cookies
+    # Reloading a "too early" page works while the cookie lives.
+    assert (await open_link(api, early)).status == 200
+    assert (await api.client.get("/join/status", allow_redirects=False)).status == 200
+    # Not a token shape: nothing is kept.
+    odd = await api.client.get("/join/a%3Bb%20c", allow_redirects=False)
+    assert odd.status == 303 and odd.cookies["casa_join"].value == ""
+

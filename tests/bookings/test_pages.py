@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from server.bookings.timeutil import ROME
 from server.staff import Role
 from tests.bookings.conftest import Api, future
 from tests.conftest import csrf_token, login
@@ -82,7 +83,9 @@ async def test_clinician_today_and_booking_actions(api: Api, make_staff):
     resp = await api.post("/api/v1/bookings", api.booking_body(now + timedelta(minutes=5),
                                                                clinician_id=gp.id))
     b = await resp.json()
-    html = await (await api.client.get("/bookings/today")).text()
+    # The booking's own Rome day: just before midnight, now + 5 minutes is tomorrow.
+    day = (now + timedelta(minutes=5)).astimezone(ROME).date().isoformat()
+    html = await (await api.client.get(f"/bookings/today?day={day}")).text()
     assert f"/bookings/{b['id']}" in html and "/consultation/" in html
     page = await api.client.get(f"/bookings/{b['id']}")
     assert page.status == 200
