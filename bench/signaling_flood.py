@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing as mp
 import os
-import secrets
 from typing import Any
 
-import aiohttp
-
-from bench.signaling_load import CLIENT_CORE, Server, pin, probe_token, raise_fd_limit
+from bench.signaling_load import (
+    CLIENT_CORE,
+    RawWs,
+    Server,
+    casa_pair,
+    frame,
+    pin,
+    raise_fd_limit,
+)
 from bench.signaling_relay import run_client
 
 
@@ -27,39 +31,26 @@ def _flooder(port: int, stop: Any, out: Any) -> None:
 
     async def flood() -> dict[str, int]:
         sent = disconnects = 0
-        url = f"ws://127.0.0.1:{port}/ws"
-        text = json.dumps({"type": "chat", "text": "flood " * 30})
-        async with aiohttp.ClientSession() as session:
-            while not stop.is_set():
-                token = probe_token(secrets.token_urlsafe(9))
-                victim = await session.ws_connect(url)
-                await victim.send_str(json.dumps({"type": "hello", "version": 1,
-                                                  "credential": token}))
-                await victim.receive(timeout=5)
-                ws = await session.ws_connect(url)
-                await ws.send_str(json.dumps({"type": "hello", "version": 1,
-                                              "credential": token}))
-                await ws.receive(timeout=5)
-                gone = asyncio.Event()
+        while not stop.is_set():
+            def ignore(ws: RawWs, data: bytes) -> None:
+                pass
 
-                async def watch(ws: aiohttp.ClientWebSocketResponse = ws,
-                                gone: asyncio.Event = gone) -> None:
-                    with contextlib.suppress(Exception):
-                        async for _ in ws:
-                            pass
-                    gone.set()
-
-                watcher = asyncio.create_task(watch())
-                with contextlib.suppress(Exception):
-                    while not gone.is_set() and not stop.is_set():
-                        await ws.send_str(text)   # blocks when the server stops reading
-                        sent += 1
-                        if sent % 64 == 0:
-                            await asyncio.sleep(0)
-                disconnects += gone.is_set()
-                watcher.cancel()
-                await ws.close()
-                await victim.close()
+            a, b, _pa, pb = await casa_pair(port, ignore)
+            # Pre-encoded frames written in 64 KiB chunks whenever the socket takes them:
+            # as fast as the server reads, at almost no CPU cost here (a remote flooder's CPU
+            # is not ours to share).
+            chunk = frame(json.dumps({"type": "chat", "text": "flood " * 30})) * 256
+            while not a.closed and not stop.is_set():
+                t = a.transport
+                if t is not None and t.get_write_buffer_size() < 256 * 1024:
+                    t.write(chunk)
+                    sent += 256
+                await asyncio.sleep(0.001)
+            disconnects += a.closed
+            for ws in (a, b):
+                if ws.transport is not None:
+                    ws.transport.close()
+            del pb
         return {"sent": sent, "disconnects": disconnects}
 
     out.put(asyncio.run(flood()))
