@@ -29,6 +29,7 @@ CLIENT: dict[str, str] = {
                       "press \"Check again\"."),
     "mic_ok": N_("Your microphone works: the bar moves when you speak."),
     "mic_silent": N_("We hear nothing yet. Say a few words: the bar should move."),
+    "mic_tap": N_("Tap anywhere on this page, then say a few words: the bar should move."),
     "mic_missing": N_("No microphone found. The clinician will not hear you: connect "
                       "headphones with a microphone."),
     "mic_denied": N_("The browser is not allowed to use the microphone. Allow it in your "

@@ -17,6 +17,7 @@ from aiohttp import web
 from server import centres, patients
 from server.app import create_app
 from server.bookings import bookings, credentials
+from server.bookings.timeutil import ROME
 from server.config import Config
 from server.staff import Role
 from tests.conftest import PASSWORD, StaffFactory
@@ -89,6 +90,14 @@ class Visit:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def soon() -> timedelta:
+    """When a test's consultation starts: in five minutes, with its join window open, on
+    today's Rome date (so it is on today's dashboard even when the tests run at midnight)."""
+    now = datetime.now(ROME)
+    return timedelta(minutes=5) if (now + timedelta(minutes=5)).date() == now.date() \
+        else timedelta(minutes=-5)
+
+
 async def book(conn: asyncpg.Connection, config: Config, gp_id: int, starts_in: timedelta,
                *, given: str = "Maria") -> tuple[int, int, str, str, str]:
     await centres.sync(conn, centres.load_data())
@@ -108,9 +117,9 @@ async def book(conn: asyncpg.Connection, config: Config, gp_id: int, starts_in: 
 
 @pytest.fixture
 async def visit(conn: asyncpg.Connection, config: Config, make_staff: StaffFactory) -> Visit:
-    """A GP at San Siro and a consultation starting in five minutes (its join window is open)."""
+    """A GP at San Siro and a consultation starting about now (its join window is open)."""
     gp = await make_staff(Role.GP, ("san-siro",))
-    booking_id, cid, room, link, code = await book(conn, config, gp.id, timedelta(minutes=5))
+    booking_id, cid, room, link, code = await book(conn, config, gp.id, soon())
     return Visit(room, cid, booking_id, link, code, gp.email, gp.full_name, "Maria Bianchi")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -12,7 +12,7 @@ from server.bookings import credentials
 from server.calls.views import PATIENT_COOKIE
 from server.config import Config
 from server.staff import Role
-from tests.browser.conftest import book
+from tests.browser.conftest import book, soon
 from tests.conftest import StaffFactory, login
 
 Client = TestClient[Any, Any]
@@ -22,9 +22,9 @@ async def test_patient_cookie_opens_only_its_own_room(client: Client, conn: asyn
                                                       config: Config,
                                                       make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, cid, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5), given="Anna")
+    _, cid, room, _, _ = await book(conn, config, gp.id, soon(), given="Anna")
     gp2 = await make_staff(Role.GP, ("san-siro",))
-    _, _, other_room, _, _ = await book(conn, config, gp2.id, timedelta(minutes=5), given="Bea")
+    _, _, other_room, _, _ = await book(conn, config, gp2.id, soon(), given="Bea")
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
     own = await (await client.get(f"/consultation/{room}")).text()
@@ -39,7 +39,7 @@ async def test_staff_not_on_the_consultation_sees_no_names(client: Client,
                                                           config: Config,
                                                           make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, _, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5), given="Carla")
+    _, _, room, _, _ = await book(conn, config, gp.id, soon(), given="Carla")
     stranger = await make_staff(Role.GP, ("san-siro",))
     await login(client, stranger.email)
     page = await (await client.get(f"/consultation/{room}")).text()
@@ -54,7 +54,7 @@ async def test_cancelled_consultation_says_cancelled_or_moved(client: Client,
                                                              config: Config,
                                                              make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    booking_id, cid, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5))
+    booking_id, cid, room, _, _ = await book(conn, config, gp.id, soon())
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking_id)
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
@@ -71,7 +71,7 @@ async def test_client_strings_are_translated_for_the_page(client: Client, conn: 
                                                           config: Config,
                                                           make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, _, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5))
+    _, _, room, _, _ = await book(conn, config, gp.id, soon())
     it = await (await client.get(f"/consultation/{room}?lang=it")).text()
     en = await (await client.get(f"/consultation/{room}?lang=en")).text()
     assert "Riconnessione in corso" in it and "Reconnecting..." in en
@@ -84,7 +84,7 @@ async def test_moved_consultation_says_when_to_come_back(client: Client,
                                                         config: Config,
                                                         make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, cid, room, _, _ = await book(conn, config, gp.id, timedelta(minutes=5))
+    _, cid, room, _, _ = await book(conn, config, gp.id, soon())
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     # Moved to tomorrow: the patient's session still names the room, the window is later.
     await conn.execute("UPDATE consultations SET join_opens_at = join_opens_at + interval '1 day',"

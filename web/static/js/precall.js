@@ -113,8 +113,14 @@ export class PreCall {
         setResult('mic-result', 'ok', t('mic_ok'));
       }
     }, METER_MS);
-    // Some browsers start an AudioContext suspended until a tap; the meter then waits for one.
-    if (ctx.state === 'suspended') ctx.resume().catch(() => {});
+    // Browsers may start an AudioContext suspended until the person taps the page (autoplay
+    // rules): then ask for a tap, and wake the meter with the first one.
+    if (ctx.state === 'suspended') {
+      setResult('mic-result', 'warn', t('mic_tap'));
+      const wake = () => ctx.resume().catch(() => {});
+      document.addEventListener('pointerdown', wake, { once: true });
+      document.addEventListener('keydown', wake, { once: true });
+    }
   }
 
   playSound() {
