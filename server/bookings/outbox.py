@@ -1,7 +1,12 @@
 """The invitation outbox: messages are written in the booking's transaction and sent later by
-a background task through a pluggable sender. A failed send is retried with back-off, never
-dropped. Once sent, a message's body and attachment are blanked: they hold the join link and
-code, which must not outlive their purpose in the database.
+a background task through a pluggable sender. A failed send is retried with back-off while it
+is still of use. A message's body and attachment hold the join link and code, which must not
+outlive their purpose in the database: they are blanked once sent, and an unsent message
+expires (blanked, ``last_error = 'expired'``, never tried again) as soon as it is of no more
+use: its booking was changed after it was queued (rescheduled: a new invitation replaces it;
+cancelled; arrived), its join window closed (or, without a video consultation, the booking
+ended), or its booking is gone. So a message on a channel nobody can send (SMS without a
+gateway) never lasts beyond its appointment.
 """
 
 from __future__ import annotations
@@ -113,8 +118,33 @@ WHERE id = $1
 """
 
 
+# The booking's last change is stamped with its transaction's time, as are the messages queued
+# in that transaction: a message queued before a change was overtaken by it.
+EXPIRE = """
+UPDATE outbox o SET body = '', ics = NULL, last_error = 'expired', next_attempt_at = 'infinity'
+WHERE o.sent_at IS NULL AND o.next_attempt_at <> 'infinity'
+  AND (o.booking_id IS NULL
+       OR EXISTS (SELECT 1 FROM bookings b LEFT JOIN consultations c ON c.booking_id = b.id
+                  WHERE b.id = o.booking_id
+                    AND (b.updated_at > o.created_at
+                         OR coalesce(c.join_closes_at, upper(b.during)) <= now())))
+RETURNING o.id
+"""
+EXPIRED = "expired"
+
+
+async def expire(pool: asyncpg.Pool | asyncpg.Connection) -> int:
+    """Blank and retire every unsent message that is of no more use; returns how many."""
+    n = len(await pool.fetch(EXPIRE))
+    if n:
+        log.info("invitations expired unsent", extra={"count": n})
+    return n
+
+
 async def send_due(pool: asyncpg.Pool, senders: dict[str, Sender]) -> tuple[int, int]:
-    """Send every due message whose channel has a sender; returns (sent, failed)."""
+    """Send every due message whose channel has a sender; returns (sent, failed). Messages of
+    no more use are expired first, so an overtaken invitation is never sent."""
+    await expire(pool)
     sent = failed = 0
     while True:
         rows = await pool.fetch(CLAIM_DUE, BATCH, CLAIM, list(senders))
@@ -136,8 +166,9 @@ async def send_due(pool: asyncpg.Pool, senders: dict[str, Sender]) -> tuple[int,
 
 
 def default_senders(app: web.Application) -> dict[str, Sender]:
-    """Console in demo; SMTP e-mail when configured. SMS needs a gateway plugged in here;
-    without one SMS messages wait in the outbox."""
+    """Console in demo (only there: outside demo nothing is printed); SMTP e-mail when
+    configured. SMS needs a gateway plugged in here; without one SMS messages wait in the
+    outbox until they expire."""
     config = app[CONFIG]
     senders: dict[str, Sender] = {}
     if config.demo:
@@ -148,7 +179,9 @@ def default_senders(app: web.Application) -> dict[str, Sender]:
 
 
 async def run_sender(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: a background task that sends due messages, woken at each new booking."""
+    """cleanup_ctx: a background task that expires stale messages and sends due ones, woken
+    at each booking change (so a cancellation or reschedule blanks the old invitation at once)
+    and every ``POLL_S`` seconds."""
     if SENDERS not in app:
         app[SENDERS] = default_senders(app)
     wake = app[OUTBOX_WAKE] = asyncio.Event()
@@ -158,10 +191,11 @@ async def run_sender(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), POLL_S)
             wake.clear()
-            if not app[SENDERS]:
-                continue
             try:
-                await send_due(app[POOL], app[SENDERS])
+                # Expiry runs with no sender too: an SMS nobody can send must not keep its link.
+                await expire(app[POOL])
+                if app[SENDERS]:
+                    await send_due(app[POOL], app[SENDERS])
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox pass failed", extra={"error": type(exc).__name__})
 

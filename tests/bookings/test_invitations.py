@@ -179,3 +179,95 @@ async def test_background_sender_delivers_right_after_booking(aiohttp_client: An
             break
         await asyncio.sleep(0.05)
     assert {m.channel for m in sink.sent} == {"sms", "email"}
+
+
+async def outbox_rows(api: Api, booking_id: int) -> list[Any]:
+    return list(await api.world.conn.fetch(
+        "SELECT id, channel, body, ics, sent_at, last_error FROM outbox WHERE booking_id = $1"
+        " ORDER BY id", booking_id))
+
+
+def expired(row: Any) -> bool:
+    return (row["body"] == "" and row["ics"] is None and row["sent_at"] is None
+            and row["last_error"] == outbox.EXPIRED)
+
+
+async def test_unsent_invitation_expires_when_the_join_window_closes(api: Api):
+    """Review 7: without an SMS gateway an SMS is never sent; its link and code must not stay."""
+    b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
+    pool = api.client.app[POOL]
+    assert await outbox.expire(pool) == 0
+    rows = await outbox_rows(api, b["id"])
+    assert rows and all("/join/" in r["body"] for r in rows)
+    await api.world.conn.execute(
+        "UPDATE consultations SET join_closes_at = now() - interval '1 second',"
+        " join_opens_at = now() - interval '2 hours' WHERE booking_id = $1", b["id"])
+    assert await outbox.expire(pool) == 2
+    assert all(expired(r) for r in await outbox_rows(api, b["id"]))
+    sink = Flaky(fail=0)
+    assert await outbox.send_due(pool, {"sms": sink, "email": sink}) == (0, 0)
+    assert sink.sent == [] and await outbox.expire(pool) == 0
+
+
+async def test_reschedule_and_cancellation_blank_the_old_invitations(api: Api):
+    b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
+    pool = api.client.app[POOL]
+    first = {r["id"] for r in await outbox_rows(api, b["id"])}
+    await api.post(f"/api/v1/bookings/{b['id']}/reschedule",
+                   {"starts_at": future(hh=11).isoformat()})
+    await outbox.expire(pool)
+    rows = await outbox_rows(api, b["id"])
+    assert all(expired(r) for r in rows if r["id"] in first)
+    second = [r for r in rows if r["id"] not in first]
+    assert len(second) == 2 and all("/join/" in r["body"] for r in second)
+    await api.post(f"/api/v1/bookings/{b['id']}/cancel", {})
+    await outbox.expire(pool)
+    rows = await outbox_rows(api, b["id"])
+    live = [r for r in rows if not expired(r)]
+    # Only the cancellation notices are still to send, and they hold no link or code.
+    assert len(live) == 2 and all("/join" not in r["body"] for r in live)
+    assert all(not re.search(r"\b\d{6}\b", r["body"]) for r in live)
+
+
+async def test_cancellation_notice_expires_after_the_appointment(api: Api):
+    p = await (await api.post("/api/v1/bookings", api.booking_body(
+        future(hh=15), mode="in_person"))).json()
+    await api.post(f"/api/v1/bookings/{p['id']}/cancel", {})
+    pool = api.client.app[POOL]
+    assert await outbox.expire(pool) == 0
+    await api.world.conn.execute("ALTER TABLE bookings DISABLE TRIGGER USER")
+    await api.world.conn.execute(
+        "UPDATE bookings SET during = tstzrange(now() - interval '2 hours', now() - interval"
+        " '1 hour'), updated_at = updated_at WHERE id = $1", p["id"])
+    await api.world.conn.execute("ALTER TABLE bookings ENABLE TRIGGER USER")
+    assert await outbox.expire(pool) == 2
+
+
+async def test_background_task_expires_even_without_any_sender(aiohttp_client: Any,
+                                                               config: Any, world: Any):
+    import asyncio
+
+    from server.app import create_app
+    from server.bookings import tokens
+    from server.bookings.keys import SENDERS
+
+    app = create_app(config)
+    app[SENDERS] = {}  # as outside demo without SMTP: nothing can be sent
+    client = await aiohttp_client(app)
+    _, token = await tokens.create(world.conn, world.coordinator)
+    headers = {"Authorization": f"Bearer {token}"}
+    resp = await client.post("/api/v1/bookings", headers=headers, json={
+        "centre_id": "san-siro", "service_code": "gp_visit", "mode": "home_video",
+        "patient_id": world.patient, "clinician_id": world.gp,
+        "starts_at": future().isoformat()})
+    b = await resp.json()
+    assert (await client.post(f"/api/v1/bookings/{b['id']}/cancel", headers=headers,
+                              json={})).status == 200
+    for _ in range(100):  # woken by the cancellation, not by the 30 s poll
+        rows = await world.conn.fetch("SELECT body, last_error FROM outbox WHERE booking_id = $1"
+                                      " ORDER BY id", b["id"])
+        if rows[0]["last_error"] == outbox.EXPIRED:
+            break
+        await asyncio.sleep(0.05)
+    assert [r["last_error"] for r in rows] == ["expired", "expired", None, None]
+    assert all("/join/" not in r["body"] for r in rows)
