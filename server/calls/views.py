@@ -10,6 +10,7 @@ sees nothing about the consultation until the WebSocket accepts their credential
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,10 @@ log = logging.getLogger("casa.calls")
 PATIENT_COOKIE = "casa_patient"
 VIDEO_MODES = frozenset({"home_video", "kiosk_video"})
 CLINICAL_ROLES = (Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
+# What server.bookings.consultations.new_room_id makes (secrets.token_urlsafe(16): 22 url-safe
+# base64 characters). Anything else is no room of ours: not found, without asking the database
+# (a NUL or a 10 KB path would otherwise reach the query).
+ROOM_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def _attends(user: Staff | None, c: Consultation) -> bool:
@@ -56,7 +61,10 @@ async def _centre_name(request: web.Request, centre_id: str) -> str:
 async def consultation(request: web.Request) -> web.StreamResponse:
     """``/consultation/{room_id}``: pre-call check, waiting room, call and end page."""
     pool = request.app[POOL]
-    c = await consultations.get_by_room(pool, request.match_info["room_id"])
+    room_id = request.match_info["room_id"]
+    if not ROOM_ID.fullmatch(room_id):
+        raise errors.ApiError(errors.NOT_FOUND)
+    c = await consultations.get_by_room(pool, room_id)
     if c is None or c.mode not in VIDEO_MODES:
         raise errors.ApiError(errors.NOT_FOUND)
     user: Staff | None = request.get(STAFF)
@@ -78,8 +86,11 @@ async def consultation(request: web.Request) -> web.StreamResponse:
         return render(request, "call/closed.html", outcome=outcome,
                       when=_when(request, c.starts_at), opens=_when(request, c.join_opens_at),
                       centre=await _centre_name(request, c.centre_id))
-    lead = await staff.get(pool, c.clinician_ids[0])
-    return _page(request, "call/consultation.html", c, role="patient",
+    # Sensitive services (psychological, psychiatric, violence support): someone may see the
+    # patient's screen, so the page names neither the clinician nor the service; the page's
+    # script likewise shows no one's name (``data-discreet``) though signalling sends them.
+    lead = None if c.sensitive else await staff.get(pool, c.clinician_ids[0])
+    return _page(request, "call/consultation.html", c, role="patient", discreet=c.sensitive,
                  clinician_name=lead.full_name if lead else "",
                  centre=await _centre_name(request, c.centre_id),
                  when=_when(request, c.starts_at))

@@ -9,8 +9,10 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 
 from server.bookings import credentials
-from server.calls.views import PATIENT_COOKIE
+from server.bookings.consultations import new_room_id
+from server.calls.views import PATIENT_COOKIE, ROOM_ID
 from server.config import Config
+from server.keys import POOL
 from server.staff import Role
 from tests.browser.conftest import book, soon
 from tests.conftest import StaffFactory, login
@@ -95,3 +97,54 @@ async def test_moved_consultation_says_when_to_come_back(client: Client,
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
     page = await (await client.get(f"/consultation/{room}?lang=en")).text()
     assert 'data-outcome="too_early"' in page and f"Come back at {opens}" in page
+
+
+async def test_sensitive_service_page_names_neither_clinician_nor_service(
+        client: Client, conn: asyncpg.Connection, config: Config,
+        make_staff: StaffFactory) -> None:
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    await conn.execute("UPDATE staff SET full_name = 'Dott.ssa Elena Romano' WHERE id = $1",
+                       psy.id)
+    _, cid, room, _, _ = await book(conn, config, psy.id, soon(), service="violence_support")
+    session = await credentials.issue_session(conn, cid, datetime.now(UTC))
+    client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
+    for lang, neutral in (("en", "Your clinician will let you in"),
+                          ("it", "Il tuo medico ti farà entrare")):
+        page = await (await client.get(f"/consultation/{room}?lang={lang}")).text()
+        assert 'data-role="patient"' in page and 'data-discreet="true"' in page
+        assert neutral in page and "Casa San Siro" in page
+        lowered = page.lower()
+        for word in ("romano", "violence", "violenza", "psycholog", "psicolog", "ascolto"):
+            assert word not in lowered, (lang, word)
+
+
+async def test_plain_service_page_keeps_the_clinicians_name(
+        client: Client, conn: asyncpg.Connection, config: Config,
+        make_staff: StaffFactory) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    _, cid, room, _, _ = await book(conn, config, gp.id, soon())
+    session = await credentials.issue_session(conn, cid, datetime.now(UTC))
+    client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
+    page = await (await client.get(f"/consultation/{room}?lang=en")).text()
+    assert gp.full_name in page and 'data-discreet="false"' in page
+
+
+async def test_room_ids_of_the_wrong_shape_are_not_found_without_a_query(
+        client: Client, conn: asyncpg.Connection, config: Config,
+        make_staff: StaffFactory) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",))
+    _, _, room, _, _ = await book(conn, config, gp.id, soon())
+    assert (await client.get(f"/consultation/{room}")).status == 200
+    # Every room id bookings makes has the accepted shape.
+    assert all(ROOM_ID.fullmatch(new_room_id()) for _ in range(500))
+    wrong = ["%00abc", "%00" * 22, room[:-1], room + "A", room[:-1] + ".", room[:-1] + "%C3%A9",
+             room[:-1] + "%20", "A" * 5000]
+    # With the database out of reach a lookup would be a 500: these never get that far.
+    app = client.app
+    assert app is not None
+    await app[POOL].close()
+    for bad in wrong:
+        resp = await client.get(f"/consultation/{bad}")
+        assert resp.status == 404, bad
+        assert "This page does not exist." in await resp.text() or \
+            "Questa pagina non esiste" in await resp.text()
