@@ -94,7 +94,9 @@ async def identify(request: web.Request, hello: Hello, directory: Directory) -> 
         raise ProtocolError(errors.UNAUTHENTICATED)
     c = await directory.resolve_patient_credential(pool, credential)
     if c is None:
-        raise ProtocolError(errors.UNAUTHENTICATED)
+        # An expired credential opens nothing, but its patient is told the time is over.
+        expired = await directory.lookup_patient_credential(pool, credential)
+        raise ProtocolError(errors.TOO_LATE if expired is not None else errors.UNAUTHENTICATED)
     if hello.room is not None and hello.room != c.room_id:
         raise ProtocolError(errors.ROOM_NOT_FOUND)
     from server import patients

@@ -64,6 +64,8 @@ class Directory(Protocol):
                                      day: date) -> list[Consultation]: ...
     async def resolve_patient_credential(self, conn: Conn,
                                          credential: str) -> Consultation | None: ...
+    async def lookup_patient_credential(self, conn: Conn,
+                                        credential: str) -> Consultation | None: ...
     async def record_event(self, conn: Conn, consultation_id: int, event: str, *,
                            staff_id: int | None = None,
                            detail: dict[str, Any] | None = None) -> None: ...
@@ -94,6 +96,13 @@ class BookingsDirectory:
         from server.bookings import consultations
 
         return await consultations.resolve_patient_credential(conn, credential)
+
+    async def lookup_patient_credential(self, conn: Conn,
+                                        credential: str) -> Consultation | None:
+        """A known credential even past its validity: only to say "too late"."""
+        from server.bookings import consultations
+
+        return await consultations.lookup_patient_credential(conn, credential)
 
     async def record_event(self, conn: Conn, consultation_id: int, event: str, *,
                            staff_id: int | None = None,

@@ -28,13 +28,8 @@ from signaling.messages import (
     CHAT_MAX_CHARS,
     MAX_SDP_CHARS,
     PROTOCOL_VERSION,
-    Admit,
-    Invite,
-    Notice,
-    SendBack,
     frame,
 )
-from signaling.notices import notice_text
 from signaling.presence import Member
 from signaling.rooms import Conn, Hub, Room
 
@@ -273,96 +268,6 @@ class Lifecycle:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-
-    # --- the clinician's actions ---
-
-    def _clinician_room(self, conn: Conn) -> tuple[Room, Consultation]:
-        room = conn.room
-        if conn.kind != "clinician" or room is None or room.consultation is None:
-            raise ProtocolError(errors.NOT_ALLOWED)
-        return room, room.consultation
-
-    def _patient(self, room: Room, peer_id: str) -> Member:
-        m = room.members.get(peer_id)
-        if m is None or m.role != "patient":
-            raise ProtocolError(errors.UNKNOWN_PEER)
-        return m
-
-    async def admit(self, conn: Conn, msg: Admit) -> None:
-        room, c = self._clinician_room(conn)
-        m = self._patient(room, msg.peer)
-        async with room.lock:
-            async with self.pool.acquire() as db, db.transaction():
-                if not await presence.move_patient(db, c.id, m.peer_id, "waiting", "in_call"):
-                    raise ProtocolError(errors.NOT_WAITING)
-                await self.directory.record_event(db, c.id, "admitted", staff_id=conn.staff_id)
-            room.setup_started = time.perf_counter()
-            member = replace(room.members.get(m.peer_id, m), status="in_call",
-                             arrived_at=datetime.now(UTC))
-            await self.hub.publish_change(room, member, "admitted")
-
-    async def send_back(self, conn: Conn, msg: SendBack) -> None:
-        room, c = self._clinician_room(conn)
-        m = self._patient(room, msg.peer)
-        async with room.lock:
-            async with self.pool.acquire() as db, db.transaction():
-                if not await presence.move_patient(db, c.id, m.peer_id, "in_call", "waiting"):
-                    raise ProtocolError(errors.UNKNOWN_PEER)
-                await self.directory.record_event(db, c.id, "sent_back", staff_id=conn.staff_id)
-            member = replace(room.members.get(m.peer_id, m), status="waiting",
-                             arrived_at=datetime.now(UTC))
-            await self.hub.publish_change(room, member, "sent_back", "sent_back")
-
-    async def notice(self, conn: Conn, msg: Notice) -> None:
-        room, _c = self._clinician_room(conn)
-        m = self._patient(room, msg.peer)
-        if m.status != "waiting":
-            raise ProtocolError(errors.NOT_WAITING)
-        lang = str(m.detail.get("lang") or "it")
-        text = frame("notice", code=msg.code, minutes=msg.minutes,
-                     text=notice_text(self.app, lang, msg.code, msg.minutes))
-        local = room.local.get(m.peer_id)
-        if local is not None:
-            await local.send(text)
-        elif m.instance_id is not None:
-            self.hub.bus("direct", room=room.key, to=m.peer_id, text=text)
-
-    async def invite(self, conn: Conn, msg: Invite) -> None:
-        room, c = self._clinician_room(conn)
-        if msg.guest:
-            token = await presence.create_guest(self.pool, c.id, conn.staff_id or 0, msg.label,
-                                                c.join_closes_at)
-            await conn.send(frame("invited", id=msg.id,
-                                  link=f"/consultation/{c.room_id}#guest={token}",
-                                  expires_at=c.join_closes_at.isoformat()))
-            return
-        assert msg.staff_id is not None
-        person = await staff_store.get(self.pool, msg.staff_id)
-        if person is None or (not person.role.clinical and person.role.value != "coordinator"):
-            raise ProtocolError(errors.UNKNOWN_PEER)
-        if msg.staff_id not in staff_ids(c):
-            async with self.pool.acquire() as db, db.transaction():
-                await self.directory.add_participant(db, c.id, msg.staff_id)
-            fresh = await self.directory.get(self.pool, c.id)
-            if fresh is not None:
-                room.consultation = c = fresh
-        entries = room.waiting_entries()
-        await self.hub.invited(c.id, msg.staff_id, entries)
-        self.hub.bus("invited", cid=c.id, staff_id=msg.staff_id, waiting=entries)
-        await conn.send(frame("invited", id=msg.id, staff_id=msg.staff_id))
-
-    async def end(self, conn: Conn) -> None:
-        room, c = self._clinician_room(conn)
-        present = sorted({m.participant for m in room.members.values() if m.status == "in_call"})
-        async with room.lock:
-            async with self.pool.acquire() as db, db.transaction():
-                await presence.end_all(db, c.id)
-                await self.directory.record_event(db, c.id, "ended", staff_id=conn.staff_id,
-                                                  detail={"present": present})
-            await self.hub.end_local(room.key, conn.peer_id)
-            await self.hub.dashboards_update(c.id, staff_ids(c), [])
-            self.hub.bus("ended", room=room.key, cid=c.id, staff=list(staff_ids(c)),
-                         by=conn.peer_id)
 
     async def enter(self, conn: Conn, who: Identity, nurse_present: bool | None) -> None:
         """Route an authenticated hello: probe, dashboard, or a consultation."""

@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 
 from server.keys import CONFIG
 from server.middleware import _own_origin
-from signaling import errors
+from signaling import actions, errors
 from signaling.auth import identify
 from signaling.errors import ProtocolError
 from signaling.keys import DIRECTORY, HUB, LIFECYCLE
@@ -273,25 +273,25 @@ def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
 
     async def admit(conn: Conn, msg: Message, text: str) -> None:
         assert isinstance(msg, Admit)
-        await life.admit(conn, msg)
+        await actions.admit(life, conn, msg)
 
     async def send_back(conn: Conn, msg: Message, text: str) -> None:
         assert isinstance(msg, SendBack)
-        await life.send_back(conn, msg)
+        await actions.send_back(life, conn, msg)
 
     async def notice(conn: Conn, msg: Message, text: str) -> None:
         assert isinstance(msg, Notice)
-        await life.notice(conn, msg)
+        await actions.notice(life, conn, msg)
 
     async def invite(conn: Conn, msg: Message, text: str) -> None:
         assert isinstance(msg, Invite)
-        await life.invite(conn, msg)
+        await actions.invite(life, conn, msg)
 
     async def leave(conn: Conn, msg: Message, text: str) -> None:
         await life.leave(conn)
 
     async def end(conn: Conn, msg: Message, text: str) -> None:
-        await life.end(conn)
+        await actions.end(life, conn)
 
     return {"offer": relay_to, "answer": relay_to, "candidate": relay_to,
             "media_state": broadcast, "chat": broadcast, "ping": ping, "hello": hello,
