@@ -151,6 +151,7 @@ def hash_credential(credential: str) -> bytes:
 RESOLVE = """
 SELECT consultation_id FROM patient_credentials
 WHERE token_hash = $1 AND kind IN ('link', 'session') AND revoked_at IS NULL
+  AND valid_until > now()
 """
 # The same without the end of validity: only to tell a patient "too late" (see below).
 LOOKUP = """

@@ -222,3 +222,29 @@ async def test_link_token_leaves_the_address_bar_before_any_page(api: Api):
     odd = await api.client.get("/join/a%3Bb%20c", allow_redirects=False)
     assert odd.status == 303 and odd.cookies["casa_join"].value == ""
 
+
+async def test_expired_credentials_resolve_to_nothing_but_still_read_too_late(api: Api):
+    """Review 12: past valid_until a link or session opens nothing (not even the echo test);
+    the join page still says the appointment is over."""
+    b, token, _ = await book(api, soon(5))
+    joined = await open_link(api, token)
+    session = joined.cookies["casa_patient"].value
+    conn = api.world.conn
+    assert await consultations.resolve_patient_credential(conn, session) is not None
+    # The window closes (as it would after the consultation's end plus the close minutes).
+    await conn.execute("UPDATE patient_credentials SET valid_from = now() - interval '2 hours',"
+                       " valid_until = now() - interval '1 second'")
+    await conn.execute("UPDATE consultations SET join_opens_at = now() - interval '2 hours',"
+                       " join_closes_at = now() - interval '1 second'")
+    for credential in (token, session):
+        assert await consultations.resolve_patient_credential(conn, credential) is None
+        c = await consultations.lookup_patient_credential(conn, credential)
+        assert c is not None and c.booking_id == b["id"]
+    api.client.session.cookie_jar.clear()
+    late = await open_link(api, token)
+    assert late.status == 410 and "casa_patient" not in late.cookies
+    echo = await api.client.post("/api/v1/precall/offer", json={"type": "offer", "sdp": "v=0"},
+                                 headers={"Authorization": f"Bearer {token}"})
+    assert echo.status == 401
+    assert await consultations.lookup_patient_credential(conn, "A" * 43) is None
+    assert await consultations.lookup_patient_credential(conn, "x" * 1000) is None
