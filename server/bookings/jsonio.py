@@ -25,7 +25,8 @@ async def body(request: web.Request) -> dict[str, Any]:
     """The JSON object in the request body."""
     try:
         data = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested thousands deep ("[[[[..."), which is no booking either.
         raise errors.ApiError(errors.BAD_REQUEST, details={"reason": "body is not JSON"}) from None
     if not isinstance(data, dict):
         raise errors.ApiError(errors.BAD_REQUEST, details={"reason": "body must be an object"})

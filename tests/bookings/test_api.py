@@ -247,3 +247,9 @@ async def test_every_json_field_of_the_wrong_type_is_422_never_500(api: Api):
                 assert resp.status < 500, (path, field, bad)
                 if not isinstance(bad, bool) and bad is not None:
                     assert resp.status == 422, (path, field, bad, await resp.text())
+
+
+async def test_json_nested_too_deep_is_a_400(api: Api):
+    resp = await api.client.post("/api/v1/patients", data="[" * 100000,
+                                 headers={**api.coordinator, "Content-Type": "application/json"})
+    assert resp.status == 400
