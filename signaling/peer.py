@@ -154,6 +154,8 @@ class CallPeer:
         self.peer_id = str(client.welcome.get("peer_id", ""))
         self.ice = [RTCIceServer(**s) for s in client.welcome.get("ice_servers", [])]
         self.pcs: dict[str, RTCPeerConnection] = {}
+        self.offer_ids: dict[str, str] = {}
+        self._offers = 0
         self.frames: dict[str, int] = {}
         self.first_frame: dict[str, float] = {}
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -195,10 +197,13 @@ class CallPeer:
             if pc is not None:
                 await pc.close()
         elif kind == "offer":
-            self._spawn(self._answer(m["from"], m["sdp"]))
+            self._spawn(self._answer(m["from"], m["sdp"], m.get("id")))
         elif kind == "answer":
             pc = self.pcs.get(m["from"])
-            if pc is not None:
+            # An answer to an offer this peer has since replaced (a resume can make two
+            # offers cross) must not be applied to the newer connection.
+            if pc is not None and m.get("id") == self.offer_ids.get(m["from"]) \
+                    and pc.signalingState == "have-local-offer":
                 self._spawn(pc.setRemoteDescription(RTCSessionDescription(m["sdp"], "answer")))
         elif kind == "candidate":
             pc = self.pcs.get(m["from"])
@@ -249,14 +254,21 @@ class CallPeer:
 
     async def _offer(self, other: str) -> None:
         pc = self._new_pc(other)
+        self._offers += 1
+        offer_id = f"o{self._offers}"
+        self.offer_ids[other] = offer_id
         await pc.setLocalDescription(await pc.createOffer())
-        await self.client.send("offer", to=other, sdp=pc.localDescription.sdp)
+        if self.pcs.get(other) is pc:   # not replaced meanwhile
+            await self.client.send("offer", to=other, sdp=pc.localDescription.sdp, id=offer_id)
 
-    async def _answer(self, other: str, sdp: str) -> None:
+    async def _answer(self, other: str, sdp: str, offer_id: str | None) -> None:
         pc = self._new_pc(other)
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-        await self.client.send("answer", to=other, sdp=pc.localDescription.sdp)
+        if self.pcs.get(other) is not pc:
+            return
+        extra = {"id": offer_id} if offer_id else {}
+        await self.client.send("answer", to=other, sdp=pc.localDescription.sdp, **extra)
 
     async def wait_frames(self, other: str, count: int = 5, within: float = 15.0) -> float:
         """Seconds until ``count`` video frames from ``other`` arrived (from now)."""

@@ -25,7 +25,7 @@ from signaling.presence import Member
 log = logging.getLogger("casa.signaling.rooms")
 
 # A well-behaved client answers a close frame at once; waiting longer only reads more input.
-CLOSE_HANDSHAKE_S = 1.0
+CLOSE_HANDSHAKE_S = 5.0
 # A flooder's close: do not keep reading its flood for the handshake.
 ABUSIVE_CLOSE_S = 0.05
 
@@ -82,7 +82,7 @@ class Conn:
             abusive = kind in (errors.FLOODING, errors.TOO_MANY_ERRORS, errors.MESSAGE_TOO_LARGE)
             await self.close(kind.close_code, ABUSIVE_CLOSE_S if abusive else CLOSE_HANDSHAKE_S)
 
-    async def close(self, code: int = 1000, within: float = 1.0) -> None:
+    async def close(self, code: int = 1000, within: float = CLOSE_HANDSHAKE_S) -> None:
         """Close, waiting at most ``within`` for the peer's close frame: aiohttp reads (and
         parses) everything the peer still sends until then, which a flooder would abuse."""
         self.closed = True
