@@ -1,9 +1,9 @@
-// The call's controls (mute, camera, try video again, screen share, hang up with confirmation,
-// leaving the waiting room) and the end page they lead to.
+// The call's controls (mute, camera, try video again, screen share, chat, hang up with
+// confirmation, leaving the waiting room) and the end page they lead to.
 
-import { t } from './i18n-client.js';
-import { $, PASSED_KEY, ROLE, banner, show, state, status } from './call-state.js';
-import { audioOnly, sendMediaState, stopMedia } from './call-media.js';
+import { t, timeOf } from './i18n-client.js';
+import { $, LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show, state,
+  status, stopMedia } from './call-stage.js';
 
 function toggle(button, pressed, label) {
   button.setAttribute('aria-pressed', String(pressed));
@@ -90,4 +90,37 @@ export function showEnded(reason, { canRejoin = false } = {}) {
   status('');
   $('ended-reason').textContent = reason || '';
   show('ended');
+}
+
+// --- chat (never stored) -------------------------------------------------------------------
+
+$('btn-chat').addEventListener('click', () => {
+  const open = $('chat').hidden;
+  $('chat').hidden = !open;
+  $('btn-chat').setAttribute('aria-expanded', String(open));
+  $('btn-chat').classList.remove('unread');
+  if (open) $('chat-text').focus();
+});
+
+$('chat-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = $('chat-text').value.trim();
+  if (!text || !state.signal) return;
+  if (state.signal.chat(text.slice(0, 2000))) $('chat-text').value = '';
+});
+
+function addChatLine(who, text, at) {
+  const li = document.createElement('li');
+  const b = document.createElement('strong');
+  b.textContent = who + (at ? ` (${timeOf(at, LANG)})` : '') + ': ';
+  li.append(b, document.createTextNode(text));
+  $('chat-log').append(li);
+  li.scrollIntoView({ block: 'nearest' });
+}
+
+// A `chat` message from the server (ours too, echoed back).
+export function chatIn(msg) {
+  const mine = state.me && msg.from === state.me.peer_id;
+  addChatLine(mine ? t('chat_you') : nameOf(state.peers.get(msg.from), 'clinician'), msg.text, msg.at);
+  if ($('chat').hidden && !mine) $('btn-chat').classList.add('unread');
 }

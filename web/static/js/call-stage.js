@@ -1,9 +1,54 @@
-// The call's stage: one PeerLink per other participant, and their video tiles (a camera, or a
-// shared screen shown large).
+// The call's stage and what every part of the consultation page shares: who is looking, the
+// page's state, the stage/status/banner helpers; one PeerLink per other participant and their
+// video tiles (a camera, or a shared screen shown large); our own media in the call (the
+// media state the others see, the quality monitor and the fall-back to sound only).
 
-import { t } from './i18n-client.js';
+import { loadStrings, t } from './i18n-client.js';
 import { PeerLink } from './negotiation.js';
-import { $, ROLE, banner, nameOf, state, status } from './call-state.js';
+import { QualityMonitor } from './quality.js';
+
+export const $ = (id) => document.getElementById(id);
+export const app = $('call-app');
+loadStrings();
+export const ROLE = app.dataset.role;     // clinician | patient | visitor (maybe a guest)
+export const ROOM = app.dataset.room;
+export const LANG = app.dataset.lang;
+// A patient of a sensitive service: someone may see the screen, so no one is named here
+// (signalling still sends the clinician's name in peer objects).
+export const DISCREET = app.dataset.discreet === 'true';
+const STAGES = ['visitor', 'precall', 'waiting', 'call', 'ended'];
+// Remembers, for this tab only, that the check was done: a reload goes straight back in.
+export const PASSED_KEY = `casa.precall.${ROOM}`;
+
+export const state = {
+  signal: null, me: null, iceServers: [], peers: new Map(), links: new Map(),
+  stream: null, audioOnly: false, autoAudioOnly: false, muted: false, cameraOff: false,
+  screen: null, monitor: null, stage: null, ended: false, panel: null, mediaStates: new Map(),
+};
+
+// How a participant is called on this page: their name, or their role ("Clinician") when the
+// server sent no name or the page is discreet. `fallback` is the role of someone unknown.
+export function nameOf(p, fallback) {
+  const role = p ? p.role : fallback;
+  return (!DISCREET && p && p.name) || t(role);
+}
+
+export function show(stage) {
+  state.stage = stage;
+  for (const name of STAGES) $('stage-' + name).hidden = name !== stage;
+  const heading = $('stage-' + stage).querySelector('h1');
+  if (heading) { heading.tabIndex = -1; heading.focus(); }
+}
+
+export function status(text) { $('status').textContent = text || ''; }
+
+export function banner(text, { retryVideo = false } = {}) {
+  $('call-banner').hidden = !text;
+  $('call-banner-text').textContent = text || '';
+  $('retry-video').hidden = !retryVideo;
+}
+
+// --- peer links and tiles -------------------------------------------------------------------
 
 export function isOfferer(peerId) { return !!state.me && state.me.peer_id < peerId; }
 
@@ -101,4 +146,49 @@ export function updateAlone() {
   const others = [...state.peers.values()].filter((p) => !state.me || p.peer_id !== state.me.peer_id);
   if (!others.length) status(t('alone'));
   else if ($('status').textContent === t('alone')) status('');
+}
+
+// --- our media, quality and the fall-back to sound only ------------------------------------
+
+export function startMonitor() {
+  if (state.monitor) return;
+  state.monitor = new QualityMonitor({
+    onLevel: (level, s) => {
+      const q = $('quality');
+      q.dataset.level = level;
+      q.setAttribute('aria-label', t('quality_' + level));
+      q.title = t('quality_' + level);
+      q.dataset.framesDecoded = String(s.framesDecoded);
+      q.dataset.rttMs = String(s.rttMs);
+      q.dataset.kbps = s.kbps === null ? '' : String(Math.round(s.kbps));
+      q.dataset.loss = s.loss.toFixed(3);
+    },
+    onPoor: () => { if (!state.audioOnly && !state.cameraOff) audioOnly(true); },
+  });
+  state.monitor.watch(() => [...state.links.values()].map((l) => l.pc));
+}
+
+// Takes the camera off every connection (no renegotiation) or puts it back.
+export async function audioOnly(on) {
+  state.autoAudioOnly = on;
+  app.dataset.audioOnly = String(on);
+  banner(on ? t('audio_only_auto') : '', { retryVideo: on });
+  const cam = state.stream && state.stream.getVideoTracks()[0];
+  for (const l of state.links.values()) await l.setVideoTrack(on ? null : cam || null);
+  if (!on && state.monitor) state.monitor.reset();
+  sendMediaState();
+}
+
+export function sendMediaState() {
+  if (!state.signal) return;
+  const cam = state.stream && state.stream.getVideoTracks()[0];
+  state.signal.mediaState(!state.muted, !!cam && !state.cameraOff && !state.autoAudioOnly && !state.audioOnly);
+}
+
+export function stopMedia() {
+  if (state.monitor) state.monitor.stop();
+  state.monitor = null;
+  closeLinks();
+  if (state.stream) state.stream.getTracks().forEach((tr) => tr.stop());
+  if (state.screen) state.screen.getTracks().forEach((tr) => tr.stop());
 }

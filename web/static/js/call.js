@@ -1,20 +1,16 @@
 // The consultation page: pre-call check -> waiting room -> call -> end, for the patient, the
 // clinicians and guests. The server (docs/protocol.md) decides who is where; this module starts
-// the page and answers the server's messages. Beside it: call-state.js (shared state),
-// call-stage.js (peer links and video tiles), call-media.js (our media, sound-only fall-back),
-// call-controls.js (buttons, end page), call-chat.js (chat).
+// the page and answers the server's messages. Beside it: call-stage.js (shared state, peer
+// links and video tiles, our own media) and call-controls.js (buttons, chat, end page).
 
 import { t, timeOf } from './i18n-client.js';
 import { SignalClient } from './signal-client.js';
 import { PreCall, openMedia } from './precall.js';
 import { ClinicianPanel } from './call-panel.js';
-import { $, LANG, PASSED_KEY, ROLE, ROOM, app, banner, nameOf, show, state, status }
-  from './call-state.js';
-import { applyMediaState, closeLinks, dropLink, isOfferer, link, updateAlone }
-  from './call-stage.js';
-import { sendMediaState, startMonitor, stopMedia } from './call-media.js';
-import { showEnded } from './call-controls.js';
-import { chatIn } from './call-chat.js';
+import { $, LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks, dropLink,
+  isOfferer, link, nameOf, sendMediaState, show, startMonitor, state, status, stopMedia,
+  updateAlone } from './call-stage.js';
+import { chatIn, showEnded } from './call-controls.js';
 
 const GUEST_KEY = `casa.guest.${ROOM}`;
 
