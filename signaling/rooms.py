@@ -33,9 +33,9 @@ ABUSIVE_CLOSE_S = 0.05
 class Conn:
     """One WebSocket. Kept small: thousands are open at once."""
 
-    __slots__ = ("closed", "err_count", "err_window", "kind", "lang", "last", "participant",
-                 "peer_id", "replaced", "room", "session_hash", "staff_id", "throttle_s",
-                 "throttle_window", "tokens", "waiting", "warned", "ws")
+    __slots__ = ("close_done", "closed", "err_count", "err_window", "kind", "lang", "last",
+                 "participant", "peer_id", "replaced", "room", "session_hash", "staff_id",
+                 "throttle_s", "throttle_window", "tokens", "waiting", "warned", "ws")
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
@@ -47,6 +47,9 @@ class Conn:
         self.session_hash: bytes | None = None
         self.lang = "it"
         self.closed = False
+        # Set once a close started by another task (logout, replace, end) has finished, so the
+        # socket's own handler does not return (and drop the connection) in the middle of it.
+        self.close_done: asyncio.Event | None = None
         self.replaced = False
         self.tokens = 0.0
         self.last = 0.0
@@ -86,8 +89,12 @@ class Conn:
         """Close, waiting at most ``within`` for the peer's close frame: aiohttp reads (and
         parses) everything the peer still sends until then, which a flooder would abuse."""
         self.closed = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code=code), within)
+        done = self.close_done = asyncio.Event()
+        try:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(code=code), within)
+        finally:
+            done.set()
 
 
 @dataclass

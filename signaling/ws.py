@@ -34,7 +34,7 @@ from signaling.messages import (
     frame,
     from_dict,
 )
-from signaling.rooms import Conn, Hub
+from signaling.rooms import CLOSE_HANDSHAKE_S, Conn, Hub
 
 log = logging.getLogger("casa.signaling.ws")
 
@@ -98,6 +98,9 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
         drop.add_done_callback(hub.background.discard)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(drop)
+        if conn.close_done is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(conn.close_done.wait(), CLOSE_HANDSHAKE_S + 1)
         if not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()
