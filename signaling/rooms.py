@@ -298,7 +298,7 @@ class Hub:
         for c in conns:
             c.replaced = True  # nothing left to mark as dropped
             await c.send(text)
-            await c.close(1000)
+        await asyncio.gather(*(c.close(1000) for c in conns))
 
     async def close_replaced(self, room_key: str, peer_id: str) -> None:
         room = self.rooms.get(room_key)

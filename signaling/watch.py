@@ -45,15 +45,13 @@ async def check_sessions(pool: asyncpg.Pool, hub: Hub, idle: timedelta) -> int:
     if not hashes:
         return 0
     live = {r["token_hash"] for r in await pool.fetch(LIVE_SESSIONS, hashes, idle)}
-    closed = 0
-    for h in hashes:
-        if h in live:
-            continue
-        for conn in list(hub.sessions.get(h, ())):
-            hub.metrics.errors.labels(errors.SESSION_ENDED.code).inc()
-            await conn.fail(errors.SESSION_ENDED)
-            closed += 1
-    return closed
+    ended = [conn for h in hashes if h not in live for conn in hub.sessions.get(h, ())]
+    for conn in ended:
+        hub.metrics.errors.labels(errors.SESSION_ENDED.code).inc()
+        hub.untrack(conn)   # checked once: its close handshake may take a moment
+    # Concurrently: one slow close handshake must not hold up the others.
+    await asyncio.gather(*(conn.fail(errors.SESSION_ENDED) for conn in ended))
+    return len(ended)
 
 
 async def run(pool: asyncpg.Pool, hub: Hub, life: Lifecycle, idle: timedelta) -> None:
