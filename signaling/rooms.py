@@ -26,7 +26,7 @@ log = logging.getLogger("casa.signaling.rooms")
 
 # A well-behaved client answers a close frame at once; waiting longer only reads more input.
 CLOSE_HANDSHAKE_S = 5.0
-# A flooder's close: do not keep reading its flood for the handshake.
+# A flooder's close: its transport is closed at once; this bounds the wait for aiohttp.
 ABUSIVE_CLOSE_S = 0.05
 
 
@@ -35,10 +35,13 @@ class Conn:
 
     __slots__ = ("close_done", "closed", "err_count", "err_window", "kind", "lang", "last",
                  "participant", "peer_id", "replaced", "room", "session_hash", "staff_id",
-                 "throttle_s", "throttle_window", "tokens", "waiting", "warned", "ws")
+                 "throttle_s", "throttle_window", "tokens", "transport", "waiting", "warned",
+                 "ws")
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse,
+                 transport: asyncio.BaseTransport | None = None) -> None:
         self.ws = ws
+        self.transport = transport
         self.kind = ""                 # patient, clinician, guest, dashboard, probe
         self.peer_id = ""
         self.participant = ""
@@ -81,9 +84,22 @@ class Conn:
                    details: dict[str, Any] | None = None) -> None:
         """Send a catalogued error; close the socket when it is fatal."""
         await self.send(errors.error_frame(kind, msg_id, details))
-        if kind.fatal:
-            abusive = kind in (errors.FLOODING, errors.TOO_MANY_ERRORS, errors.MESSAGE_TOO_LARGE)
-            await self.close(kind.close_code, ABUSIVE_CLOSE_S if abusive else CLOSE_HANDSHAKE_S)
+        if kind in (errors.FLOODING, errors.TOO_MANY_ERRORS):
+            await self.cut(kind.close_code)
+        elif kind.fatal:
+            await self.close(kind.close_code)
+
+    async def cut(self, code: int) -> None:
+        """Close an abusive peer without a close handshake: aiohttp would go on reading (and
+        parsing) its flood while waiting for the peer's close frame, in a loop that need not
+        yield while input is queued. Our close frame is written, then the transport closed."""
+        self.closed = True
+        closing = asyncio.ensure_future(self.ws.close(code=code))
+        await asyncio.sleep(0)   # ws.close writes the close frame before its first wait
+        if self.transport is not None:
+            self.transport.close()   # flushes what is written; reads nothing more
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(closing, ABUSIVE_CLOSE_S)
 
     async def close(self, code: int = 1000, within: float = CLOSE_HANDSHAKE_S) -> None:
         """Close, waiting at most ``within`` for the peer's close frame: aiohttp reads (and

@@ -79,7 +79,7 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
     # anything larger aiohttp closes with 1009 itself.
     ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, max_msg_size=2 * MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    conn = Conn(ws)
+    conn = Conn(ws, request.transport)
     conn.tokens = RATE_BURST
     conn.last = asyncio.get_running_loop().time()
     try:
