@@ -44,10 +44,11 @@ MAX_MESSAGE_BYTES = 64 * 1024
 HELLO_TIMEOUT_S = 2.0
 # WebSocket ping; aiohttp closes a peer that has not answered within half the interval more.
 PING_INTERVAL_S = 10.0
-# Sustained messages per second and burst per socket: an offer/answer and a trickle of
-# candidates is a few dozen; 200/s leaves room for a busy call, not for a flood.
+# Sustained messages per second and burst per socket: an offer, an answer and a trickle of
+# 50 candidates fit in the burst; 200/s leaves room for a busy call, not for a flood. A larger
+# burst lets every reconnecting flooder stall the loop for longer (bench/signaling_flood.py).
 RATE_PER_S = 200.0
-RATE_BURST = 400.0
+RATE_BURST = 100.0
 # A socket throttled this long within FLOOD_WINDOW_S is disconnected.
 FLOOD_LIMIT_S = 2.0
 FLOOD_WINDOW_S = 10.0
