@@ -57,7 +57,7 @@ class Server:
         self.tmp = tempfile.TemporaryDirectory(prefix="casa-bench-")
         os.chmod(self.tmp.name, 0o755)  # noqa: S103 - embedded PostgreSQL runs as its own user
         env = {**os.environ, "CASA_SECRET_KEY": SECRET_KEY, "CASA_DATA_DIR": self.tmp.name,
-               "CASA_LOG_LEVEL": "ERROR"}
+               "CASA_LOG_LEVEL": "ERROR", "CASA_PUBLIC_ORIGIN": f"http://127.0.0.1:{self.port}"}
         env.pop("DATABASE_URL", None)
         if database_url:
             env["DATABASE_URL"] = database_url

@@ -80,9 +80,12 @@ async def invite(life: Lifecycle, conn: Conn, msg: Invite) -> None:
                               expires_at=c.join_closes_at.isoformat()))
         return
     assert msg.staff_id is not None
+    # An invitee counts as caring for the patient (records' access): only active clinical
+    # staff of the consultation's own centre. Unknown, inactive, other roles and other
+    # centres get the same answer, so the reply does not tell them apart.
     person = await staff_store.get(life.pool, msg.staff_id)
-    if person is None or (not person.role.clinical and person.role.value != "coordinator"):
-        raise ProtocolError(errors.UNKNOWN_PEER)
+    if person is None or not person.role.clinical or c.centre_id not in person.centres:
+        raise ProtocolError(errors.NOT_ALLOWED)
     if msg.staff_id not in staff_ids(c):
         async with life.pool.acquire() as db, db.transaction():
             await life.directory.add_participant(db, c.id, msg.staff_id)

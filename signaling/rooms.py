@@ -127,9 +127,15 @@ class Room:
         return [m for m in self.members.values() if m.status == "in_call" and m.peer_id != exclude]
 
     def peer_object(self, m: Member, viewer: Conn) -> dict[str, Any]:
-        name = self.names.get(m.peer_id, "")
-        if m.role == "patient" and viewer.kind in ("patient", "guest"):
-            name = ""  # a patient's name goes to staff only
+        name: str | None = self.names.get(m.peer_id, "")
+        if viewer.kind in ("patient", "guest"):
+            if m.role == "patient":
+                name = ""  # a patient's name goes to staff only
+            elif m.role == "clinician" and self.consultation is not None \
+                    and self.consultation.sensitive:
+                # Psychological, psychiatric, violence-support: someone may see the patient's
+                # screen, and a clinician's name can tell what the consultation is about.
+                name = None
         return {"peer_id": m.peer_id, "role": m.role, "name": name,
                 "connected": m.instance_id is not None}
 

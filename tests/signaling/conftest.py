@@ -48,7 +48,8 @@ class Visits:
     async def __call__(self, clinician_id: int, *, starts_in: timedelta = timedelta(minutes=5),
                        minutes: int = 20, mode: str = "home_video", nurse_id: int | None = None,
                        language: str = "it", open_before: timedelta = timedelta(minutes=15),
-                       close_after: timedelta = timedelta(minutes=30)) -> Visit:
+                       close_after: timedelta = timedelta(minutes=30),
+                       service: str = "gp_visit") -> Visit:
         self._n += 1
         conn = await asyncpg.connect(self.db_url)
         try:
@@ -61,7 +62,7 @@ class Visits:
                 kiosk = await conn.fetchval(INSERT_KIOSK, "san-siro", f"kiosk-{self._n}")
             start = datetime.now(UTC) + starts_in
             end = start + timedelta(minutes=minutes)
-            bid = await conn.fetchval(INSERT_BOOKING, "san-siro", "gp_visit", mode, p.id,
+            bid = await conn.fetchval(INSERT_BOOKING, "san-siro", service, mode, p.id,
                                       clinician_id, kiosk, nurse_id, start, end)
             cid = await consultations.create(conn, bid, start - open_before, end + close_after)
             token = await credentials.issue_link(conn, cid)

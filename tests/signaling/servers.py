@@ -29,6 +29,7 @@ class ServerProcess:
         self.port = port or free_port()
         self.env = {**os.environ, "DATABASE_URL": db_url, "CASA_SECRET_KEY": secret_key,
                     "CASA_DATA_DIR": str(data_dir), "CASA_LOG_LEVEL": "WARNING",
+                    "CASA_PUBLIC_ORIGIN": f"http://127.0.0.1:{self.port}",
                     **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
