@@ -26,6 +26,7 @@ from signaling.directory import Consultation, Directory, staff_ids
 from signaling.errors import ProtocolError
 from signaling.messages import (
     CHAT_MAX_CHARS,
+    CHAT_MAX_RELAY_BYTES,
     MAX_SDP_CHARS,
     PROTOCOL_VERSION,
     frame,
@@ -306,6 +307,7 @@ class Lifecycle:
 
 
 LIMITS: dict[str, Any] = {"max_message_bytes": 64 * 1024, "chat_max_chars": CHAT_MAX_CHARS,
+                          "chat_max_relay_bytes": CHAT_MAX_RELAY_BYTES,
                           "sdp_max_chars": MAX_SDP_CHARS, "grace_s": presence.GRACE_S}
 
 

@@ -23,6 +23,13 @@ MAX_CREDENTIAL_CHARS = 256
 MAX_SDP_CHARS = 48 * 1024
 MAX_CANDIDATE_CHARS = 1024
 CHAT_MAX_CHARS = 2000
+# Chat text must never be written to the database: its relay to another instance has to fit
+# one NOTIFY payload (bus.MAX_NOTIFY_BYTES = 7800) rather than go through signaling_relay. On
+# the way the text is JSON-encoded twice (the frame, then the bus event, both ASCII-escaped):
+# a plain letter costs 1 byte, a newline 3, a quote 4, an accented or Arabic letter 7, an emoji
+# 14, so 2000 emoji would be 28 KB. 6000 leaves the rest of the event (type, a 64-character id,
+# from, at, room: under 1.3 KB) room to spare; 2000 plain characters still fit.
+CHAT_MAX_RELAY_BYTES = 6000
 GUEST_LABEL_MAX_CHARS = 60
 NOTICE_CODES = frozenset({"few_minutes", "running_late", "technical_problem", "please_wait"})
 CANDIDATE_KEYS = frozenset({"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"})
@@ -212,6 +219,16 @@ class Chat(Message):
         _text("text", self.text, CHAT_MAX_CHARS)
         if not self.text.strip():
             raise _bad("text")
+        size = chat_relay_bytes(self.text)
+        if size > CHAT_MAX_RELAY_BYTES:
+            raise ProtocolError(INVALID_FIELD, {"field": "text", "bytes": size,
+                                                "max_bytes": CHAT_MAX_RELAY_BYTES})
+
+
+def chat_relay_bytes(text: str) -> int:
+    """The bytes ``text`` takes in a bus event: JSON-encoded in the frame, then again in the
+    event (both ASCII-escaped, as ``frame`` and ``Bus.publish`` do)."""
+    return len(json.dumps(json.dumps(text)))
 
 
 @dataclass(slots=True, kw_only=True)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -25,6 +26,7 @@ from signaling.lifecycle import Lifecycle
 from signaling.messages import (
     PROTOCOL_VERSION,
     Admit,
+    Chat,
     Hello,
     Invite,
     Message,
@@ -229,6 +231,15 @@ def _stamp(text: str, peer_id: str, extra: str = "") -> str:
     return f'{text[:end]},"from":"{peer_id}"{extra}}}'
 
 
+def chat_frame(msg: Chat, peer_id: str) -> str:
+    """A chat as relayed: re-encoded rather than the client's own spelling, whose whitespace
+    or escapes could make it outgrow a NOTIFY payload and go through the database (the text's
+    size is capped in ``Chat.check``)."""
+    fields: dict[str, Any] = {"id": msg.id} if msg.id is not None else {}
+    return frame("chat", **fields, text=msg.text, at=datetime.now(UTC).isoformat(),
+                 **{"from": peer_id})
+
+
 def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
     async def relay_to(conn: Conn, msg: Message, text: str) -> None:
         room = conn.room
@@ -254,10 +265,10 @@ def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
         room = conn.room
         if room is None or not conn.in_call:
             raise ProtocolError(errors.NOT_IN_CALL)
-        extra = ""
-        if msg.TYPE == "chat":
-            extra = ',"at":"' + datetime.now(UTC).isoformat() + '"'
-        out = _stamp(text, conn.peer_id, extra)
+        if isinstance(msg, Chat):
+            out = chat_frame(msg, conn.peer_id)
+        else:
+            out = _stamp(text, conn.peer_id)
         remote = False
         for m in room.in_call(conn.peer_id):
             local = room.local.get(m.peer_id)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
 from server.bookings import consultations
 from server.staff import Role
+from signaling.bus import MAX_NOTIFY_BYTES
+from signaling.messages import CHAT_MAX_CHARS, CHAT_MAX_RELAY_BYTES, Chat, chat_relay_bytes
 from signaling.peer import CallPeer
+from signaling.ws import chat_frame
 
 
 async def _admitted_call(clients: Any, visit: Any, gp: Any) -> tuple[CallPeer, CallPeer]:
@@ -59,6 +63,31 @@ async def test_media_flows_both_ways_after_admit(clients, visits, gp, conn):
                                "FROM consultations WHERE id = $1", visit.consultation_id)
 
 
+EMOJI = "\U0001f600"   # 4 bytes of UTF-8, 12 once JSON-escaped, 14 escaped twice
+
+
+def chat_worst_case(char: str = EMOJI) -> str:
+    """The longest chat of ``char`` the server accepts (after one letter: not blank)."""
+    n = CHAT_MAX_CHARS
+    while chat_relay_bytes("x" + char * (n - 1)) > CHAT_MAX_RELAY_BYTES:
+        n -= 1
+    return "x" + char * (n - 1)
+
+
+def test_every_accepted_chat_fits_a_notify_payload():
+    """Chat must never be written to the database: its relay always fits one NOTIFY."""
+    for char in (EMOJI, "\u00e8", "\u0627", '"', "\\", "\x01", "\n", "a"):
+        text = chat_worst_case(char)
+        Chat(text=text).check()
+        out = chat_frame(Chat(text=text, id=EMOJI * 64), "p_" + "x" * 38)
+        event = json.dumps({"k": "relay", "i": "i_" + "x" * 12, "s": 2**63, "room": "9" * 20,
+                            "to": None, "text": out, "from": "p_" + "x" * 38},
+                           separators=(",", ":"), default=str)
+        assert len(event.encode()) <= MAX_NOTIFY_BYTES, (repr(char), len(event.encode()))
+    assert len(chat_worst_case("a")) == CHAT_MAX_CHARS   # plain text keeps its 2000 chars
+    assert len(chat_worst_case(EMOJI)) < CHAT_MAX_CHARS
+
+
 async def test_chat_is_never_stored(clients, visits, gp, conn):
     visit = await visits(gp.id)
     patient = await clients.patient(visit)
@@ -67,6 +96,16 @@ async def test_chat_is_never_stored(clients, visits, gp, conn):
     await patient.expect("admitted", 2)
     await patient.send("chat", text="secret-chat-text-xyz")
     await doctor.expect("chat", 2)
+    # 2000 characters of 4-byte UTF-8 would outgrow a NOTIFY payload: refused, with the cap
+    await patient.send("chat", text=EMOJI * CHAT_MAX_CHARS, id="big")
+    err = await patient.expect("error", 2)
+    assert (err["code"], err["fatal"], err["id"]) == ("invalid_field", False, "big")
+    assert err["details"]["field"] == "text"
+    assert err["details"]["max_bytes"] == CHAT_MAX_RELAY_BYTES
+    assert err["details"]["bytes"] > CHAT_MAX_RELAY_BYTES
+    worst = chat_worst_case()
+    await patient.send("chat", text=worst)
+    assert (await doctor.expect("chat", 2))["text"] == worst
     dump = await conn.fetchval(
         "SELECT string_agg(detail::text, ' ') FROM consultation_events")
     assert "secret-chat-text-xyz" not in (dump or "")

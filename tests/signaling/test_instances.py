@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from signaling.peer import CallPeer, SignalClient
 from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import staff_session
 from tests.signaling.servers import ServerProcess
+from tests.signaling.test_call import chat_worst_case
 
 
 class Servers:
@@ -88,7 +90,7 @@ async def test_server_killed_mid_call_both_peers_resume(servers, visits, gp, db_
             await p.close()
 
 
-async def test_two_processes_share_one_consultation(servers, visits, gp, db_url):
+async def test_two_processes_share_one_consultation(servers, visits, gp, db_url, conn):
     visit = await visits(gp.id)
     session = await staff_session(db_url, gp.id)
     a, b = servers.make(), servers.make()
@@ -112,6 +114,16 @@ async def test_two_processes_share_one_consultation(servers, visits, gp, db_url)
         await patient.send("chat", text="ciao da A")
         chat = await d_peer.next_event("chat", 3)
         assert chat["from"] == pid
+        # The worst chat the server accepts crosses instances in one NOTIFY: emoji (14 bytes
+        # each once escaped twice) up to the byte cap, a 64-emoji id, and a frame padded with
+        # whitespace (the relay is re-encoded, not the client's spelling): no table holds it.
+        text = chat_worst_case()
+        padded = ('{"type": "chat",' + " " * 30000 + '"id": ' + json.dumps("\U0001f600" * 64)
+                  + ', "text": ' + json.dumps(text) + "}")
+        await patient.send_raw(padded)
+        chat = await d_peer.next_event("chat", 3)
+        assert chat["text"] == text and chat["from"] == pid
+        assert await conn.fetchval("SELECT count(*) FROM signaling_relay") == 0
         await dashboard.send("ping")
         await dashboard.expect("pong", 3)
         # A relay larger than a NOTIFY payload crosses instances by reference, intact.
