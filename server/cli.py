@@ -67,6 +67,11 @@ def serve(config: Config, announce: Callable[[web.Application], None],
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
+    if not config.public_origin:
+        # Invitation and summary links are sent to patients: they must never be built from a
+        # request's Host header, which a client or a lax proxy controls.
+        raise ConfigError("CASA_PUBLIC_ORIGIN is not set (the address patients' links point "
+                          "to, e.g. https://casa.example)")
 
     def announce(app: web.Application) -> None:
         scheme = "https" if config.tls_cert else "http"

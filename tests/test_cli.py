@@ -174,6 +174,8 @@ def test_serve_without_secret_refuses_and_migrate_works(demo_dir):
     env = _env(CASA_DATA_DIR=str(demo_dir))
     refused = _casa("serve", env=env)
     assert refused.returncode == 2 and "CASA_SECRET_KEY" in refused.stderr
+    no_origin = _casa("serve", env={**env, "CASA_SECRET_KEY": SECRET_KEY})
+    assert no_origin.returncode == 2 and "CASA_PUBLIC_ORIGIN" in no_origin.stderr
     migrated = _casa("migrate", "--demo", env=env)
     assert migrated.returncode == 0, migrated.stderr
     assert "applied 0 migration(s)" in migrated.stdout  # the demo run already migrated
@@ -188,7 +190,8 @@ async def test_serve_terminates_tls_with_the_configured_certificate(db_url, tmp_
     cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
     port = _free_port()
     env = _env(DATABASE_URL=db_url, CASA_SECRET_KEY=SECRET_KEY, CASA_DATA_DIR=str(tmp_path),
-               CASA_TLS_CERT=str(cert), CASA_TLS_KEY=str(key))
+               CASA_TLS_CERT=str(cert), CASA_TLS_KEY=str(key),
+               CASA_PUBLIC_ORIGIN=f"https://127.0.0.1:{port}")
     proc, out = _start(["serve", "--port", str(port)], env)
     try:
         assert f"https://127.0.0.1:{port}/" in out
