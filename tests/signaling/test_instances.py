@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from signaling.peer import CallPeer, SignalClient
@@ -139,3 +140,18 @@ async def test_two_processes_share_one_consultation(servers, visits, gp, db_url,
         await d_peer.close()
         await patient.close()
         await dashboard.close()
+
+
+async def test_served_process_accepts_its_public_origin_only(servers, visits, gp):
+    visit = await visits(gp.id)
+    server = servers.make()
+    await server.start()
+    assert server.env["CASA_PUBLIC_ORIGIN"] == server.http
+    patient = await SignalClient.connect(server.ws, headers={"Origin": server.http})
+    try:
+        assert (await patient.hello(credential=visit.token))["type"] == "welcome"
+    finally:
+        await patient.close()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await SignalClient.connect(server.ws, headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
