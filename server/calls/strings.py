@@ -71,6 +71,7 @@ CLIENT: dict[str, str] = {
     "screen_shared": N_("The clinician is showing you their screen."),
     "peer_muted": N_("%(name)s has muted their microphone."),
     "chat_you": N_("You"),
+    "chat_too_long": N_("This message is too long. Please send it in shorter parts."),
     "ended": N_("The consultation has ended."),
     "you_left": N_("You left the consultation. If that was a mistake, you can go back in."),
     "error_generic": N_("Something went wrong. Reload the page to try again."),

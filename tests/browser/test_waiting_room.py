@@ -53,6 +53,14 @@ async def test_notice_admit_chat_send_back_and_screen_share(live: str, visit: Vi
     await patient.page.press("#chat-text", "Enter")
     await doc.page.wait_for_selector("#chat-log li:has-text('Buongiorno dottore')",
                                     state="attached")
+    # A line too large for the relay (long in bytes, not in characters) is refused with a
+    # plain explanation and kept in the box, not silently dropped.
+    long_line = "\U0001F600" * 500
+    await patient.page.fill("#chat-text", long_line)
+    await patient.page.press("#chat-text", "Enter")
+    await patient.page.wait_for_function(
+        "document.getElementById('status').textContent.includes('troppo lungo')", timeout=5000)
+    assert await patient.page.input_value("#chat-text") == long_line
     await fits_width(patient)
     # Send back: the patient is in the waiting room again, told why, and can be let in again.
     await doc.page.click("#waiting-list li.in-call button.send-back")

@@ -102,10 +102,30 @@ $('btn-chat').addEventListener('click', () => {
   if (open) $('chat-text').focus();
 });
 
+// The server caps a chat line by its size once JSON-encoded twice with ASCII escapes
+// (CHAT_MAX_RELAY_BYTES in docs/protocol.md), so it always fits one NOTIFY; this mirrors it.
+const CHAT_MAX_RELAY_BYTES = 6000;
+
+function relayBytes(text) {
+  let n = 6;
+  for (const ch of text) {
+    const c = ch.codePointAt(0);
+    if (c > 0xffff) n += 14;
+    else if (c > 0x7e || c < 0x20) n += 7;
+    else if (ch === '"' || ch === '\\') n += 4;
+    else n += 1;
+  }
+  return n;
+}
+
 $('chat-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const text = $('chat-text').value.trim();
   if (!text || !state.signal) return;
+  if (relayBytes(text) > CHAT_MAX_RELAY_BYTES) {
+    status(t('chat_too_long'));
+    return;
+  }
   if (state.signal.chat(text.slice(0, 2000))) $('chat-text').value = '';
 });
 
