@@ -304,3 +304,59 @@ def from_dict(obj: dict[str, Any]) -> Message:
 def frame(kind: str, **fields_: Any) -> str:
     """A server message as sent on the wire."""
     return json.dumps({"type": kind, **fields_}, separators=(",", ":"), default=str)
+
+
+# --- fast path for the relayed trio (offer, answer, candidate: most of all traffic) ---
+# The same checks as the dataclasses' ``check`` methods, on the decoded dict, without building
+# a message object. Accept-only: anything it does not accept goes through ``from_dict``, which
+# names the catalogued error, so both paths reject exactly the same frames.
+_OFFER_FIELDS = Offer.FIELDS
+_ANSWER_FIELDS = Answer.FIELDS
+_CANDIDATE_FIELDS = Candidate.FIELDS
+_SDP_REQUIRED = Offer.REQUIRED | {"type"}
+_CANDIDATE_REQUIRED = Candidate.REQUIRED | {"type"}
+
+
+def relay_target(obj: dict[str, Any]) -> str | None:
+    """The ``to`` of a valid offer, answer or candidate; None for any other frame, valid or
+    not (the caller then validates it with ``from_dict``). Does not modify ``obj``."""
+    kind = obj.get("type")
+    keys = obj.keys()
+    if kind == "candidate":
+        if not keys <= _CANDIDATE_FIELDS or not keys >= _CANDIDATE_REQUIRED:
+            return None
+        c = obj["candidate"]
+        if c is not None:
+            if type(c) is not dict or not c.keys() <= CANDIDATE_KEYS:
+                return None
+            line = c.get("candidate")
+            if type(line) is not str or len(line) > MAX_CANDIDATE_CHARS:
+                return None
+            mid = c.get("sdpMid")
+            if mid is not None and (type(mid) is not str or len(mid) > 32):
+                return None
+            index = c.get("sdpMLineIndex")
+            if index is not None and (type(index) is not int or not 0 <= index <= 64):
+                return None
+            frag = c.get("usernameFragment")
+            if frag is not None and (type(frag) is not str or not 1 <= len(frag) <= 256):
+                return None
+    elif kind == "offer" or kind == "answer":
+        if not keys <= (_OFFER_FIELDS if kind == "offer" else _ANSWER_FIELDS) \
+                or not keys >= _SDP_REQUIRED:
+            return None
+        sdp = obj["sdp"]
+        if type(sdp) is not str or not 1 <= len(sdp) <= MAX_SDP_CHARS:
+            return None
+        restart = obj.get("restart")
+        if restart is not None and type(restart) is not bool:
+            return None
+    else:
+        return None
+    i = obj.get("id")
+    if i is not None and (type(i) is not str or not 1 <= len(i) <= MAX_ID_CHARS):
+        return None
+    to = obj["to"]
+    if type(to) is not str or not 1 <= len(to) <= MAX_PEER_ID_CHARS:
+        return None
+    return to

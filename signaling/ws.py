@@ -35,6 +35,7 @@ from signaling.messages import (
     decode,
     frame,
     from_dict,
+    relay_target,
 )
 from signaling.rooms import CLOSE_HANDSHAKE_S, Conn, Hub
 
@@ -172,9 +173,10 @@ async def _loop(request: web.Request, hub: Hub, conn: Conn) -> None:
             return  # close, closing, error (aiohttp has already closed oversized frames)
         # Token bucket: a client over its rate waits here, unread (TCP pushes back on it).
         now = loop.time()
-        conn.tokens = min(RATE_BURST, conn.tokens + (now - conn.last) * RATE_PER_S)
+        tokens = conn.tokens + (now - conn.last) * RATE_PER_S
+        conn.tokens = tokens if tokens < RATE_BURST else RATE_BURST
         conn.last = now
-        if conn.tokens < 1.0:
+        if tokens < 1.0:
             if now - conn.throttle_window > FLOOD_WINDOW_S:
                 conn.throttle_window, conn.throttle_s = now, 0.0
             wait = (1.0 - conn.tokens) / RATE_PER_S
@@ -195,8 +197,12 @@ async def _loop(request: web.Request, hub: Hub, conn: Conn) -> None:
                 await _fail(hub, conn, errors.MESSAGE_TOO_LARGE)
                 return
             obj = decode(text)
-            parsed = from_dict(obj)
-            await handlers[parsed.TYPE](conn, parsed, text)
+            to = relay_target(obj)
+            if to is not None:   # a valid offer, answer or candidate: no message object
+                await relay(hub, conn, obj["type"], to, text)
+            else:
+                parsed = from_dict(obj)
+                await handlers[parsed.TYPE](conn, parsed, text)
         except ProtocolError as exc:
             msg_id = obj.get("id") if obj is not None else None
             await _fail(hub, conn, exc.kind, exc.details,
@@ -240,26 +246,40 @@ def chat_frame(msg: Chat, peer_id: str) -> str:
                  **{"from": peer_id})
 
 
+async def relay(hub: Hub, conn: Conn, kind: str, to: str, text: str) -> None:
+    """Relay a validated offer, answer or candidate to ``to``, inside the sender's
+    consultation only, with the server's ``from``. The per-frame hot path: checks and the send
+    written inline (``Conn.in_call``, ``Conn.send``) rather than through helpers."""
+    room = conn.room
+    if room is None:
+        raise ProtocolError(errors.NOT_IN_CALL)
+    members = room.members
+    me = members.get(conn.peer_id)
+    if me is None or me.status != "in_call":
+        raise ProtocolError(errors.NOT_IN_CALL)
+    target = members.get(to)
+    if target is None or target.status != "in_call" or to == conn.peer_id:
+        raise ProtocolError(errors.UNKNOWN_PEER)
+    out = _stamp(text, conn.peer_id)
+    local = room.local.get(to)
+    if local is not None:
+        if not local.closed:
+            try:
+                await local.ws.send_str(out)
+            except (ConnectionError, RuntimeError):
+                local.closed = True
+        hub.metrics.relayed += 1
+    elif target.instance_id is not None:
+        hub.bus("relay", room=room.key, to=to, text=out)
+    # else: the peer is away; it renegotiates when it resumes
+    if kind == "answer" and room.setup_started is not None:
+        hub.metrics.setup_seconds.observe(time.perf_counter() - room.setup_started)
+        room.setup_started = None
+
+
 def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
     async def relay_to(conn: Conn, msg: Message, text: str) -> None:
-        room = conn.room
-        if room is None or not conn.in_call:
-            raise ProtocolError(errors.NOT_IN_CALL)
-        to: str = msg.to  # type: ignore[attr-defined]
-        target = room.members.get(to)
-        if target is None or target.status != "in_call" or to == conn.peer_id:
-            raise ProtocolError(errors.UNKNOWN_PEER)
-        out = _stamp(text, conn.peer_id)
-        local = room.local.get(to)
-        if local is not None:
-            await local.send(out)
-            hub.metrics.relayed += 1
-        elif target.instance_id is not None:
-            hub.bus("relay", room=room.key, to=to, text=out)
-        # else: the peer is away; it renegotiates when it resumes
-        if msg.TYPE == "answer" and room.setup_started is not None:
-            hub.metrics.setup_seconds.observe(time.perf_counter() - room.setup_started)
-            room.setup_started = None
+        await relay(hub, conn, msg.TYPE, msg.to, text)  # type: ignore[attr-defined]
 
     async def broadcast(conn: Conn, msg: Message, text: str) -> None:
         room = conn.room
