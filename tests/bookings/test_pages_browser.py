@@ -18,7 +18,12 @@ CHROMIUM = "/usr/bin/chromium"
 STEP_MS = 10_000
 PHONE = {"width": 360, "height": 740}
 
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium not installed")
+
+
+@pytest.fixture(autouse=True)
+def _chromium_is_installed() -> None:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture
 async def browser():
     if not shutil.which(CHROMIUM):
-        pytest.skip("chromium is not installed")
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:

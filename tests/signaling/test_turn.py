@@ -24,8 +24,12 @@ from tests.signaling.servers import free_port
 TURN_SECRET = "turn-test-secret-" + "y" * 20
 REALM = "casa.test"
 
-pytestmark = pytest.mark.skipif(shutil.which("turnserver") is None,
-                                reason="Debian's coturn is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _coturn_is_installed() -> None:
+    if shutil.which("turnserver") is None:
+        pytest.fail("Debian's coturn is not installed (apt-get install coturn)")
 
 
 @pytest.fixture(scope="module")
