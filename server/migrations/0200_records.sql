@@ -1,8 +1,8 @@
 -- Records: encrypted consultation notes, their versions, shares, break-glass, patient summary
 -- links, notifications for authors, and the append-only hash-chained audit log.
 -- Note content is only ever stored as AES-256-GCM ciphertext (see records/crypto.py).
--- booking_id has no foreign key yet: the bookings migration (0100-0199) was not committed when
--- this was written; the lead adds "REFERENCES bookings (id)" in a later migration.
+-- booking_id gets its foreign key to bookings (id), and the check that a note's patient is the
+-- booking's patient, in migration 0201.
 
 CREATE TYPE note_category AS ENUM ('gp', 'nurse', 'psychological', 'psychiatric',
                                    'violence_support');
