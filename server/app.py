@@ -11,7 +11,7 @@ from aiohttp import web
 from server import centres, db, health, home, metrics, middleware, pages
 from server.auth import views as auth_views
 from server.config import Config
-from server.keys import CONFIG, EXTRA, POOL, STAFF_SOCKETS
+from server.keys import CONFIG, POOL
 from server.plugins import optional_modules
 
 log = logging.getLogger("casa.app")
@@ -37,8 +37,6 @@ def create_app(config: Config) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
     )
     app[CONFIG] = config
-    app[STAFF_SOCKETS] = {}
-    app[EXTRA] = {}
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(middleware.security_headers)
     metrics.setup(app)

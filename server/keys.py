@@ -1,8 +1,8 @@
-"""Every object shared across the application, each under one typed ``web.AppKey``.
+"""The foundation's shared objects and per-request state, each under one typed key.
 
-Declared here and nowhere else, so a reader sees at a glance what state the app holds. Objects
-owned by other packages (the room registry, the keyring, the bus) are typed as ``object`` here to
-keep ``server`` free of import cycles; their owners expose typed accessors.
+Feature packages declare their own keys beside their code (``server/bookings/keys.py``,
+``records/keys.py``, ``signaling/keys.py``); the few they exchange with the foundation
+(the keyring, the login audit hook) are declared here.
 """
 
 from __future__ import annotations
@@ -25,19 +25,10 @@ CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 METRICS = web.AppKey("metrics", CollectorRegistry)
-# Staff WebSockets by staff id, so logging out closes that user's sockets at once.
-STAFF_SOCKETS = web.AppKey("staff_sockets", dict)
-# Owned by signaling/: the consultation room registry and the cross-instance bus.
-ROOMS = web.AppKey("rooms", object)
-BUS = web.AppKey("bus", object)
 # Owned by records/: the key-encryption keyring.
 KEYRING = web.AppKey("keyring", object)
-# Owned by the bookings module: the invitation outbox sender task.
-OUTBOX = web.AppKey("outbox", object)
 # Owned by records/: ``async hook(app, staff_id, factor, ip)`` that audit-logs a staff login.
 AUDIT_LOGIN: web.AppKey[AuditLoginHook] = web.AppKey("audit_login")
-# Free-form extension point for tests that need to reach into a running app.
-EXTRA = web.AppKey("extra", dict)
 
 
 # Per-request state set by server.middleware, read by handlers.

@@ -138,23 +138,3 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
             resp.headers["Retry-After"] = str(result.retry_after)
         return resp
     return await _enter(request, result)
-
-
-async def consultation_placeholder(request: web.Request) -> web.StreamResponse:
-    """Stands in for the call page until the signalling work provides it."""
-    room = request.match_info["room_id"]
-    cookie = request.cookies.get(COOKIE, "")
-    async with request.app[POOL].acquire() as conn:
-        c = await consultations.resolve_patient_credential(conn, cookie) if cookie else None
-    if c is None or c.room_id != room:
-        raise web.HTTPSeeOther("/join")
-    return render(request, "join/waiting.html", starts_at=to_local(c.starts_at))
-
-
-def add_placeholder_if_missing(app: web.Application) -> None:
-    """Register the placeholder only when no other package serves the consultation page."""
-    for resource in app.router.resources():
-        if resource.canonical == CONSULTATION_PATH:
-            return
-    app.router.add_get(CONSULTATION_PATH, consultation_placeholder,
-                       name="bookings_consultation_placeholder")

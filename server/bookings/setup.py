@@ -42,12 +42,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/join/{token}", join.join_link, name="join_link")
     r.add_get("/calendar/{token}.ics", calendar_feed.feed, name="calendar_feed")
     pages.setup_routes(app)
-
-    async def placeholder(app: web.Application) -> None:
-        join.add_placeholder_if_missing(app)
-
-    # Runs before the router is frozen, after every package's setup has added its routes.
-    app.on_startup.append(placeholder)
     app.cleanup_ctx.append(outbox.run_sender)
 
     add_home_link(app, (Role.COORDINATOR, Role.NURSE), N_("Centre calendar"), "/bookings/calendar")

@@ -168,24 +168,6 @@ async def test_expired_and_too_early_codes(api: Api):
     assert early not in await resp.text()
 
 
-def test_placeholder_consultation_page_only_when_nobody_serves_it():
-    from aiohttp import web
-
-    from server.bookings import join
-
-    def count(app: web.Application) -> int:
-        return sum(1 for r in app.router.resources() if r.canonical == join.CONSULTATION_PATH)
-
-    bare = web.Application()
-    join.add_placeholder_if_missing(bare)
-    join.add_placeholder_if_missing(bare)
-    assert count(bare) == 1
-    served = web.Application()
-    served.router.add_get(join.CONSULTATION_PATH, join.consultation_placeholder)
-    join.add_placeholder_if_missing(served)
-    assert count(served) == 1
-
-
 async def test_patient_language_follows_into_the_pages(api: Api):
     b, token, _ = await book(api, soon(5), patient_id=api.world.patient2)  # 'ar' -> English
     body = await api.world.conn.fetchval(
