@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from server import centres, db, logs
+from server import centres, db, logs, serving
 from server.config import Config, ConfigError, load_config
 from server.plugins import optional_modules
 from server.staff import Role
@@ -58,11 +58,10 @@ def serve(config: Config, announce: Callable[[web.Application], None],
     app = create_app(config)
     if on_startup is not None:
         app.on_startup.append(on_startup)
-    # run_app turns SIGINT and SIGTERM into a graceful shutdown, which runs cleanup_ctx:
-    # sockets closed, pool closed, the embedded PostgreSQL stopped. Its ``print`` hook is
-    # called after the sites have started.
-    web.run_app(app, host=config.host, port=config.port, ssl_context=_ssl_context(config),
-                access_log=None, print=lambda _text: announce(app), shutdown_timeout=5)
+    # SIGINT and SIGTERM are a graceful shutdown, which runs cleanup_ctx: sockets closed, pool
+    # closed, the embedded PostgreSQL stopped.
+    serving.run(app, host=config.host, port=config.port, ssl_context=_ssl_context(config),
+                announce=announce)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

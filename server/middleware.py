@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 
 import asyncpg
@@ -249,18 +249,26 @@ def set_cookie(request: web.Request, response: web.StreamResponse, name: str, va
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: runs for every response, including errors and static files."""
-    h = response.headers
+    """on_response_prepare: runs for every routed response, including errors and static files.
+    (Requests too malformed to route are answered by server.serving with the same headers.)"""
+    add_security_headers(response.headers, https=is_https(request),
+                         cacheable=request.path.startswith("/static/"))
+    if REQUEST_ID in request:
+        response.headers["X-Request-Id"] = request[REQUEST_ID]
+
+
+def add_security_headers(h: MutableMapping[str, str], *, https: bool, cacheable: bool) -> None:
+    """The headers every response carries; ``cacheable`` only for static files."""
     h.setdefault("Content-Security-Policy", CSP)
     h["X-Content-Type-Options"] = "nosniff"
     h["Referrer-Policy"] = "no-referrer"
     h["Permissions-Policy"] = PERMISSIONS_POLICY
     h["X-Frame-Options"] = "DENY"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
-    if REQUEST_ID in request:
-        h["X-Request-Id"] = request[REQUEST_ID]
-    if not request.path.startswith("/static/"):
+    # aiohttp would announce its own and Python's versions: nobody needs them but attackers.
+    h["Server"] = "Casa"
+    if not cacheable:
         # Pages can show clinical or personal data: never keep them in a shared cache.
         h.setdefault("Cache-Control", "no-store")
-    if is_https(request):
+    if https:
         h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
