@@ -13,7 +13,7 @@ from datetime import timedelta
 import asyncpg
 from aiohttp import web
 
-from server import errors, staff
+from server import errors
 from server.auth import csrf, sessions
 from server.keys import (
     CLIENT_IP,
@@ -186,12 +186,10 @@ async def identity(request: web.Request, handler: Handler) -> web.StreamResponse
     if _csrf_exempt(request):
         token = None
     if token and not request.path.startswith("/static/"):
-        session = await sessions.lookup(request.app[POOL], token,
-                                        timedelta(minutes=config.session_idle_minutes))
-        if session is not None:
-            request[SESSION] = session
-            if not session.mfa_pending:
-                request[STAFF] = await staff.get(request.app[POOL], session.staff_id)
+        found = await sessions.lookup_with_staff(
+            request.app[POOL], token, timedelta(minutes=config.session_idle_minutes))
+        if found is not None:
+            request[SESSION], request[STAFF] = found
     user = request[STAFF]
     request[LANG] = choose_language(
         [request.query.get("lang"), request.cookies.get(LANGUAGE_COOKIE),

@@ -57,23 +57,24 @@ GET_BY_EMAIL = SELECT_STAFF + " WHERE lower(s.email) = lower($1) AND s.active GR
 LIST_ALL = SELECT_STAFF + " WHERE s.active GROUP BY s.id ORDER BY s.role, s.full_name"
 
 
-def _row(r: asyncpg.Record) -> Staff:
+def from_row(r: asyncpg.Record) -> Staff:
+    """A Staff from a row with SELECT_STAFF's columns."""
     return Staff(r["id"], r["email"], r["full_name"], Role(r["role"]), r["language"],
                  r["totp_enabled"], tuple(r["centres"]))
 
 
 async def get(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int) -> Staff | None:
     r = await conn.fetchrow(GET_BY_ID, staff_id)
-    return _row(r) if r else None
+    return from_row(r) if r else None
 
 
 async def get_by_email(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> Staff | None:
     r = await conn.fetchrow(GET_BY_EMAIL, email)
-    return _row(r) if r else None
+    return from_row(r) if r else None
 
 
 async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[Staff]:
-    return [_row(r) for r in await conn.fetch(LIST_ALL)]
+    return [from_row(r) for r in await conn.fetch(LIST_ALL)]
 
 
 GET_PASSWORD_HASH = "SELECT id, password_hash FROM staff WHERE lower(email) = lower($1) AND active"

@@ -43,6 +43,20 @@ async def test_logout_revokes_the_session(client, make_staff, conn):
     assert (await client.get("/home", allow_redirects=False)).status == 303
 
 
+async def test_disabling_an_account_ends_its_live_sessions_at_the_next_request(client, make_staff,
+                                                                             conn):
+    gp = await make_staff(Role.GP, ("san-siro", "mazzini"))
+    await login(client, gp.email)
+    home = await client.get("/home", allow_redirects=False)
+    assert home.status == 200 and gp.full_name in await home.text()
+    await conn.execute("UPDATE staff SET active = false WHERE id = $1", gp.id)
+    assert (await client.get("/home", allow_redirects=False)).headers["Location"] == "/login"
+    await conn.execute("UPDATE staff SET active = true WHERE id = $1", gp.id)
+    # The session itself was not touched: with the account back, it works again, and the
+    # staff member's centres come with it (the join aggregates them).
+    assert (await client.get("/home", allow_redirects=False)).status == 200
+
+
 async def test_missing_or_wrong_csrf_token_is_refused(client, make_staff):
     gp = await make_staff()
     await client.get("/login")

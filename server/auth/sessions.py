@@ -14,6 +14,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from server import staff
+
 COOKIE = "casa_session"
 # last_seen is only written when it is older than this, so browsing does not write each time.
 TOUCH_EVERY_S = 60
@@ -59,6 +61,29 @@ async def lookup(conn: asyncpg.Connection | asyncpg.Pool, token: str,
         return None
     r = await conn.fetchrow(LOOKUP, hash_token(token), idle, TOUCH_EVERY_S)
     return Session(r["token_hash"], r["staff_id"], r["mfa_pending"]) if r else None
+
+
+# The session and its staff member in one round trip: every staff request needs both.
+LOOKUP_WITH_STAFF = f"""
+WITH live AS ({LOOKUP})
+SELECT live.token_hash, live.staff_id, live.mfa_pending, st.*
+FROM live LEFT JOIN LATERAL (
+    {staff.SELECT_STAFF} WHERE s.id = live.staff_id AND s.active AND NOT live.mfa_pending
+    GROUP BY s.id) st ON true
+"""
+
+
+async def lookup_with_staff(conn: asyncpg.Connection | asyncpg.Pool, token: str,
+                            idle: timedelta) -> tuple[Session, staff.Staff | None] | None:
+    """Like :func:`lookup`, with the session's active staff member (None while the second
+    factor is still owed or the account is disabled)."""
+    if not token or len(token) > 100:
+        return None
+    r = await conn.fetchrow(LOOKUP_WITH_STAFF, hash_token(token), idle, TOUCH_EVERY_S)
+    if r is None:
+        return None
+    session = Session(r["token_hash"], r["staff_id"], r["mfa_pending"])
+    return session, (staff.from_row(r) if r["id"] is not None else None)
 
 
 COMPLETE_MFA = "UPDATE staff_sessions SET mfa_pending = false WHERE token_hash = $1"
