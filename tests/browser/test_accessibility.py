@@ -1,0 +1,252 @@
+"""axe-core (bundled by axe-playwright-python) on every page patients and staff see, at 360 px,
+in Italian and in English: any violation of impact "serious" or "critical" fails.
+
+The app's CSP allows no inline or injected script, and axe is injected with
+``page.evaluate``: these contexts are opened with ``bypass_csp=True``, in this module only.
+Every other browser test keeps the CSP and fails on any violation of it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from records import keyring
+from server.config import Config
+from server.staff import Role
+from tests.browser.conftest import (
+    DOB,
+    PHONE,
+    LiveServer,
+    Watched,
+    book,
+    fits_width,
+    sign_in,
+)
+from tests.conftest import StaffFactory
+from web.i18n import LANGUAGE_COOKIE
+
+SERIOUS = ("serious", "critical")
+MEDIA_MS = 20_000
+NOTE = {"reason": "tosse", "assessment": "bronchite", "plan": "riposo",
+        "summary": "Riposo e liquidi."}
+
+
+@pytest.fixture
+async def live(config: Config) -> AsyncIterator[str]:
+    """The app with a keyring (so the records pages are on), served on 127.0.0.1."""
+    path = Path(config.data_dir) / "keyring.json"
+    keyring.save(keyring.generate(path), path)
+    server = LiveServer(config)
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+class Audit:
+    """Opens 360 px pages in one language and runs axe on them; collects every serious or
+    critical violation with the page it was found on, so one run reports them all."""
+
+    def __init__(self, browser: Any, base: str, lang: str) -> None:
+        from axe_playwright_python.async_playwright import Axe
+
+        self.browser = browser
+        self.base = base
+        self.lang = lang
+        self.axe = Axe()
+        self.found: list[str] = []
+        self.checked: list[str] = []
+        self.pages: list[Watched] = []
+
+    async def page(self) -> Watched:
+        context = await self.browser.new_context(
+            viewport=PHONE, locale="it-IT" if self.lang == "it" else "en-GB",
+            permissions=["camera", "microphone"], bypass_csp=True)
+        await context.add_cookies([{"name": LANGUAGE_COOKIE, "value": self.lang,
+                                    "url": self.base}])
+        w = Watched(await context.new_page())
+        self.pages.append(w)
+        return w
+
+    async def check(self, w: Watched, label: str) -> None:
+        lang = await w.page.get_attribute("html", "lang")
+        assert lang == self.lang, f"{label}: <html lang={lang!r}>"
+        await fits_width(w)
+        results = await self.axe.run(w.page, options={"resultTypes": ["violations"]})
+        for v in results.response["violations"]:
+            if v["impact"] in SERIOUS:
+                targets = [" ".join(map(str, n["target"])) for n in v["nodes"]][:5]
+                self.found.append(f"[{self.lang}] {label}: {v['id']} ({v['impact']}) {targets}")
+        self.checked.append(label)
+
+
+async def _cancelled_later(conn: asyncpg.Connection, booking_id: int) -> None:
+    await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking_id)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("lang", ["it", "en"])
+async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncpg.Connection,
+                                              config: Config, make_staff: StaffFactory,
+                                              browser: Any) -> None:
+    gp = await make_staff(Role.GP, ("san-siro",), language=lang)
+    other_gp = await make_staff(Role.GP, ("san-siro",), language=lang)
+    coordinator = await make_staff(Role.COORDINATOR, ("san-siro",), language=lang)
+    now = datetime.now(UTC)
+    # A consultation under way (so the GP may write its note), one later today, one long
+    # over, and one the centre will cancel.
+    visit_id, _, room, link, code = await book(conn, config, gp.id, timedelta(minutes=-5))
+    _, _, _, early_link, _ = await book(conn, config, gp.id, timedelta(hours=3), given="Anna")
+    _, _, _, old_link, _ = await book(conn, config, gp.id, timedelta(hours=-3), given="Rosa")
+    cancel_id, _, cancel_room, cancel_link, _ = await book(
+        conn, config, other_gp.id, timedelta(minutes=2), given="Lia")
+    patient_id = await conn.fetchval("SELECT patient_id FROM bookings WHERE id = $1", visit_id)
+    audit = Audit(browser, live, lang)
+
+    # --- anyone ------------------------------------------------------------------------------
+    w = await audit.page()
+    await w.page.goto(live + "/login")
+    await audit.check(w, "login")
+    await w.page.goto(live + "/join")
+    await audit.check(w, "join by code")
+    await w.page.fill("#code", "000000" if code != "000000" else "111111")
+    await w.page.fill("#day", str(DOB.day))
+    await w.page.fill("#month", str(DOB.month))
+    await w.page.fill("#year", str(DOB.year))
+    await w.page.click("form.join-form button[type=submit]")
+    await w.page.wait_for_load_state()
+    await audit.check(w, "join by code, wrong code")
+    await w.page.goto(live + "/precall")
+    await w.page.wait_for_selector("#camera-result[data-state=ok]")
+    await audit.check(w, "device check alone")
+    await w.page.goto(f"{live}/consultation/{room}")
+    await w.page.wait_for_selector("#stage-visitor:not([hidden])")
+    await audit.check(w, "consultation, visitor")
+    await w.page.goto(f"{live}/join/{early_link}")
+    await audit.check(w, "join link, too early")
+    await w.page.goto(f"{live}/join/{old_link}")
+    await audit.check(w, "join link, expired")
+    await w.page.goto(f"{live}/join/not-a-link-at-all")
+    await audit.check(w, "join link, unknown")
+
+    # --- a patient whose consultation is cancelled, then moved later ---------------------------
+    w = await audit.page()
+    await w.page.goto(f"{live}/join/{cancel_link}")
+    await w.page.wait_for_url(f"**/consultation/{cancel_room}")
+    await w.page.wait_for_selector("#stage-precall:not([hidden])")
+    await conn.execute("UPDATE consultations SET join_opens_at = $2, join_closes_at = $3"
+                       " WHERE room_id = $1", cancel_room, now + timedelta(hours=1),
+                       now + timedelta(hours=2))
+    await w.page.goto(f"{live}/consultation/{cancel_room}")
+    await w.page.wait_for_selector("[data-outcome=too_early]")
+    await audit.check(w, "consultation, too early")
+    await _cancelled_later(conn, cancel_id)
+    await w.page.goto(f"{live}/consultation/{cancel_room}")
+    await w.page.wait_for_selector("[data-outcome=cancelled]")
+    await audit.check(w, "consultation, cancelled")
+
+    # --- the patient's way: pre-call, waiting room, call, end ---------------------------------
+    patient = await audit.page()
+    await patient.page.goto(f"{live}/join/{link}")
+    await patient.page.wait_for_url(f"**/consultation/{room}")
+    await patient.page.wait_for_selector("#net-result[data-state]:not([data-state=pending])",
+                                         timeout=MEDIA_MS)
+    await audit.check(patient, "pre-call check, patient")
+    await patient.page.click("#precall-continue")
+    await patient.page.wait_for_selector("#stage-waiting:not([hidden])")
+    await audit.check(patient, "waiting room")
+
+    # --- the clinician -------------------------------------------------------------------------
+    doc = await audit.page()
+    await sign_in(doc, live, gp.email)
+    await doc.page.goto(live + "/home")
+    await audit.check(doc, "home, GP")
+    await doc.page.goto(live + "/dashboard")
+    await doc.page.wait_for_selector(f".consultation[data-room='{room}'][data-state=waiting]")
+    await audit.check(doc, "dashboard")
+    await doc.page.click(f".consultation[data-room='{room}'] .admit")
+    await doc.page.wait_for_selector("#stage-precall:not([hidden])")
+    await doc.page.wait_for_selector("#camera-result[data-state=ok]")
+    await audit.check(doc, "pre-call check, clinician")
+    await doc.page.click("#precall-continue")
+    await doc.page.wait_for_selector("#stage-call:not([hidden])")
+    await patient.page.wait_for_selector("#stage-call:not([hidden])")
+    await patient.page.wait_for_selector("#remotes .tile video", timeout=MEDIA_MS)
+    await doc.page.wait_for_selector("#remotes .tile video", timeout=MEDIA_MS)
+    await doc.page.wait_for_selector("#notes-panel :is(form, textarea, input)",
+                                     timeout=MEDIA_MS)
+    await audit.check(patient, "call, patient")
+    await audit.check(doc, "call, clinician (notes panel)")
+    await patient.page.click("#btn-chat")
+    await patient.page.fill("#chat-text", "Buongiorno")
+    await patient.page.press("#chat-text", "Enter")
+    await doc.page.wait_for_selector("#chat-log li", state="attached")
+    await doc.page.click("#btn-chat")
+    await audit.check(patient, "call with chat, patient")
+    await audit.check(doc, "call with chat, clinician")
+    await patient.page.click("#btn-hangup")
+    await patient.page.wait_for_selector("#confirm[open]")
+    await audit.check(patient, "hang-up confirmation")
+    await patient.page.keyboard.press("Escape")
+    await doc.page.click("#btn-hangup")
+    await doc.page.wait_for_selector("#confirm[open]")
+    await doc.page.click("#confirm-yes")
+    await doc.page.wait_for_selector("#stage-ended:not([hidden])")
+    await patient.page.wait_for_selector("#stage-ended:not([hidden])")
+    await audit.check(patient, "end page, patient")
+    await audit.check(doc, "end page, clinician")
+
+    # --- records (the GP's own patient, consultation under way) -------------------------------
+    await doc.page.goto(f"{live}/consultations/{visit_id}/notes")
+    await doc.page.wait_for_selector("[data-notes-editor]")
+    await audit.check(doc, "note editor")
+    token = await doc.page.get_attribute("meta[name=csrf-token]", "content")
+    headers = {"X-CSRF-Token": token or "", "Origin": live}
+    resp = await doc.page.request.post(f"{live}/api/records/consultations/{visit_id}/notes",
+                                       headers=headers, data={"patient_id": patient_id,
+                                                              "category": "gp",
+                                                              "content": NOTE})
+    assert resp.status == 201, await resp.text()
+    note_id = (await resp.json())["id"]
+    resp = await doc.page.request.post(f"{live}/api/records/notes/{note_id}/sign",
+                                       headers=headers)
+    assert resp.ok, await resp.text()
+    resp = await doc.page.request.post(f"{live}/api/records/notes/{note_id}/summary-link",
+                                       headers=headers)
+    assert resp.ok, await resp.text()
+    summary_url = (await resp.json())["url"]
+    await doc.page.goto(f"{live}/patients/{patient_id}/record")
+    await audit.check(doc, "patient record")
+    await doc.page.goto(f"{live}/records/inbox")
+    await audit.check(doc, "records inbox")
+    summary = await audit.page()
+    await summary.page.goto(summary_url if summary_url.startswith("http") else live + summary_url)
+    await summary.page.wait_for_url("**/summary")
+    await audit.check(summary, "patient's summary")
+
+    # --- the coordinator: calendar and booking form --------------------------------------------
+    co = await audit.page()
+    await sign_in(co, live, coordinator.email)
+    await co.page.goto(live + "/home")
+    await audit.check(co, "home, coordinator")
+    await co.page.goto(live + "/bookings/calendar")
+    await audit.check(co, "booking calendar")
+    await co.page.goto(live + "/bookings/today")
+    await audit.check(co, "today at the centre")
+    await co.page.goto(live + "/bookings/new")
+    await audit.check(co, "booking form")
+    await co.page.goto(f"{live}/bookings/{visit_id}")
+    await audit.check(co, "one booking")
+    await co.page.goto(f"{live}/bookings/patients/{patient_id}")
+    await audit.check(co, "one patient's bookings")
+
+    assert not audit.found, "\n".join(audit.found)
+    assert len(audit.checked) >= 25
+    for page in audit.pages:
+        page.assert_clean()
