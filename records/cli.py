@@ -1,4 +1,5 @@
-"""``casa keys init|rotate|verify``, ``casa records erase-expired`` and ``casa audit verify``."""
+"""``casa keys init|rotate|verify``, ``casa records erase-expired``,
+``casa audit verify|anchor``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 import asyncio
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from records import audit, keyring, rotate
+from records import anchor, audit, keyring, rotate
 from records.crypto import Envelope
 from records.errors import KeyringError
 from records.service import Records
@@ -45,8 +47,14 @@ def register(subparsers: Any) -> None:
     aud = subparsers.add_parser("audit", help="the tamper-evident audit log")
     asub = aud.add_subparsers(dest="audit_command", required=True)
     p = asub.add_parser("verify", help="walk the hash chain and report the first broken link")
+    p.add_argument("--anchors", type=Path, metavar="FILE",
+                   help="also check anchors kept outside the database (lines printed by "
+                        "`casa audit anchor`, or Casa's log, which holds them)")
     p.add_argument("--demo", action="store_true", help="use the demo configuration")
     p.set_defaults(func=cmd_audit_verify)
+    p = asub.add_parser("anchor", help="print the chain's head, to keep outside the database")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_audit_anchor)
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -181,14 +189,44 @@ def cmd_keys_verify(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     config = _config(args)
+    anchors: list[anchor.Anchor] = []
+    if args.anchors is not None:
+        try:
+            with args.anchors.open(encoding="utf-8") as f:
+                anchors = anchor.parse(f)
+        except OSError as exc:
+            _say(f"cannot read the anchors file: {exc.strerror}")
+            return 2
+        except (anchor.AnchorFileError, UnicodeDecodeError) as exc:
+            _say(f"the anchors file is not usable: {exc}")
+            return 2
 
-    async def run() -> audit.VerifyResult:
+    async def run() -> tuple[audit.VerifyResult, anchor.AnchorCheck]:
         async with db.open_database(config) as pool, pool.acquire() as conn:
-            return await audit.verify(conn)
+            return await audit.verify(conn), await anchor.check(conn, anchors)
 
-    result = asyncio.run(run())
-    if result.ok:
-        _say(f"audit log intact: {result.rows} row(s), chain verified")
+    result, anchored = asyncio.run(run())
+    if not result.ok:
+        _say(f"audit log BROKEN at row id {result.broken_at}: {result.reason}")
+        return 1
+    if not anchored.ok:
+        _say(f"audit log BROKEN: {anchored.reason}")
+        return 1
+    tail = f", {anchored.checked} anchor(s) matched" if args.anchors is not None else ""
+    _say(f"audit log intact: {result.rows} row(s), chain verified{tail}")
+    return 0
+
+
+def cmd_audit_anchor(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def run() -> anchor.Anchor | None:
+        async with db.open_database(config) as pool:
+            return await anchor.head(pool)
+
+    found = asyncio.run(run())
+    if found is None:
+        print("# the audit log is empty: nothing to anchor yet", file=sys.stderr)
         return 0
-    _say(f"audit log BROKEN at row id {result.broken_at}: {result.reason}")
-    return 1
+    print(found.line(), flush=True)
+    return 0

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from records import api, audit, keyring, pages
+from records import anchor, api, audit, keyring, pages
 from records.crypto import Envelope
 from records.errors import KeyringError
 from records.keys import RECORDS
@@ -36,6 +36,7 @@ def records_date(value: date | datetime) -> str:
 def setup(app: web.Application) -> None:
     """Routes, the keyring loader and the login audit hook."""
     app.cleanup_ctx.append(_load_keyring)
+    app.cleanup_ctx.append(anchor.log_anchors)
     env = app[JINJA]
     env.filters["records_time"] = records_time
     env.filters["records_date"] = records_date
