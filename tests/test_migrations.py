@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from pathlib import Path
 
 import asyncpg
 
 from server import db
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_migration_files_are_numbered_and_unique():
@@ -66,3 +71,31 @@ async def test_a_failing_migration_rolls_back_and_is_not_recorded(databases, tmp
         await conn.close()
         await databases.drop(name)
 
+
+
+async def test_three_processes_migrating_at_once_apply_each_migration_once(databases, tmp_path):
+    # Separate processes, as three instances of Casa starting together would be: each has its
+    # own connection, and only the advisory lock keeps them from applying a migration twice.
+    name = await databases.create_empty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_URL"))}
+    env.update(DATABASE_URL=databases.uri(name), CASA_SECRET_KEY="k" * 40,
+               CASA_DATA_DIR=str(tmp_path))
+    try:
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.cli", "migrate", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(3)]
+        outs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), 120)
+        assert [p.returncode for p in procs] == [0, 0, 0], [e.decode() for _, e in outs]
+        counts = sorted(int(o.decode().split()[1]) for o, _ in outs)
+        expected = [m.version for m in db.load_migrations()]
+        # However the three interleaved, the migrations were applied once in all.
+        assert sum(counts) == len(expected) and counts[-1] > 0
+        check = await asyncpg.connect(databases.uri(name))
+        try:
+            rows = await check.fetch("SELECT version FROM schema_migrations ORDER BY version")
+            assert [r["version"] for r in rows] == expected
+            assert await check.fetchval("SELECT count(*) FROM centres") == 5
+        finally:
+            await check.close()
+    finally:
+        await databases.drop(name)
