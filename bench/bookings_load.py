@@ -97,6 +97,20 @@ async def prepare(url: str) -> tuple[str, list[int], list[int]]:
         await conn.close()
 
 
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listen queue was full (Linux):
+    each costs its client a SYN retransmission, one second or more."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split(), values.split(), strict=False))
+            return int(table.get("ListenOverflows", 0))
+    return None
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
@@ -108,8 +122,9 @@ def slot_start(first_day: date, k: int) -> datetime:
         minutes=20 * (k % SLOTS_PER_DAY))
 
 
-async def storm(base: str, token: str, clinician: int, patients: list[int]) -> dict[str, Any]:
-    starts = slot_start(date.today() + timedelta(days=200), 0)
+async def storm(base: str, token: str, clinician: int, patients: list[int],
+                slot: int = 0) -> dict[str, Any]:
+    starts = slot_start(date.today() + timedelta(days=200), slot)
     headers = {"Authorization": f"Bearer {token}"}
     results: list[tuple[int, str, float]] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=STORM)) as session:
@@ -124,9 +139,11 @@ async def storm(base: str, token: str, clinician: int, patients: list[int]) -> d
                 code = data.get("error", {}).get("code", "") if resp.status >= 400 else ""
                 results.append((resp.status, code, time.perf_counter() - t0))
 
+        overflows = listen_overflows()
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(STORM)))
         wall = time.perf_counter() - t0
+        after = listen_overflows()
     lat = [r[2] for r in results]
     return {"successes": sum(1 for r in results if r[0] == 201),
             "conflicts_409": sum(1 for r in results if r[0] == 409),
@@ -134,7 +151,10 @@ async def storm(base: str, token: str, clinician: int, patients: list[int]) -> d
             "deadlocks_to_client": sum(1 for r in results if "deadlock" in r[1]
                                        or r[0] >= 500),
             "p50_ms": round(pct(lat, 0.5), 1), "p99_ms": round(pct(lat, 0.99), 1),
-            "wall_s": round(wall, 2)}
+            "wall_s": round(wall, 2),
+            # Machine-wide: other programs' overflows in the same second would count too.
+            "listen_overflows": None if overflows is None or after is None
+            else after - overflows}
 
 
 def random_booking(rng: random.Random, clinicians: list[int], patients: list[int],
@@ -212,7 +232,8 @@ async def mixed_direct(url: str, clinicians: list[int], patients: list[int], att
             "booked": outcome["booked"], "conflicts": outcome["clash"]}
 
 
-async def main_async(url: str, data_dir: str, attempts: int) -> None:
+async def main_async(url: str, data_dir: str, attempts: int, storms: int,
+                     storm_only: bool) -> None:
     token, clinicians, patients = await prepare(url)
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
@@ -232,7 +253,12 @@ async def main_async(url: str, data_dir: str, attempts: int) -> None:
         conn = await asyncpg.connect(url)
         deadlocks_before = await conn.fetchval(DEADLOCKS)
         print("(a) storm, 500 concurrent requests for one slot (HTTP):")
-        print("   ", await storm(base, token, clinicians[0], patients))
+        # Each storm uses its own clinician and slot, so every storm starts from a free slot.
+        for k in range(storms):
+            print("   ", await storm(base, token, clinicians[k % CLINICIANS], patients, k))
+        if storm_only:
+            await conn.close()
+            return
         print(f"(b) mixed load, {attempts} attempts, concurrency {CONCURRENCY}:")
         http = await mixed_http(base, token, clinicians, patients, attempts,
                                 date.today() + timedelta(days=300))
@@ -253,6 +279,8 @@ async def main_async(url: str, data_dir: str, attempts: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--attempts", type=int, default=20000)
+    parser.add_argument("--storms", type=int, default=1, help="storms to run one after another")
+    parser.add_argument("--storm-only", action="store_true", help="skip the mixed load")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="casa-bench-") as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server runs as another user
@@ -264,7 +292,8 @@ def main() -> None:
         name = f"casa_bench_{os.getpid()}"
         asyncio.run(db.ensure_database(server_uri, name))
         try:
-            asyncio.run(main_async(db.database_name_uri(server_uri, name), tmp, args.attempts))
+            asyncio.run(main_async(db.database_name_uri(server_uri, name), tmp, args.attempts,
+                                   args.storms, args.storm_only))
         finally:
             if embedded is not None:
                 embedded.stop()

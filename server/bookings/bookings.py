@@ -26,11 +26,14 @@ from server.bookings.locking import (
     LOCK_CLINICIAN,
     LOCK_KIOSK,
     LOCK_PATIENT,
+    LOCKS,
     MAX_ATTEMPTS,
     RETRYABLE,
+    any_clash,
     clash_from,
     lock_parties,
     with_retry,
+    with_retry_on,
 )
 from server.bookings.model import (
     COLUMNS,
@@ -55,11 +58,12 @@ from server.bookings.timeutil import UTC
 
 __all__ = [
     "CHECK_REFS", "COLUMNS", "CONSTRAINT_CLASH", "FIND_CLASH", "FIND_CLASH_SQL", "GET",
-    "GET_FOR_UPDATE", "LOCK", "LOCK_CLINICIAN", "LOCK_KIOSK", "LOCK_PATIENT", "MAX_ATTEMPTS",
-    "MAX_MINUTES", "MIN_MINUTES", "MODES", "RETRYABLE", "VIDEO_MODES", "BadTransition",
-    "Booking", "BookingError", "Clash", "Invalid", "JoinWindow", "NewBooking", "NotFound",
-    "check", "clash_from", "create", "get", "lock_parties", "reschedule", "row_to_booking",
-    "set_status", "with_retry",
+    "GET_FOR_UPDATE", "INSERT", "INSERT_OR_NOTHING", "LOCK", "LOCKS", "LOCK_CLINICIAN",
+    "LOCK_KIOSK", "LOCK_PATIENT", "MAX_ATTEMPTS", "MAX_MINUTES", "MIN_MINUTES", "MODES",
+    "RETRYABLE", "VIDEO_MODES", "BadTransition", "Booking", "BookingError", "Clash", "Invalid",
+    "JoinWindow", "NewBooking", "NotFound", "any_clash", "check", "clash_from", "create",
+    "create_with_consultation", "get", "lock_parties", "reschedule", "row_to_booking",
+    "set_status", "with_retry", "with_retry_on",
 ]
 
 log = logging.getLogger("casa.bookings")
@@ -72,27 +76,52 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, tstzrange($8, $9), $10) RETURNING {COLUMNS}
 """
 
 
+# ON CONFLICT DO NOTHING: an exclusion constraint that refuses the row makes the insert return
+# nothing instead of raising, so no savepoint is needed to keep the transaction usable. The
+# constraints still decide; nothing is inserted that they refuse.
+INSERT_OR_NOTHING = INSERT.replace("RETURNING", "ON CONFLICT DO NOTHING RETURNING")
+
+
 async def create(conn: asyncpg.Connection, nb: NewBooking, *, created_by: int | None,
                  window: JoinWindow, checked: tuple[datetime, datetime] | None = None) -> Booking:
     """Create a booking (and the consultation of a video booking) inside the caller's
     transaction. ``checked`` is the result of ``check`` when the caller ran it already.
     Raises Invalid or Clash."""
+    booking, _consultation = await create_with_consultation(
+        conn, nb, created_by=created_by, window=window, checked=checked)
+    return booking
+
+
+async def create_with_consultation(
+        conn: asyncpg.Connection, nb: NewBooking, *, created_by: int | None, window: JoinWindow,
+        checked: tuple[datetime, datetime] | None = None) -> tuple[Booking, int | None]:
+    """``create``, also returning the new consultation's id (None for in-person bookings)."""
     starts_at, ends_at = checked or await check(conn, nb)
     await lock_parties(conn, nb.clinician_id, nb.patient_id, nb.kiosk_id)
-    try:
-        async with conn.transaction():  # a savepoint, so a clash leaves the caller's tx usable
-            row = await conn.fetchrow(
-                INSERT, nb.centre_id, nb.service_code, nb.mode, nb.patient_id, nb.clinician_id,
-                nb.kiosk_id, nb.nurse_id, starts_at, ends_at, created_by)
-    except asyncpg.ExclusionViolationError as exc:
-        raise await clash_from(conn, exc, nb.clinician_id, nb.patient_id, nb.kiosk_id,
-                               starts_at, ends_at, 0) from None
+    args = (nb.centre_id, nb.service_code, nb.mode, nb.patient_id, nb.clinician_id,
+            nb.kiosk_id, nb.nurse_id, starts_at, ends_at, created_by)
+    row = await conn.fetchrow(INSERT_OR_NOTHING, *args)
+    if row is None:
+        clash = await any_clash(conn, nb.clinician_id, nb.patient_id, nb.kiosk_id, starts_at,
+                                ends_at)
+        if clash is not None:
+            raise clash
+        # Refused, yet nothing overlaps now (the other booking was cancelled between the two
+        # statements by a writer that skipped the locks): insert plainly and let the
+        # constraint speak.
+        try:
+            async with conn.transaction():
+                row = await conn.fetchrow(INSERT, *args)
+        except asyncpg.ExclusionViolationError as exc:
+            raise await clash_from(conn, exc, nb.clinician_id, nb.patient_id, nb.kiosk_id,
+                                   starts_at, ends_at, 0) from None
     booking = row_to_booking(row)
+    consultation = None
     if nb.mode in VIDEO_MODES:
         opens, closes = window.around(starts_at, ends_at)
-        await consultations.create(conn, booking.id, opens, closes)
+        consultation = await consultations.create(conn, booking.id, opens, closes)
     log.info("booking created", extra={"booking_id": booking.id})
-    return booking
+    return booking, consultation
 
 
 SET_STATUS = """

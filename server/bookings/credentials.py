@@ -83,6 +83,37 @@ async def issue_code(conn: asyncpg.Connection, secret_key: str,
     raise RuntimeError("could not find a free join code")
 
 
+# A new consultation's link and code in one statement. ON CONFLICT DO NOTHING: a code that
+# collides with a live one (the exclusion constraint) is skipped, not raised, and retried alone.
+INSERT_LINK_AND_CODE = """
+INSERT INTO patient_credentials (consultation_id, kind, token_hash, valid_from, valid_until)
+VALUES ($1, 'link', $2, $4, $5), ($1, 'code', $3, $4, $5)
+ON CONFLICT DO NOTHING RETURNING kind
+"""
+INSERT_CODE_OR_NOTHING = INSERT.rstrip() + " ON CONFLICT DO NOTHING RETURNING kind"
+
+
+async def issue_link_and_code(conn: asyncpg.Connection, secret_key: str, consultation_id: int,
+                              valid_from: datetime, valid_until: datetime) -> tuple[str, str]:
+    """A brand-new consultation's link token and 6-digit code, in one round trip when the
+    code does not collide (nearly always)."""
+    token = secrets.token_urlsafe(32)
+    code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+    kinds = {r["kind"] for r in await conn.fetch(
+        INSERT_LINK_AND_CODE, consultation_id, hash_credential(token),
+        code_hash(secret_key, code), valid_from, valid_until)}
+    if "link" not in kinds:
+        raise RuntimeError("link token collision")  # 256 random bits: never
+    for _ in range(CODE_RETRIES):
+        if "code" in kinds:
+            return token, code
+        code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+        kinds = {r["kind"] for r in await conn.fetch(
+            INSERT_CODE_OR_NOTHING, consultation_id, "code", code_hash(secret_key, code),
+            valid_from, valid_until)}
+    raise RuntimeError("could not find a free join code")
+
+
 async def issue_session(conn: asyncpg.Connection, consultation_id: int, now: datetime) -> str:
     """A patient session token (the ``casa_patient`` cookie) valid until the window closes."""
     c = await _window(conn, consultation_id)

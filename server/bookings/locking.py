@@ -37,6 +37,11 @@ CONSTRAINT_CLASH = {
 
 
 LOCK = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
+# All of a writer's locks in one round trip: unnest yields the (already sorted) keys in array
+# order, and the locks are taken row by row in that order.
+LOCKS = """
+SELECT pg_advisory_xact_lock(k, v) FROM unnest($1::int[], $2::int[]) AS t(k, v)
+"""
 
 
 async def lock_parties(conn: asyncpg.Connection, clinician_id: int, patient_id: int,
@@ -47,9 +52,9 @@ async def lock_parties(conn: asyncpg.Connection, clinician_id: int, patient_id: 
     keys = [(LOCK_CLINICIAN, clinician_id), (LOCK_PATIENT, patient_id)]
     if kiosk_id is not None:
         keys.append((LOCK_KIOSK, kiosk_id))
-    for cls, ident in sorted(keys):
-        # Ids are folded into int4; a collision only makes two writers wait for each other.
-        await conn.execute(LOCK, cls, ident % 2_147_483_647)
+    # Ids are folded into int4; a collision only makes two writers wait for each other.
+    ordered = sorted((cls, ident % 2_147_483_647) for cls, ident in keys)
+    await conn.execute(LOCKS, [k for k, _v in ordered], [v for _k, v in ordered])
 
 
 FIND_CLASH = {
@@ -74,6 +79,28 @@ async def clash_from(conn: asyncpg.Connection, exc: asyncpg.ExclusionViolationEr
     return Clash(what, other)
 
 
+# The clash an insert skipped by ON CONFLICT DO NOTHING ran into, named in the order the
+# fast check names it: the clinician first, then the patient, then the kiosk.
+ANY_CLASH = """
+SELECT id, CASE WHEN clinician_id = $1 THEN 'clinician' WHEN patient_id = $2 THEN 'patient'
+                ELSE 'kiosk' END AS what
+FROM bookings
+WHERE (clinician_id = $1 OR patient_id = $2 OR kiosk_id = $3) AND during && tstzrange($4, $5)
+  AND status = ANY($6::text[])
+ORDER BY (clinician_id = $1) DESC, (patient_id = $2) DESC, lower(during) LIMIT 1
+"""
+
+
+async def any_clash(conn: asyncpg.Connection, clinician_id: int, patient_id: int,
+                    kiosk_id: int | None, starts_at: datetime, ends_at: datetime
+                    ) -> Clash | None:
+    """The live booking that overlaps [starts_at, ends_at) for this clinician, patient or
+    kiosk, if any (read under the writer's advisory locks, so it cannot change meanwhile)."""
+    r = await conn.fetchrow(ANY_CLASH, clinician_id, patient_id, kiosk_id, starts_at, ends_at,
+                            list(status.LIVE))
+    return Clash(r["what"], r["id"]) if r else None
+
+
 RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
@@ -84,6 +111,21 @@ async def with_retry(pool: asyncpg.Pool,
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             async with pool.acquire() as conn, conn.transaction():
+                return await work(conn)
+        except RETRYABLE:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            log.warning("booking transaction retried", extra={"attempt": attempt})
+            await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
+    raise AssertionError("unreachable")
+
+
+async def with_retry_on(conn: asyncpg.Connection,
+                        work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """``with_retry`` on a connection the caller already holds (one pool round trip fewer)."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
                 return await work(conn)
         except RETRYABLE:
             if attempt == MAX_ATTEMPTS:

@@ -102,6 +102,14 @@ async def enqueue(conn: asyncpg.Connection, booking_id: int | None, channel: str
     await conn.execute(INSERT, booking_id, channel, recipient, subject, body, ics)
 
 
+async def enqueue_many(conn: asyncpg.Connection,
+                       messages: list[tuple[int | None, str, str, str | None, str, str | None]]
+                       ) -> None:
+    """``enqueue`` for several messages in one pipelined round trip."""
+    if messages:
+        await conn.executemany(INSERT, messages)
+
+
 CLAIM_DUE = """
 UPDATE outbox SET next_attempt_at = now() + $2::interval
 WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= now()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
 
 from server.bookings import bookings, consultations, credentials, invitations, outbox
 from server.bookings.bookings import Booking, JoinWindow, NewBooking
+from server.bookings.keys import SLOT_FLIGHTS, SlotKey
 from server.keys import CONFIG, POOL
 from server.pages import catalogues
 from web.i18n import Catalogues
@@ -84,16 +85,21 @@ async def invite(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
         await credentials.revoke(conn, c.id, ("link", "code"))
         token = await credentials.issue_link(conn, c)
         code = await credentials.issue_code(conn, ctx.secret_key, c)
+    await _queue_invitations(conn, ctx, b, token, code)
+
+
+async def _queue_invitations(conn: asyncpg.Connection, ctx: Context, b: Booking,
+                             token: str | None, code: str | None) -> None:
     a, r = await _appointment(conn, ctx, b, token, code)
     lang = invitations.message_language(r["language"])
     _ = ctx.catalogues.gettext(lang)
+    messages: list[tuple[int | None, str, str, str | None, str, str | None]] = []
     if r["phone"]:
-        await outbox.enqueue(conn, b.id, "sms", r["phone"], None, invitations.sms(a, _, lang),
-                             None)
+        messages.append((b.id, "sms", r["phone"], None, invitations.sms(a, _, lang), None))
     if r["email"]:
         subject, body = invitations.email(a, _, lang)
-        await outbox.enqueue(conn, b.id, "email", r["email"], subject, body,
-                             invitations.ics(a, _))
+        messages.append((b.id, "email", r["email"], subject, body, invitations.ics(a, _)))
+    await outbox.enqueue_many(conn, messages)
 
 
 async def _notify_cancelled(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
@@ -115,22 +121,59 @@ def _wake(ctx: Context) -> None:
 
 async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
                send_invitations: bool = True) -> Booking:
-    """Create a booking with its consultation, credentials and invitations."""
+    """Create a booking with its consultation, credentials and invitations.
 
-    # Checked outside the transaction first: a refused attempt costs one query and never
-    # queues for the locks (half of a storm of 500 attempts is refused this way).
-    # One connection for both queries: each pool release costs asyncpg a reset round trip.
-    async with ctx.pool.acquire() as conn:
-        checked = await bookings.check(conn, nb)
+    Attempts at the same clinician, start, end and service that arrive while one of them is
+    being decided wait for it (``singleflight``): if it booked the slot, or found the clinician
+    busy, they are refused with the same clash without asking the database; otherwise (its
+    patient was busy, its input was wrong) each tries for itself. The exclusion constraints
+    still decide every booking that is written."""
+    flights = ctx.app.get(SLOT_FLIGHTS) if ctx.app is not None else None
+    if flights is None or nb.starts_at.tzinfo is None or (
+            nb.ends_at is not None and nb.ends_at.tzinfo is None):
+        return await _book(ctx, nb, created_by, send_invitations)
 
+    async def attempt() -> Booking | bookings.BookingError:
+        try:
+            return await _book(ctx, nb, created_by, send_invitations)
+        except bookings.BookingError as exc:
+            return exc
+
+    key: SlotKey = (nb.clinician_id, nb.starts_at.astimezone(UTC),
+                    nb.ends_at.astimezone(UTC) if nb.ends_at else None, nb.service_code)
+    outcome, led = await flights.run(key, attempt)
+    if not led:
+        # Same clinician, same [start, end): the leader's booking, or the booking that made
+        # the leader's clinician busy, overlaps this attempt exactly as it did the leader's.
+        if isinstance(outcome, Booking):
+            raise bookings.Clash("clinician", outcome.id)
+        if isinstance(outcome, bookings.Clash) and outcome.what == "clinician":
+            raise bookings.Clash("clinician", outcome.other_booking_id)
+        return await _book(ctx, nb, created_by, send_invitations)
+    if isinstance(outcome, bookings.BookingError):
+        raise outcome
+    return outcome
+
+
+async def _book(ctx: Context, nb: NewBooking, created_by: int | None,
+                send_invitations: bool) -> Booking:
     async def work(conn: asyncpg.Connection) -> Booking:
-        b = await bookings.create(conn, nb, created_by=created_by, window=ctx.window,
-                                  checked=checked)
-        if b.video and send_invitations:
-            await invite(conn, ctx, b)
+        b, consultation = await bookings.create_with_consultation(
+            conn, nb, created_by=created_by, window=ctx.window, checked=checked)
+        if consultation is not None and send_invitations:
+            # A new consultation has no credentials to revoke: issue both in one statement.
+            opens, closes = ctx.window.around(b.starts_at, b.ends_at)
+            token, code = await credentials.issue_link_and_code(
+                conn, ctx.secret_key, consultation, opens, closes)
+            await _queue_invitations(conn, ctx, b, token, code)
         return b
 
-    b = await bookings.with_retry(ctx.pool, work)
+    # One connection for the check and the transaction: each pool release costs asyncpg a
+    # reset round trip. The check runs outside the transaction: a refused attempt costs one
+    # query and never queues for the locks.
+    async with ctx.pool.acquire() as conn:
+        checked = await bookings.check(conn, nb)
+        b = await bookings.with_retry_on(conn, work)
     _wake(ctx)
     return b
 

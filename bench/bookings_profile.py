@@ -1,0 +1,104 @@
+"""Where a storm's time goes in the server: ``python -m bench.bookings_profile [--storms 3]``.
+
+Runs the same app and storm as ``bench.bookings_load`` (500 concurrent ``POST
+/api/v1/bookings`` for one slot), with the server process under cProfile, and prints the
+functions with the most own time and the most cumulative time in the server. Profiling slows
+the server down several times: read the shares, not the latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import multiprocessing
+import os
+import pstats
+import signal
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+import aiohttp
+
+from bench.bookings_load import SECRET, free_port, prepare, storm
+from server import db
+from server.config import Config
+
+
+def serve_profiled(url: str, port: int, data_dir: str, out: str) -> None:
+    """Child process: the app under cProfile until SIGTERM, then the stats into ``out``."""
+    from aiohttp import web
+
+    from server import logs
+    from server.app import create_app
+
+    logs.configure("WARNING")
+    profiler = cProfile.Profile()
+
+    def stop(_sig: int, _frame: FrameType | None) -> None:
+        profiler.disable()
+        profiler.dump_stats(out)
+        os._exit(0)
+
+    signal.signal(signal.SIGUSR1, stop)
+    config = Config(secret_key=SECRET, data_dir=Path(data_dir), database_url=url)
+    app = create_app(config)
+
+    async def start_profiling(_app: web.Application) -> None:
+        profiler.enable()
+
+    app.on_startup.append(start_profiling)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
+                handle_signals=False)
+
+
+async def main_async(url: str, data_dir: str, storms: int, out: str) -> None:
+    token, clinicians, patients = await prepare(url)
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    server = ctx.Process(target=serve_profiled, args=(url, port, data_dir, out), daemon=True)
+    server.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as s:
+            for _ in range(200):
+                try:
+                    async with s.get(f"{base}/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        for k in range(storms):
+            print("   ", await storm(base, token, clinicians[k], patients, k))
+    finally:
+        if server.pid is not None:
+            os.kill(server.pid, signal.SIGUSR1)
+        server.join(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--storms", type=int, default=3)
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="casa-bench-") as tmp:
+        os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server runs as another user
+        embedded = db.EmbeddedDatabase(Path(tmp))
+        server_uri = os.environ.get("DATABASE_URL") or embedded.start()
+        name = f"casa_bench_{os.getpid()}"
+        out = str(Path(tmp) / "server.prof")
+        asyncio.run(db.ensure_database(server_uri, name))
+        try:
+            asyncio.run(main_async(db.database_name_uri(server_uri, name), tmp, args.storms, out))
+            stats = pstats.Stats(out)
+            stats.sort_stats("tottime").print_stats(args.top)
+            stats.sort_stats("cumulative").print_stats(args.top)
+        finally:
+            if not os.environ.get("DATABASE_URL"):
+                embedded.stop()
+
+
+if __name__ == "__main__":
+    main()
