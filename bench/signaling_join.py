@@ -128,14 +128,16 @@ async def hello_to_dashboard(ws: str, session: str, visits: list[tuple[str, str]
             await patient.send("hello", version=1, credential=visits[k][1])
             while True:
                 m = await dash.expect("waiting_list", 5)
-                if any(e["room"] == visits[k][0] for e in m["entries"]):
+                if any(e["room"] == visits[k][0] and e["state"] == "waiting"
+                       for e in m["entries"]):
                     break
             out.append((time.perf_counter() - started) * 1000)
             await patient.expect("welcome", 5)
             await patient.send("leave")
             while True:   # the dashboard sees them go before the next round
                 m = await dash.expect("waiting_list", 5)
-                if not any(e["room"] == visits[k][0] for e in m["entries"]):
+                if not any(e["room"] == visits[k][0] and e["state"] == "waiting"
+                           for e in m["entries"]):
                     break
             patients_[k] = await SignalClient.connect(ws)
             await patient.close()

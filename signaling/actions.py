@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 
 from server import staff as staff_store
 from signaling import errors, presence
+from signaling.conn import Conn
 from signaling.directory import Consultation, staff_ids
 from signaling.errors import ProtocolError
 from signaling.lifecycle import Lifecycle
 from signaling.messages import Admit, Invite, Notice, SendBack, frame
 from signaling.notices import notice_text
 from signaling.presence import Member
-from signaling.rooms import Conn, Room
+from signaling.rooms import Room
 
 
 def _clinician_room(conn: Conn) -> tuple[Room, Consultation]:
@@ -92,9 +93,8 @@ async def invite(life: Lifecycle, conn: Conn, msg: Invite) -> None:
         fresh = await life.directory.get(life.pool, c.id)
         if fresh is not None:
             room.consultation = c = fresh
-    entries = room.waiting_entries()
-    await life.hub.invited(c.id, msg.staff_id, entries)
-    life.hub.bus("invited", cid=c.id, staff_id=msg.staff_id, waiting=entries)
+    await life.hub.invited(c.id, msg.staff_id, room)
+    life.hub.bus("invited", cid=c.id, staff_id=msg.staff_id)
     await conn.send(frame("invited", id=msg.id, staff_id=msg.staff_id))
 
 async def end(life: Lifecycle, conn: Conn) -> None:
@@ -105,7 +105,6 @@ async def end(life: Lifecycle, conn: Conn) -> None:
             await presence.end_all(db, c.id)
             await life.directory.record_event(db, c.id, "ended", staff_id=conn.staff_id,
                                               detail={"present": present})
-        await life.hub.end_local(room.key, conn.peer_id)
-        await life.hub.dashboards_update(c.id, staff_ids(c), [])
         life.hub.bus("ended", room=room.key, cid=c.id, staff=list(staff_ids(c)),
                      by=conn.peer_id)
+        await life.hub.end_local(room, conn.peer_id)

@@ -4,7 +4,9 @@ One dedicated connection listens (not a pooled one held forever) and one publish
 events of one instance arrive everywhere in the order they were sent. Both reconnect when lost;
 after a reconnect the hub re-reads room state from the database, since notifications sent
 meanwhile are gone. Payloads over NOTIFY's 8000-byte limit travel by reference through
-``signaling_relay``."""
+``signaling_relay``, sealed (``signaling.seal``) and deleted as soon as the instances meant
+to read them have: the instance holding the target's socket for a relay to one peer, every
+live instance otherwise."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from signaling import presence
+from signaling import presence, seal
 
 log = logging.getLogger("casa.signaling.bus")
 
@@ -47,13 +49,15 @@ class Bus:
     """Publish events to every instance; deliver the others' events to ``on_event`` in order."""
 
     def __init__(self, pool: asyncpg.Pool, instance_id: str, on_event: EventHandler,
-                 on_resync: ResyncHandler) -> None:
+                 on_resync: ResyncHandler, secret_key: str) -> None:
         self.pool = pool
         self.instance_id = instance_id
         self.on_event = on_event
         self.on_resync = on_resync
         self._seq = itertools.count()
-        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._key = seal.relay_key(secret_key)
+        # (payload, the one instance that needs it or None for all)
+        self._outbox: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
         self._inbox: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
@@ -77,10 +81,12 @@ class Bus:
             with contextlib.suppress(Exception):
                 await self._listener.close()
 
-    def publish(self, kind: str, **fields: Any) -> None:
-        """Queue an event for every other instance (never blocks the caller)."""
+    def publish(self, kind: str, reader: str | None = None, **fields: Any) -> None:
+        """Queue an event for every other instance (never blocks the caller). ``reader``: the
+        only instance that needs it (a relay to a peer whose socket is there), so that a large
+        one stored in the database is deleted as soon as that instance has read it."""
         event = {"k": kind, "i": self.instance_id, "s": next(self._seq), **fields}
-        self._outbox.put_nowait(json.dumps(event, separators=(",", ":"), default=str))
+        self._outbox.put_nowait((json.dumps(event, separators=(",", ":"), default=str), reader))
 
     # --- listening ---
 
@@ -119,15 +125,32 @@ class Bus:
                 if event.get("i") == self.instance_id:
                     continue
                 if "ref" in event:
-                    stored = await presence.load_relay(self.pool, int(event["ref"]))
-                    if stored is None:
+                    loaded = await self._load(event)
+                    if loaded is None:
                         continue
-                    event = json.loads(stored)
+                    event = loaded
                 await self.on_event(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("bus event failed")
+
+    async def _load(self, ref: dict[str, Any]) -> dict[str, Any] | None:
+        """The event a reference stands for, or None when it is not for this instance (or
+        already purged)."""
+        reader = ref.get("r")
+        if reader is not None and reader != self.instance_id:
+            return None
+        relay_id = int(ref["ref"])
+        if reader is not None:
+            sealed = await presence.take_relay(self.pool, relay_id)
+        else:
+            sealed = await presence.read_relay(self.pool, relay_id)
+        if sealed is None:
+            return None
+        event: dict[str, Any] = json.loads(seal.unseal(self._key, sealed,
+                                                       _context(ref["i"], reader)))
+        return event
 
     # --- publishing ---
 
@@ -156,11 +179,20 @@ class Bus:
                     if attempt > len(RECONNECT_DELAYS_S):
                         break  # drop this batch: the hub resyncs from the database anyway
 
-    async def _send(self, conn: asyncpg.Connection, batch: list[str]) -> None:
+    async def _send(self, conn: asyncpg.Connection,
+                    batch: list[tuple[str, str | None]]) -> None:
         out = []
-        for payload in batch:
+        for payload, reader in batch:
             if len(payload.encode()) > MAX_NOTIFY_BYTES:
-                ref = await presence.store_relay(conn, payload)
-                payload = json.dumps({"i": self.instance_id, "ref": ref})
+                readers = 1 if reader is not None else max(
+                    1, await presence.other_instances(conn, self.instance_id))
+                sealed = seal.seal(self._key, payload, _context(self.instance_id, reader))
+                ref = await presence.store_relay(conn, sealed, readers)
+                payload = json.dumps({"i": self.instance_id, "ref": ref, "r": reader})
             out.append(payload)
         await conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, out)
+
+
+def _context(sender: str, reader: str | None) -> str:
+    """What a sealed relay is bound to: who stored it, for whom."""
+    return f"casa-relay|{sender}|{reader or '*'}"

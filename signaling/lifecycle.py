@@ -1,7 +1,8 @@
-"""State changes of a consultation that go through the database: join, drop, the end of the
-grace, leave, admit, send back, notice, invite, end. Each writes PostgreSQL first (bookings'
-lifecycle and our presence rows, in one transaction), then tells this instance's sockets and
-the other instances (``Hub.publish_change``)."""
+"""State changes of a consultation that go through the database: joining (a consultation, a
+dashboard, a probe room) here; leaving in ``signaling.departures``; a clinician's actions in
+``signaling.actions``. Each writes PostgreSQL first (bookings' lifecycle and our presence rows,
+in one transaction), then tells this instance's sockets and the other instances
+(``Hub.publish_change``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,12 +18,14 @@ import asyncpg
 from aiohttp import web
 
 from records import audit
-from server import staff as staff_store
 from server.keys import CONFIG, POOL
-from signaling import errors, presence, turn
+from signaling import errors, presence, turn, views
 from signaling.auth import Identity, check_window
-from signaling.directory import Consultation, Directory, staff_ids
+from signaling.conn import Conn
+from signaling.departures import Departures
+from signaling.directory import Consultation, Directory
 from signaling.errors import ProtocolError
+from signaling.hub import Hub, dashboard_entries
 from signaling.messages import (
     CHAT_MAX_CHARS,
     CHAT_MAX_RELAY_BYTES,
@@ -32,13 +34,14 @@ from signaling.messages import (
     frame,
 )
 from signaling.presence import Member
-from signaling.rooms import Conn, Hub, Room
+from signaling.probes import Probes
+from signaling.rooms import Room
 
 log = logging.getLogger("casa.signaling")
 ROME = ZoneInfo("Europe/Rome")
 
 
-class Lifecycle:
+class Lifecycle(Probes, Departures):
     """The database-backed transitions of one instance."""
 
     def __init__(self, app: web.Application, hub: Hub, directory: Directory,
@@ -48,10 +51,19 @@ class Lifecycle:
         self.directory = directory
         self.limits = limits
         self._timers: set[asyncio.TimerHandle] = set()
+        hub.resolve_name = self.name_of
+        hub.load_view = self.load_view
 
     @property
     def pool(self) -> asyncpg.Pool:
         return self.app[POOL]
+
+    async def name_of(self, c: Consultation, m: Member) -> str:
+        return await views.name_of(self.pool, c, m)
+
+    async def load_view(self, consultation_id: int) -> Room | None:
+        c = await self.directory.get(self.pool, consultation_id)
+        return await views.load(self.pool, c) if c is not None else None
 
     # --- entering ---
 
@@ -103,172 +115,74 @@ class Lifecycle:
                      resumed=resumed, since=member.arrived_at.isoformat(), limits=self.limits)
 
     async def room_for(self, c: Consultation) -> Room:
-        key = str(c.id)
-        room = self.hub.rooms.get(key)
-        if room is not None:
-            room.consultation = c
-            return room
-        members = await presence.members(self.pool, c.id)
-        names = {m.peer_id: await self.name_of(c, m) for m in members}
-        room = self.hub.rooms.get(key)  # another join may have made it meanwhile
+        """The consultation's room here: the one a socket or a dashboard here already uses
+        (kept current by the bus), or one read from the database."""
+        room = self.hub.view(c.id)
         if room is None:
-            room = Room(key, c)
-            room.members = {m.peer_id: m for m in members}
-            room.names = names
-            self.hub.rooms[key] = room
+            room = await views.load(self.pool, c, all_names=True)
+        else:
+            for m in list(room.members.values()):
+                if m.peer_id not in room.names:
+                    room.names[m.peer_id] = await self.name_of(c, m)
+        room.consultation = c
+        current = self.hub.view(c.id)   # another join may have made one meanwhile
+        if current is not None and current is not room:
+            room = current
+        self.hub.rooms[room.key] = room
         return room
 
-    async def name_of(self, c: Consultation, m: Member) -> str:
-        if m.role == "patient":
-            from server import patients
-
-            p = await patients.get(self.pool, c.patient_id)
-            return p.full_name if p else ""
-        if m.staff_id is not None:
-            s = await staff_store.get(self.pool, m.staff_id)
-            return s.full_name if s else ""
-        return str(m.detail.get("label") or "")
-
-    async def join_probe(self, conn: Conn, who: Identity) -> None:
-        """Probe peers meet in a room held in memory only: no booking, no waiting room."""
-        room = self.hub.rooms.get(who.probe_room)
-        if room is None:
-            room = self.hub.rooms[who.probe_room] = Room(who.probe_room, None)
-        member = Member(presence.new_peer_id(), "probe", "clinician", "in_call",
-                        self.hub.instance_id, datetime.now(UTC), {})
-        conn.peer_id, conn.room = member.peer_id, room
-        room.local[member.peer_id] = conn
-        room.members[member.peer_id] = member
-        room.names[member.peer_id] = "probe"
-        await conn.send(self.welcome(conn, room, member, False, None))
-        await self.hub.apply_change(room.key, member, "joined", "probe")
-
     async def dashboard(self, conn: Conn, who: Identity) -> None:
-        """A clinician's dashboard: the live waiting list of all their consultations today."""
+        """A clinician's dashboard: the live state of all their consultations today."""
         assert who.staff_id is not None
-        today = datetime.now(ROME).date()
         conn.waiting = {}
-        for c in await self.directory.list_for_clinician_day(self.pool, who.staff_id, today):
-            if c.state == "ended":
-                continue
-            room = self.hub.rooms.get(str(c.id))
-            if room is None:
-                room = Room(str(c.id), c)
-                for m in await presence.members(self.pool, c.id):
-                    room.members[m.peer_id] = m
-                    if m.role == "patient":
-                        room.names[m.peer_id] = await self.name_of(c, m)
-            conn.waiting[c.id] = room.waiting_entries()
-        from signaling.rooms import dashboard_entries
-
+        await self.fill_dashboard(conn)
         self.hub.track(conn)
         await conn.send(frame("welcome", version=PROTOCOL_VERSION, peer_id="", role="dashboard",
                               state="dashboard", room=None, peers=[], ice_servers=[],
                               resumed=False, since=None, limits=self.limits))
         await conn.send(frame("waiting_list", entries=dashboard_entries(conn)))
 
-    # --- leaving ---
+    async def fill_dashboard(self, conn: Conn) -> None:
+        """(Re)compute a dashboard's entries from the rooms here or from the database."""
+        assert conn.staff_id is not None and conn.waiting is not None
+        today = datetime.now(ROME).date()
+        listed = await self.directory.list_for_clinician_day(self.pool, conn.staff_id, today)
+        missing = [c for c in listed if self.hub.view(c.id) is None]
+        found = await presence.patients(self.pool, [c.id for c in missing]) if missing else {}
+        for c in listed:
+            room = self.hub.view(c.id)
+            if room is None:
+                room = Room(str(c.id), c)
+                await views.fill(self.pool, room, c, found.get(c.id), all_names=False)
+            self.hub.views[c.id] = room
+            conn.waiting[c.id] = room.dashboard_entries()
 
-    async def dropped(self, conn: Conn) -> None:
-        """The socket closed without ``leave``: keep the place for the grace period."""
-        room = conn.room
-        if room is None or conn.replaced or not conn.peer_id:
-            return
-        if room.local.get(conn.peer_id) is conn:
-            del room.local[conn.peer_id]
-        if room.consultation is None:   # probe room
-            member = room.members.pop(conn.peer_id, None)
-            if member is not None:
-                await self.hub.apply_change(room.key, member, "left", "", "left")
-            self._forget_if_empty(room)
-            return
-        member = room.members.get(conn.peer_id)
-        if member is not None and await presence.drop(self.pool, conn.peer_id,
-                                                      self.hub.instance_id):
-            await self.hub.publish_change(room, replace(member, instance_id=None), "away")
-            self.expire_later(room.consultation, member)
-        self._forget_if_empty(room)
-
-    def _forget_if_empty(self, room: Room) -> None:
-        if not room.local and self.hub.rooms.get(room.key) is room:
-            del self.hub.rooms[room.key]
-
-    def expire_later(self, c: Consultation, member: Member) -> None:
-        loop = asyncio.get_running_loop()
-
-        def fire() -> None:
-            self._timers.discard(handle)
-            task = asyncio.ensure_future(self.expire(c, member))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-        handle = loop.call_later(presence.GRACE_S, fire)
-        self._timers.add(handle)
-
-    async def expire(self, c: Consultation, member: Member) -> None:
-        """The grace is over: the person has left, unless they came back meanwhile."""
-        async with self.pool.acquire() as db, db.transaction():
-            if not await presence.expire(db, member.peer_id):
-                return
-            await self.directory.record_event(
-                db, c.id, "participant_left", staff_id=member.staff_id,
-                detail={"participant": member.participant, "reason": "timeout"})
-        await self._announce_left(c, member, "timeout")
-
-    async def _announce_left(self, c: Consultation, member: Member, reason: str) -> None:
-        room = self.hub.rooms.get(str(c.id))
-        if room is None:   # nobody here: a scratch room to compute what others must see
-            room = Room(str(c.id), c)
-            room.members = {m.peer_id: m for m in await presence.members(self.pool, c.id)}
-            for m in room.members.values():
-                if m.role == "patient":
-                    room.names[m.peer_id] = await self.name_of(c, m)
-        await self.hub.publish_change(room, member, "left", reason)
-        if self.hub.rooms.get(room.key) is not room:
-            await self.hub.dashboards_update(c.id, staff_ids(c), room.waiting_entries())
-
-    async def leave(self, conn: Conn) -> None:
-        room = conn.room
-        if room is None or room.consultation is None:
-            await conn.close(1000)
-            return
-        c = room.consultation
-        member = room.members.get(conn.peer_id)
-        conn.replaced = True   # nothing to keep for a deliberate leave
-        if room.local.get(conn.peer_id) is conn:
-            del room.local[conn.peer_id]
-        async with self.pool.acquire() as db, db.transaction():
-            if await presence.leave(db, conn.peer_id) and member is not None:
-                await self.directory.record_event(
-                    db, c.id, "participant_left", staff_id=member.staff_id,
-                    detail={"participant": member.participant, "reason": "left"})
-        if member is not None:
-            await self._announce_left(c, member, "left")
-        self._forget_if_empty(room)
-        await conn.close(1000)
-
-    async def reaped(self, pairs: list[tuple[int, str]]) -> None:
-        """Sockets of a dead instance: announce them away and start their grace."""
-        for consultation_id, peer_id in pairs:
-            c = await self.directory.get(self.pool, consultation_id)
-            if c is None:
-                continue
-            room = self.hub.rooms.get(str(c.id)) or Room(str(c.id), c)
+    async def resync(self) -> None:
+        """After the bus was lost: what other instances did meanwhile was not heard. Re-read
+        every room and dashboard here from the database and send full waiting lists."""
+        rooms = {id(r): r for r in [*self.hub.rooms.values(), *self.hub.views.values()]}
+        ids = [r.consultation.id for r in rooms.values() if r.consultation is not None]
+        found = await presence.patients(self.pool, ids) if ids else {}
+        for room in rooms.values():
             if room.consultation is None:
                 continue
-            members = await presence.members(self.pool, c.id)
-            room.members.update({m.peer_id: m for m in members})
-            member = room.members.get(peer_id)
-            if member is None:
-                continue
-            if member.role == "patient" and member.peer_id not in room.names:
-                room.names[member.peer_id] = await self.name_of(c, member)
-            await self.hub.publish_change(room, replace(member, instance_id=None), "away")
-            self.expire_later(c, member)
-
-    def cancel_timers(self) -> None:
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
+            c = await self.directory.get(self.pool, room.consultation.id) or room.consultation
+            await views.fill(self.pool, room, c, found.get(c.id), all_names=bool(room.local))
+            if views.finished(c) and room.local:
+                await self.hub.end_local(room, "")
+        for room in list(self.hub.rooms.values()):
+            if room.consultation is not None:
+                text = frame("waiting_list", entries=room.waiting_entries(), refresh=True)
+                for conn in list(room.local.values()):
+                    if conn.kind == "clinician":
+                        await conn.send(text)
+        for conns in list(self.hub.dashboards.values()):
+            for conn in list(conns):
+                if conn.waiting is None:
+                    continue
+                await self.fill_dashboard(conn)
+                await conn.send(frame("waiting_list", entries=dashboard_entries(conn),
+                                      refresh=True))
 
     async def enter(self, conn: Conn, who: Identity, nurse_present: bool | None) -> None:
         """Route an authenticated hello: probe, dashboard, or a consultation."""

@@ -153,6 +153,31 @@ async def members(conn: Conn, consultation_id: int) -> list[Member]:
     return [_member(r) for r in await conn.fetch(MEMBERS, consultation_id)]
 
 
+PATIENT_ROWS = f"""
+SELECT p.consultation_id, p.peer_id, p.participant, p.role, p.status,
+       CASE WHEN {_CONNECTED} THEN p.instance_id END AS instance_id, p.arrived_at, p.detail,
+       {_KEPT} AS kept
+FROM signaling_participants p LEFT JOIN signaling_instances i ON i.id = p.instance_id
+WHERE p.consultation_id = ANY($1::bigint[]) AND p.participant = 'patient'
+"""
+
+
+async def patients(conn: Conn, consultation_ids: list[int]) -> dict[int, tuple[Member, bool]]:
+    """Each consultation's patient row, whatever its state, and whether their place is kept
+    (False: they left, or did not come back within the grace). None before they first came."""
+    rows = await conn.fetch(PATIENT_ROWS, consultation_ids)
+    return {r["consultation_id"]: (_member(r), bool(r["kept"])) for r in rows}
+
+
+GUEST_LABEL = "SELECT detail->>'label' FROM signaling_participants WHERE peer_id = $1"
+
+
+async def guest_label(conn: Conn, peer_id: str) -> str:
+    """A guest's label (free text: it never travels on the bus)."""
+    value: str | None = await conn.fetchval(GUEST_LABEL, peer_id)
+    return value or ""
+
+
 DROP = """
 UPDATE signaling_participants SET instance_id = NULL, last_seen_at = now()
 WHERE peer_id = $1 AND instance_id = $2 RETURNING consultation_id
@@ -244,21 +269,49 @@ async def resolve_guest(conn: Conn, token: str) -> tuple[int, int, str | None] |
     return (r["id"], r["consultation_id"], r["label"]) if r else None
 
 
-# --- relay payloads too large for NOTIFY ---
+# --- relay payloads too large for NOTIFY (sealed: see signaling/seal.py) ---
 
-STORE_RELAY = "INSERT INTO signaling_relay (payload) VALUES ($1) RETURNING id"
-LOAD_RELAY = "SELECT payload FROM signaling_relay WHERE id = $1"
+STORE_RELAY = "INSERT INTO signaling_relay (sealed, readers) VALUES ($1, $2) RETURNING id"
+# A relay meant for one instance is deleted as it is read.
+TAKE_RELAY = "DELETE FROM signaling_relay WHERE id = $1 RETURNING sealed"
+# A relay for every instance: each read is counted; the last reader deletes it.
+READ_RELAY = """
+UPDATE signaling_relay SET reads = reads + 1 WHERE id = $1
+RETURNING sealed, reads >= readers AS last
+"""
+DELETE_RELAY = "DELETE FROM signaling_relay WHERE id = $1 AND reads >= readers"
+OTHER_INSTANCES = f"""
+SELECT count(*) FROM signaling_instances
+WHERE id <> $1 AND heartbeat_at > now() - make_interval(secs => {INSTANCE_DEAD_S})
+"""
+# A reader that died never reads: its rows go after a minute.
 PURGE_RELAY = "DELETE FROM signaling_relay WHERE created_at < now() - interval '1 minute'"
 
 
-async def store_relay(conn: Conn, payload: str) -> int:
-    value: int = await conn.fetchval(STORE_RELAY, payload)
+async def store_relay(conn: Conn, sealed: bytes, readers: int) -> int:
+    value: int = await conn.fetchval(STORE_RELAY, sealed, readers)
     return value
 
 
-async def load_relay(conn: Conn, relay_id: int) -> str | None:
-    value: str | None = await conn.fetchval(LOAD_RELAY, relay_id)
+async def other_instances(conn: Conn, instance_id: str) -> int:
+    value: int = await conn.fetchval(OTHER_INSTANCES, instance_id)
     return value
+
+
+async def take_relay(conn: Conn, relay_id: int) -> bytes | None:
+    value: bytes | None = await conn.fetchval(TAKE_RELAY, relay_id)
+    return value
+
+
+async def read_relay(conn: Conn, relay_id: int) -> bytes | None:
+    """Count this instance's read; the last of the expected readers deletes the row."""
+    r = await conn.fetchrow(READ_RELAY, relay_id)
+    if r is None:
+        return None
+    if r["last"]:
+        await conn.execute(DELETE_RELAY, relay_id)
+    sealed: bytes = r["sealed"]
+    return sealed
 
 
 async def purge_relay(conn: Conn) -> None:

@@ -12,10 +12,10 @@ from aiohttp import web
 from server.keys import CONFIG, METRICS, POOL
 from signaling import echo, errors, presence, watch
 from signaling.bus import Bus
-from signaling.keys import DIRECTORY, HUB, LIFECYCLE, BookingsDirectory
+from signaling.hub import Hub
+from signaling.keys import BUS, DIRECTORY, HUB, LIFECYCLE, BookingsDirectory
 from signaling.lifecycle import LIMITS, Lifecycle
 from signaling.metrics import SignalMetrics
-from signaling.rooms import Hub
 from signaling.ws import HANDLERS, make_handlers, ws_view
 
 
@@ -37,7 +37,8 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
     app[HANDLERS] = make_handlers(hub, life)
     pool = app[POOL]
     await presence.heartbeat(pool, hub.instance_id)
-    bus = Bus(pool, hub.instance_id, hub.on_bus_event, lambda: _resync(app))
+    bus = Bus(pool, hub.instance_id, hub.on_bus_event, life.resync, app[CONFIG].secret_key)
+    app[BUS] = bus
     await bus.start()
     hub.publish = bus.publish
     idle = timedelta(minutes=app[CONFIG].session_idle_minutes)
@@ -52,14 +53,3 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
     await bus.stop()
     with contextlib.suppress(Exception):
         await presence.deregister(pool, hub.instance_id)
-
-
-async def _resync(app: web.Application) -> None:
-    """After the bus reconnects: events sent meanwhile are lost, so re-read every local room's
-    members from the database."""
-    hub = app[HUB]
-    for room in list(hub.rooms.values()):
-        if room.consultation is None:
-            continue
-        members = await presence.members(app[POOL], room.consultation.id)
-        room.members = {m.peer_id: m for m in members}

@@ -12,8 +12,8 @@ from datetime import timedelta
 import asyncpg
 
 from signaling import errors, presence
+from signaling.hub import Hub
 from signaling.lifecycle import Lifecycle
-from signaling.rooms import Hub
 
 log = logging.getLogger("casa.signaling.watch")
 

@@ -20,7 +20,9 @@ from server.keys import CONFIG
 from server.middleware import _own_origin
 from signaling import actions, errors
 from signaling.auth import identify
+from signaling.conn import CLOSE_HANDSHAKE_S, Conn
 from signaling.errors import ProtocolError
+from signaling.hub import Hub
 from signaling.keys import DIRECTORY, HUB, LIFECYCLE
 from signaling.lifecycle import Lifecycle
 from signaling.messages import (
@@ -37,7 +39,6 @@ from signaling.messages import (
     from_dict,
     relay_target,
 )
-from signaling.rooms import CLOSE_HANDSHAKE_S, Conn, Hub
 
 log = logging.getLogger("casa.signaling.ws")
 
@@ -270,7 +271,7 @@ async def relay(hub: Hub, conn: Conn, kind: str, to: str, text: str) -> None:
                 local.closed = True
         hub.metrics.relayed += 1
     elif target.instance_id is not None:
-        hub.bus("relay", room=room.key, to=to, text=out)
+        hub.bus("relay", target.instance_id, room=room.key, to=to, text=out)
     # else: the peer is away; it renegotiates when it resumes
     if kind == "answer" and room.setup_started is not None:
         hub.metrics.setup_seconds.observe(time.perf_counter() - room.setup_started)

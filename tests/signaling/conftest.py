@@ -103,6 +103,7 @@ class Clients:
         self.url = url
         self.db_url = db_url
         self.opened: list[SignalClient] = []
+        self.app: Any = None   # the server's app, when the test made it (two_instances)
 
     async def raw(self, *, cookies: dict[str, str] | None = None,
                   headers: dict[str, str] | None = None) -> SignalClient:
@@ -133,3 +134,34 @@ async def clients(ws_url: str, db_url: str) -> AsyncIterator[Clients]:
     c = Clients(ws_url, db_url)
     yield c
     await c.close()
+
+
+async def waiting_until(client: SignalClient, ok: Any, within: float = 10.0) -> list[Any]:
+    """The entries of the first ``waiting_list`` for which ``ok(entries)`` holds: several
+    lists may come before it (one per change), so waiting for one exact list is a race."""
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no waiting_list as expected within {within} s")
+        entries: list[Any] = (await client.expect("waiting_list", left))["entries"]
+        if ok(entries):
+            return entries
+
+
+def states(entries: list[Any]) -> list[tuple[Any, Any]]:
+    return [(e["peer_id"], e["state"]) for e in entries]
+
+
+async def two_instances(config: Any, aiohttp_client: Any, db_url: str) -> list[Clients]:
+    """Two full apps (each with its own hub and bus) on one database, as two instances."""
+    from server.app import create_app
+
+    out = []
+    for _ in range(2):
+        client = await aiohttp_client(create_app(config))
+        out.append(Clients(str(client.make_url("/ws")).replace("http://", "ws://"), db_url))
+        out[-1].app = client.server.app
+    return out

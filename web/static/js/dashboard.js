@@ -1,10 +1,18 @@
-// The clinician's dashboard: today's consultations with their live waiting state from the
-// signalling WebSocket (`hello` without `room`), a chime and a tab title when someone arrives.
+// The clinician's dashboard: today's consultations with their patient's live state from the
+// signalling WebSocket (`hello` without `room`): waiting, in the call, connection lost (place
+// kept for 30 s), left, finished (docs/protocol.md, "waiting entry"); a chime and a tab title
+// when someone arrives.
 
 import { loadStrings, t, timeOf } from './i18n-client.js';
 import { SignalClient } from './signal-client.js';
 
 loadStrings();
+// This page's own strings (the dashboard's states), translated on the server like the others.
+const own = JSON.parse(document.getElementById('dashboard-strings')?.textContent || '{}');
+function say(key, vars = {}) {
+  const text = own[key] ?? key;
+  return text.replace(/%\((\w+)\)s/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
 const root = document.getElementById('dashboard-app');
 const baseTitle = document.title;
 const seen = new Set();
@@ -14,12 +22,25 @@ function rowFor(room) {
   return document.querySelector(`.consultation[data-room="${CSS.escape(room)}"]`);
 }
 
+// A patient can be admitted while waiting, or while away from the waiting room (place kept).
+function admittable(e) {
+  return e.state === 'waiting' || (e.state === 'away' && e.place === 'waiting');
+}
+
 function describe(e) {
-  const parts = [t('waiting_status', { time: timeOf(e.since) }),
-    t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
-  if (e.nurse_present) parts.push(t('nurse_present'));
-  if (e.language) parts.push(e.language);
-  return parts.join(' · ');
+  switch (e.state) {
+    case 'in_call': return say('state_in_call', { time: timeOf(e.since) });
+    case 'away': return say(e.place === 'in_call' ? 'state_away_in_call' : 'state_away_waiting');
+    case 'left': return say('state_left');
+    case 'ended': return say('state_ended');
+    default: {
+      const parts = [t('waiting_status', { time: timeOf(e.since) }),
+        t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
+      if (e.nurse_present) parts.push(t('nurse_present'));
+      if (e.language) parts.push(e.language);
+      return parts.join(' · ');
+    }
+  }
 }
 
 function addRow(e) {
@@ -56,35 +77,27 @@ function addRow(e) {
   return li;
 }
 
-function update(entries) {
+function update(entries, refreshed) {
   const byRoom = new Map();
-  for (const e of entries) {
-    if (!byRoom.has(e.room)) byRoom.set(e.room, []);
-    byRoom.get(e.room).push(e);
-  }
-  for (const room of byRoom.keys()) if (!rowFor(room)) addRow(byRoom.get(room)[0]);
+  for (const e of entries) byRoom.set(e.room, e);
+  for (const [room, e] of byRoom) if (!rowFor(room)) addRow(e);
   let arrived = null;
+  let count = 0;
   document.querySelectorAll('.consultation').forEach((row) => {
-    const waiting = byRoom.get(row.dataset.room) || [];
+    const e = byRoom.get(row.dataset.room);
+    if (!e) return;   // nobody has arrived yet: the page's own text stands
     const statusEl = row.querySelector('[data-status]');
     const admit = row.querySelector('.admit');
-    if (waiting.length) {
-      row.dataset.state = 'waiting';
-      statusEl.textContent = waiting.map(describe).join('; ');
-      admit.hidden = false;
-      for (const e of waiting) {
-        if (!seen.has(e.peer_id)) { seen.add(e.peer_id); arrived = e; }
-      }
-    } else {
-      if (row.dataset.state === 'waiting') {
-        // Admitted, or gone: the waiting list cannot tell which, so say only what is sure.
-        row.dataset.state = 'seen';
-        statusEl.textContent = t('no_longer_waiting');
-      }
-      admit.hidden = true;
+    row.dataset.state = e.state;
+    statusEl.textContent = describe(e);
+    admit.hidden = !admittable(e);
+    if (admittable(e)) count += 1;
+    if (e.state === 'waiting' && e.peer_id && !seen.has(e.peer_id)) arrived = e;
+    if (e.peer_id) {
+      if (e.state === 'waiting') seen.add(e.peer_id);
+      else if (e.state === 'left' || e.state === 'ended') seen.delete(e.peer_id);
     }
   });
-  const count = entries.length;
   document.title = count ? `${t('title_waiting', { count })} ${baseTitle}` : baseTitle;
   const alert = document.getElementById('waiting-alert');
   if (arrived && !first) {
@@ -93,11 +106,12 @@ function update(entries) {
     new Audio(root.dataset.chime).play().catch(() => {});
   }
   if (!count) alert.hidden = true;
+  if (refreshed) document.getElementById('live').textContent = say('refreshed');
   first = false;
 }
 
 const signal = new SignalClient({});
 signal.on('welcome', () => { document.getElementById('live').textContent = t('live_on'); })
-  .on('waiting_list', (m) => update(m.entries))
+  .on('waiting_list', (m) => update(m.entries, m.refresh === true))
   .on('disconnected', () => { document.getElementById('live').textContent = t('live_off'); });
 signal.connect();
