@@ -116,3 +116,87 @@ async def test_editor_in_the_call_page_panel_signs_without_leaving_the_page(
     assert await conn.fetchval("SELECT status FROM note_versions nv JOIN notes n "
                                "ON n.id = nv.note_id WHERE n.booking_id = $1", booking) == "signed"
     await page.close()
+
+
+async def _signed_in_editor(client, browser, make_staff, make_patient, make_booking):
+    gp = await make_staff(Role.GP, ("san-siro",), language="en")
+    patient = await make_patient("san-siro")
+    booking = await make_booking(patient, gp.id)
+    context = await browser.new_context()
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    base = str(client.make_url("")).rstrip("/")
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=email]", gp.email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}/home")
+    await page.goto(f"{base}/consultations/{booking}/notes")
+    return context, page, booking
+
+
+async def _draft_plan(client, page, booking: int, conn) -> str:
+    note_id = await conn.fetchval("SELECT id FROM notes WHERE booking_id = $1", booking)
+    if note_id is None:
+        return ""
+    body = await page.evaluate(
+        "async (id) => (await fetch(`/api/records/notes/${id}`)).json()", note_id)
+    return str(body["versions"][-1]["content"]["plan"])
+
+
+async def test_a_dropped_connection_loses_nothing_and_saves_when_it_returns(
+        client, browser, conn, make_staff, make_patient, make_booking):
+    context, page, booking = await _signed_in_editor(client, browser, make_staff, make_patient,
+                                                     make_booking)
+    await context.set_offline(True)
+    await page.fill("#note-plan", "Written while offline")
+    await page.wait_for_selector("[data-save-error]:has-text('will be saved as soon as')")
+    assert await page.input_value("#note-plan") == "Written while offline"
+    assert await conn.fetchval("SELECT count(*) FROM notes WHERE booking_id = $1", booking) == 0
+    await context.set_offline(False)
+    # The editor tries again by itself (2 s, then 4 s...): no typing, no click.
+    await page.wait_for_selector("[data-save-state]:has-text('Draft saved')", timeout=30_000)
+    assert await page.is_hidden("[data-save-error]")
+    assert await _draft_plan(client, page, booking, conn) == "Written while offline"
+    await context.close()
+
+
+async def test_a_503_is_retried_and_leaving_with_unsaved_text_warns(
+        client, browser, conn, make_staff, make_patient, make_booking):
+    context, page, booking = await _signed_in_editor(client, browser, make_staff, make_patient,
+                                                     make_booking)
+    refused = []
+
+    async def unavailable(route):
+        refused.append(route.request.method)
+        await route.fulfill(status=503, content_type="application/json", body=(
+            '{"error": {"code": "database_unavailable", "message": "try again"}}'))
+
+    # A proxy or a database outage answering 503: the editor keeps the text and retries.
+    await page.route("**/api/records/**", unavailable)
+    await page.fill("#note-plan", "Kept through a 503")
+    await page.wait_for_selector("[data-save-error]:has-text('will be saved as soon as')")
+    for _ in range(100):  # the first retry comes about 2 s later
+        if len(refused) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(refused) >= 2, refused
+    # Leaving now would lose the text: the browser is asked to warn.
+    dialogs = []
+
+    async def on_dialog(dialog):
+        dialogs.append(dialog.type)
+        await dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    await page.close(run_before_unload=True)
+    for _ in range(100):
+        if dialogs:
+            break
+        await asyncio.sleep(0.1)
+    assert dialogs == ["beforeunload"]
+    # Still on the page, the text still there; once the service is back it is saved.
+    await page.unroute("**/api/records/**")
+    await page.wait_for_selector("[data-save-state]:has-text('Draft saved')", timeout=40_000)
+    assert await _draft_plan(client, page, booking, conn) == "Kept through a 503"
+    await context.close()

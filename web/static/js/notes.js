@@ -10,18 +10,34 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
-async function call(method, url, body) {
-  const resp = await fetch(url, {
-    method,
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "application/json",
-               "X-CSRF-Token": csrfToken() },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+// Answers that mean "not now" rather than "not this": the network, a proxy, or the database
+// is down. The draft is kept on the page and sent again.
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+const RETRY_FIRST_MS = 2000;
+const RETRY_MAX_MS = 30000;
+
+async function call(method, url, body, { keepalive = false } = {}) {
+  let resp;
+  try {
+    resp = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      keepalive,
+      headers: { "Content-Type": "application/json", Accept: "application/json",
+                 "X-CSRF-Token": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (cause) {
+    const err = new Error(String(cause));
+    err.retryable = true;
+    err.details = {};
+    throw err;
+  }
   const data = await resp.json().catch(() => ({}));
   if (!resp.ok) {
     const err = new Error((data.error && data.error.message) || String(resp.status));
     err.details = (data.error && data.error.details) || {};
+    err.retryable = RETRYABLE_STATUS.has(resp.status);
     throw err;
   }
   return data;
@@ -51,6 +67,11 @@ function mount(root, refresh = () => window.location.reload()) {
   let noteId = root.dataset.noteId || null;
   let timer = null;
   let saving = Promise.resolve();
+  // Edits made since the last successful save (input events counted, so an edit made while a
+  // save is in flight is not marked saved by it).
+  let edits = 0;
+  let savedEdits = 0;
+  let retryMs = RETRY_FIRST_MS;
 
   function showError(err) {
     const details = Object.entries(err.details || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
@@ -59,28 +80,41 @@ function mount(root, refresh = () => window.location.reload()) {
     state.textContent = msg("msgError");
   }
 
-  async function save() {
+  async function save({ keepalive = false } = {}) {
     clearTimeout(timer);
     timer = null;
     state.textContent = msg("msgSaving");
     const content = collect(form);
+    const upTo = edits;
     try {
       if (noteId === null) {
         const made = await call("POST", `/api/records/consultations/${root.dataset.bookingId}/notes`, {
           patient_id: Number(root.dataset.patientId), category: form.elements.category.value, content,
-        });
+        }, { keepalive });
         noteId = String(made.id);
         root.dataset.noteId = noteId;
         const category = form.elements.category;
         if (category) category.disabled = true;
       } else {
-        await call("PUT", `/api/records/notes/${noteId}/draft`, { content });
+        await call("PUT", `/api/records/notes/${noteId}/draft`, { content }, { keepalive });
       }
+      savedEdits = Math.max(savedEdits, upTo);
+      retryMs = RETRY_FIRST_MS;
       errorBox.hidden = true;
-      state.textContent = msg("msgSaved");
+      state.textContent = edits > savedEdits ? msg("msgUnsaved") : msg("msgSaved");
       return true;
     } catch (err) {
-      showError(err);
+      if (err.retryable) {
+        // Nothing is lost: the text stays here and is sent again, a little later each time.
+        errorBox.textContent = msg("msgRetrying");
+        errorBox.hidden = false;
+        state.textContent = msg("msgError");
+        clearTimeout(timer);
+        timer = setTimeout(queueSave, retryMs);
+        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      } else {
+        showError(err);
+      }
       return false;
     }
   }
@@ -93,6 +127,7 @@ function mount(root, refresh = () => window.location.reload()) {
 
   if (form) {
     form.addEventListener("input", () => {
+      edits += 1;
       state.textContent = msg("msgUnsaved");
       clearTimeout(timer);
       timer = setTimeout(queueSave, AUTOSAVE_IDLE_MS);
@@ -124,8 +159,13 @@ function mount(root, refresh = () => window.location.reload()) {
     });
   }
 
-  window.addEventListener("beforeunload", () => {
-    if (timer !== null) queueSave();
+  window.addEventListener("beforeunload", (event) => {
+    if (edits <= savedEdits) return;
+    // Try once more on the way out (keepalive lets the request outlive the page), and ask the
+    // browser to warn: the text may not have reached the server yet.
+    saving = saving.then(() => save({ keepalive: true }));
+    event.preventDefault();
+    event.returnValue = "";
   });
 }
 
