@@ -27,7 +27,7 @@ from av.packet import Packet
 from server import errors
 from server.errors import ApiError
 from server.keys import CONFIG, POOL, STAFF
-from signaling import turn
+from signaling import presence, turn
 from signaling.auth import PATIENT_COOKIE
 from signaling.keys import DIRECTORY
 from signaling.messages import MAX_SDP_CHARS
@@ -77,6 +77,9 @@ async def _authorised(request: web.Request) -> bool:
     credential = auth[7:] if auth.startswith("Bearer ") else request.cookies.get(PATIENT_COOKIE)
     if not credential or len(credential) > 256:
         return False
+    if credential.startswith(presence.GUEST_PREFIX):
+        # A guest (interpreter, second clinician) checks their devices before entering too.
+        return await presence.resolve_guest(request.app[POOL], credential) is not None
     c = await request.app[DIRECTORY].resolve_patient_credential(request.app[POOL], credential)
     return c is not None
 

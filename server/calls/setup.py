@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.calls import views
+from server.calls import precall, views
 from server.errors import N_
 from server.home import add_home_link
 from server.staff import Role
@@ -18,4 +18,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/consultation/{room_id}", views.consultation, name="consultation")
     app.router.add_get("/precall", views.precall, name="precall")
     app.router.add_get("/dashboard", views.dashboard, name="dashboard")
+    app.router.add_get("/api/v1/precall/ice-servers", precall.ice_servers_view,
+                       name="precall_ice_servers")
     add_home_link(app, DASHBOARD_ROLES, N_("Today's consultations"), "/dashboard")

@@ -46,8 +46,16 @@ CLIENT: dict[str, str] = {
                      "or call your centre."),
     "net_via_relay": N_("Your network blocks direct connections; we will go through our "
                         "relay server."),
+    "relay_checking": N_("Checking our relay server, the way round networks that block "
+                         "video calls..."),
+    "relay_ok": N_("Our relay server works from here: if your network blocks a direct "
+                   "connection, the call will go through it."),
+    "relay_failed": N_("Our relay server cannot be reached from this network. If the call "
+                       "does not start, try another Wi-Fi or mobile data."),
+    "relay_untested": N_("We could not test our relay server just now. You can still go on."),
     "unsupported": N_("This browser cannot make video calls. Use an up-to-date Chrome, "
                       "Firefox or Safari."),
+    "join_consultation": N_("Join the consultation"),
     # waiting room and call
     "connecting": N_("Connecting..."),
     "reconnecting": N_("Reconnecting... Please keep this page open."),

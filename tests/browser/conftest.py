@@ -99,16 +99,17 @@ def soon() -> timedelta:
 
 
 async def book(conn: asyncpg.Connection, config: Config, gp_id: int, starts_in: timedelta,
-               *, given: str = "Maria", service: str = "gp_visit"
-               ) -> tuple[int, int, str, str, str]:
+               *, given: str = "Maria", service: str = "gp_visit", mode: str = "home_video",
+               kiosk_id: int | None = None) -> tuple[int, int, str, str, str]:
     await centres.sync(conn, centres.load_data())
     p = await patients.create(conn, patients.NewPatient(
         given_name=given, family_name="Bianchi", date_of_birth=DOB, language="it"))
     starts = datetime.now(UTC) + starts_in
     async with conn.transaction():
         b = await bookings.create(conn, bookings.NewBooking(
-            centre_id="san-siro", service_code=service, mode="home_video", patient_id=p.id,
-            clinician_id=gp_id, starts_at=starts), created_by=None, window=WINDOW)
+            centre_id="san-siro", service_code=service, mode=mode, patient_id=p.id,
+            clinician_id=gp_id, starts_at=starts, kiosk_id=kiosk_id), created_by=None,
+            window=WINDOW)
     cid = await conn.fetchval("SELECT id FROM consultations WHERE booking_id = $1", b.id)
     room = await conn.fetchval("SELECT room_id FROM consultations WHERE id = $1", cid)
     link = await credentials.issue_link(conn, cid)

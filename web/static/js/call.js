@@ -13,6 +13,9 @@ import { $, LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLin
 import { chatIn, showEnded } from './call-controls.js';
 
 const GUEST_KEY = `casa.guest.${ROOM}`;
+// A kiosk patient's "a nurse is with me", kept for this tab: a reload skips the check (and its
+// tick box) but must tell the clinician the same.
+const NURSE_KEY = `casa.nurse.${ROOM}`;
 
 function guestToken() {
   const match = /(?:^|[#&])guest=([\w-]{10,200})/.exec(location.hash);
@@ -41,8 +44,12 @@ async function start() {
     return;
   }
   show('precall');
-  const check = new PreCall({ chime: app.dataset.chime, networkCheck: ROLE === 'patient',
-    bearer: credential });
+  // Guests enter the call directly (the clinician invited them): no waiting room.
+  if (credential) $('precall-continue').textContent = t('join_consultation');
+  // Patients and guests (an interpreter, a colleague with a guest link) test the connection
+  // too; clinicians check their devices only, to be quick.
+  const check = new PreCall({ chime: app.dataset.chime,
+    networkCheck: ROLE === 'patient' || !!credential, bearer: credential });
   // Listen at once: someone who presses "Continue" before the camera is ready goes on as
   // soon as it is, rather than pressing a button that does nothing.
   const checking = check.run();
@@ -55,6 +62,8 @@ async function start() {
     state.stream = check.stream;
     state.audioOnly = audioOnly || !state.stream || !state.stream.getVideoTracks().length;
     sessionStorage.setItem(PASSED_KEY, '1');
+    const nurse = $('nurse-present');
+    if (nurse) sessionStorage.setItem(NURSE_KEY, nurse.checked ? '1' : '');
     connect();
   };
   $('precall-continue').addEventListener('click', () => go(false));
@@ -66,7 +75,7 @@ async function start() {
 function connect() {
   const nurse = $('nurse-present');
   const signal = new SignalClient({ room: ROOM, credential, lang: LANG,
-    nursePresent: nurse ? nurse.checked : null });
+    nursePresent: nurse ? sessionStorage.getItem(NURSE_KEY) === '1' : null });
   state.signal = signal;
   if (ROLE === 'clinician') state.panel = new ClinicianPanel(signal, app.dataset.admit === 'true', app.dataset.chime);
   signal.on('welcome', welcome).on('admitted', (m) => enterCall(m.peers))

@@ -1,5 +1,6 @@
 // The pre-call check: camera preview, microphone level, a speaker test sound and a real
-// connection test against the server's echo peer (docs/protocol.md, "Pre-call check").
+// connection test against the server's echo peer (docs/protocol.md, "Pre-call check"), with
+// the call's STUN/TURN servers and, where there is a relay, a relay-only test as well.
 // Every result is a sentence that says what to do; nothing here blocks the patient.
 
 import { t } from './i18n-client.js';
@@ -16,12 +17,14 @@ const GATHER_MS = 3000;
 // Round trips above this make video shaky.
 const SLOW_RTT_MS = 400;
 
+// A result sentence; the first result of a check also colours the check's dot (the relay
+// test's line is a second opinion and leaves the dot to the connection test).
 function setResult(id, state, text) {
   const el = $(id);
   el.textContent = text;
   el.dataset.state = state;
   const check = el.closest('.check');
-  if (check) check.dataset.state = state;
+  if (check && !el.classList.contains('secondary')) check.dataset.state = state;
 }
 
 // getUserMedia with graceful steps down: camera + microphone, then microphone only.
@@ -51,6 +54,10 @@ export class PreCall {
     this.stream = null;
     this.audioOnly = false;
     this.network = null;
+    this.echoPcs = new Set();
+    this.generation = 0;
+    const network = $('check-network');
+    if (network) network.hidden = !networkCheck;
     $('speaker-play').addEventListener('click', () => this.playSound());
     $('speaker-yes').addEventListener('click', () => this.heard(true));
     $('speaker-no').addEventListener('click', () => this.heard(false));
@@ -135,23 +142,90 @@ export class PreCall {
     setResult('speaker-result', yes ? 'ok' : 'warn', t(yes ? 'speaker_ok' : 'speaker_bad'));
   }
 
-  // Sends our camera and microphone to the server's echo peer and reads what came back.
+  // The connection test: our camera and microphone to the server's echo peer and back, with
+  // the call's own ICE servers; then, when the server has a TURN relay and the first test
+  // did not already go through it, a second, relay-only test with the microphone alone, so
+  // the patient knows whether the relay (the way out of a strict network) works from here.
   async checkNetwork() {
-    setResult('net-result', 'pending', t('net_checking'));
-    const pc = new RTCPeerConnection();
-    this.echoPc = pc;
+    const generation = this.generation;
+    // A check that was stopped (Continue, Check again) must not write over the next one.
+    const say = (...args) => { if (generation === this.generation) setResult(...args); };
+    say('net-result', 'pending', t('net_checking'));
+    $('relay-result').hidden = true;
+    const iceServers = await this.iceServers();
+    let direct = null;
     try {
-      this.stream.getTracks().forEach((track) => pc.addTrack(track, this.stream));
-      if (!this.stream.getVideoTracks().length) pc.addTransceiver('video', { direction: 'recvonly' });
+      direct = await this.echo(this.stream.getTracks(), { iceServers });
+      const { local, report } = direct;
+      const rtt = Math.round(report.rtt_ms ?? local.rttMs ?? 0);
+      const slow = rtt > SLOW_RTT_MS || (report.packet_loss ?? 0) > 0.05;
+      say('net-result', slow ? 'warn' : 'ok', t(slow ? 'net_fair' : 'net_good', { rtt }));
+      $('net-result').dataset.framesDecoded = String(local.framesDecoded);
+      $('net-result').dataset.candidate = report.candidate_type || '';
+    } catch {
+      say('net-result', 'fail', t('net_failed'));
+    }
+    // Moved on: no second test behind the patient's back.
+    if (generation !== this.generation) return { ok: !!direct };
+    if (!iceServers.some((s) => s.username)) return { ok: !!direct, report: direct && direct.report };
+    const relay = $('relay-result');
+    relay.hidden = false;
+    if (direct && direct.report.candidate_type === 'relay') {
+      say('relay-result', 'ok', t('net_via_relay'));
+      relay.dataset.candidate = 'relay';
+      return { ok: true, relay: true, report: direct.report };
+    }
+    say('relay-result', 'pending', t('relay_checking'));
+    try {
+      const audio = this.stream.getAudioTracks();
+      const { local, report } = await this.echo(audio.length ? audio : this.stream.getTracks(),
+        { iceServers, iceTransportPolicy: 'relay' });
+      relay.dataset.candidate = report.candidate_type || '';
+      const ok = report.candidate_type === 'relay' && local.received > 0;
+      say('relay-result', ok ? 'ok' : 'fail', t(ok ? 'relay_ok' : 'relay_failed'));
+      return { ok: !!direct || ok, relay: ok, report: direct && direct.report };
+    } catch (err) {
+      // A busy echo server says nothing about the network: not a failure of the patient's.
+      const busy = err && err.busy;
+      say('relay-result', busy ? 'warn' : 'fail', t(busy ? 'relay_untested' : 'relay_failed'));
+      return { ok: !!direct, relay: false, report: direct && direct.report };
+    }
+  }
+
+  authHeaders() {
+    return this.bearer ? { Authorization: 'Bearer ' + this.bearer } : {};
+  }
+
+  // The same short-lived STUN/TURN list the call gets; none (host candidates only) if the
+  // server cannot be asked.
+  async iceServers() {
+    try {
+      const resp = await fetch('/api/v1/precall/ice-servers',
+        { headers: this.authHeaders(), credentials: 'same-origin' });
+      if (resp.ok) return (await resp.json()).ice_servers || [];
+    } catch { /* no ICE servers: the test still tries a direct path */ }
+    return [];
+  }
+
+  // One round trip through the echo peer: sends `tracks`, waits until the connection is up
+  // and media has flowed for a moment; returns what we received and what the server saw.
+  async echo(tracks, config) {
+    const pc = new RTCPeerConnection(config);
+    this.echoPcs.add(pc);
+    try {
+      tracks.forEach((track) => pc.addTrack(track, this.stream));
+      if (!tracks.some((tr) => tr.kind === 'video') && !config.iceTransportPolicy) {
+        pc.addTransceiver('video', { direction: 'recvonly' });
+      }
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc, GATHER_MS);
-      const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() };
-      if (this.bearer) headers.Authorization = 'Bearer ' + this.bearer;
+      const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken(),
+        ...this.authHeaders() };
       const resp = await fetch('/api/v1/precall/offer', {
         method: 'POST', headers, credentials: 'same-origin',
         body: JSON.stringify({ sdp: pc.localDescription.sdp, type: 'offer' }),
       });
-      if (!resp.ok) throw new Error('offer ' + resp.status);
+      if (!resp.ok) throw Object.assign(new Error('offer ' + resp.status), { busy: resp.status === 429 });
       const answer = await resp.json();
       await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
       await connected(pc, ECHO_CONNECT_MS);
@@ -159,30 +233,23 @@ export class PreCall {
       const local = await sample(pc, null);
       let report = {};
       const rep = await fetch(`/api/v1/precall/${encodeURIComponent(answer.id)}/report`,
-        { headers: this.bearer ? { Authorization: 'Bearer ' + this.bearer } : {}, credentials: 'same-origin' });
+        { headers: this.authHeaders(), credentials: 'same-origin' });
       if (rep.ok) report = await rep.json();
-      const rtt = Math.round(report.rtt_ms ?? local.rttMs ?? 0);
-      const slow = rtt > SLOW_RTT_MS || (report.packet_loss ?? 0) > 0.05;
-      const text = t(slow ? 'net_fair' : 'net_good', { rtt })
-        + (report.candidate_type === 'relay' ? ' ' + t('net_via_relay') : '');
-      setResult('net-result', slow ? 'warn' : 'ok', text);
-      $('net-result').dataset.framesDecoded = String(local.framesDecoded);
-      return { ok: true, rtt, report };
-    } catch {
-      setResult('net-result', 'fail', t('net_failed'));
-      return { ok: false };
+      return { local, report };
     } finally {
       pc.close();
-      this.echoPc = null;
+      this.echoPcs.delete(pc);
     }
   }
 
   // Stops the meter and the echo test; the camera stream is handed on to the call.
   stop({ keepStream = false } = {}) {
+    this.generation += 1;
     clearInterval(this.meterTimer);
     if (this.audioCtx) this.audioCtx.close().catch(() => {});
     this.audioCtx = null;
-    if (this.echoPc) this.echoPc.close();
+    for (const pc of this.echoPcs) pc.close();
+    this.echoPcs.clear();
     if (!keepStream && this.stream) this.stream.getTracks().forEach((tr) => tr.stop());
     if (!keepStream) this.stream = null;
   }

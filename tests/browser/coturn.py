@@ -1,0 +1,60 @@
+"""A real coturn on 127.0.0.1 for the pre-call relay tests (as tests/signaling/test_turn.py
+starts it): TURN REST credentials with a shared secret, relaying on loopback only."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+TURN_SECRET = "precall-turn-secret-" + "z" * 20
+# coturn starts in milliseconds; this bounds a machine under heavy load.
+START_S = 10.0
+
+
+def _udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _listening(port: int) -> bool:
+    """Whether a UDP socket is bound to 127.0.0.1:port (read from /proc, no packet sent)."""
+    needle = f"0100007F:{port:04X}"
+    with open("/proc/net/udp") as f:
+        return any(line.split()[1] == needle for line in f.readlines()[1:])
+
+
+@contextmanager
+def coturn() -> Iterator[int]:
+    """Runs turnserver until the block ends; yields its UDP port."""
+    if shutil.which("turnserver") is None:
+        pytest.fail("Debian's coturn is not installed (apt-get install coturn)")
+    port = _udp_port()
+    # Loopback peers are allowed for tests only: production denies them.
+    proc = subprocess.Popen(
+        ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+         f"--listening-port={port}", "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
+         "--realm=casa.test", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
+         "--no-tcp", "--min-port=49201", "--max-port=49260", "--log-file=stdout"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + START_S
+        while not _listening(port):
+            assert proc.poll() is None, "turnserver stopped at start"
+            assert time.monotonic() < deadline, "turnserver did not listen in time"
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
