@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,37 +17,15 @@ from server.config import Config
 from signaling import turn
 from signaling.peer import CallPeer
 from tests.conftest import SECRET_KEY
-from tests.signaling.servers import free_port
+from tests.signaling.turnserver import TURN_SECRET, coturn
 
-TURN_SECRET = "turn-test-secret-" + "y" * 20
-REALM = "casa.test"
-
+__all__ = ["coturn"]   # the module-scoped fixture, used below
 
 
 @pytest.fixture(autouse=True)
 def _coturn_is_installed() -> None:
     if shutil.which("turnserver") is None:
         pytest.fail("Debian's coturn is not installed (apt-get install coturn)")
-
-
-@pytest.fixture(scope="module")
-def coturn() -> Iterator[int]:
-    port = free_port()
-    # Loopback peers are allowed for this test only: production denies them.
-    proc = subprocess.Popen(
-        ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
-         f"--listening-port={port}", "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
-         f"--realm={REALM}", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
-         "--min-port=49160", "--max-port=49200", "--log-file=stdout"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    assert proc.poll() is None, "turnserver did not start"
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture
