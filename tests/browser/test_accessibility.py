@@ -100,12 +100,15 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     coordinator = await make_staff(Role.COORDINATOR, ("san-siro",), language=lang)
     now = datetime.now(UTC)
     # A consultation under way (so the GP may write its note), one later today, one long
-    # over, and one the centre will cancel.
+    # over, and one at a kiosk that the centre will move, then cancel.
     visit_id, _, room, link, code = await book(conn, config, gp.id, timedelta(minutes=-5))
     _, _, _, early_link, _ = await book(conn, config, gp.id, timedelta(hours=3), given="Anna")
     _, _, _, old_link, _ = await book(conn, config, gp.id, timedelta(hours=-3), given="Rosa")
+    kiosk = await conn.fetchval("INSERT INTO resources (centre_id, kind, name)"
+                                " VALUES ('san-siro', 'kiosk', 'Kiosk 1') RETURNING id")
     cancel_id, _, cancel_room, cancel_link, _ = await book(
-        conn, config, other_gp.id, timedelta(minutes=2), given="Lia")
+        conn, config, other_gp.id, timedelta(minutes=2), given="Lia", mode="kiosk_video",
+        kiosk_id=kiosk)
     patient_id = await conn.fetchval("SELECT patient_id FROM bookings WHERE id = $1", visit_id)
     audit = Audit(browser, live, lang)
 
@@ -135,11 +138,15 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     await w.page.goto(f"{live}/join/not-a-link-at-all")
     await audit.check(w, "join link, unknown")
 
-    # --- a patient whose consultation is cancelled, then moved later ---------------------------
+    # --- a patient at a kiosk whose consultation is moved later, then cancelled ---------------
     w = await audit.page()
     await w.page.goto(f"{live}/join/{cancel_link}")
     await w.page.wait_for_url(f"**/consultation/{cancel_room}")
     await w.page.wait_for_selector("#stage-precall:not([hidden])")
+    await w.page.check("#nurse-present")
+    await w.page.wait_for_selector("#net-result[data-state]:not([data-state=pending])",
+                                   timeout=MEDIA_MS)
+    await audit.check(w, "pre-call check, kiosk")
     await conn.execute("UPDATE consultations SET join_opens_at = $2, join_closes_at = $3"
                        " WHERE room_id = $1", cancel_room, now + timedelta(hours=1),
                        now + timedelta(hours=2))
