@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from signaling import presence, seal
+from signaling import relaystore, seal
 
 log = logging.getLogger("casa.signaling.bus")
 
@@ -143,9 +143,9 @@ class Bus:
             return None
         relay_id = int(ref["ref"])
         if reader is not None:
-            sealed = await presence.take_relay(self.pool, relay_id)
+            sealed = await relaystore.take_relay(self.pool, relay_id)
         else:
-            sealed = await presence.read_relay(self.pool, relay_id)
+            sealed = await relaystore.read_relay(self.pool, relay_id)
         if sealed is None:
             return None
         event: dict[str, Any] = json.loads(seal.unseal(self._key, sealed,
@@ -185,9 +185,9 @@ class Bus:
         for payload, reader in batch:
             if len(payload.encode()) > MAX_NOTIFY_BYTES:
                 readers = 1 if reader is not None else max(
-                    1, await presence.other_instances(conn, self.instance_id))
+                    1, await relaystore.other_instances(conn, self.instance_id))
                 sealed = seal.seal(self._key, payload, _context(self.instance_id, reader))
-                ref = await presence.store_relay(conn, sealed, readers)
+                ref = await relaystore.store_relay(conn, sealed, readers)
                 payload = json.dumps({"i": self.instance_id, "ref": ref, "r": reader})
             out.append(payload)
         await conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, out)

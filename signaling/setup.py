@@ -12,11 +12,12 @@ from aiohttp import web
 from server.keys import CONFIG, METRICS, POOL
 from signaling import echo, errors, presence, watch
 from signaling.bus import Bus
+from signaling.handlers import HANDLERS, make_handlers
 from signaling.hub import Hub
 from signaling.keys import BUS, DIRECTORY, HUB, LIFECYCLE, BookingsDirectory
 from signaling.lifecycle import LIMITS, Lifecycle
 from signaling.metrics import SignalMetrics
-from signaling.ws import HANDLERS, make_handlers, ws_view
+from signaling.ws import ws_view
 
 
 def setup(app: web.Application) -> None:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from signaling import errors, presence
+from signaling import errors, presence, relaystore
 from signaling.hub import Hub
 from signaling.lifecycle import Lifecycle
 
@@ -73,7 +73,7 @@ async def run(pool: asyncpg.Pool, hub: Hub, life: Lifecycle, idle: timedelta) ->
                     await pool.execute(TOUCH_SESSIONS, list(hub.sessions))
             if now >= next_purge:
                 next_purge = now + PURGE_S
-                await presence.purge_relay(pool)
+                await relaystore.purge_relay(pool)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database may be briefly away; keep watching

@@ -10,35 +10,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from server.keys import CONFIG
 from server.middleware import _own_origin
-from signaling import actions, errors
+from signaling import errors
 from signaling.auth import identify
 from signaling.conn import CLOSE_HANDSHAKE_S, Conn
 from signaling.errors import ProtocolError
+from signaling.handlers import HANDLERS, relay
 from signaling.hub import Hub
 from signaling.keys import DIRECTORY, HUB, LIFECYCLE
 from signaling.lifecycle import Lifecycle
-from signaling.messages import (
-    PROTOCOL_VERSION,
-    Admit,
-    Chat,
-    Hello,
-    Invite,
-    Message,
-    Notice,
-    SendBack,
-    decode,
-    frame,
-    from_dict,
-    relay_target,
-)
+from signaling.messages import PROTOCOL_VERSION, Hello, from_dict
+from signaling.wire import decode, relay_target
 
 log = logging.getLogger("casa.signaling.ws")
 
@@ -59,9 +45,6 @@ FLOOD_WINDOW_S = 10.0
 # Invalid messages tolerated within ERROR_WINDOW_S before the socket is closed.
 ERROR_BUDGET = 50
 ERROR_WINDOW_S = 10.0
-
-Handler = Callable[[Conn, Message, str], Awaitable[None]]
-
 
 def origin_allowed(request: web.Request) -> bool:
     """A browser always sends Origin on a WebSocket upgrade; it must be ours. Non-browser
@@ -227,112 +210,3 @@ async def _over_budget(hub: Hub, conn: Conn, now: float) -> bool:
         await _fail(hub, conn, errors.TOO_MANY_ERRORS)
         return True
     return False
-
-
-# --- handlers: one small function per message type ---
-
-def _stamp(text: str, peer_id: str, extra: str = "") -> str:
-    """The frame as sent, with the server's ``from`` appended: the text was validated, so it is
-    one JSON object with no ``from`` of its own; splicing avoids re-encoding every relay."""
-    end = text.rindex("}")
-    return f'{text[:end]},"from":"{peer_id}"{extra}}}'
-
-
-def chat_frame(msg: Chat, peer_id: str) -> str:
-    """A chat as relayed: re-encoded rather than the client's own spelling, whose whitespace
-    or escapes could make it outgrow a NOTIFY payload and go through the database (the text's
-    size is capped in ``Chat.check``)."""
-    fields: dict[str, Any] = {"id": msg.id} if msg.id is not None else {}
-    return frame("chat", **fields, text=msg.text, at=datetime.now(UTC).isoformat(),
-                 **{"from": peer_id})
-
-
-async def relay(hub: Hub, conn: Conn, kind: str, to: str, text: str) -> None:
-    """Relay a validated offer, answer or candidate to ``to``, inside the sender's
-    consultation only, with the server's ``from``. The per-frame hot path: checks and the send
-    written inline (``Conn.in_call``, ``Conn.send``) rather than through helpers."""
-    room = conn.room
-    if room is None:
-        raise ProtocolError(errors.NOT_IN_CALL)
-    members = room.members
-    me = members.get(conn.peer_id)
-    if me is None or me.status != "in_call":
-        raise ProtocolError(errors.NOT_IN_CALL)
-    target = members.get(to)
-    if target is None or target.status != "in_call" or to == conn.peer_id:
-        raise ProtocolError(errors.UNKNOWN_PEER)
-    out = _stamp(text, conn.peer_id)
-    local = room.local.get(to)
-    if local is not None:
-        if not local.closed:
-            try:
-                await local.ws.send_str(out)
-            except (ConnectionError, RuntimeError):
-                local.closed = True
-        hub.metrics.relayed += 1
-    elif target.instance_id is not None:
-        hub.bus("relay", target.instance_id, room=room.key, to=to, text=out)
-    # else: the peer is away; it renegotiates when it resumes
-    if kind == "answer" and room.setup_started is not None:
-        hub.metrics.setup_seconds.observe(time.perf_counter() - room.setup_started)
-        room.setup_started = None
-
-
-def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
-    async def relay_to(conn: Conn, msg: Message, text: str) -> None:
-        await relay(hub, conn, msg.TYPE, msg.to, text)  # type: ignore[attr-defined]
-
-    async def broadcast(conn: Conn, msg: Message, text: str) -> None:
-        room = conn.room
-        if room is None or not conn.in_call:
-            raise ProtocolError(errors.NOT_IN_CALL)
-        if isinstance(msg, Chat):
-            out = chat_frame(msg, conn.peer_id)
-        else:
-            out = _stamp(text, conn.peer_id)
-        remote = False
-        for m in room.in_call(conn.peer_id):
-            local = room.local.get(m.peer_id)
-            if local is not None:
-                await local.send(out)
-                hub.metrics.relayed += 1
-            elif m.instance_id is not None:
-                remote = True
-        if remote:
-            hub.bus("relay", room=room.key, to=None, text=out, **{"from": conn.peer_id})
-
-    async def ping(conn: Conn, msg: Message, text: str) -> None:
-        await conn.send(frame("pong", id=msg.id) if msg.id else '{"type":"pong"}')
-
-    async def hello(conn: Conn, msg: Message, text: str) -> None:
-        raise ProtocolError(errors.DUPLICATE_HELLO)
-
-    async def admit(conn: Conn, msg: Message, text: str) -> None:
-        assert isinstance(msg, Admit)
-        await actions.admit(life, conn, msg)
-
-    async def send_back(conn: Conn, msg: Message, text: str) -> None:
-        assert isinstance(msg, SendBack)
-        await actions.send_back(life, conn, msg)
-
-    async def notice(conn: Conn, msg: Message, text: str) -> None:
-        assert isinstance(msg, Notice)
-        await actions.notice(life, conn, msg)
-
-    async def invite(conn: Conn, msg: Message, text: str) -> None:
-        assert isinstance(msg, Invite)
-        await actions.invite(life, conn, msg)
-
-    async def leave(conn: Conn, msg: Message, text: str) -> None:
-        await life.leave(conn)
-
-    async def end(conn: Conn, msg: Message, text: str) -> None:
-        await actions.end(life, conn)
-
-    return {"offer": relay_to, "answer": relay_to, "candidate": relay_to,
-            "media_state": broadcast, "chat": broadcast, "ping": ping, "hello": hello,
-            "admit": admit, "send_back": send_back, "notice": notice, "invite": invite,
-            "leave": leave, "end": end}
-
-
-HANDLERS: web.AppKey[dict[str, Handler]] = web.AppKey("signaling_handlers")

@@ -10,9 +10,9 @@ from typing import Any
 from server.bookings import consultations
 from server.staff import Role
 from signaling.bus import MAX_NOTIFY_BYTES
+from signaling.handlers import chat_frame
 from signaling.messages import CHAT_MAX_CHARS, CHAT_MAX_RELAY_BYTES, Chat, chat_relay_bytes
 from signaling.peer import CallPeer
-from signaling.ws import chat_frame
 
 
 async def _admitted_call(clients: Any, visit: Any, gp: Any) -> tuple[CallPeer, CallPeer]:
