@@ -7,6 +7,8 @@ or by an ``Authorization: Bearer`` token; CSRF is skipped by the foundation for 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -128,6 +130,19 @@ WHERE (lower(p.family_name || ' ' || p.given_name) LIKE '%' || lower($1) || '%'
   AND ({SCOPE} OR p.codice_fiscale = upper($1))
 ORDER BY p.family_name, p.given_name LIMIT $5
 """
+
+
+def patient_pick(secret_key: str, user: Staff, patient_id: int) -> str:
+    """Proof, for the booking form, that ``user`` found this patient legitimately: in their
+    scope, by the full codice fiscale, or by registering them. Bound to the user and the
+    patient; it lets the form show the name and date of birth and book, nothing more."""
+    msg = f"casa-booking-pick:{user.id}:{patient_id}".encode()
+    return hmac.new(secret_key.encode(), msg, hashlib.sha256).hexdigest()[:32]
+
+
+def valid_pick(secret_key: str, user: Staff, patient_id: int, pick: object) -> bool:
+    return isinstance(pick, str) and hmac.compare_digest(
+        pick.encode(), patient_pick(secret_key, user, patient_id).encode())
 
 
 def _scope_args(user: Staff) -> tuple[int, list[str], bool]:

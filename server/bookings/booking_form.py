@@ -9,13 +9,22 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from server import centres, patients
+from server import centres, errors, patients
 from server.bookings import bookings, slots, views, workflow
-from server.bookings.access import CARE_ROLES, DESK_ROLES, can_book
+from server.bookings.access import (
+    CARE_ROLES,
+    DESK_ROLES,
+    can_book,
+    may_see_patient,
+    patient_pick,
+    search_patients,
+    valid_pick,
+)
 from server.bookings.api_bookings import booking_error
-from server.bookings.api_catalogue import SERVICES
+from server.bookings.api_catalogue import SEARCH_LIMIT, SERVICES
+from server.bookings.errors import PATIENT_NOT_FOUND
 from server.bookings.timeutil import ROME
-from server.keys import POOL
+from server.keys import CONFIG, POOL
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Staff
 
@@ -41,10 +50,23 @@ async def _context(request: web.Request, params: Any, user: Staff) -> dict[str, 
     mine = [c for c in await centres.list_all(pool) if c.id in user.centres]
     services = [dict(r) for r in await pool.fetch(SERVICES)
                 if user.role in DESK_ROLES or user.role.value in r["roles"]]
+    secret = request.app[CONFIG].secret_key
     pid = _int(params.get("patient"))
-    patient = await patients.get(pool, pid) if pid else None
+    pick = str(params.get("pick", ""))[:64]
+    patient = None
+    if pid:
+        # Only the caller's patients, or one they found by the full codice fiscale or just
+        # registered (the pick proves it); anyone else is "not found", as everywhere.
+        if not (valid_pick(secret, user, pid, pick) or await may_see_patient(pool, user, pid)):
+            raise errors.ApiError(PATIENT_NOT_FOUND)
+        patient = await patients.get(pool, pid)
+        if patient is None:
+            raise errors.ApiError(PATIENT_NOT_FOUND)
+        pick = patient_pick(secret, user, pid)
     q = str(params.get("q", ""))[:100]
-    found = await patients.search(pool, q.replace("\x00", "")) if q and not patient else []
+    found = [(p, patient_pick(secret, user, p.id))
+             for p, _in_scope in await search_patients(pool, user, q, SEARCH_LIMIT)
+             ] if q and not patient else []
     centre = next((c for c in mine if c.id == params.get("centre")), mine[0] if mine else None)
     service = next((s for s in services if s["code"] == params.get("service")),
                    services[0] if services else None)
@@ -65,7 +87,7 @@ async def _context(request: web.Request, params: Any, user: Staff) -> dict[str, 
         names = {r["id"]: r["full_name"] for r in staff_rows}
         nurses = [r for r in staff_rows if r["role"] == "nurse"]
         kiosks = await views.kiosks_at(pool, centre.id)
-    return {"centres": mine, "services": services, "patient": patient, "q": q,
+    return {"centres": mine, "services": services, "patient": patient, "pick": pick, "q": q,
             "found": found, "centre": centre, "service": service, "mode": mode,
             "modes": MODES, "day": day.isoformat(), "slots": free, "names": names,
             "kiosks": kiosks, "nurses": nurses, "css": CSS, "error": None, "fields": {},
@@ -135,7 +157,8 @@ async def _new_patient(request: web.Request, data: Any, user: Staff) -> web.Stre
         except patients.DuplicatePatient:
             problems = {"codice_fiscale": "already registered"}
         else:
-            raise web.HTTPSeeOther(f"/bookings/new?patient={p.id}")
+            pick = patient_pick(request.app[CONFIG].secret_key, user, p.id)
+            raise web.HTTPSeeOther(f"/bookings/new?patient={p.id}&pick={pick}")
     ctx = await _context(request, {}, user)
     _ = translator(request)
     ctx["error"] = _("Some fields are not valid.")

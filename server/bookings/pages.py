@@ -25,13 +25,14 @@ from server.bookings.access import (
     can_book,
     can_see,
     may_see_patient,
+    patient_pick,
     search_patients,
 )
 from server.bookings.api_bookings import STATUS_ACTIONS, booking_error
 from server.bookings.api_catalogue import SEARCH_LIMIT
 from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND
 from server.bookings.timeutil import ROME, day_bounds, to_local
-from server.keys import POOL
+from server.keys import CONFIG, POOL
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Role, Staff
 
@@ -111,9 +112,13 @@ async def today(request: web.Request) -> web.StreamResponse:
 @require_staff(*CARE_ROLES)
 async def patient_search(request: web.Request) -> web.StreamResponse:
     q = request.query.get("q", "")[:100]
-    found = await search_patients(request.app[POOL], current_staff(request), q,
-                                  SEARCH_LIMIT) if q else []
-    return render(request, "bookings/patients.html", q=q, found=found, css=CSS)
+    user = current_staff(request)
+    found = await search_patients(request.app[POOL], user, q, SEARCH_LIMIT) if q else []
+    # A patient found only by the full codice fiscale is offered for booking, with the proof
+    # the booking form asks for (it shows nobody else).
+    secret = request.app[CONFIG].secret_key
+    picks = {p.id: patient_pick(secret, user, p.id) for p, in_scope in found if not in_scope}
+    return render(request, "bookings/patients.html", q=q, found=found, picks=picks, css=CSS)
 
 
 def _visible_to(user: Staff, row: views.Row) -> bool:

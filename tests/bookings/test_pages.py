@@ -42,6 +42,9 @@ async def test_booking_form_from_search_to_booked(api: Api, make_staff):
         "INSERT INTO availability (staff_id, centre_id, weekday, starts, ends)"
         " SELECT $1, 'san-siro', d, '09:00', '10:00' FROM generate_series(0, 6) d",
         api.world.gp)
+    # The form finds only the nurse's patients: make Maria one of San Siro's.
+    await api.world.conn.execute("UPDATE patients SET home_centre_id = 'san-siro' WHERE id = $1",
+                                 api.world.patient)
     found = await (await api.client.get("/bookings/new?q=Maria")).text()
     assert f"/bookings/new?patient={api.world.patient}" in found
     day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()

@@ -3,6 +3,7 @@ clinicians the patients they care for, and a colleague's sensitive booking stays
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -82,3 +83,87 @@ async def test_patient_pages_out_of_scope(api: Api, make_staff: Any):
     assert "Olena Rossi" not in html and "Rossi" in html and "03/02/1961" in html
     assert f"/bookings/patients/{pid}" not in html
     assert f"/bookings/new?patient={pid}" in html and "1234567" not in html
+
+
+async def _as(api: Api, make_staff: Any, role: Role, centres: tuple[str, ...]) -> Any:
+    who = await make_staff(role, centres)
+    assert (await login(api.client, who.email)).status == 303
+    return who
+
+
+async def test_booking_form_search_finds_only_the_callers_patients(api: Api, make_staff: Any):
+    pid = await stranger(api)
+    for role in (Role.GP, Role.NURSE, Role.COORDINATOR):
+        await _as(api, make_staff, role, ("gratosoglio",))
+        html = await (await api.client.get("/bookings/new?q=Olena")).text()
+        assert "Rossi" not in html and "03/02/1961" not in html, role
+        assert f"patient={pid}" not in html, role
+    # Mazzini's desk finds its home-centre patient by name.
+    await _as(api, make_staff, Role.NURSE, ("mazzini",))
+    html = await (await api.client.get("/bookings/new?q=Olena")).text()
+    assert f"/bookings/new?patient={pid}&amp;pick=" in html
+
+
+async def test_booking_form_does_not_show_a_patient_out_of_scope_by_id(api: Api, make_staff: Any):
+    pid = await stranger(api)
+    await _as(api, make_staff, Role.GP, ("gratosoglio",))
+    for path in (f"/bookings/new?patient={pid}",
+                 f"/bookings/new?patient={pid}&centre=gratosoglio&service=gp_visit",
+                 f"/bookings/new?patient={pid}&pick=" + "0" * 32,
+                 f"/bookings/new?patient={pid}&pick=%00%ff",
+                 f"/bookings/new?patient={pid}&pick=" + "a" * 5000):
+        page = await api.client.get(path)
+        body = await page.text()
+        assert page.status == 404, path
+        assert "Olena" not in body and "Rossi" not in body and "03/02/1961" not in body, path
+    # Nor can the form book them without having found them.
+    from tests.conftest import csrf_token
+
+    token = await csrf_token(api.client, "/bookings/new")
+    resp = await api.client.post("/bookings/new", data={
+        "csrf_token": token, "patient": str(pid), "centre": "gratosoglio",
+        "service": "gp_visit", "mode": "home_video", "slot": "1|2030-01-01T09:00:00+01:00"},
+        allow_redirects=False)
+    assert resp.status == 404 and "Olena" not in await resp.text()
+    assert await api.world.conn.fetchval(
+        "SELECT count(*) FROM bookings WHERE patient_id = $1", pid) == 0
+
+
+async def test_full_codice_fiscale_on_the_booking_form_finds_name_and_birth_date_only(
+        api: Api, make_staff: Any):
+    pid = await stranger(api)
+    await _as(api, make_staff, Role.GP, ("gratosoglio",))
+    html = await (await api.client.get(f"/bookings/new?q={CF}")).text()
+    assert "Rossi" in html and "03/02/1961" in html and "1234567" not in html
+    link = re.search(rf'href="(/bookings/new\?patient={pid}&amp;pick=[0-9a-f]+)"', html)
+    assert link is not None
+    chosen = await api.client.get(link.group(1).replace("&amp;", "&"))
+    text = await chosen.text()
+    assert chosen.status == 200 and "Rossi" in text and "1234567" not in text
+    assert "p@example.org" not in text
+    # The proof is the caller's own: another user's link shows nothing.
+    await _as(api, make_staff, Role.GP, ("gratosoglio",))
+    assert (await api.client.get(link.group(1).replace("&amp;", "&"))).status == 404
+
+
+async def test_patients_page_book_link_opens_the_form(api: Api, make_staff: Any):
+    pid = await stranger(api)
+    await _as(api, make_staff, Role.NURSE, ("gratosoglio",))
+    html = await (await api.client.get(f"/bookings/patients?q={CF}")).text()
+    link = re.search(rf'href="(/bookings/new\?patient={pid}&amp;pick=[0-9a-f]+)"', html)
+    assert link is not None
+    assert (await api.client.get(link.group(1).replace("&amp;", "&"))).status == 200
+
+
+async def test_a_patient_registered_on_the_form_can_be_booked_by_a_clinician(
+        api: Api, make_staff: Any):
+    from tests.conftest import csrf_token
+
+    await _as(api, make_staff, Role.GP, ("gratosoglio",))
+    token = await csrf_token(api.client, "/bookings/new")
+    resp = await api.client.post("/bookings/new", data={
+        "csrf_token": token, "action": "patient", "given_name": "Ana", "family_name": "Reyes",
+        "date_of_birth": "1977-05-06", "language": "es"}, allow_redirects=False)
+    assert resp.status == 303 and "&pick=" in resp.headers["Location"]
+    page = await api.client.get(resp.headers["Location"])
+    assert page.status == 200 and "Reyes" in await page.text()
