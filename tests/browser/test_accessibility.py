@@ -164,6 +164,8 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     await patient.page.wait_for_url(f"**/consultation/{room}")
     await patient.page.wait_for_selector("#net-result[data-state]:not([data-state=pending])",
                                          timeout=MEDIA_MS)
+    # No TURN server configured here: no relay test, no line about it.
+    assert not await patient.page.is_visible("#relay-result")
     await audit.check(patient, "pre-call check, patient")
     await patient.page.click("#precall-continue")
     await patient.page.wait_for_selector("#stage-waiting:not([hidden])")

@@ -4,6 +4,7 @@ browser, and a guest (interpreter) who runs the same check before entering the c
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,7 +17,7 @@ import pytest
 from server.config import Config
 from server.staff import Role
 from signaling import turn
-from tests.browser.conftest import Visit, book, fits_width, open_page, sign_in
+from tests.browser.conftest import LiveServer, Visit, book, fits_width, open_page, sign_in
 from tests.browser.coturn import TURN_SECRET, coturn
 from tests.conftest import SECRET_KEY, StaffFactory, login
 
@@ -143,3 +144,24 @@ async def test_guest_runs_the_same_check_before_entering(live: str, visit: Visit
     await doc.page.wait_for_selector("#remotes .tile video", timeout=CHECK_MS)
     guest.assert_clean()
     doc.assert_clean()
+
+
+async def test_relay_that_refuses_us_is_said_plainly(config: Config, visit: Visit,
+                                                     browser: Any) -> None:
+    # A server whose TURN secret does not match coturn's (a deployment mistake): coturn
+    # refuses every allocation, so the relay-only test cannot connect. The direct test still
+    # passes, and the patient is told what to try, in words.
+    server = LiveServer(dataclasses.replace(config, turn_secret="not-coturn-secret-" + "q" * 20))
+    await server.start()
+    try:
+        patient = await open_page(browser, locale="en-GB")
+        await patient.page.goto(f"{server.url}/join/{visit.link}")
+        await patient.page.wait_for_selector("#net-result[data-state=ok]", timeout=CHECK_MS)
+        await patient.page.wait_for_selector("#relay-result[data-state=fail]", timeout=CHECK_MS)
+        text = await patient.page.inner_text("#relay-result")
+        # In the patient's booked language (Italian).
+        assert "non è raggiungibile da questa rete" in text and "dati mobili" in text
+        assert await patient.page.get_attribute("#check-network", "data-state") == "ok"
+        patient.assert_clean()
+    finally:
+        await server.stop()
