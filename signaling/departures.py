@@ -91,6 +91,11 @@ class Departures:
     async def leave(self, conn: Conn) -> None:
         room = conn.room
         if room is None or room.consultation is None:
+            if room is not None and conn.peer_id:   # a probe: gone at once, not after the close
+                conn.replaced = True
+                if room.local.get(conn.peer_id) is conn:
+                    del room.local[conn.peer_id]
+                await self.probe_dropped(room, conn)
             await conn.close(1000)
             return
         c = room.consultation

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import io
 import os
+import secrets
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 
 from server.app import create_app
 from server.config import Config
+from signaling.auth import probe_token
+from signaling.client import SignalClient
 from signaling.probe import probe
 from tests.conftest import SECRET_KEY
 from tests.signaling.servers import ROOT
@@ -112,3 +115,34 @@ async def test_casa_probe_relay_command_through_coturn_behind_two_instances(bala
     assert proc.returncode == 0, text
     assert "through TURN" in text
     assert balanced.counts == [1, 1]
+
+
+async def test_probe_peers_on_two_instances_see_each_other_join_and_leave(config, aiohttp_client):
+    token = probe_token(SECRET_KEY, secrets.token_urlsafe(9))
+    urls = []
+    for _ in range(2):
+        client = await aiohttp_client(create_app(config))
+        urls.append(str(client.make_url("/ws")).replace("http://", "ws://"))
+    first = await SignalClient.connect(urls[0])
+    second = await SignalClient.connect(urls[1])
+    try:
+        assert (await first.hello(credential=token))["peers"] == []
+        await second.hello(credential=token)
+        joined = await first.expect("peer_joined", 5)
+        assert joined["peer"]["peer_id"] == second.welcome["peer_id"]
+        # The one alone on its instance when it came learns of the other from the bus.
+        if not second.welcome["peers"]:
+            joined = await second.expect("peer_joined", 5)
+            assert joined["peer"]["peer_id"] == first.welcome["peer_id"]
+        # A relay crosses instances; a relay to an unknown peer is refused as in any room.
+        await first.send("candidate", to=second.welcome["peer_id"], candidate=None)
+        assert (await second.expect("candidate", 5))["from"] == first.welcome["peer_id"]
+        await first.send("candidate", to="p_nobody_here_at_all", candidate=None, id="c9")
+        err = await first.expect("error", 5)
+        assert (err["code"], err["id"]) == ("unknown_peer", "c9")
+        await first.send("leave")
+        left = await second.expect("peer_left", 5)
+        assert left["peer_id"] == first.welcome["peer_id"]
+    finally:
+        await first.close()
+        await second.close()

@@ -5,16 +5,18 @@ trigger and searched for the plaintext."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from signaling import seal
-from signaling.keys import BUS
+from signaling import bus, seal
+from signaling.keys import BUS, HUB
 from tests.conftest import SECRET_KEY
-from tests.signaling.conftest import two_instances
+from tests.signaling.conftest import states, two_instances, waiting_until
 
 # Long and unlike anything in SDP, JSON, ids or base64, so a hit can only be the plaintext.
 MARKER = "Capybara-Tamburello-Sdp-Marker-"
@@ -118,6 +120,34 @@ async def test_a_large_event_for_every_instance_is_deleted_after_the_last_reads_
         await _table_empties(captured)
         raw = bytes(await captured.fetchval("SELECT sealed FROM relay_capture"))
         assert MARKER.encode() not in raw
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_garbled_or_forged_bus_payloads_are_dropped_and_the_bus_goes_on(
+        config, aiohttp_client, db_url, visits, gp, captured):
+    visit = await visits(gp.id)
+    a, b = await two_instances(config, aiohttp_client, db_url)
+    try:
+        dashboard = await b.staff(gp.id)
+        assert await waiting_until(dashboard, lambda e: True) == []
+        target = b.app[HUB].instance_id
+        # A row that is not a seal under our key (as if written by someone without it).
+        forged = await captured.fetchval(
+            "INSERT INTO signaling_relay (sealed, readers) VALUES ($1, 1) RETURNING id",
+            os.urandom(200))
+        for payload in ("not json", "[]", '{"k": "member"}', '{"k": "relay", "room": 5}',
+                        json.dumps({"i": "i_elsewhere", "ref": 987654321, "r": target}),
+                        json.dumps({"i": "i_elsewhere", "ref": "x", "r": target}),
+                        json.dumps({"i": "i_elsewhere", "ref": forged, "r": target})):
+            await captured.execute("SELECT pg_notify($1, $2)", bus.CHANNEL, payload)
+        patient = await a.patient(visit)
+        pid = patient.welcome["peer_id"]
+        # B's consumer dropped all of them and still applies A's events, in order.
+        await waiting_until(dashboard, lambda e: states(e) == [(pid, "waiting")])
+        # The forged row was taken (deleted) by its named reader, though it did not open.
+        await _table_empties(captured)
     finally:
         await a.close()
         await b.close()
