@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from typing import Any
 
 import pytest
 
@@ -118,7 +119,8 @@ async def test_editor_in_the_call_page_panel_signs_without_leaving_the_page(
     await page.close()
 
 
-async def _signed_in_editor(client, browser, make_staff, make_patient, make_booking):
+async def _signed_in_editor(client: Any, browser: Any, make_staff: Any, make_patient: Any,
+                            make_booking: Any) -> tuple[Any, Any, int]:
     gp = await make_staff(Role.GP, ("san-siro",), language="en")
     patient = await make_patient("san-siro")
     booking = await make_booking(patient, gp.id)
@@ -135,7 +137,7 @@ async def _signed_in_editor(client, browser, make_staff, make_patient, make_book
     return context, page, booking
 
 
-async def _draft_plan(client, page, booking: int, conn) -> str:
+async def _draft_plan(client: Any, page: Any, booking: int, conn: Any) -> str:
     note_id = await conn.fetchval("SELECT id FROM notes WHERE booking_id = $1", booking)
     if note_id is None:
         return ""
