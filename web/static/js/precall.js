@@ -219,6 +219,11 @@ export class PreCall {
       }
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc, GATHER_MS);
+      // Relay only and no relay candidate: the relay refused us or cannot be reached. No need
+      // to take an echo peer and wait for a connection that cannot come.
+      if (config.iceTransportPolicy === 'relay' && !/ typ relay /.test(pc.localDescription.sdp)) {
+        throw new Error('no relay candidate');
+      }
       const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken(),
         ...this.authHeaders() };
       const resp = await fetch('/api/v1/precall/offer', {
