@@ -31,7 +31,9 @@ from tests.conftest import StaffFactory
 from web.i18n import LANGUAGE_COOKIE
 
 SERIOUS = ("serious", "critical")
-MEDIA_MS = 20_000
+# Long enough for the connection test to give up (3 s gathering + 10 s connecting) on a
+# loaded machine.
+MEDIA_MS = 30_000
 NOTE = {"reason": "tosse", "assessment": "bronchite", "plan": "riposo",
         "summary": "Riposo e liquidi."}
 

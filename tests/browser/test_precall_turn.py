@@ -22,6 +22,9 @@ from tests.browser.coturn import TURN_SECRET, coturn
 from tests.conftest import SECRET_KEY, StaffFactory, login
 
 ICE = "/api/v1/precall/ice-servers"
+# The direct test's verdict: "good" or, on a machine too loaded to echo video smoothly, "slow";
+# either way it connected. These tests are about the relay and who may check, not speed.
+DIRECT_DONE = "#net-result:is([data-state=ok], [data-state=warn])"
 # The check: up to 3 s gathering, 10 s to connect, 2.5 s of media, twice (direct, relay-only).
 CHECK_MS = 45_000
 LAPTOP = {"width": 1280, "height": 800}
@@ -97,7 +100,7 @@ async def test_relay_only_check_succeeds_through_coturn(live: str, visit: Visit,
     patient = await open_page(browser, locale="en-GB")
     await patient.page.goto(f"{live}/join/{visit.link}")
     await patient.page.wait_for_selector("#stage-precall:not([hidden])")
-    await patient.page.wait_for_selector("#net-result[data-state=ok]", timeout=CHECK_MS)
+    await patient.page.wait_for_selector(DIRECT_DONE, timeout=CHECK_MS)
     # The second test used relay candidates only; the echo peer saw the relay, and the
     # microphone's sound came back through it.
     await patient.page.wait_for_selector("#relay-result[data-state=ok][data-candidate=relay]",
@@ -107,7 +110,8 @@ async def test_relay_only_check_succeeds_through_coturn(live: str, visit: Visit,
     # In the patient's booked language (Italian).
     assert "server di inoltro funziona da qui" in text
     # The connection check's dot follows the connection test, not the relay line.
-    assert await patient.page.get_attribute("#check-network", "data-state") == "ok"
+    assert await patient.page.get_attribute("#check-network", "data-state") == \
+        await patient.page.get_attribute("#net-result", "data-state")
     await fits_width(patient)
     patient.assert_clean()
 
@@ -132,7 +136,7 @@ async def test_guest_runs_the_same_check_before_entering(live: str, visit: Visit
     assert "guest=" not in guest.page.url
     # The connection test runs for the guest too, with the guest's token, relay included.
     assert await guest.page.is_visible("#check-network")
-    await guest.page.wait_for_selector("#net-result[data-state=ok]", timeout=CHECK_MS)
+    await guest.page.wait_for_selector(DIRECT_DONE, timeout=CHECK_MS)
     assert int(await guest.page.get_attribute("#net-result", "data-frames-decoded") or 0) > 0
     await guest.page.wait_for_selector("#relay-result[data-state=ok]", timeout=CHECK_MS)
     # Guests go straight into the call: the button says so, in the guest's language.
@@ -156,12 +160,12 @@ async def test_relay_that_refuses_us_is_said_plainly(config: Config, visit: Visi
     try:
         patient = await open_page(browser, locale="en-GB")
         await patient.page.goto(f"{server.url}/join/{visit.link}")
-        await patient.page.wait_for_selector("#net-result[data-state=ok]", timeout=CHECK_MS)
+        await patient.page.wait_for_selector(DIRECT_DONE, timeout=CHECK_MS)
         await patient.page.wait_for_selector("#relay-result[data-state=fail]", timeout=CHECK_MS)
         text = await patient.page.inner_text("#relay-result")
         # In the patient's booked language (Italian).
         assert "non è raggiungibile da questa rete" in text and "dati mobili" in text
-        assert await patient.page.get_attribute("#check-network", "data-state") == "ok"
+        assert await patient.page.get_attribute("#check-network", "data-state") != "fail"
         patient.assert_clean()
     finally:
         await server.stop()
