@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from server.config import Config
 from server.staff import Role
-from signaling import turn
+from signaling import presence, turn
 from tests.browser.conftest import LiveServer, Visit, book, fits_width, open_page, sign_in
 from tests.browser.coturn import TURN_SECRET, coturn
 from tests.conftest import SECRET_KEY, StaffFactory, login
@@ -79,6 +79,21 @@ async def test_ice_servers_for_patients_guests_and_staff_only(
     again = _turn_entry(await (await client.get(
         ICE, headers={"Authorization": "Bearer " + link})).json())
     assert again["username"] != relay["username"]
+    # A guest's token (an interpreter's link), while it lives; the echo peer takes it too.
+    guest = await presence.create_guest(conn, cid, gp.id, None,
+                                        datetime.now(UTC) + timedelta(minutes=30))
+    resp = await client.get(ICE, headers={"Authorization": "Bearer " + guest})
+    assert resp.status == 200
+    expiry = _turn_entry(await resp.json())["username"].split(":")[0]
+    assert int(expiry) <= min(closes, time.time() + turn.SHORT_TURN_TTL_S)
+    for token in (guest, "g_nope"):
+        resp = await client.post("/api/v1/precall/offer", json={"sdp": "v=0", "type": "offer"},
+                                 headers={"Authorization": "Bearer " + token})
+        # A known guest gets as far as the SDP (refused as bad); an unknown one no further
+        # than its credential.
+        assert resp.status == (400 if token == guest else 401), token
+    await conn.execute("UPDATE signaling_guests SET expires_at = now() - interval '1 s'")
+    assert (await client.get(ICE, headers={"Authorization": "Bearer " + guest})).status == 401
     # The patient's cookie from the join pages.
     await client.get(f"/join/{link}")
     assert (await client.get(ICE)).status == 200
