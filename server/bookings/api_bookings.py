@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import errors
-from server.bookings import bookings, consultations, fhir, jsonio, status, workflow
+from server.bookings import bookings, consultations, fhir, jsonio, paging, status, workflow
 from server.bookings.access import DESK_ROLES, api, caller, can_book, can_see
 from server.bookings.api_catalogue import require_centre
 from server.bookings.bookings import Booking, NewBooking
@@ -20,7 +20,6 @@ from server.staff import Staff
 
 # Status changes offered by the API besides cancel (which has its own operation).
 STATUS_ACTIONS = frozenset({"checked-in", "arrived", "noshow", "fulfilled", "entered-in-error"})
-LIST_LIMIT = 500
 
 
 def _ctx(request: web.Request) -> workflow.Context:
@@ -90,6 +89,7 @@ async def get_booking(request: web.Request) -> web.Response:
     return await _full(request, await _visible(request))
 
 
+# Keyset pagination ($9, $10: the cursor's start and id; $11: one more than the page).
 LIST = f"""
 SELECT {bookings.COLUMNS} FROM bookings b
 WHERE ($1::text IS NULL OR b.centre_id = $1) AND ($2::bigint IS NULL OR b.clinician_id = $2)
@@ -97,7 +97,8 @@ WHERE ($1::text IS NULL OR b.centre_id = $1) AND ($2::bigint IS NULL OR b.clinic
   AND ($5::text IS NULL OR b.status = $5)
   AND (b.centre_id = ANY($6::text[]) OR b.clinician_id = $7 OR b.nurse_id = $7)
   AND ($8 OR b.clinician_id = $7 OR b.nurse_id = $7)
-ORDER BY lower(b.during), b.id LIMIT {LIST_LIMIT}
+  AND ($9::timestamptz IS NULL OR (lower(b.during), b.id) > ($9::timestamptz, $10::bigint))
+ORDER BY lower(b.during), b.id LIMIT $11
 """
 
 
@@ -118,11 +119,19 @@ def _list_params(request: web.Request, user: Staff) -> list[Any]:
 
 @api()
 async def list_bookings(request: web.Request) -> web.Response:
-    """Bookings by centre, clinician, Rome day and status, within what the caller may see."""
+    """Bookings by centre, clinician, Rome day and status, within what the caller may see, a
+    page at a time (``limit``, at most ``paging.MAX_LIMIT``; ``cursor`` = ``next_cursor``)."""
     user = caller(request)
-    rows = await request.app[POOL].fetch(LIST, *_list_params(request, user))
-    return web.json_response({"bookings": [jsonio.booking_json(bookings.row_to_booking(r))
-                                           for r in rows]})
+    params = _list_params(request, user)
+    limit = paging.limit(request.query.get("limit"))
+    after = paging.decode(request.query.get("cursor"))
+    rows = await request.app[POOL].fetch(LIST, *params, after[0] if after else None,
+                                         after[1] if after else None, limit + 1)
+    shown, more = paging.page([bookings.row_to_booking(r) for r in rows], limit)
+    last = shown[-1] if more else None
+    return web.json_response({
+        "bookings": [jsonio.booking_json(b) for b in shown],
+        "next_cursor": paging.encode(last.starts_at, last.id) if last else None})
 
 
 def _may_change(user: Staff, b: Booking) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.bookings import slots, status
+from server.bookings import paging, slots, status
 from server.bookings.api_bookings import STATUS_ACTIONS
 
 ERROR = {"$ref": "#/components/responses/Error"}
@@ -116,6 +116,10 @@ SCHEMAS: dict[str, Any] = {
                     "starts_at": INSTANT, "ends_at": INSTANT, "status": _ref("Status"),
                     "cancel_reason": {"type": "string", "nullable": True},
                     "consultation": _ref("Consultation")}},
+    "BookingPage": {"type": "object", "required": ["bookings", "next_cursor"], "properties": {
+        "bookings": {"type": "array", "items": _ref("Booking"), "maxItems": paging.MAX_LIMIT},
+        "next_cursor": {"type": "string", "nullable": True,
+                        "description": "pass as cursor for the next page; null on the last"}}},
     "Reschedule": {"type": "object", "required": ["starts_at"],
                    "properties": {"starts_at": INSTANT, "ends_at": NULLABLE_INSTANT}},
     "Cancel": {"type": "object", "properties": {
@@ -175,11 +179,20 @@ def document() -> dict[str, Any]:
             "/bookings": {
                 "post": _op("createBooking", "Book a slot", 201, _ref("Booking"),
                             body=_ref("NewBooking"), errors=(401, 403, 404, 409)),
-                "get": _op("listBookings", "Bookings by centre, clinician, day and status", 200,
-                           _list("bookings", "Booking"), params=[
+                "get": _op("listBookings", "Bookings by centre, clinician, day and status, "
+                           "a page at a time in (start, id) order", 200, _ref("BookingPage"),
+                           params=[
                                _q("centre", CENTRE_CODE), _q("clinician", ID),
                                _q("day", {"type": "string", "format": "date"}),
-                               _q("status", _ref("Status"))])},
+                               _q("status", _ref("Status")),
+                               _q("limit", {"type": "integer", "minimum": 1,
+                                            "maximum": paging.MAX_LIMIT,
+                                            "default": paging.DEFAULT_LIMIT},
+                                  description="bookings per page"),
+                               _q("cursor", {"type": "string", "minLength": 1,
+                                             "maxLength": paging.MAX_CURSOR_CHARS,
+                                             "pattern": "^[A-Za-z0-9_-]+$"},
+                                  description="next_cursor of the previous page")])},
             "/bookings/{booking_id}": {"get": _op("getBooking", "One booking", 200,
                                                   _ref("Booking"), params=BOOKING_ID,
                                                   errors=(401, 403, 404))},
