@@ -53,6 +53,11 @@ class Consultation(Protocol):
     def booking_status(self) -> str: ...
 
 
+# Bookings that are no longer consultations to show (bookings' credentials.ENDED_STATUSES):
+# the dashboard page leaves them out, so its live list does too.
+GONE_BOOKING_STATUSES = frozenset({"cancelled", "noshow", "entered-in-error"})
+
+
 def staff_ids(c: Consultation) -> tuple[int, ...]:
     """Everyone on the staff side who may enter the call and sees its waiting room."""
     return c.clinician_ids + ((c.nurse_id,) if c.nurse_id and c.nurse_id not in

@@ -23,7 +23,7 @@ from signaling import errors, presence, turn, views
 from signaling.auth import Identity, check_window
 from signaling.conn import Conn
 from signaling.departures import Departures
-from signaling.directory import Consultation, Directory
+from signaling.directory import GONE_BOOKING_STATUSES, Consultation, Directory
 from signaling.errors import ProtocolError
 from signaling.hub import Hub, dashboard_entries
 from signaling.messages import (
@@ -146,7 +146,9 @@ class Lifecycle(Probes, Departures):
         """(Re)compute a dashboard's entries from the rooms here or from the database."""
         assert conn.staff_id is not None and conn.waiting is not None
         today = datetime.now(ROME).date()
-        listed = await self.directory.list_for_clinician_day(self.pool, conn.staff_id, today)
+        listed = [c for c in await self.directory.list_for_clinician_day(self.pool,
+                                                                         conn.staff_id, today)
+                  if c.booking_status not in GONE_BOOKING_STATUSES]
         missing = [c for c in listed if self.hub.view(c.id) is None]
         found = await presence.patients(self.pool, [c.id for c in missing]) if missing else {}
         for c in listed:

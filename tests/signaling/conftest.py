@@ -165,3 +165,17 @@ async def two_instances(config: Any, aiohttp_client: Any, db_url: str) -> list[C
         out.append(Clients(str(client.make_url("/ws")).replace("http://", "ws://"), db_url))
         out[-1].app = client.server.app
     return out
+
+
+def on_today(minutes: int = 5, otherwise: int = -25) -> timedelta:
+    """A start ``minutes`` from now, or ``otherwise`` when that start would fall on another
+    day in Rome: dashboards list today's (Rome) consultations, and a test run just before or
+    after midnight must still find its booking there. Both keep the join window open
+    (20-minute bookings, window until 30 minutes after the end)."""
+    from zoneinfo import ZoneInfo
+
+    rome = ZoneInfo("Europe/Rome")
+    now = datetime.now(rome)
+    if (now + timedelta(minutes=minutes)).date() == now.date():
+        return timedelta(minutes=minutes)
+    return timedelta(minutes=otherwise)

@@ -11,7 +11,7 @@ import asyncpg
 from server import patients
 from signaling import bus
 from signaling.peer import CallPeer
-from tests.signaling.conftest import states, two_instances, waiting_until
+from tests.signaling.conftest import on_today, states, two_instances, waiting_until
 
 # Unusual enough never to occur by chance in an id, a timestamp or a ciphertext's base64.
 GIVEN = "Zenobia-Quirinella"
@@ -51,7 +51,7 @@ async def rename_patient(db_url: str, patient_id: int) -> str:
 
 async def test_patient_name_never_crosses_the_bus_but_shows_on_the_other_dashboard(
         config, aiohttp_client, db_url, visits, gp):
-    visit = await visits(gp.id)
+    visit = await visits(gp.id, starts_in=on_today())
     full_name = await rename_patient(db_url, visit.patient_id)
     a, b = await two_instances(config, aiohttp_client, db_url)
     tap = Tap()

@@ -13,6 +13,7 @@ from signaling.bus import MAX_NOTIFY_BYTES
 from signaling.handlers import chat_frame
 from signaling.messages import CHAT_MAX_CHARS, CHAT_MAX_RELAY_BYTES, Chat, chat_relay_bytes
 from signaling.peer import CallPeer
+from tests.signaling.conftest import on_today, waiting_until
 
 
 async def _admitted_call(clients: Any, visit: Any, gp: Any) -> tuple[CallPeer, CallPeer]:
@@ -169,14 +170,14 @@ async def test_guest_link_lets_an_interpreter_in(clients, visits, gp):
 
 
 async def test_dashboard_lists_every_consultation_of_the_day(clients, visits, gp):
-    a = await visits(gp.id, starts_in=timedelta(minutes=5))
-    b = await visits(gp.id, starts_in=timedelta(minutes=40),
-                     open_before=timedelta(minutes=60))
+    # Two bookings of today in Rome, not overlapping, whatever the hour of the run.
+    a = await visits(gp.id, starts_in=on_today(5, -25))
+    b = await visits(gp.id, starts_in=on_today(40, -60), open_before=timedelta(minutes=60))
     dash = await clients.staff(gp.id)
     await dash.expect("waiting_list", 2)
     await clients.patient(a)
-    await dash.expect("waiting_list", 2)
     await clients.patient(b)
-    entries = (await dash.expect("waiting_list", 2))["entries"]
-    assert {e["room"] for e in entries} == {a.room_id, b.room_id}
+    entries = await waiting_until(dash, lambda e: len(e) == 2)
+    assert {(e["room"], e["state"]) for e in entries} == {(a.room_id, "waiting"),
+                                                          (b.room_id, "waiting")}
     await asyncio.sleep(0)

@@ -11,7 +11,7 @@ import asyncpg
 from server.bookings import consultations
 from signaling.keys import BUS, HUB, LIFECYCLE
 from signaling.presence import Member
-from tests.signaling.conftest import states, two_instances, waiting_until
+from tests.signaling.conftest import on_today, states, two_instances, waiting_until
 
 BACK_IN_GRACE = """
 UPDATE signaling_participants SET last_seen_at = now() - interval '1 minute'
@@ -20,7 +20,7 @@ WHERE peer_id = $1
 
 
 async def test_dashboard_follows_the_patient_through_every_state(clients, visits, gp):
-    visit = await visits(gp.id)
+    visit = await visits(gp.id, starts_in=on_today())
     dashboard = await clients.staff(gp.id)
     assert await waiting_until(dashboard, lambda e: True) == []
     patient = await clients.patient(visit)
@@ -56,7 +56,7 @@ async def test_dashboard_follows_the_patient_through_every_state(clients, visits
 
 async def test_a_patient_who_does_not_come_back_is_shown_left(clients, visits, gp, client,
                                                                db_url):
-    visit = await visits(gp.id)
+    visit = await visits(gp.id, starts_in=on_today())
     dashboard = await clients.staff(gp.id)
     patient = await clients.patient(visit)
     pid = patient.welcome["peer_id"]
@@ -83,7 +83,7 @@ async def test_a_patient_who_does_not_come_back_is_shown_left(clients, visits, g
 
 
 async def test_a_dashboard_opened_late_sees_an_ended_consultation(clients, visits, gp):
-    visit = await visits(gp.id)
+    visit = await visits(gp.id, starts_in=on_today())
     doctor = await clients.staff(gp.id, visit.room_id)
     await doctor.send("end")
     await doctor.expect("ended", 5)
@@ -105,7 +105,7 @@ async def _listener_pid(app: object, within: float = 10.0) -> int:
 
 async def test_dashboard_is_refreshed_after_the_bus_reconnects(
         config, aiohttp_client, db_url, visits, gp):
-    visit = await visits(gp.id)
+    visit = await visits(gp.id, starts_in=on_today())
     a, b = await two_instances(config, aiohttp_client, db_url)
     try:
         dashboard = await b.staff(gp.id)
@@ -142,3 +142,22 @@ async def test_dashboard_is_refreshed_after_the_bus_reconnects(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_cancelled_consultation_is_not_on_the_live_dashboard(clients, visits, gp, db_url):
+    # Two bookings of today (Rome), not overlapping, whatever the hour of the run.
+    kept = await visits(gp.id, starts_in=on_today(-25, 30))
+    cancelled = await visits(gp.id, starts_in=on_today(5, -60))
+    doctor = await clients.staff(gp.id, kept.room_id)
+    await doctor.send("end")
+    await doctor.expect("ended", 5)
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1",
+                           cancelled.booking_id)
+    finally:
+        await conn.close()
+    dashboard = await clients.staff(gp.id)
+    entries = await waiting_until(dashboard, lambda e: True)
+    # The ended one is listed (ended); the cancelled one, which the page leaves out, is not.
+    assert [(e["room"], e["state"]) for e in entries] == [(kept.room_id, "ended")]

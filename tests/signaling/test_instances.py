@@ -12,7 +12,7 @@ import pytest
 
 from signaling.peer import CallPeer, SignalClient
 from tests.conftest import SECRET_KEY
-from tests.signaling.conftest import staff_session, states, waiting_until
+from tests.signaling.conftest import on_today, staff_session, states, waiting_until
 from tests.signaling.servers import ServerProcess
 from tests.signaling.test_call import chat_worst_case
 
@@ -92,7 +92,7 @@ async def test_server_killed_mid_call_both_peers_resume(servers, visits, gp, db_
 
 
 async def test_two_processes_share_one_consultation(servers, visits, gp, db_url, conn):
-    visit = await visits(gp.id)
+    visit = await visits(gp.id, starts_in=on_today())
     session = await staff_session(db_url, gp.id)
     a, b = servers.make(), servers.make()
     await asyncio.gather(a.start(), b.start())

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from server.bookings import consultations
+from tests.signaling.conftest import on_today
 
 
 async def test_patient_waits_and_clinician_sees_them_at_once(clients, visits, gp):
-    visit = await visits(gp.id)
+    visit = await visits(gp.id, starts_in=on_today())
     dashboard = await clients.staff(gp.id)
     first = await dashboard.expect("waiting_list", 2)
     assert first["entries"] == []
@@ -104,7 +105,7 @@ async def test_kiosk_patient_shows_kiosk_and_nurse(clients, visits, gp, make_sta
     from server.staff import Role
 
     nurse = await make_staff(Role.NURSE)
-    visit = await visits(gp.id, mode="kiosk_video", nurse_id=nurse.id)
+    visit = await visits(gp.id, mode="kiosk_video", nurse_id=nurse.id, starts_in=on_today())
     dashboard = await clients.staff(gp.id)
     await dashboard.expect("waiting_list", 2)
     await clients.patient(visit)
