@@ -237,7 +237,13 @@ class Hub:
             if room is not None:
                 await self.end_local(room, event.get("by", ""), list(event["staff"]))
         elif kind == "invited":
-            await self.invited(int(event["cid"]), int(event["staff_id"]))
+            cid = int(event["cid"])
+            room = self.view(cid)
+            if room is not None and self.load_view is not None:
+                # Its clinicians changed: later changes made here must reach the invitee too.
+                fresh = await self.load_view(cid)
+                room.consultation = fresh.consultation if fresh is not None else room.consultation
+            await self.invited(cid, int(event["staff_id"]))
         elif kind == "probe":
             await on_probe_event(self, event)
 

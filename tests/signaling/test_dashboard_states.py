@@ -161,3 +161,27 @@ async def test_a_cancelled_consultation_is_not_on_the_live_dashboard(clients, vi
     entries = await waiting_until(dashboard, lambda e: True)
     # The ended one is listed (ended); the cancelled one, which the page leaves out, is not.
     assert [(e["room"], e["state"]) for e in entries] == [(kept.room_id, "ended")]
+
+
+async def test_an_invited_colleague_follows_the_patient_on_another_instance(
+        config, aiohttp_client, db_url, visits, gp, make_staff):
+    from server.staff import Role
+
+    colleague = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    visit = await visits(gp.id, starts_in=on_today())
+    a, b = await two_instances(config, aiohttp_client, db_url)
+    try:
+        board = await b.staff(colleague.id)
+        assert await waiting_until(board, lambda e: True) == []
+        patient = await b.patient(visit)
+        pid = patient.welcome["peer_id"]
+        doctor = await a.staff(gp.id, visit.room_id)
+        await doctor.send("invite", staff_id=colleague.id, id="i1")
+        assert (await doctor.expect("invited", 5))["staff_id"] == colleague.id
+        await waiting_until(board, lambda e: states(e) == [(pid, "waiting")])
+        # A change made on B itself (where the patient is) reaches the new colleague too.
+        await patient.send("leave")
+        await waiting_until(board, lambda e: states(e) == [(pid, "left")])
+    finally:
+        await a.close()
+        await b.close()
