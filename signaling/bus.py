@@ -29,6 +29,8 @@ CHANNEL = "casa_signal"
 MAX_NOTIFY_BYTES = 7800
 # One round trip carries up to this many notifications.
 MAX_BATCH = 200
+# An instance that had to drop events it could not publish asks the others to re-read.
+RESYNC = "resync"
 # Reconnect backoff after losing the database.
 RECONNECT_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
@@ -124,6 +126,9 @@ class Bus:
                 event = json.loads(payload)
                 if event.get("i") == self.instance_id:
                     continue
+                if event.get("k") == RESYNC:   # another instance lost some of its events
+                    await self.on_resync()
+                    continue
                 if "ref" in event:
                     loaded = await self._load(event)
                     if loaded is None:
@@ -177,7 +182,11 @@ class Bus:
                                                                len(RECONNECT_DELAYS_S) - 1)])
                     attempt += 1
                     if attempt > len(RECONNECT_DELAYS_S):
-                        break  # drop this batch: the hub resyncs from the database anyway
+                        # Drop this batch, and once publishing works again tell the other
+                        # instances to re-read from the database what it said.
+                        self._outbox.put_nowait((json.dumps({"k": RESYNC, "i": self.instance_id}),
+                                                 None))
+                        break
 
     async def _send(self, conn: asyncpg.Connection,
                     batch: list[tuple[str, str | None]]) -> None:

@@ -4,11 +4,13 @@ ended; and a full refresh after the server's bus connection is cut."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import asyncpg
 
 from server.bookings import consultations
+from signaling import bus
 from signaling.keys import BUS, HUB, LIFECYCLE
 from signaling.presence import Member
 from tests.signaling.conftest import on_today, states, two_instances, waiting_until
@@ -185,3 +187,25 @@ async def test_an_invited_colleague_follows_the_patient_on_another_instance(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_an_instance_that_lost_events_makes_the_others_refresh(clients, visits, gp,
+                                                                      db_url):
+    visit = await visits(gp.id, starts_in=on_today())
+    dashboard = await clients.staff(gp.id)
+    patient = await clients.patient(visit)
+    pid = patient.welcome["peer_id"]
+    await waiting_until(dashboard, lambda e: states(e) == [(pid, "waiting")])
+    # What an instance whose publishing connection failed for good sends once it is back.
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute("SELECT pg_notify($1, $2)", bus.CHANNEL,
+                           json.dumps({"k": bus.RESYNC, "i": "i_another_instance"}))
+    finally:
+        await conn.close()
+    deadline = time.monotonic() + 10
+    while True:
+        m = await dashboard.expect("waiting_list", max(0.1, deadline - time.monotonic()))
+        if m.get("refresh"):
+            break
+    assert states(m["entries"]) == [(pid, "waiting")]
