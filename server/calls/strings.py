@@ -110,6 +110,7 @@ CLIENT: dict[str, str] = {
     "not_arrived": N_("Not arrived yet"),
     "finished": N_("Finished"),
     "waiting_status": N_("Waiting since %(time)s"),
+    "entry_away": N_("Connection lost: keeping their place in the waiting room for 30 seconds"),
     "admit": N_("Admit"),
     "open_consultation": N_("Open the consultation"),
     "send_back": N_("Send back to the waiting room"),

@@ -1,6 +1,7 @@
 """A patient at a centre kiosk, by keyboard alone at 360 px: the code, the check, "a nurse is
 with me", the waiting room; the clinician's dashboard and call page learn that a nurse is
-there, and still know after the kiosk page is reloaded."""
+there, and still know after the kiosk page is reloaded; a closed kiosk tab shows as a kept
+place, not a patient to admit."""
 
 from __future__ import annotations
 
@@ -95,6 +96,18 @@ async def test_kiosk_patient_by_keyboard_tells_the_clinician_a_nurse_is_there(
     await doc.page.wait_for_function(
         "() => [...document.querySelectorAll('#waiting-list li.waiting')]"
         ".some((li) => li.textContent.includes('nurse present'))")
+    # The kiosk's tab is closed by mistake: the clinician sees the place kept, not a patient
+    # to admit; the patient opens the consultation again and is back in the waiting room.
+    kiosk_context = k.page.context
+    k.assert_clean()
+    await k.page.close()
+    await doc.page.wait_for_selector(f"{item}[data-state=away] .admit[disabled]")
+    assert "Connection lost" in await doc.page.inner_text(item)
+    k = Watched(await kiosk_context.new_page())
+    await k.page.goto(f"{live}/consultation/{room}")
+    await k.page.click("#precall-continue")
+    await k.page.wait_for_selector("#stage-waiting:not([hidden])")
+    await doc.page.wait_for_selector(f"{item}[data-state=waiting] .admit:not([disabled])")
     await doc.page.click(f"{item} .admit")
     await k.page.wait_for_selector("#stage-call:not([hidden])")
     await fits_width(k)

@@ -67,12 +67,18 @@ export class ClinicianPanel {
     const li = document.createElement('li');
     li.className = 'waiting';
     li.dataset.peer = e.peer_id;
-    const details = [t('waiting_status', { time: timeOf(e.since) }),
+    // A patient whose connection dropped keeps their place for a while (protocol: `away`
+    // with `place: "waiting"`): say so, and admit them once they are back.
+    const away = e.state === 'away';
+    li.dataset.state = away ? 'away' : 'waiting';
+    const details = [away ? t('entry_away') : t('waiting_status', { time: timeOf(e.since) }),
       t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
     if (e.nurse_present) details.push(t('nurse_present'));
     if (e.language) details.push(e.language);
     li.append(text('strong', e.name || t('patient')), text('span', ' · ' + details.join(' · ')));
-    li.append(button(t('admit'), 'primary admit', () => this.signal.admit(e.peer_id)));
+    const admit = button(t('admit'), 'primary admit', () => this.signal.admit(e.peer_id));
+    admit.disabled = away;
+    li.append(admit);
     const select = document.createElement('select');
     for (const [code, minutes] of NOTICES) {
       const option = document.createElement('option');
