@@ -1,0 +1,92 @@
+"""Benchmark 1c: the relay hot path in process, without sockets: CPU time per relayed frame
+(decode, fast-path validation, membership checks, ``from`` stamped, handed to the socket's
+``send_str``, here a no-op). The socket benchmarks (bench.signaling_relay) need a quiet
+machine; this one measures only this process's CPU time (``time.process_time``), so a busy
+machine disturbs it much less. It runs against whichever checkout it is started from (module
+layouts before and after the split of ws.py/messages.py/rooms.py), for before/after runs.
+
+    python -m bench.signaling_relay_path [--frames 200000] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+try:   # after the split (this session)
+    from signaling.conn import Conn
+    from signaling.handlers import relay
+    from signaling.hub import Hub
+    from signaling.rooms import Room
+    from signaling.wire import decode, relay_target
+except ImportError:   # before it
+    from signaling.messages import decode, relay_target  # type: ignore[attr-defined,no-redef]
+    from signaling.rooms import Conn, Hub, Room  # type: ignore[attr-defined,no-redef]
+    from signaling.ws import relay  # type: ignore[attr-defined]
+from signaling.metrics import SignalMetrics
+from signaling.presence import Member
+
+
+class NullWs:
+    """Stands in for the WebSocket: accepts a frame and does nothing."""
+
+    closed = False
+
+    async def send_str(self, _text: str) -> None:
+        return None
+
+
+def frames(to: str) -> list[str]:
+    offer = json.dumps({"type": "offer", "to": to, "id": "o1",
+                        "sdp": "v=0\r\n" + "a=x:" + "y" * 3000 + "\r\n"})
+    cand = json.dumps({"type": "candidate", "to": to, "candidate": {
+        "candidate": "candidate:1 1 udp 2122260223 192.0.2.10 54321 typ host generation 0",
+        "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "abcd"}})
+    answer = json.dumps({"type": "answer", "to": to, "id": "o1",
+                         "sdp": "v=0\r\n" + "a=x:" + "z" * 3000 + "\r\n"})
+    return [offer, *([cand] * 6), answer]
+
+
+async def run_once(n: int) -> float:
+    hub = Hub(SignalMetrics(CollectorRegistry()))
+    room = Room("probe-bench", None)
+    now = datetime.now(UTC)
+    conns = []
+    for pid in ("p_aaaaaaaaaaaaaaaa", "p_bbbbbbbbbbbbbbbb"):
+        conn = Conn(NullWs())  # type: ignore[arg-type]
+        conn.peer_id, conn.room, conn.kind = pid, room, "probe"
+        room.local[pid] = conn
+        room.members[pid] = Member(pid, "probe", "clinician", "in_call", hub.instance_id,
+                                   now, {})
+        conns.append(conn)
+    a, b = conns
+    burst = frames(b.peer_id)
+    texts = [burst[i % len(burst)] for i in range(n)]
+    started = time.process_time()
+    for text in texts:   # the loop of ws._loop for an accepted relay frame
+        obj = decode(text)
+        to = relay_target(obj)
+        assert to is not None
+        await relay(hub, a, obj["type"], to, text)
+    return (time.process_time() - started) / n * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    results = [asyncio.run(run_once(args.frames)) for _ in range(args.rounds)]
+    print(f"relay path: {statistics.median(results):.2f} µs CPU per frame (median of "
+          f"{args.rounds}), min {min(results):.2f}, max {max(results):.2f}; "
+          f"{args.frames} frames per round (1 offer, 6 candidates, 1 answer)")
+
+
+if __name__ == "__main__":
+    main()
