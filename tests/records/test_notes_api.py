@@ -54,7 +54,10 @@ async def test_draft_autosave_sign_then_amend(client, make_staff, make_patient, 
     text = await page.text()
     assert page.status == 200 and "paracetamol 1 g" in text and "dose added" in text
     editor = await client.get(f"/consultations/{booking}/notes")
-    assert editor.status == 200 and "data-notes-editor" in await editor.text()
+    html = await editor.text()
+    assert editor.status == 200 and "data-notes-editor" in html
+    # The editor's own page has one main heading (the call page's panel has a section heading).
+    assert html.count("<h1") == 1 and '<h1 id="editor-title">' in html
 
 
 async def test_signed_note_cannot_be_changed_by_api_or_sql(client, make_staff, make_patient,
