@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import centres, db, health, home, metrics, middleware, pages
+from server import centres, db, health, home, metrics, middleware, pages, static
 from server.auth import views as auth_views
 from server.config import Config
 from server.keys import CONFIG, POOL
@@ -46,7 +46,7 @@ def create_app(config: Config) -> web.Application:
     home.setup(app)
     for setup in _feature_setups():
         setup(app)
-    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=True)
+    static.setup(app, STATIC_DIR)
     return app
 
 

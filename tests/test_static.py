@@ -1,0 +1,240 @@
+"""Static files: gzip for text assets, caching by version, freshness, traversal refused."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server import app as app_module
+from server.app import STATIC_DIR, create_app
+from server.config import Config
+from server.static import accepts_gzip, version_of
+from tests.test_http import assert_security_headers
+
+Client = TestClient[Any, Any]
+GZIP = {"Accept-Encoding": "gzip, deflate"}
+IMMUTABLE = "public, max-age=31536000, immutable"
+TEMPLATES = STATIC_DIR.parent / "templates"
+
+
+@pytest.fixture
+async def copy_client(config: Config, tmp_path: Path, aiohttp_client: Any,
+                      monkeypatch: pytest.MonkeyPatch) -> tuple[Client, Path]:
+    """The real app serving a scratch copy of web/static, so a test may change files."""
+    root = tmp_path / "static"
+    shutil.copytree(STATIC_DIR, root)
+    monkeypatch.setattr(app_module, "STATIC_DIR", root)
+    c: Client = await aiohttp_client(create_app(config))
+    return c, root
+
+
+async def test_gzip_served_when_accepted_and_identical_once_decompressed(client: Client) -> None:
+    original = (STATIC_DIR / "js" / "call.js").read_bytes()
+    resp = await client.get("/static/js/call.js", headers=GZIP, auto_decompress=False)
+    assert resp.status == 200
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert resp.headers["Content-Type"].startswith("text/javascript")
+    assert resp.headers["Vary"] == "Accept-Encoding"
+    raw = await resp.read()
+    assert int(resp.headers["Content-Length"]) == len(raw) < len(original) / 2
+    assert gzip.decompress(raw) == original
+
+
+@pytest.mark.parametrize("accept", ["identity", "gzip;q=0", "br", "deflate", None])
+async def test_identity_when_gzip_not_accepted(client: Client, accept: str | None) -> None:
+    original = (STATIC_DIR / "css" / "casa.css").read_bytes()
+    if accept is None:
+        resp = await client.get("/static/css/casa.css", skip_auto_headers=["Accept-Encoding"],
+                                auto_decompress=False)
+    else:
+        resp = await client.get("/static/css/casa.css", headers={"Accept-Encoding": accept},
+                                auto_decompress=False)
+    assert resp.status == 200
+    assert "Content-Encoding" not in resp.headers
+    # A shared cache must not hand this copy to a gzip client or the reverse.
+    assert resp.headers["Vary"] == "Accept-Encoding"
+    assert resp.headers["Content-Type"].startswith("text/css")
+    assert await resp.read() == original
+
+
+def test_accept_encoding_parsing() -> None:
+    assert accepts_gzip("gzip") and accepts_gzip("GZIP, br") and accepts_gzip("*")
+    assert accepts_gzip("br;q=1.0, gzip;q=0.5") and accepts_gzip("identity, *;q=0.1")
+    assert not accepts_gzip("") and not accepts_gzip("gzip;q=0") and not accepts_gzip("br")
+    assert not accepts_gzip("gzip;q=nonsense") and not accepts_gzip("*;q=0, identity")
+    assert not accepts_gzip("gzip;q=0.0, *")
+
+
+async def test_versioned_url_is_immutable_and_unversioned_revalidates(client: Client) -> None:
+    page = await (await client.get("/login")).text()
+    href = re.search(r'href="(/static/css/casa\.css\?v=[^"]+)"', page)
+    assert href, "the login page links its stylesheet with a version"
+    versioned = await client.get(href.group(1), headers=GZIP)
+    assert versioned.status == 200
+    assert versioned.headers["Cache-Control"] == IMMUTABLE
+
+    plain = await client.get("/static/css/casa.css", headers=GZIP)
+    assert plain.headers["Cache-Control"] == "no-cache"
+    etag = plain.headers["ETag"]
+    again = await client.get("/static/css/casa.css",
+                             headers={**GZIP, "If-None-Match": etag}, auto_decompress=False)
+    assert again.status == 304
+    assert await again.read() == b""
+    assert again.headers["ETag"] == etag
+    assert again.headers["Cache-Control"] == "no-cache"
+    assert again.headers["Vary"] == "Accept-Encoding"
+    assert_security_headers(again)
+    # The identity form has its own tag: a gzip tag does not validate it.
+    other = await client.get("/static/css/casa.css",
+                             headers={"Accept-Encoding": "identity", "If-None-Match": etag})
+    assert other.status == 200
+    stale = await client.get("/static/css/casa.css", headers={"If-None-Match": '"nope"'})
+    assert stale.status == 200
+    since = await client.get("/static/css/casa.css",
+                             headers={"If-Modified-Since": plain.headers["Last-Modified"]})
+    assert since.status == 304
+
+
+@pytest.mark.parametrize("query", ["?v=wrong", "?v=", "?x=1"])
+async def test_a_wrong_version_is_served_but_not_kept(client: Client, query: str) -> None:
+    resp = await client.get("/static/js/call.js" + query)
+    assert resp.status == 200
+    assert resp.headers["Cache-Control"] == "no-cache"
+
+
+async def test_a_file_changed_on_disk_is_served_fresh(copy_client: tuple[Client, Path]) -> None:
+    client, root = copy_client
+    path = root / "js" / "i18n-client.js"
+    old = path.read_bytes()
+    first = await client.get("/static/js/i18n-client.js", headers=GZIP, auto_decompress=False)
+    assert gzip.decompress(await first.read()) == old
+    old_etag = first.headers["ETag"]
+    new = old + b"\n// changed on disk while the server runs\n" + b"export const x = 1;\n" * 40
+    path.write_bytes(new)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+
+    for accept in ("gzip", "identity"):
+        resp = await client.get("/static/js/i18n-client.js",
+                                headers={"Accept-Encoding": accept, "If-None-Match": old_etag})
+        assert resp.status == 200
+        assert await resp.read() == new
+    # The old version's URL no longer names what is served: not cached for a year.
+    old_url = f"/static/js/i18n-client.js?v={version_of(old)}"
+    assert (await client.get(old_url)).headers["Cache-Control"] == "no-cache"
+    new_url = f"/static/js/i18n-client.js?v={version_of(new)}"
+    assert (await client.get(new_url)).headers["Cache-Control"] == IMMUTABLE
+
+
+async def test_a_deleted_file_is_gone(copy_client: tuple[Client, Path]) -> None:
+    client, root = copy_client
+    assert (await client.get("/static/js/quality.js")).status == 200
+    (root / "js" / "quality.js").unlink()
+    assert (await client.get("/static/js/quality.js")).status == 404
+
+
+async def _raw_get(client: Client, target: str) -> tuple[int, bytes]:
+    """Send ``target`` byte for byte (client libraries would normalise the dots away)."""
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("target", [
+    "/static/../server/config.py",
+    "/static/js/../../../server/config.py",
+    "/static/%2e%2e/server/config.py",
+    "/static/%2E%2E/%2E%2E/server/config.py",
+    "/static/..%2fserver%2fconfig.py",
+    "/static/js/..%2f..%2f..%2fserver%2fconfig.py",
+    "/static/%2e%2e%2f%2e%2e%2fserver%2fconfig.py",
+    "/static/..%5c..%5cserver%5cconfig.py",
+    "/static//work/main/server/config.py",
+    "/static/%2fetc%2fpasswd",
+    "/static/js/call.js%00.css",
+    "/static/js/",
+    "/static/",
+])
+async def test_path_traversal_is_refused(client: Client, target: str) -> None:
+    status, body = await _raw_get(client, target)
+    assert status in (400, 403, 404)
+    assert b"class Config" not in body and b"root:" not in body
+
+
+async def test_a_symlink_out_of_the_directory_is_refused(copy_client: tuple[Client, Path]) -> None:
+    client, root = copy_client
+    (root / "js" / "leak.js").symlink_to(Path(app_module.__file__).parent / "config.py")
+    assert (await client.get("/static/js/leak.js")).status == 404
+
+
+@pytest.mark.parametrize("path", ["/static/js/call.js", "/static/favicon.svg",
+                                  "/static/sounds/chime.wav", "/static/js/missing.js"])
+async def test_static_responses_carry_the_security_headers(client: Client, path: str) -> None:
+    resp = await client.get(path, headers=GZIP)
+    assert_security_headers(resp)
+    assert resp.headers.get("X-Request-Id")
+
+
+async def test_the_chime_is_streamed_with_ranges_and_cached_by_version(client: Client) -> None:
+    wav = (STATIC_DIR / "sounds" / "chime.wav").read_bytes()
+    part = await client.get("/static/sounds/chime.wav", headers={"Range": "bytes=0-99"})
+    assert part.status == 206
+    assert await part.read() == wav[:100]
+    assert "Content-Encoding" not in part.headers
+    assert part.headers["Cache-Control"] == "no-cache"
+    versioned = await client.get(f"/static/sounds/chime.wav?v={version_of(wav)}")
+    assert versioned.headers["Cache-Control"] == IMMUTABLE
+    assert await versioned.read() == wav
+
+
+async def test_head_gives_headers_without_body(client: Client) -> None:
+    resp = await client.head("/static/js/call.js", headers=GZIP)
+    assert resp.status == 200
+    assert resp.headers["Content-Encoding"] == "gzip"
+    assert await resp.read() == b""
+
+
+async def test_pages_are_never_compressed(client: Client) -> None:
+    # BREACH: a page holds a CSRF token next to reflected input.
+    resp = await client.get("/login", headers=GZIP, auto_decompress=False)
+    assert "Content-Encoding" not in resp.headers
+    assert b"csrf_token" in await resp.read()
+
+
+IMPORT_RE = re.compile(r"""(?:import|from)\s*\(?\s*['"]\./([\w-]+)\.js['"]""")
+
+
+def _imports(module: str) -> set[str]:
+    """Modules ``module`` imports, transitively (relative imports under web/static/js)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        source = (STATIC_DIR / "js" / f"{todo.pop()}.js").read_text()
+        for name in IMPORT_RE.findall(source):
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def test_the_call_page_preloads_every_module_it_imports() -> None:
+    template = (TEMPLATES / "call" / "consultation.html").read_text()
+    listed = re.search(r"{% for module in \(([^)]*)\) %}", template)
+    assert listed, "the call page's modulepreload list"
+    preloaded = set(re.findall(r'"([\w-]+)"', listed.group(1)))
+    assert _imports("call") == preloaded
