@@ -59,8 +59,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(url: str, port: int, data_dir: str) -> None:
-    """Child process: the full Casa app on 127.0.0.1:port, quiet logs."""
+def serve(url: str, port: int, data_dir: str, backlog: int = 128) -> None:
+    """Child process: the full Casa app on 127.0.0.1:port, quiet logs. ``backlog`` is the
+    listen queue; 128 is aiohttp's default, which ``casa serve`` uses."""
     from aiohttp import web
 
     from server import logs
@@ -68,7 +69,8 @@ def serve(url: str, port: int, data_dir: str) -> None:
 
     logs.configure("WARNING")
     config = Config(secret_key=SECRET, data_dir=Path(data_dir), database_url=url)
-    web.run_app(create_app(config), host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(create_app(config), host="127.0.0.1", port=port, print=None, access_log=None,
+                backlog=backlog)
 
 
 async def prepare(url: str) -> tuple[str, list[int], list[int]]:
@@ -157,6 +159,29 @@ async def storm(base: str, token: str, clinician: int, patients: list[int],
             else after - overflows}
 
 
+async def one_at_a_time(base: str, token: str, clinician: int, patients: list[int],
+                        n: int) -> dict[str, Any]:
+    """``n`` refused attempts at the (already booked) first storm slot, one after another over
+    one kept-alive connection: what one refused attempt costs end to end, without queueing."""
+    starts = slot_start(date.today() + timedelta(days=200), 0)
+    headers = {"Authorization": f"Bearer {token}"}
+    lat: list[float] = []
+    statuses: Counter[int] = Counter()
+    async with aiohttp.ClientSession() as session:
+        for i in range(n):
+            body = {"centre_id": "san-siro", "service_code": "gp_visit", "mode": "home_video",
+                    "patient_id": patients[i % len(patients)], "clinician_id": clinician,
+                    "starts_at": starts.isoformat()}
+            t0 = time.perf_counter()
+            async with session.post(f"{base}/api/v1/bookings", json=body,
+                                    headers=headers) as resp:
+                await resp.read()
+                statuses[resp.status] += 1
+            lat.append(time.perf_counter() - t0)
+    return {"attempts": n, "statuses": dict(statuses), "mean_ms": round(sum(lat) / n * 1000, 2),
+            "p50_ms": round(pct(lat, 0.5), 2), "p99_ms": round(pct(lat, 0.99), 2)}
+
+
 def random_booking(rng: random.Random, clinicians: list[int], patients: list[int],
                    first_day: date) -> dict[str, Any]:
     return {"centre_id": "san-siro", "service_code": "gp_visit", "mode": "home_video",
@@ -233,11 +258,12 @@ async def mixed_direct(url: str, clinicians: list[int], patients: list[int], att
 
 
 async def main_async(url: str, data_dir: str, attempts: int, storms: int,
-                     storm_only: bool) -> None:
+                     storm_only: bool, backlog: int = 128) -> None:
     token, clinicians, patients = await prepare(url)
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
-    server = ctx.Process(target=serve, args=(url, port, data_dir), daemon=True)
+    server = ctx.Process(target=serve, args=(url, port, data_dir, backlog),
+                         daemon=True)
     server.start()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -256,6 +282,8 @@ async def main_async(url: str, data_dir: str, attempts: int, storms: int,
         # Each storm uses its own clinician and slot, so every storm starts from a free slot.
         for k in range(storms):
             print("   ", await storm(base, token, clinicians[k % CLINICIANS], patients, k))
+        print("(a2) refused attempts one at a time (HTTP, one kept-alive connection):")
+        print("   ", await one_at_a_time(base, token, clinicians[0], patients, 500))
         if storm_only:
             await conn.close()
             return
@@ -281,6 +309,8 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=20000)
     parser.add_argument("--storms", type=int, default=1, help="storms to run one after another")
     parser.add_argument("--storm-only", action="store_true", help="skip the mixed load")
+    parser.add_argument("--backlog", type=int, default=128,
+                        help="the server's listen queue (casa serve: aiohttp's default, 128)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="casa-bench-") as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server runs as another user
@@ -293,7 +323,7 @@ def main() -> None:
         asyncio.run(db.ensure_database(server_uri, name))
         try:
             asyncio.run(main_async(db.database_name_uri(server_uri, name), tmp, args.attempts,
-                                   args.storms, args.storm_only))
+                                   args.storms, args.storm_only, args.backlog))
         finally:
             if embedded is not None:
                 embedded.stop()

@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--storms", type=int, default=3)
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--callers", default="", help="also print who calls this function")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="casa-bench-") as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server runs as another user
@@ -95,6 +96,8 @@ def main() -> None:
             stats = pstats.Stats(out)
             stats.sort_stats("tottime").print_stats(args.top)
             stats.sort_stats("cumulative").print_stats(args.top)
+            if args.callers:
+                stats.print_callers(args.callers)
         finally:
             if not os.environ.get("DATABASE_URL"):
                 embedded.stop()
