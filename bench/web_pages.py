@@ -1,11 +1,14 @@
 """Web pages benchmark: bytes a browser fetches to open the join page and the call page
-(scripts, styles, fonts, images and sounds included, uncompressed), and the time to a usable
-page on Chromium's emulated slow 3G.
+(scripts, styles, fonts, images and sounds included), decoded and on the wire, and the time to
+a usable page on Chromium's emulated slow 3G, on a first visit (empty cache) and a repeat
+visit (same browser context, so its HTTP cache), for Casa as it is ("casa") and for a
+baseline serving /static with aiohttp's plain static route (no compression, no Cache-Control,
+unversioned module URLs: what Casa did before server/static.py).
 
-    python -m bench.web_pages [--runs 3]
+    python -m bench.web_pages [--runs 2] [--only casa|baseline]
 
-Starts Casa on 127.0.0.1 against a scratch database (DATABASE_URL, or an embedded
-PostgreSQL in a temporary directory), books one consultation, and drives Debian's headless
+Starts both servers on 127.0.0.1 against a scratch database (DATABASE_URL, or an embedded
+PostgreSQL in a temporary directory), books consultations, and drives Debian's headless
 Chromium with a fake camera. Prints one line per number.
 """
 
@@ -24,9 +27,11 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 from playwright.async_api import async_playwright
+from yarl import URL
 
 from server import centres, patients
 from server import staff as staff_store
+from server import static as static_module
 from server.app import create_app
 from server.bookings import bookings, credentials
 from server.config import Config
@@ -64,78 +69,139 @@ async def _book(url: str) -> str:
         await conn.close()
 
 
-async def _open(browser: Any, url: str, ready: str, throttle: bool) -> tuple[dict[str, int], float]:
-    """Open ``url`` in a fresh context; bytes by resource type and seconds until ``ready``."""
-    context = await browser.new_context(viewport=PHONE, permissions=["camera", "microphone"])
+class Load:
+    """One page load: decoded body bytes by resource type, bytes on the wire (headers
+    included, from Chromium's encodedDataLength), requests that reached the server, seconds."""
+
+    def __init__(self) -> None:
+        self.decoded: dict[str, int] = {}
+        self.wire = 0
+        self.requests = 0
+        self.seconds = 0.0
+
+
+async def _open(context: Any, url: str, ready: str) -> Load:
+    """Open ``url`` in a new tab of ``context`` on slow 3G; returns what it cost."""
     page = await context.new_page()
     cdp = await context.new_cdp_session(page)
     await cdp.send("Network.enable")
-    await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-    if throttle:
-        await cdp.send("Network.emulateNetworkConditions", SLOW_3G)
-    sizes: dict[str, int] = {}
+    await cdp.send("Network.emulateNetworkConditions", SLOW_3G)
+    load = Load()
     kinds: dict[str, str] = {}
+    cached: set[str] = set()
 
     def response(event: dict[str, Any]) -> None:
         kinds[event["requestId"]] = event["type"].lower()
+        if event["response"].get("fromDiskCache") or event["response"].get("fromMemoryCache"):
+            cached.add(event["requestId"])
 
     def received(event: dict[str, Any]) -> None:
         kind = kinds.get(event["requestId"], "other")
-        sizes[kind] = sizes.get(kind, 0) + int(event["dataLength"])
+        load.decoded[kind] = load.decoded.get(kind, 0) + int(event["dataLength"])
+
+    def finished(event: dict[str, Any]) -> None:
+        if event["requestId"] not in cached:
+            load.wire += int(event["encodedDataLength"])
+            load.requests += 1
+
+    def from_cache(event: dict[str, Any]) -> None:
+        cached.add(event["requestId"])
 
     cdp.on("Network.responseReceived", response)
     cdp.on("Network.dataReceived", received)
+    cdp.on("Network.loadingFinished", finished)
+    cdp.on("Network.requestServedFromCache", from_cache)
     started = time.perf_counter()
     await page.goto(url, wait_until="commit", timeout=120_000)
     await page.wait_for_selector(ready, timeout=120_000)
     await page.wait_for_load_state("load", timeout=120_000)
-    elapsed = time.perf_counter() - started
-    await context.close()
-    return sizes, elapsed
+    load.seconds = time.perf_counter() - started
+    await page.close()
+    return load
 
 
 def _line(name: str, value: str) -> None:
-    print(f"{name:<48} {value}")
+    print(f"{name:<58} {value}", flush=True)
 
 
-async def main(dbs: TestDatabases, runs: int) -> None:
+class _PlainStatic(web.StaticResource):
+    """The baseline: aiohttp's static route as Casa had it before server/static.py (no
+    compression, no Cache-Control, so browsers cache by heuristic). Scripts are unversioned,
+    as the module imports were then: the call page's preload list prints static() URLs now,
+    and must match the imports to be used."""
+
+    def url_for(  # type: ignore[override]
+        self, *, filename: str, append_version: bool | None = None
+    ) -> URL:
+        return super().url_for(filename=filename,
+                               append_version=False if filename.endswith(".js") else None)
+
+
+def _plain_static(app: web.Application, directory: Path) -> None:
+    app.router.register_resource(
+        _PlainStatic("/static", directory, name="static", append_version=True))
+
+
+async def _serve(config: Config, baseline: bool) -> tuple[web.AppRunner, str]:
+    original = static_module.setup
+    if baseline:
+        static_module.setup = _plain_static
+    try:
+        app = create_app(config)
+    finally:
+        static_module.setup = original
+    runner = web.AppRunner(app)
+    await runner.setup()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def _report(label: str, first: list[Load], repeat: list[Load]) -> None:
+    decoded = sum(first[-1].decoded.values())
+    detail = ", ".join(f"{k} {v / 1024:.1f}" for k, v in sorted(first[-1].decoded.items()))
+    _line(f"{label}: KiB decoded", f"{decoded / 1024:.1f} ({detail}); budget "
+          f"{'met' if decoded < BUDGET_BYTES else 'MISSED'}")
+    for name, loads in (("first visit", first), ("repeat visit", repeat)):
+        wire = [x.wire / 1024 for x in loads]
+        secs = [x.seconds for x in loads]
+        _line(f"{label}: {name} KiB on the wire, requests",
+              f"{statistics.median(wire):.1f}, {loads[-1].requests}")
+        _line(f"{label}: {name} slow-3G s to usable (median of {len(loads)})",
+              f"{statistics.median(secs):.2f} (min {min(secs):.2f}, max {max(secs):.2f})")
+
+
+async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
     tmp = tempfile.TemporaryDirectory(prefix="casa-bench-web-")
     try:
         name = await dbs.create()
         config = Config(secret_key="bench-secret-key-" + "x" * 40, data_dir=Path(tmp.name),
                         database_url=dbs.uri(name))
-        app = create_app(config)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        base = f"http://127.0.0.1:{port}"
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             precall = "#stage-precall:not([hidden])"
             pages = {"join page (/join)": ("/join", "#code"),
                      "call page (/join/{token} -> /consultation)": (None, precall)}
-            for label, (path, ready) in pages.items():
-                sizes: dict[str, int] = {}
-                times = []
-                for _ in range(runs):
-                    url = base + path if path else f"{base}/join/{await _book(dbs.uri(name))}"
-                    sizes, _fast = await _open(browser, url, ready, throttle=False)
-                for _ in range(runs):
-                    url = base + path if path else f"{base}/join/{await _book(dbs.uri(name))}"
-                    _sizes, slow = await _open(browser, url, ready, throttle=True)
-                    times.append(slow)
-                total = sum(sizes.values())
-                detail = ", ".join(f"{k} {v / 1024:.1f}" for k, v in sorted(sizes.items()))
-                _line(f"{label}: KiB", f"{total / 1024:.1f} ({detail}); budget "
-                      f"{'met' if total < BUDGET_BYTES else 'MISSED'}")
-                _line(f"{label}: slow-3G s to usable (median of {runs})",
-                      f"{statistics.median(times):.2f} "
-                      f"(min {min(times):.2f}, max {max(times):.2f})")
+            for mode in modes:
+                runner, base = await _serve(config, baseline=mode == "baseline")
+                for label, (path, ready) in pages.items():
+                    first: list[Load] = []
+                    repeat: list[Load] = []
+                    for _ in range(runs):
+                        # A fresh context is a first visit; a second load in it (a new
+                        # invitation for the call page) is a repeat visit with a warm cache.
+                        context = await browser.new_context(
+                            viewport=PHONE, permissions=["camera", "microphone"])
+                        for loads in (first, repeat):
+                            url = (base + path if path else
+                                   f"{base}/join/{await _book(dbs.uri(name))}")
+                            loads.append(await _open(context, url, ready))
+                        await context.close()
+                    _report(f"{mode}: {label}", first, repeat)
+                await runner.cleanup()
             await browser.close()
-        await runner.cleanup()
         await dbs.drop(name)
     finally:
         tmp.cleanup()
@@ -143,9 +209,12 @@ async def main(dbs: TestDatabases, runs: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--only", choices=("casa", "baseline"))
+    args = parser.parse_args()
     databases = TestDatabases()
     try:
-        asyncio.run(main(databases, parser.parse_args().runs))
+        asyncio.run(main(databases, args.runs, [args.only] if args.only else
+                         ["baseline", "casa"]))
     finally:
         databases.close()

@@ -5,6 +5,8 @@ should cross the network once, compressed. aiohttp's own static resource routes 
 refuses paths outside the directory and builds versioned URLs (``?v=<sha256>``, what the
 templates' ``static()`` prints); this subclass only changes how a matched file is answered:
 
+- ES modules' relative imports are rewritten to carry a version (server.static_modules), so
+  every module URL a page uses is versioned and cacheable for a year.
 - Text assets (JS, CSS, SVG, JSON) are read into memory, keyed by the file's stat, so a file
   changed on disk is re-read and re-compressed on its next request (no stale copy, no cache
   directory, nothing generated in the repository). Clients that accept gzip get the gzip
@@ -33,6 +35,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import PathLike
+from yarl import URL
+
+from server.static_modules import ModuleVersion, rewrite_imports
 
 # Compressed and served from memory; everything else is streamed by FileResponse.
 TEXT_TYPES = {
@@ -53,10 +59,10 @@ class Asset:
     """One file as last read. ``body`` and ``gzipped`` only for text assets (``gzipped`` is
     None when not smaller); other files are streamed from disk."""
 
-    stamp: tuple[int, int, int, int]
+    stamp: tuple[object, ...]
     version: str
     etag: str
-    mtime: float
+    mtime: float | None  # None for ES modules: their bytes change with other files
     body: bytes | None = None
     gzipped: bytes | None = None
 
@@ -104,6 +110,17 @@ class CompressedStatic(web.StaticResource):
         super().__init__(prefix, directory, name=name, append_version=True)
         self._root = Path(directory).resolve(strict=True)
         self._assets: dict[Path, Asset] = {}
+        self._modules = ModuleVersion(self._root)
+
+    def url_for(  # type: ignore[override]
+        self, *, filename: PathLike, append_version: bool | None = None
+    ) -> URL:
+        """aiohttp's URL (``?v=`` the file's hash); for ES modules ``?v=`` the modules' shared
+        version, the one their rewritten imports carry (server.static_modules)."""
+        url = super().url_for(filename=filename, append_version=append_version)
+        if str(filename).endswith(".js") and self.VERSION_KEY in url.query:
+            url = url.with_query({self.VERSION_KEY: self._modules.current()})
+        return url
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         filename = request.match_info["filename"]
@@ -129,7 +146,9 @@ class CompressedStatic(web.StaticResource):
             raise web.HTTPNotFound() from error
         if not stat.S_ISREG(st.st_mode):
             raise web.HTTPNotFound()
-        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+        module = path.suffix == ".js"
+        modules_version = self._modules.current() if module else ""
+        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, modules_version)
         cached = self._assets.get(path)
         if cached is not None and cached.stamp == stamp:
             return path, cached
@@ -137,9 +156,13 @@ class CompressedStatic(web.StaticResource):
             body = path.read_bytes()
         except OSError as error:
             raise web.HTTPNotFound() from error
+        version = version_of(body)
+        if module:
+            body = rewrite_imports(body, modules_version, self.VERSION_KEY)
+            version = modules_version
         digest = hashlib.sha256(body).hexdigest()[:32]
-        asset = Asset(stamp=stamp, version=version_of(body), etag=f'"{digest}"',
-                      mtime=st.st_mtime)
+        asset = Asset(stamp=stamp, version=version, etag=f'"{digest}"',
+                      mtime=None if module else st.st_mtime)
         if path.suffix.lower() in TEXT_TYPES:
             packed = gzip.compress(body, compresslevel=9, mtime=0)
             small = len(body) < MIN_COMPRESS_BYTES or len(packed) >= len(body)
@@ -155,7 +178,8 @@ class CompressedStatic(web.StaticResource):
                    hdrs.VARY: hdrs.ACCEPT_ENCODING, hdrs.ETAG: etag}
         if self._not_modified(request, etag, asset.mtime):
             response = web.Response(status=304, headers=headers)
-            response.last_modified = asset.mtime
+            if asset.mtime is not None:
+                response.last_modified = asset.mtime
             return response
         body = asset.body
         if gzipped:
@@ -166,16 +190,17 @@ class CompressedStatic(web.StaticResource):
             "; charset=")
         if charset:
             response.charset = charset
-        response.last_modified = asset.mtime
+        if asset.mtime is not None:
+            response.last_modified = asset.mtime
         return response
 
     @staticmethod
-    def _not_modified(request: web.Request, etag: str, mtime: float) -> bool:
+    def _not_modified(request: web.Request, etag: str, mtime: float | None) -> bool:
         if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
         if if_none_match is not None:
             return _etag_matches(if_none_match, etag)
         since = request.if_modified_since
-        return since is not None and int(mtime) <= since.timestamp()
+        return since is not None and mtime is not None and int(mtime) <= since.timestamp()
 
     def _cache_control(self, request: web.Request, version: str) -> str:
         """A year only when the URL names the content actually served."""

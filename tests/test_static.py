@@ -17,6 +17,7 @@ from server import app as app_module
 from server.app import STATIC_DIR, create_app
 from server.config import Config
 from server.static import accepts_gzip, version_of
+from server.static_modules import rewrite_imports
 from tests.test_http import assert_security_headers
 
 Client = TestClient[Any, Any]
@@ -36,8 +37,14 @@ async def copy_client(config: Config, tmp_path: Path, aiohttp_client: Any,
     return c, root
 
 
+def _url(client: Client, filename: str) -> str:
+    """The versioned URL templates print for ``filename`` (``static()``)."""
+    return str(client.app.router["static"].url_for(filename=filename))
+
+
 async def test_gzip_served_when_accepted_and_identical_once_decompressed(client: Client) -> None:
-    original = (STATIC_DIR / "js" / "call.js").read_bytes()
+    plain = await client.get("/static/js/call.js", headers={"Accept-Encoding": "identity"})
+    original = await plain.read()
     resp = await client.get("/static/js/call.js", headers=GZIP, auto_decompress=False)
     assert resp.status == 200
     assert resp.headers["Content-Encoding"] == "gzip"
@@ -46,6 +53,34 @@ async def test_gzip_served_when_accepted_and_identical_once_decompressed(client:
     raw = await resp.read()
     assert int(resp.headers["Content-Length"]) == len(raw) < len(original) / 2
     assert gzip.decompress(raw) == original
+
+
+async def test_module_imports_carry_the_version_templates_print(client: Client) -> None:
+    source = (STATIC_DIR / "js" / "call.js").read_bytes()
+    url = _url(client, "js/call.js")
+    version = url.partition("?v=")[2]
+    # Exactly as the import specifiers spell it (no %-escapes): else the browser fetches twice.
+    assert version and "%" not in url
+    served = await (await client.get(url)).read()
+    # Only the import specifiers changed, and each names the URL static() gives its target.
+    assert served.replace(f"?v={version}".encode(), b"") == source
+    imported = re.findall(rb"from '\./([\w-]+\.js)\?v=([\w=-]+)'", served)
+    assert {name.decode() for name, _ in imported} >= {"i18n-client.js", "call-stage.js"}
+    for name, v in imported:
+        assert _url(client, f"js/{name.decode()}") == f"/static/js/{name.decode()}?v={v.decode()}"
+        resp = await client.get(f"/static/js/{name.decode()}?v={v.decode()}")
+        assert resp.headers["Cache-Control"] == IMMUTABLE
+
+
+def test_rewrite_touches_only_relative_import_specifiers() -> None:
+    src = (b"import { a } from './a.js';\nimport \"../b.js\";\nconst m = import('./c.js');\n"
+           b"export { d } from './d.js';\nimport x from 'https://x.example/e.js';\n"
+           b"const s = 'from ./f.js';\nimport y from './g.js?v=1';\n")
+    out = rewrite_imports(src, "V")
+    assert out == (b"import { a } from './a.js?v=V';\nimport \"../b.js?v=V\";\n"
+                   b"const m = import('./c.js?v=V');\nexport { d } from './d.js?v=V';\n"
+                   b"import x from 'https://x.example/e.js';\nconst s = 'from ./f.js';\n"
+                   b"import y from './g.js?v=1';\n")
 
 
 @pytest.mark.parametrize("accept", ["identity", "gzip;q=0", "br", "deflate", None])
@@ -114,6 +149,8 @@ async def test_a_file_changed_on_disk_is_served_fresh(copy_client: tuple[Client,
     client, root = copy_client
     path = root / "js" / "i18n-client.js"
     old = path.read_bytes()
+    old_url = _url(client, "js/i18n-client.js")
+    old_importer = _url(client, "js/call.js")
     first = await client.get("/static/js/i18n-client.js", headers=GZIP, auto_decompress=False)
     assert gzip.decompress(await first.read()) == old
     old_etag = first.headers["ETag"]
@@ -127,11 +164,22 @@ async def test_a_file_changed_on_disk_is_served_fresh(copy_client: tuple[Client,
                                 headers={"Accept-Encoding": accept, "If-None-Match": old_etag})
         assert resp.status == 200
         assert await resp.read() == new
-    # The old version's URL no longer names what is served: not cached for a year.
-    old_url = f"/static/js/i18n-client.js?v={version_of(old)}"
+    # Every module gets a new URL (an importer's bytes name the changed module's URL), and
+    # the old URLs no longer name what is served: not cached for a year.
+    new_url = _url(client, "js/i18n-client.js")
+    assert new_url != old_url and _url(client, "js/call.js") != old_importer
     assert (await client.get(old_url)).headers["Cache-Control"] == "no-cache"
-    new_url = f"/static/js/i18n-client.js?v={version_of(new)}"
+    assert (await client.get(old_importer)).headers["Cache-Control"] == "no-cache"
     assert (await client.get(new_url)).headers["Cache-Control"] == IMMUTABLE
+    importer = await (await client.get(_url(client, "js/call.js"))).text()
+    assert "./i18n-client.js" + new_url.partition("i18n-client.js")[2] in importer
+
+    css = root / "css" / "casa.css"
+    css_url = _url(client, "css/casa.css")
+    css.write_bytes(css.read_bytes() + b"\n.changed { color: red; }\n")
+    resp = await client.get("/static/css/casa.css", headers=GZIP)
+    assert (await resp.read()).endswith(b".changed { color: red; }\n")
+    assert (await client.get(css_url)).headers["Cache-Control"] == "no-cache"
 
 
 async def test_a_deleted_file_is_gone(copy_client: tuple[Client, Path]) -> None:
