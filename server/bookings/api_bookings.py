@@ -13,6 +13,7 @@ from server.bookings.access import DESK_ROLES, api, caller, can_book, can_see
 from server.bookings.api_catalogue import require_centre
 from server.bookings.bookings import Booking, NewBooking
 from server.bookings.errors import BAD_STATUS_CHANGE, BOOKING_NOT_FOUND, CLASH_KINDS
+from server.bookings.keys import CONTEXTS
 from server.bookings.timeutil import day_bounds
 from server.keys import POOL
 from server.pages import translator
@@ -23,7 +24,18 @@ STATUS_ACTIONS = frozenset({"checked-in", "arrived", "noshow", "fulfilled", "ent
 
 
 def _ctx(request: web.Request) -> workflow.Context:
-    return workflow.context(request.app, workflow.origin_of(request))
+    """The workflow context for this request's origin, made once per origin (a storm would
+    otherwise build 500 identical ones)."""
+    origin = workflow.origin_of(request)
+    cache = request.app.get(CONTEXTS)
+    if cache is None:
+        return workflow.context(request.app, origin)
+    ctx: workflow.Context | None = cache.get(origin)
+    if ctx is None:
+        if len(cache) >= 16:
+            cache.clear()  # the Host header is the client's to choose: keep this bounded
+        ctx = cache[origin] = workflow.context(request.app, origin)
+    return ctx
 
 
 def booking_error(request: web.Request, exc: bookings.BookingError) -> errors.ApiError:

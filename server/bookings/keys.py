@@ -23,6 +23,8 @@ OUTBOX_WAKE = web.AppKey("bookings_outbox_wake", asyncio.Event)
 CENTRE_IDS = web.AppKey("bookings_centre_ids", set)
 # The one read that refills CENTRE_IDS, shared by the requests that miss together.
 CENTRE_FLIGHTS = web.AppKey("bookings_centre_flights", Flights[str, list[Centre]])
+# Workflow contexts by request origin (api_bookings._ctx), at most a few entries.
+CONTEXTS = web.AppKey("bookings_contexts", dict)
 # Identical work in flight (server.bookings.singleflight): bearer-token lookups by token, and
 # booking attempts by (clinician, start, end, service), so a storm at one slot asks PostgreSQL
 # once instead of once per request.

@@ -7,6 +7,7 @@ layer costs on top.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -171,11 +172,32 @@ async def _book(ctx: Context, nb: NewBooking, created_by: int | None,
     # One connection for the check and the transaction: each pool release costs asyncpg a
     # reset round trip. The check runs outside the transaction: a refused attempt costs one
     # query and never queues for the locks.
-    async with ctx.pool.acquire() as conn:
+    conn = await ctx.pool.acquire()
+    try:
         checked = await bookings.check(conn, nb)
         b = await bookings.with_retry_on(conn, work)
+    finally:
+        # The release (asyncpg's reset round trip) happens in the background: attempts
+        # waiting for this one's outcome (singleflight) need not wait for it too.
+        _release_later(ctx.pool, conn)
     _wake(ctx)
     return b
+
+
+_releasing: set[asyncio.Task[None]] = set()
+
+
+def _release_later(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    task = asyncio.get_running_loop().create_task(pool.release(conn))
+    _releasing.add(task)  # referenced until done, so it is not collected half-way
+    task.add_done_callback(_released)
+
+
+def _released(task: asyncio.Task[None]) -> None:
+    _releasing.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # asyncpg has closed that connection already; the pool makes a new one when needed.
+        log.warning("connection release failed", extra={"error": type(task.exception()).__name__})
 
 
 async def reschedule(ctx: Context, booking_id: int, starts_at: datetime,
