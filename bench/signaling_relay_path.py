@@ -5,7 +5,7 @@ machine; this one measures only this process's CPU time (``time.process_time``),
 machine disturbs it much less. It runs against whichever checkout it is started from (module
 layouts before and after the split of ws.py/messages.py/rooms.py), for before/after runs.
 
-    python -m bench.signaling_relay_path [--frames 200000] [--rounds 7]
+    python -m bench.signaling_relay_path [--frames 200000] [--rounds 7] [--pairs 1]
 """
 
 from __future__ import annotations
@@ -53,27 +53,34 @@ def frames(to: str) -> list[str]:
     return [offer, *([cand] * 6), answer]
 
 
-async def run_once(n: int) -> float:
+async def run_once(n: int, pairs: int) -> float:
     hub = Hub(SignalMetrics(CollectorRegistry()))
-    room = Room("probe-bench", None)
     now = datetime.now(UTC)
-    conns = []
-    for pid in ("p_aaaaaaaaaaaaaaaa", "p_bbbbbbbbbbbbbbbb"):
-        conn = Conn(NullWs())  # type: ignore[arg-type]
-        conn.peer_id, conn.room, conn.kind = pid, room, "probe"
-        room.local[pid] = conn
-        room.members[pid] = Member(pid, "probe", "clinician", "in_call", hub.instance_id,
-                                   now, {})
-        conns.append(conn)
-    a, b = conns
-    burst = frames(b.peer_id)
-    texts = [burst[i % len(burst)] for i in range(n)]
+    senders = []
+    for k in range(pairs):
+        room = Room(f"probe-bench-{k}", None)
+        hub.rooms[room.key] = room
+        conns = []
+        for side in ("a", "b"):
+            pid = f"p_{side}{k:015d}"
+            conn = Conn(NullWs())  # type: ignore[arg-type]
+            conn.peer_id, conn.room, conn.kind = pid, room, "probe"
+            room.local[pid] = conn
+            room.members[pid] = Member(pid, "probe", "clinician", "in_call", hub.instance_id,
+                                       now, {})
+            hub.conns.add(conn)
+            conns.append(conn)
+        senders.append((conns[0], frames(conns[1].peer_id)))
+    work = []
+    for i in range(n):
+        sender, burst = senders[(i // 8) % pairs]
+        work.append((sender, burst[i % len(burst)]))
     started = time.process_time()
-    for text in texts:   # the loop of ws._loop for an accepted relay frame
+    for sender, text in work:   # the loop of ws._loop for an accepted relay frame
         obj = decode(text)
         to = relay_target(obj)
         assert to is not None
-        await relay(hub, a, obj["type"], to, text)
+        await relay(hub, sender, obj["type"], to, text)
     return (time.process_time() - started) / n * 1e6
 
 
@@ -81,11 +88,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--pairs", type=int, default=1, help="rooms of two peers (bursts "
+                        "rotate through them)")
     args = parser.parse_args()
-    results = [asyncio.run(run_once(args.frames)) for _ in range(args.rounds)]
+    results = [asyncio.run(run_once(args.frames, args.pairs)) for _ in range(args.rounds)]
     print(f"relay path: {statistics.median(results):.2f} µs CPU per frame (median of "
           f"{args.rounds}), min {min(results):.2f}, max {max(results):.2f}; "
-          f"{args.frames} frames per round (1 offer, 6 candidates, 1 answer)")
+          f"{args.frames} frames per round (1 offer, 6 candidates, 1 answer), {args.pairs} "
+          f"room(s) of two")
 
 
 if __name__ == "__main__":
