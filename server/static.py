@@ -117,8 +117,11 @@ class CompressedStatic(web.StaticResource):
     ) -> URL:
         """aiohttp's URL (``?v=`` the file's hash); for ES modules ``?v=`` the modules' shared
         version, the one their rewritten imports carry (server.static_modules)."""
-        url = super().url_for(filename=filename, append_version=append_version)
-        if str(filename).endswith(".js") and self.VERSION_KEY in url.query:
+        module = str(filename).endswith(".js")
+        versioned = self._append_version if append_version is None else append_version
+        # Not super()'s version for modules: it would read and hash the file for nothing.
+        url = super().url_for(filename=filename, append_version=versioned and not module)
+        if module and versioned and (self._root / str(filename).lstrip("/")).is_file():
             url = url.with_query({self.VERSION_KEY: self._modules.current()})
         return url
 

@@ -37,18 +37,29 @@ class ModuleVersion:
         self._cached: tuple[Stamp, str] | None = None
 
     def current(self) -> str:
-        """The version now (stat of every module each call: a dozen files, microseconds)."""
-        files = sorted(self._root.rglob("*.js"))
-        stamp: Stamp = tuple(
-            (str(p.relative_to(self._root)), st.st_mtime_ns, st.st_ctime_ns, st.st_size,
-             st.st_ino) for p in files if (st := p.stat()))
+        """The version now (stat of every module each call: a dozen files, microseconds).
+        A module deleted or unreadable meanwhile is left out rather than failing the page."""
+        files: list[tuple[str, Path]] = []
+        stamps = []
+        for p in sorted(self._root.rglob("*.js")):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            name = str(p.relative_to(self._root))
+            files.append((name, p))
+            stamps.append((name, st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino))
+        stamp: Stamp = tuple(stamps)
         with self._lock:
             if self._cached is not None and self._cached[0] == stamp:
                 return self._cached[1]
         digest = hashlib.sha256()
-        for p in files:
-            digest.update(str(p.relative_to(self._root)).encode() + b"\0")
-            digest.update(p.read_bytes() + b"\0")
+        for name, p in files:
+            try:
+                body = p.read_bytes()
+            except OSError:
+                continue
+            digest.update(name.encode() + b"\0" + body + b"\0")
         # No "=" padding: yarl would print it as %3D in templates' URLs while the import
         # specifier keeps it raw, and the browser would see two URLs (two fetches).
         version = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")

@@ -286,3 +286,8 @@ def test_the_call_page_preloads_every_module_it_imports() -> None:
     assert listed, "the call page's modulepreload list"
     preloaded = set(re.findall(r'"([\w-]+)"', listed.group(1)))
     assert _imports("call") == preloaded
+
+
+def test_a_missing_module_gets_an_unversioned_url(client: Client) -> None:
+    assert _url(client, "js/no-such-module.js") == "/static/js/no-such-module.js"
+    assert _url(client, "css/no-such.css") == "/static/css/no-such.css"
