@@ -70,7 +70,37 @@ async def _serve(app: web.Application, host: str, port: int,
 
 def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext | None,
         announce: Callable[[web.Application], None], shutdown_timeout: float = 5) -> None:
-    """Serve until SIGINT/SIGTERM; ``announce`` runs once the socket is listening."""
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(_serve(app, host, port, ssl_context, announce, access_log=None,
-                           shutdown_timeout=shutdown_timeout))
+    """Serve until SIGINT/SIGTERM; ``announce`` runs once the socket is listening.
+
+    The loop is wound down the way aiohttp's ``run_app`` does it, not ``asyncio.run``'s way:
+    the serving task is cancelled first and its cleanup (sockets, cleanup_ctx, the pool) runs
+    while the app's background tasks are still alive; only then are the remaining tasks
+    cancelled. With ``asyncio.run`` (every task cancelled at once, then a wait for the default
+    executor) the shutdown after SIGTERM hung in about one run in four of the TLS serve test;
+    in this order it has not."""
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(_serve(app, host, port, ssl_context, announce, access_log=None,
+                                   shutdown_timeout=shutdown_timeout))
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(main)
+        finally:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
