@@ -88,8 +88,9 @@ async def prepare(url: str) -> tuple[str, list[int], list[int]]:
             conn, email=f"gp{i}@bench.example", full_name=f"GP {i}", role=Role.GP, password="",
             password_hash=pw, centres=("san-siro",)) for i in range(CLINICIANS)]
         await conn.executemany(
-            "INSERT INTO patients (given_name, family_name, date_of_birth, phone, email)"
-            " VALUES ($1, $2, $3, $4, $5)",
+            # San Siro's patients: the coordinator may book them (createBooking is scoped).
+            "INSERT INTO patients (given_name, family_name, date_of_birth, phone, email,"
+            " home_centre_id) VALUES ($1, $2, $3, $4, $5, 'san-siro')",
             [(f"P{i}", "Bench", date(1950, 1, 1) + timedelta(days=i), "+39 333 0000000",
               f"p{i}@bench.example") for i in range(PATIENTS)])
         patients = [r["id"] for r in await conn.fetch("SELECT id FROM patients ORDER BY id")]

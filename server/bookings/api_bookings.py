@@ -9,13 +9,26 @@ from aiohttp import web
 
 from server import errors
 from server.bookings import bookings, consultations, fhir, jsonio, paging, status, workflow
-from server.bookings.access import DESK_ROLES, api, caller, can_book, can_see
+from server.bookings.access import (
+    DESK_ROLES,
+    api,
+    caller,
+    can_book,
+    can_see,
+    may_see_patient,
+    valid_pick,
+)
 from server.bookings.api_catalogue import require_centre
 from server.bookings.bookings import Booking, NewBooking
-from server.bookings.errors import BAD_STATUS_CHANGE, BOOKING_NOT_FOUND, CLASH_KINDS
+from server.bookings.errors import (
+    BAD_STATUS_CHANGE,
+    BOOKING_NOT_FOUND,
+    CLASH_KINDS,
+    PATIENT_NOT_FOUND,
+)
 from server.bookings.keys import CONTEXTS
 from server.bookings.timeutil import day_bounds
-from server.keys import POOL
+from server.keys import CONFIG, POOL
 from server.pages import translator
 from server.staff import Staff
 
@@ -79,11 +92,19 @@ async def create_booking(request: web.Request) -> web.Response:
     ends = jsonio.instant(data.get("ends_at"), "ends_at", required=False)
     kiosk = jsonio.an_id(data.get("kiosk_id"), "kiosk_id", required=False)
     nurse = jsonio.an_id(data.get("nurse_id"), "nurse_id", required=False)
+    pick = jsonio.text(data.get("patient_pick"), "patient_pick", max_len=64, required=False)
     assert centre and service and mode and patient and clinician and starts
     await require_centre(request, centre)
     user = caller(request)
     if not can_book(user, centre, clinician):
         raise errors.ApiError(errors.FORBIDDEN)
+    # A booking makes its clinician someone who cares for the patient (and so a reader of
+    # their notes): it may only be made for a patient the caller may already see, or one they
+    # found by the full codice fiscale or registered (the booking form's pick). Anyone else is
+    # "no such patient", as getPatient answers, so ids cannot be probed.
+    if not (valid_pick(request.app[CONFIG].secret_key, user, patient, pick)
+            or await may_see_patient(request.app[POOL], user, patient)):
+        raise errors.ApiError(PATIENT_NOT_FOUND)
     nb = NewBooking(centre_id=centre, service_code=service, mode=mode, patient_id=patient,
                     clinician_id=clinician, starts_at=starts, ends_at=ends, kiosk_id=kiosk,
                     nurse_id=nurse)

@@ -100,7 +100,12 @@ SCHEMAS: dict[str, Any] = {
                        "mode": _ref("Mode"), "patient_id": ID, "clinician_id": ID,
                        "starts_at": INSTANT, "ends_at": NULLABLE_INSTANT,
                        "kiosk_id": {**ID, "nullable": True},
-                       "nurse_id": {**ID, "nullable": True}}},
+                       "nurse_id": {**ID, "nullable": True},
+                       "patient_pick": {
+                           "type": "string", "nullable": True, "minLength": 1, "maxLength": 64,
+                           "description": "for a patient outside the caller's scope: the pick "
+                                          "the booking form gives for a patient found by the "
+                                          "full codice fiscale or just registered"}}},
     "Consultation": {"type": "object", "nullable": True, "properties": {
         "id": ID, "room_id": {"type": "string"},
         "state": {"type": "string", "enum": ["scheduled", "waiting", "in_call", "ended"]},

@@ -57,10 +57,12 @@ async def add_staff(conn: asyncpg.Connection, role: Role, where: tuple[str, ...]
 
 async def add_patient(conn: asyncpg.Connection, given: str = "Maria",
                       dob: date = date(1950, 3, 4), language: str = "it",
-                      email: str | None = "p@example.org") -> int:
+                      email: str | None = "p@example.org",
+                      home_centre: str | None = "san-siro") -> int:
+    # Patients of San Siro by default: the desk staff of the tests' world may book them.
     p = await patients.create(conn, patients.NewPatient(
         given_name=given, family_name=f"Rossi{next(_n)}", date_of_birth=dob, language=language,
-        phone="+39 333 1234567", email=email))
+        phone="+39 333 1234567", email=email, home_centre_id=home_centre))
     return p.id
 
 

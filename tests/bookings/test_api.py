@@ -8,8 +8,9 @@ from typing import Any
 from openapi_spec_validator import validate
 
 from server.bookings import tokens
+from server.bookings.access import patient_pick
 from tests.bookings.conftest import Api, future
-from tests.conftest import login
+from tests.conftest import SECRET_KEY, login
 
 OPERATIONS = {"listCentres", "listServices", "listSlots", "createPatient", "getPatient",
               "createBooking", "getBooking", "listBookings", "rescheduleBooking",
@@ -161,7 +162,12 @@ async def test_status_changes_and_forbidden_ones(api: Api):
 async def test_clinicians_book_only_in_their_own_calendar(api: Api):
     other = api.booking_body(future(), clinician_id=api.world.gp2)
     assert (await api.post("/api/v1/bookings", other, api.gp)).status == 403
-    mine = await api.post("/api/v1/bookings", api.booking_body(future()), api.gp)
+    # The GP has not seen this patient yet: booking them takes the pick the booking form
+    # gives for a patient found by the full codice fiscale.
+    first = api.booking_body(future())
+    assert (await api.post("/api/v1/bookings", first, api.gp)).status == 404
+    pick = patient_pick(SECRET_KEY, await _staff(api, api.world.gp), api.world.patient)
+    mine = await api.post("/api/v1/bookings", {**first, "patient_pick": pick}, api.gp)
     assert mine.status == 201
     theirs = await (await api.post("/api/v1/bookings", api.booking_body(
         future(hh=15), clinician_id=api.world.gp2))).json()
@@ -181,11 +187,16 @@ async def test_booking_bad_inputs_are_422(api: Api):
                 {**base, "patient_id": "x"}, {**base, "patient_id": 10**30},
                 {**base, "mode": "hologram"}, {**base, "service_code": "vaccination"},
                 {**base, "kiosk_id": api.world.kiosk}, {**base, "ends_at": base["starts_at"]},
-                {**base, "patient_id": 424242}, {**base, "starts_at": "9999-01-01T10:00:00+01:00"},
+                {**base, "starts_at": "9999-01-01T10:00:00+01:00"},
+                {**base, "patient_pick": 42}, {**base, "patient_pick": "x" * 65},
                 {k: v for k, v in base.items() if k != "clinician_id"}):
         resp = await api.post("/api/v1/bookings", bad)
         assert resp.status == 422, (bad, resp.status, await resp.text())
     assert (await api.post("/api/v1/bookings", [1, 2])).status == 400
+    # A patient who does not exist is not found, like one the caller may not see.
+    unknown = await api.post("/api/v1/bookings", {**base, "patient_id": 424242})
+    assert unknown.status == 404
+    assert (await unknown.json())["error"]["code"] == "patient_not_found"
 
 
 async def test_fhir_export(api: Api):
@@ -253,3 +264,11 @@ async def test_json_nested_too_deep_is_a_400(api: Api):
     resp = await api.client.post("/api/v1/patients", data="[" * 100000,
                                  headers={**api.coordinator, "Content-Type": "application/json"})
     assert resp.status == 400
+
+
+async def _staff(api: Api, staff_id: int) -> Any:
+    from server import staff as staff_store
+
+    found = await staff_store.get(api.world.conn, staff_id)
+    assert found is not None
+    return found

@@ -7,9 +7,11 @@ import re
 from datetime import date
 from typing import Any
 
+from server import staff as staff_store
+from server.bookings.access import patient_pick
 from server.staff import Role
 from tests.bookings.conftest import Api, add_patient, future
-from tests.conftest import login
+from tests.conftest import SECRET_KEY, login
 
 CF = "KVLLNO61B43Z138X"
 
@@ -50,9 +52,27 @@ async def test_patient_out_of_scope_is_not_found_through_the_api(api: Api):
     assert by_cf[0]["date_of_birth"] == "1961-02-03"
 
 
-async def test_booking_brings_the_patient_into_scope(api: Api):
+async def test_a_stranger_is_booked_only_with_a_pick_then_comes_into_scope(api: Api):
     pid = await stranger(api)
-    resp = await api.post("/api/v1/bookings", api.booking_body(future(), patient_id=pid))
+    # Booking by a guessed id would make the GP someone who cares for the patient: refused,
+    # with the same answer as for a patient who does not exist.
+    body = api.booking_body(future(), patient_id=pid)
+    guessed = await api.post("/api/v1/bookings", body)
+    assert guessed.status == 404
+    assert (await guessed.json())["error"]["code"] == "patient_not_found"
+    for wrong in ("0" * 32, "", "x" * 64):
+        assert (await api.post("/api/v1/bookings", {**body, "patient_pick": wrong})).status in (
+            404, 422)
+    # Another user's pick does not work either.
+    gp = await staff_store.get(api.world.conn, api.world.gp)
+    assert gp is not None
+    theirs = patient_pick(SECRET_KEY, gp, pid)
+    assert (await api.post("/api/v1/bookings", {**body, "patient_pick": theirs})).status == 404
+    # Found by the full codice fiscale, the coordinator's own pick books them.
+    coordinator = await staff_store.get(api.world.conn, api.world.coordinator)
+    assert coordinator is not None
+    pick = patient_pick(SECRET_KEY, coordinator, pid)
+    resp = await api.post("/api/v1/bookings", {**body, "patient_pick": pick})
     assert resp.status == 201
     got = await api.get(f"/api/v1/patients/{pid}", api.gp)
     assert got.status == 200 and (await got.json())["phone"]
