@@ -38,12 +38,6 @@ NOTE = content.parse({"reason": "Controllo " * 10, "assessment": "Valutazione cl
                       "measurements": {"heart_rate": {"value": 72}, "spo2": {"value": 97}}})
 
 
-STORAGE_0202 = ("ALTER TABLE note_versions ALTER COLUMN ciphertext SET STORAGE EXTERNAL, "
-                "SET (toast_tuple_target = 8160)")
-STORAGE_DEFAULT = ("ALTER TABLE note_versions ALTER COLUMN ciphertext SET STORAGE EXTENDED, "
-                   "RESET (toast_tuple_target)")
-
-
 class PlainEnvelope(Envelope):
     """Encryption switched off, for this benchmark only: same records path, no AES."""
 
@@ -172,31 +166,20 @@ async def main(args: argparse.Namespace) -> None:
               f"open {open_us:.1f} us")
         await _throughput(pool, Records(Envelope(ring)), gp, patient, booking, 200,
                           args.workers)  # warm-up
-        # "encrypted" runs with the ciphertext storage of migration 0202; "enc-pgdefault" with
-        # PostgreSQL's default for bytea (compress, then TOAST out of line past ~2 KB), to show
-        # what that migration changed. Storage is switched between rounds.
-        results: dict[str, list[tuple[float, float]]] = {
-            "plain": [], "encrypted": [], "enc-pgdefault": []}
-        modes = [("plain", PlainEnvelope(ring), STORAGE_0202),
-                 ("encrypted", Envelope(ring), STORAGE_0202),
-                 ("enc-pgdefault", Envelope(ring), STORAGE_DEFAULT)]
-        for i in range(args.rounds):  # interleaved, order alternating, so drift hits all
-            for mode, env, storage in modes if i % 2 == 0 else modes[::-1]:
-                await pool.execute(storage)
+        results: dict[str, list[tuple[float, float]]] = {"encrypted": [], "plain": []}
+        modes = [("plain", PlainEnvelope(ring)), ("encrypted", Envelope(ring))]
+        for i in range(args.rounds):  # interleaved, order alternating, so drift hits both
+            for mode, env in modes if i % 2 == 0 else modes[::-1]:
                 results[mode].append(await _throughput(pool, Records(env), gp, patient, booking,
                                                        args.notes, args.workers))
-        await pool.execute(STORAGE_0202)
         med = {m: (statistics.median(w for w, _ in r), statistics.median(rd for _, rd in r))
                for m, r in results.items()}
-        for mode in ("encrypted", "plain", "enc-pgdefault"):
+        for mode in ("encrypted", "plain"):
             w, r = med[mode]
-            print(f"records layer, {mode:13}: write {w:7.0f} notes/s, read {r:7.0f} notes/s "
+            print(f"records layer, {mode:9}: write {w:7.0f} notes/s, read {r:7.0f} notes/s "
                   f"({args.workers} workers, {args.notes} notes, median of {args.rounds})")
         print(f"cost of encryption: write x{med['plain'][0] / med['encrypted'][0]:.2f}, "
               f"read x{med['plain'][1] / med['encrypted'][1]:.2f} (plain / encrypted rate)")
-        print("cost with PostgreSQL's default storage instead of migration 0202's: write "
-              f"x{med['plain'][0] / med['enc-pgdefault'][0]:.2f}, "
-              f"read x{med['plain'][1] / med['enc-pgdefault'][1]:.2f}")
         # The plain-mode rows have no real wrapped key: mark them erased, out of rotation.
         await pool.execute("ALTER TABLE note_versions DISABLE TRIGGER note_versions_guard")
         await pool.execute("UPDATE note_versions SET wrapped_key = NULL, erased_at = now() "
