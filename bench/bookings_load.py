@@ -34,6 +34,7 @@ from server.auth import passwords
 from server.bookings import bookings, tokens, workflow
 from server.bookings.bookings import NewBooking
 from server.config import Config
+from server.serving import LISTEN_BACKLOG
 from server.staff import Role
 
 SECRET = "bench-secret-key-" + "x" * 40
@@ -59,9 +60,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(url: str, port: int, data_dir: str, backlog: int = 128) -> None:
+def serve(url: str, port: int, data_dir: str, backlog: int = LISTEN_BACKLOG) -> None:
     """Child process: the full Casa app on 127.0.0.1:port, quiet logs. ``backlog`` is the
-    listen queue; 128 is aiohttp's default, which ``casa serve`` uses."""
+    listen queue; ``casa serve`` uses LISTEN_BACKLOG (1,024; aiohttp's default is 128)."""
     from aiohttp import web
 
     from server import logs
@@ -259,7 +260,7 @@ async def mixed_direct(url: str, clinicians: list[int], patients: list[int], att
 
 
 async def main_async(url: str, data_dir: str, attempts: int, storms: int,
-                     storm_only: bool, backlog: int = 128) -> None:
+                     storm_only: bool, backlog: int = LISTEN_BACKLOG) -> None:
     token, clinicians, patients = await prepare(url)
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
@@ -310,8 +311,8 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=20000)
     parser.add_argument("--storms", type=int, default=1, help="storms to run one after another")
     parser.add_argument("--storm-only", action="store_true", help="skip the mixed load")
-    parser.add_argument("--backlog", type=int, default=128,
-                        help="the server's listen queue (casa serve: aiohttp's default, 128)")
+    parser.add_argument("--backlog", type=int, default=LISTEN_BACKLOG,
+                        help="the server's listen queue (casa serve's: 1024; aiohttp's: 128)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="casa-bench-") as tmp:
         os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server runs as another user
