@@ -14,7 +14,7 @@ from aiohttp import web
 from server import errors
 from server.keys import CSRF_TOKEN, JINJA, LANG, SESSION, STAFF
 from server.staff import Role, Staff
-from web.i18n import LANGUAGES, Catalogues
+from web.i18n import LANGUAGES, Catalogues, language_name
 
 log = logging.getLogger("casa.pages")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
@@ -64,6 +64,7 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "csrf_token": request.get(CSRF_TOKEN, ""),
         "path": request.path,
         "static": lambda name: str(request.app.router["static"].url_for(filename=name)),
+        "language_name": lambda code: language_name(code, lang),
         **extra,
     }
 

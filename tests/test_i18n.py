@@ -64,3 +64,14 @@ def test_language_choice_prefers_the_users_own_choice():
     assert choose_language(["en"], "it-IT,it") == "en"
     assert choose_language([None, "xx"], "fr, en;q=0.5") == "en"
     assert choose_language([], "de") == "it"
+
+
+def test_language_names_in_the_readers_language():
+    from web.i18n import language_name
+
+    assert language_name("ro", "it") == "rumeno"
+    assert language_name("ar", "en") == "Arabic"
+    assert language_name("zh", "it") == "cinese"
+    # Unknown codes or reader languages fall back to the code, never an error.
+    assert language_name("xx", "it") == "xx"
+    assert language_name("ro", "not-a-locale") == "ro"

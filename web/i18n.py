@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -103,3 +104,13 @@ def choose_language(explicit: Iterable[str | None], accept_language: str | None,
         if lang in LANGUAGES:
             return lang
     return default
+
+
+def language_name(code: str, in_language: str) -> str:
+    """A language's name in another one (``("ro", "it")`` -> ``"rumeno"``), from CLDR via
+    Babel; the code itself when either is unknown."""
+    try:
+        name = Locale.parse(in_language).languages.get(code)
+    except (ValueError, UnknownLocaleError):
+        return code
+    return str(name) if name else code

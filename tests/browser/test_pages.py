@@ -112,7 +112,11 @@ async def test_dashboard_lists_todays_consultations(live: str, visit: Visit,
     await w.page.goto(live + "/home")
     await w.page.click("a[href='/dashboard']")
     await w.page.wait_for_selector(f".consultation[data-room='{visit.room}']")
-    assert visit.patient_name in await w.page.inner_text("#consultations")
+    text = await w.page.inner_text("#consultations")
+    assert visit.patient_name in text
+    # The patient's language by name in the page's language, not as a code.
+    lang = await w.page.get_attribute("html", "lang")
+    assert ("Italian" if lang == "en" else "italiano") in text and "· it\n" not in text
     await fits_width(w)
     w.assert_clean()
 

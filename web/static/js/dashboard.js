@@ -18,6 +18,17 @@ const baseTitle = document.title;
 const seen = new Set();
 let first = true;
 
+// "ro" -> "rumeno" on an Italian page: the browser knows the names (CLDR), as Babel does for
+// the server-rendered rows.
+function languageName(code) {
+  try {
+    return new Intl.DisplayNames([document.documentElement.lang || 'it'], { type: 'language' })
+      .of(code) || code;
+  } catch {
+    return code;
+  }
+}
+
 function rowFor(room) {
   return document.querySelector(`.consultation[data-room="${CSS.escape(room)}"]`);
 }
@@ -37,7 +48,7 @@ function describe(e) {
       const parts = [t('waiting_status', { time: timeOf(e.since) }),
         t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
       if (e.nurse_present) parts.push(t('nurse_present'));
-      if (e.language) parts.push(e.language);
+      if (e.language) parts.push(languageName(e.language));
       return parts.join(' · ');
     }
   }
