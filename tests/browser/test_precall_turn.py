@@ -18,8 +18,8 @@ from server.config import Config
 from server.staff import Role
 from signaling import presence, turn
 from tests.browser.conftest import LiveServer, Visit, book, fits_width, open_page, sign_in
-from tests.browser.coturn import TURN_SECRET, coturn
 from tests.conftest import SECRET_KEY, StaffFactory, login
+from tests.coturn import TURN_SECRET, coturn
 
 ICE = "/api/v1/precall/ice-servers"
 # The direct test's verdict: "good" or, on a machine too loaded to echo video smoothly, "slow";

@@ -1,5 +1,5 @@
-"""A real coturn on 127.0.0.1 for the pre-call relay tests (as tests/signaling/test_turn.py
-starts it): TURN REST credentials with a shared secret, relaying on loopback only."""
+"""A real coturn on 127.0.0.1 for the tests that need TURN (signalling and the pre-call check):
+TURN REST credentials with a shared secret, relaying on loopback only."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 TURN_SECRET = "precall-turn-secret-" + "z" * 20
+REALM = "casa.test"
 # coturn starts in milliseconds; this bounds a machine under heavy load.
 START_S = 10.0
 
@@ -32,17 +33,18 @@ def _listening(port: int) -> bool:
 
 
 @contextmanager
-def coturn() -> Iterator[int]:
-    """Runs turnserver until the block ends; yields its UDP port."""
+def coturn(secret: str = TURN_SECRET, ports: tuple[int, int] = (49201, 49260)) -> Iterator[int]:
+    """Runs turnserver until the block ends; yields its UDP port once it listens. ``ports`` is
+    its relay range (callers that may overlap use different ones)."""
     if shutil.which("turnserver") is None:
         pytest.fail("Debian's coturn is not installed (apt-get install coturn)")
     port = _udp_port()
     # Loopback peers are allowed for tests only: production denies them.
     proc = subprocess.Popen(
         ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
-         f"--listening-port={port}", "--use-auth-secret", f"--static-auth-secret={TURN_SECRET}",
-         "--realm=casa.test", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
-         "--no-tcp", "--min-port=49201", "--max-port=49260", "--log-file=stdout"],
+         f"--listening-port={port}", "--use-auth-secret", f"--static-auth-secret={secret}",
+         f"--realm={REALM}", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
+         "--no-tcp", f"--min-port={ports[0]}", f"--max-port={ports[1]}", "--log-file=stdout"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + START_S
