@@ -259,6 +259,19 @@ async def mixed_direct(url: str, clinicians: list[int], patients: list[int], att
             "booked": outcome["booked"], "conflicts": outcome["clash"]}
 
 
+async def wait_healthy(base: str, within_s: float = 20.0) -> None:
+    """Until the server at ``base`` answers /healthz with 200 (or ``within_s`` passes)."""
+    async with aiohttp.ClientSession() as s:
+        for _ in range(int(within_s * 10)):
+            try:
+                async with s.get(f"{base}/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+
+
 async def main_async(url: str, data_dir: str, attempts: int, storms: int,
                      storm_only: bool, backlog: int = LISTEN_BACKLOG) -> None:
     token, clinicians, patients = await prepare(url)
@@ -269,15 +282,7 @@ async def main_async(url: str, data_dir: str, attempts: int, storms: int,
     server.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(100):
-                try:
-                    async with s.get(f"{base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_healthy(base)
         conn = await asyncpg.connect(url)
         deadlocks_before = await conn.fetchval(DEADLOCKS)
         print("(a) storm, 500 concurrent requests for one slot (HTTP):")

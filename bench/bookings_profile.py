@@ -19,9 +19,7 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-import aiohttp
-
-from bench.bookings_load import SECRET, free_port, prepare, storm
+from bench.bookings_load import SECRET, free_port, prepare, storm, wait_healthy
 from server import db
 from server.config import Config
 
@@ -61,15 +59,7 @@ async def main_async(url: str, data_dir: str, storms: int, out: str) -> None:
     server.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(200):
-                try:
-                    async with s.get(f"{base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_healthy(base)  # cProfile slows start-up
         for k in range(storms):
             print("   ", await storm(base, token, clinicians[k], patients, k))
     finally:

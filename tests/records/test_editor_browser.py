@@ -28,6 +28,14 @@ async def browser():
         await b.close()
 
 
+async def _sign_in(page: Any, base: str, email: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("form[action='/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}/home")
+
+
 async def test_autosave_then_sign_in_the_browser(client, browser, conn, make_staff,
                                                  make_patient, make_booking):
     nurse = await make_staff(Role.NURSE, ("san-siro",), language="en")
@@ -36,11 +44,7 @@ async def test_autosave_then_sign_in_the_browser(client, browser, conn, make_sta
     page = await browser.new_page()
     page.set_default_timeout(10_000)
     base = str(client.make_url("")).rstrip("/")
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=email]", nurse.email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("form[action='/login'] button[type=submit]")
-    await page.wait_for_url(f"{base}/home")
+    await _sign_in(page, base, nurse.email)
     await page.goto(f"{base}/consultations/{booking}/notes")
     await page.fill("#note-reason", "Kiosk check")
     await page.fill("#m-heart_rate", "71")
@@ -98,11 +102,7 @@ async def test_editor_in_the_call_page_panel_signs_without_leaving_the_page(
     page = await browser.new_page()
     page.set_default_timeout(10_000)
     base = str(client.make_url("")).rstrip("/")
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=email]", gp.email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("form[action='/login'] button[type=submit]")
-    await page.wait_for_url(f"{base}/home")
+    await _sign_in(page, base, gp.email)
     csrf = await page.get_attribute('meta[name="csrf-token"]', "content")
     await page.goto(f"{base}/test-call?c={consultation}&csrf={csrf}")
     await page.wait_for_selector("#notes-panel [data-notes-editor]")
@@ -128,11 +128,7 @@ async def _signed_in_editor(client: Any, browser: Any, make_staff: Any, make_pat
     page = await context.new_page()
     page.set_default_timeout(15_000)
     base = str(client.make_url("")).rstrip("/")
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=email]", gp.email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("form[action='/login'] button[type=submit]")
-    await page.wait_for_url(f"{base}/home")
+    await _sign_in(page, base, gp.email)
     await page.goto(f"{base}/consultations/{booking}/notes")
     return context, page, booking
 
