@@ -30,7 +30,7 @@ from server.keys import CONFIG, POOL, STAFF
 from signaling import presence, turn
 from signaling.auth import PATIENT_COOKIE
 from signaling.keys import DIRECTORY
-from signaling.messages import MAX_SDP_CHARS
+from signaling.messages import MAX_CREDENTIAL_CHARS, MAX_SDP_CHARS
 
 # Echoing video costs a core's fraction per peer: a few at once per instance.
 MAX_ECHO_PEERS = 4
@@ -70,22 +70,29 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/precall/{id}/report", report_view, name="precall_report")
 
 
-async def _authorised(request: web.Request) -> bool:
+async def check_allowed_until(request: web.Request) -> float | None:
+    """Until when (unix time) the caller may run the pre-call check: a signed-in staff member
+    always (``inf``), a patient (cookie or ``Bearer`` credential) or a guest (``Bearer g_...``)
+    until their consultation's join window closes; None for anyone else. The ICE servers
+    endpoint (server/calls/precall.py) asks the same question."""
     if request.get(STAFF) is not None:
-        return True
+        return float("inf")
     auth = request.headers.get("Authorization", "")
     credential = auth[7:] if auth.startswith("Bearer ") else request.cookies.get(PATIENT_COOKIE)
-    if not credential or len(credential) > 256:
-        return False
+    if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
+        return None
+    pool, directory = request.app[POOL], request.app[DIRECTORY]
     if credential.startswith(presence.GUEST_PREFIX):
         # A guest (interpreter, second clinician) checks their devices before entering too.
-        return await presence.resolve_guest(request.app[POOL], credential) is not None
-    c = await request.app[DIRECTORY].resolve_patient_credential(request.app[POOL], credential)
-    return c is not None
+        guest = await presence.resolve_guest(pool, credential)
+        c = await directory.get(pool, guest[1]) if guest else None
+    else:
+        c = await directory.resolve_patient_credential(pool, credential)
+    return c.join_closes_at.timestamp() if c is not None else None
 
 
 async def offer_view(request: web.Request) -> web.Response:
-    if not await _authorised(request):
+    if await check_allowed_until(request) is None:
         raise ApiError(errors.UNAUTHENTICATED)
     try:
         body = await request.json()

@@ -16,41 +16,18 @@ from typing import Any
 from aiohttp import web
 
 from server import errors
-from server.bookings import consultations
 from server.errors import ApiError
-from server.keys import CONFIG, POOL, STAFF
-from signaling import presence, turn
+from server.keys import CONFIG
+from signaling import echo, turn
 
-PATIENT_COOKIE = "casa_patient"
-# Longer than any credential we issue (link tokens, code sessions, guest tokens): refused
-# before any query.
-MAX_CREDENTIAL_CHARS = 256
 # In the TURN username (``<expiry>:<peer id>``): marks these allocations as pre-call checks in
 # coturn's logs, and says nothing about who is checking.
 PEER_PREFIX = "precall-"
 
 
-async def _closes_at(request: web.Request) -> float | None:
-    """When the caller's right to the check ends (unix time): the join window's end for a
-    patient or guest, ``inf`` for staff; None for anyone else."""
-    if request.get(STAFF) is not None:
-        return float("inf")
-    auth = request.headers.get("Authorization", "")
-    credential = auth[7:] if auth.startswith("Bearer ") else request.cookies.get(PATIENT_COOKIE)
-    if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
-        return None
-    pool = request.app[POOL]
-    if credential.startswith(presence.GUEST_PREFIX):
-        guest = await presence.resolve_guest(pool, credential)
-        c = await consultations.get(pool, guest[1]) if guest else None
-    else:
-        c = await consultations.resolve_patient_credential(pool, credential)
-    return c.join_closes_at.timestamp() if c is not None else None
-
-
 async def ice_servers_view(request: web.Request) -> web.Response:
     """``GET /api/v1/precall/ice-servers``: ``{"ice_servers": [RTCIceServer...]}``."""
-    closes_at = await _closes_at(request)
+    closes_at = await echo.check_allowed_until(request)
     if closes_at is None:
         raise ApiError(errors.UNAUTHENTICATED)
     now = time.time()
