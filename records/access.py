@@ -168,14 +168,6 @@ async def may_open_record(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
     return user.role.clinical and bool(await conn.fetchval(MAY_OPEN, user.id, patient_id))
 
 
-async def may_open_consultation(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
-                                booking_id: int, patient_id: int) -> bool:
-    """The note editor of a consultation: for a clinician on that booking who cares for the
-    patient (so a future booking at another centre opens nothing yet)."""
-    return (user.role.clinical and await on_booking(conn, user.id, booking_id)
-            and await caring_for(conn, user.id, patient_id))
-
-
 NOTE_FACTS = """
 SELECT EXISTS (SELECT 1 FROM note_shares WHERE note_id = $1 AND staff_id = $2) AS shared,
        EXISTS (SELECT 1 FROM break_glass WHERE note_id = $1 AND staff_id = $2

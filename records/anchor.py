@@ -26,6 +26,7 @@ import asyncpg
 from aiohttp import web
 
 from server.keys import POOL
+from server.middleware import database_unavailable
 
 log = logging.getLogger("casa.audit")
 
@@ -124,8 +125,13 @@ async def log_anchors(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 a = await head(app[POOL])
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("audit anchor skipped", extra={"error": type(exc).__name__})
+            except Exception as exc:
+                # The database briefly away is expected; anything else is logged in full, and
+                # the next anchor is tried all the same.
+                if database_unavailable(exc):
+                    log.warning("audit anchor skipped", extra={"error": type(exc).__name__})
+                else:
+                    log.exception("audit anchor failed")
             else:
                 if a is not None and a.id != last:
                     log.info("audit_anchor", extra={"anchor": a.line()})

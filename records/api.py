@@ -7,12 +7,13 @@ from aiohttp import web
 from records import content
 from records.access import Category
 from records.web_common import (
-    booking_patient,
-    check_record,
+    consultation_patient,
     int_param,
     json_body,
     map_errors,
+    record_of_booking,
     records_of,
+    same_patient,
     view_json,
 )
 from server import errors
@@ -49,9 +50,8 @@ async def consultation_notes(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         given = request.query.get("patient_id")
-        patient = await booking_patient(conn, booking_id,
-                                        int_param(given, "patient_id") if given else None)
-        await check_record(conn, current_staff(request), patient)
+        patient = await record_of_booking(conn, current_staff(request), booking_id)
+        same_patient(int_param(given, "patient_id") if given else None, patient)
         views = await rec.history(conn, current_staff(request), patient, booking_id)
     return web.json_response({"notes": [view_json(v) for v in views]})
 
@@ -69,8 +69,9 @@ async def create_note(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         given = body.get("patient_id")
-        patient = await booking_patient(conn, booking_id,
-                                        int_param(given, "patient_id") if given else None)
+        # On the consultation and caring for its patient, before anything about it is said.
+        patient = await consultation_patient(conn, current_staff(request), booking_id)
+        same_patient(int_param(given, "patient_id") if given else None, patient)
         note = await rec.create(conn, current_staff(request), booking_id=booking_id,
                                 patient_id=patient, category=category, content=note_content)
     return web.json_response({"id": note.id, "version": 1, "status": "draft"}, status=201)

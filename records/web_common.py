@@ -103,6 +103,24 @@ async def consultation_patient(conn: asyncpg.Connection, user: Staff, booking_id
     return patient_id
 
 
+async def record_of_booking(conn: asyncpg.Connection, user: Staff, booking_id: int) -> int:
+    """The patient of a booking whose record ``user`` may open; an unknown booking is refused
+    like a record the user may not open, so booking ids cannot be probed."""
+    try:
+        patient_id = await booking_patient(conn, booking_id, None)
+    except LookupError:
+        raise rerr.Denied(f"booking {booking_id}: unknown") from None
+    await check_record(conn, user, patient_id)
+    return patient_id
+
+
+def same_patient(given: int | None, patient_id: int) -> None:
+    """A patient the client named must be the booking's; checked only once the caller is
+    authorised, so a mismatch answer cannot be used to guess whose booking it is."""
+    if given is not None and given != patient_id:
+        raise errors.ApiError(errors.VALIDATION, details={"patient_id": "not this booking's"})
+
+
 async def check_record(conn: asyncpg.Connection, user: Staff, patient_id: int) -> None:
     """Refuse, before the patient is loaded, anyone who may not open the patient's record;
     an unknown patient is refused the same way, so patient ids cannot be probed."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from records import content
 from records.access import Category
 from server.staff import Role
@@ -36,7 +38,9 @@ async def test_admin_erases_a_patients_notes_on_request(client, conn, rec, make_
     resp = await client.post("/admin/records/erase", data={"patient": str(patient),
                                                            "confirm": "yes",
                                                            "csrf_token": token})
-    assert resp.status == 200 and "2" in await resp.text()
+    # The confirmation names the count: "2 note(s) of ..." / "2 nota/e di ...".
+    html = await resp.text()
+    assert resp.status == 200 and re.search(r'role="status">2 (note\(s\) of|nota/e di) ', html)
     left = {r["patient_id"] for r in await conn.fetch(
         "SELECT n.patient_id FROM notes n JOIN note_versions v ON v.note_id = n.id "
         "WHERE v.wrapped_key IS NOT NULL")}

@@ -138,9 +138,21 @@ async def test_bad_requests(client, make_staff, make_patient, make_booking, db_u
     assert resp.status == 422
     resp = await client.post(url, headers=h, json={"patient_id": 99999999, "category": "gp"})
     assert resp.status == 422  # not this booking's patient
+    # An unknown booking is refused like someone else's, and a guessed patient id on someone
+    # else's booking gets the same answer as the right one: nothing can be probed.
     resp = await client.post("/api/records/consultations/99999999/notes", headers=h,
                              json={"category": "gp"})
-    assert resp.status == 404  # no such booking
+    assert resp.status == 403
+    assert (await client.get("/api/records/consultations/99999999/notes",
+                             headers=h)).status == 403
+    colleague = await make_staff(Role.GP, ("mazzini",))
+    stranger = await make_patient("mazzini")
+    theirs = f"/api/records/consultations/{await make_booking(stranger, colleague.id)}/notes"
+    for guess in (stranger, patient, 99999999):
+        resp = await client.post(theirs, headers=h, json={"patient_id": guess, "category": "gp"})
+        assert resp.status == 403, guess
+        resp = await client.get(theirs, headers=h, params={"patient_id": str(guess)})
+        assert resp.status == 403, guess
     # The editor refuses an unknown booking like someone else's: ids cannot be probed.
     assert (await client.get("/consultations/99999999/notes")).status == 403
     resp = await client.post(url, headers=h, json={"category": "gp"})
