@@ -72,6 +72,19 @@ function mount(root, refresh = () => window.location.reload()) {
   let edits = 0;
   let savedEdits = 0;
   let retryMs = RETRY_FIRST_MS;
+  // A creation that failed "not now" may still have reached the server (the answer was lost):
+  // before creating again, look for the draft it made, so a retry never makes a second note.
+  let creationUncertain = false;
+  let inFlight = false;
+
+  async function adoptOwnDraft() {
+    const list = await call("GET", `/api/records/consultations/${root.dataset.bookingId}/notes`);
+    // The same choice the server makes when it opens the editor: an editable, unsigned note.
+    const mine = (list.notes || []).find((n) => n.can_edit && n.versions.length
+      && n.versions[n.versions.length - 1].status !== "signed");
+    if (mine) noteId = String(mine.id);
+    creationUncertain = false;
+  }
 
   function showError(err) {
     const details = Object.entries(err.details || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
@@ -86,12 +99,16 @@ function mount(root, refresh = () => window.location.reload()) {
     state.textContent = msg("msgSaving");
     const content = collect(form);
     const upTo = edits;
+    inFlight = true;
     try {
+      if (noteId === null && creationUncertain) await adoptOwnDraft();
       if (noteId === null) {
+        creationUncertain = true;
         const made = await call("POST", `/api/records/consultations/${root.dataset.bookingId}/notes`, {
           patient_id: Number(root.dataset.patientId), category: form.elements.category.value, content,
         }, { keepalive });
         noteId = String(made.id);
+        creationUncertain = false;
         root.dataset.noteId = noteId;
         const category = form.elements.category;
         if (category) category.disabled = true;
@@ -113,9 +130,12 @@ function mount(root, refresh = () => window.location.reload()) {
         timer = setTimeout(queueSave, retryMs);
         retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
       } else {
+        creationUncertain = false; // refused outright: nothing was created
         showError(err);
       }
       return false;
+    } finally {
+      inFlight = false;
     }
   }
 
@@ -161,9 +181,10 @@ function mount(root, refresh = () => window.location.reload()) {
 
   window.addEventListener("beforeunload", (event) => {
     if (edits <= savedEdits) return;
-    // Try once more on the way out (keepalive lets the request outlive the page), and ask the
-    // browser to warn: the text may not have reached the server yet.
-    saving = saving.then(() => save({ keepalive: true }));
+    // Ask the browser to warn: the text may not have reached the server yet. With no save in
+    // flight, also try once more on the way out (keepalive lets the request outlive the page);
+    // one queued behind a save in flight would start after the page is gone.
+    if (!inFlight) saving = saving.then(() => save({ keepalive: true }));
     event.preventDefault();
     event.returnValue = "";
   });
@@ -182,8 +203,8 @@ async function fillCallPanel(panel, retriesLeft = PANEL_RETRIES) {
     credentials: "same-origin", headers: { Accept: "text/html" },
   });
   if (!resp.ok) {
-    // Not (yet) someone who may write here: leave the panel as it is.
-    if (resp.status === 403 && retriesLeft > 0) {
+    // Not (yet) someone who may write here, or the server briefly away: ask again later.
+    if ((resp.status === 403 || RETRYABLE_STATUS.has(resp.status)) && retriesLeft > 0) {
       setTimeout(() => fillCallPanel(panel, retriesLeft - 1), PANEL_RETRY_MS);
     }
     return;
