@@ -19,9 +19,17 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from bench.bookings_load import SECRET, free_port, prepare, storm, wait_healthy
+from bench.bookings_load import (
+    CLINICIANS,
+    SECRET,
+    free_port,
+    prepare,
+    storm,
+    wait_healthy,
+)
 from server import db
 from server.config import Config
+from server.serving import LISTEN_BACKLOG
 
 
 def serve_profiled(url: str, port: int, data_dir: str, out: str) -> None:
@@ -48,7 +56,7 @@ def serve_profiled(url: str, port: int, data_dir: str, out: str) -> None:
 
     app.on_startup.append(start_profiling)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
-                handle_signals=False)
+                handle_signals=False, backlog=LISTEN_BACKLOG)
 
 
 async def main_async(url: str, data_dir: str, storms: int, out: str) -> None:
@@ -61,7 +69,7 @@ async def main_async(url: str, data_dir: str, storms: int, out: str) -> None:
     try:
         await wait_healthy(base)  # cProfile slows start-up
         for k in range(storms):
-            print("   ", await storm(base, token, clinicians[k], patients, k))
+            print("   ", await storm(base, token, clinicians[k % CLINICIANS], patients, k))
     finally:
         if server.pid is not None:
             os.kill(server.pid, signal.SIGUSR1)

@@ -22,7 +22,6 @@ from server.bookings.locking import (
     CONSTRAINT_CLASH,
     FIND_CLASH,
     FIND_CLASH_SQL,
-    LOCK,
     LOCK_CLINICIAN,
     LOCK_KIOSK,
     LOCK_PATIENT,
@@ -58,7 +57,7 @@ from server.bookings.timeutil import UTC
 
 __all__ = [
     "CHECK_REFS", "COLUMNS", "CONSTRAINT_CLASH", "FIND_CLASH", "FIND_CLASH_SQL", "GET",
-    "GET_FOR_UPDATE", "INSERT", "INSERT_OR_NOTHING", "LOCK", "LOCKS", "LOCK_CLINICIAN",
+    "GET_FOR_UPDATE", "INSERT", "INSERT_OR_NOTHING", "LOCKS", "LOCK_CLINICIAN",
     "LOCK_KIOSK", "LOCK_PATIENT", "MAX_ATTEMPTS", "MAX_MINUTES", "MIN_MINUTES", "MODES",
     "RETRYABLE", "VIDEO_MODES", "BadTransition", "Booking", "BookingError", "Clash", "Invalid",
     "JoinWindow", "NewBooking", "NotFound", "any_clash", "check", "clash_from", "create",

@@ -36,7 +36,6 @@ CONSTRAINT_CLASH = {
 }
 
 
-LOCK = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
 # All of a writer's locks in one round trip: unnest yields the (already sorted) keys in array
 # order, and the locks are taken row by row in that order.
 LOCKS = """
@@ -106,23 +105,15 @@ RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 async def with_retry(pool: asyncpg.Pool,
                      work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Run ``work(conn)`` in a transaction, retrying deadlocks and serialization failures with
-    a short jittered back-off; they are the database's business, never the user's."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                return await work(conn)
-        except RETRYABLE:
-            if attempt == MAX_ATTEMPTS:
-                raise
-            log.warning("booking transaction retried", extra={"attempt": attempt})
-            await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
-    raise AssertionError("unreachable")
+    """``with_retry_on`` with a connection of its own from ``pool``."""
+    async with pool.acquire() as conn:
+        return await with_retry_on(conn, work)
 
 
 async def with_retry_on(conn: asyncpg.Connection,
                         work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """``with_retry`` on a connection the caller already holds (one pool round trip fewer)."""
+    """Run ``work(conn)`` in a transaction, retrying deadlocks and serialization failures with
+    a short jittered back-off; they are the database's business, never the user's."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             async with conn.transaction():

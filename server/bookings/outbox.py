@@ -200,10 +200,12 @@ async def run_sender(app: web.Application) -> AsyncIterator[None]:
                 await asyncio.wait_for(wake.wait(), POLL_S)
             wake.clear()
             try:
-                # Expiry runs with no sender too: an SMS nobody can send must not keep its link.
-                await expire(app[POOL])
+                # send_due expires first; with no sender expiry still runs: an SMS nobody can
+                # send must not keep its link.
                 if app[SENDERS]:
                     await send_due(app[POOL], app[SENDERS])
+                else:
+                    await expire(app[POOL])
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox pass failed", extra={"error": type(exc).__name__})
 

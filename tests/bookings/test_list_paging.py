@@ -85,14 +85,12 @@ BAD_CURSORS = ["", "!!!", "a" * 65, "%00", "\x00", "not base64 at all", "====",
 async def test_bad_limits_and_cursors_are_422_naming_the_field(api: Api):
     for value in BAD_LIMITS:
         resp = await api.get("/api/v1/bookings", limit=value)
-        assert resp.status in (400, 422), (value, resp.status)
-        if resp.status == 422:
-            assert "limit" in (await resp.json())["error"]["details"]["fields"]
+        assert resp.status == 422, (value, resp.status)
+        assert "limit" in (await resp.json())["error"]["details"]["fields"]
     for value in BAD_CURSORS:
         resp = await api.get("/api/v1/bookings", cursor=value)
-        assert resp.status in (400, 422), (value, resp.status)
-        if resp.status == 422:
-            assert "cursor" in (await resp.json())["error"]["details"]["fields"]
+        assert resp.status == 422, (value, resp.status)
+        assert "cursor" in (await resp.json())["error"]["details"]["fields"]
 
 
 def test_cursor_round_trip():

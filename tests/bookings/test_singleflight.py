@@ -110,8 +110,19 @@ def _ctx(api: Api) -> workflow.Context:
     return workflow.context(api.client.app, "http://127.0.0.1")
 
 
-async def test_attempts_at_a_slot_being_booked_are_refused_with_the_winners_id(api: Api):
+async def test_attempts_at_a_slot_being_booked_are_refused_with_the_winners_id(api: Api,
+                                                                            monkeypatch):
     world = api.world
+    # The database would refuse the followers too, with the same id: count the attempts that
+    # reach it, so the test fails if the followers were not coalesced.
+    checks = []
+    real_check = bookings.check
+
+    async def counted(conn, nb):
+        checks.append(nb.patient_id)
+        return await real_check(conn, nb)
+
+    monkeypatch.setattr(bookings, "check", counted)
     others = [await add_patient(world.conn, f"S{i}", email=None) for i in range(3)]
     starts = future(hh=11)
     nbs = [bookings.NewBooking(centre_id="san-siro", service_code="gp_visit", mode="home_video",
@@ -126,6 +137,7 @@ async def test_attempts_at_a_slot_being_booked_are_refused_with_the_winners_id(a
         assert isinstance(refused, bookings.Clash)
         assert (refused.what, refused.other_booking_id) == ("clinician", winner.id)
     assert len(api.client.app[SLOT_FLIGHTS]) == 0
+    assert checks == [world.patient]
     assert await world.conn.fetchval("SELECT count(*) FROM bookings") == 1
 
 
