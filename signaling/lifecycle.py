@@ -206,7 +206,7 @@ class Lifecycle(Probes, Departures):
         else:
             with contextlib.suppress(ProtocolError):
                 check_window(c)  # staff and guests may open the room before the window
-            if c.state == "ended" or c.booking_status == "cancelled":
+            if views.finished(c):
                 raise ProtocolError(errors.CONSULTATION_ENDED)
             if time.time() > c.join_closes_at.timestamp():
                 raise ProtocolError(errors.TOO_LATE)
