@@ -150,6 +150,8 @@ class Records:
             raise InvalidContent({"reason": "10 to 1000 characters"})
         note = await self._note(conn, note_id)
         await self._check(conn, user, Op.BREAK_GLASS, note)
+        if not await store.has_signed(conn, note.id):
+            raise NoteStateError("only a signed note can be opened by breaking the glass")
         glass_id = await sharing.break_glass(conn, note.id, user.id, note.author_id, reason)
         await _audit(conn, "break_glass", user, note, break_glass_id=glass_id,
                      author_id=note.author_id)
@@ -198,7 +200,9 @@ class Records:
             if versions:
                 out.append(NoteView(note, True, facts.author and note.erased_at is None,
                                     False, versions))
-            elif access.allowed(user.role, Op.BREAK_GLASS, note.category, facts):
+            elif access.allowed(user.role, Op.BREAK_GLASS, note.category, facts) \
+                    and await store.has_signed(conn, note.id):
+                # A draft is its author's alone: breaking the glass on it would open nothing.
                 out.append(NoteView(note, False, False, True, []))
         read_ids = [v.note.id for v in out if v.readable]
         await _audit(conn, action, user, None, patient_id, note_ids=read_ids,

@@ -120,6 +120,14 @@ WHERE note_id = $1 AND version = $2 AND status = 'draft'
 """
 
 
+HAS_SIGNED = "SELECT EXISTS (SELECT 1 FROM note_versions WHERE note_id = $1 AND status = 'signed')"
+
+
+async def has_signed(conn: asyncpg.Connection, note_id: int) -> bool:
+    """Whether the note has a signed version (without decrypting anything)."""
+    return bool(await conn.fetchval(HAS_SIGNED, note_id))
+
+
 async def save_draft(conn: asyncpg.Connection, env: Envelope, note: Note,
                      content: NoteContent) -> int:
     """Re-seal the open draft with a fresh data key (autosave); the draft's version number."""

@@ -94,3 +94,28 @@ async def test_author_shares_and_makes_a_summary_link_from_the_record_page(
     assert resp.status == 200 and "/summary/" in text
     # The colleague may now read it, even without caring for the patient.
     assert (await rec.read(conn, colleague, note.id)).readable
+
+
+async def test_a_restricted_draft_is_not_offered_for_break_glass(client, conn, rec, make_staff,
+                                                                 make_patient, make_booking,
+                                                                 db_url):
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    booking = await make_booking(patient, psy.id, "violence_support")
+    note = await rec.create(conn, psy, booking_id=booking, patient_id=patient,
+                            category=Category.VIOLENCE_SUPPORT,
+                            content=content.parse({"assessment": "DRAFT-ONLY"}))
+    await login_as(client, gp, db_url)
+    page = await (await client.get(f"/patients/{patient}/record")).text()
+    # Breaking the glass on a draft would open nothing, notify the author for nothing, and
+    # tell the GP that a draft exists.
+    assert f"/records/notes/{note.id}/break-glass" not in page
+    token = await csrf_token(client, f"/patients/{patient}/record")
+    resp = await client.post(f"/records/notes/{note.id}/break-glass",
+                             data={"reason": "Patient in A&E, unresponsive; need history",
+                                   "csrf_token": token}, allow_redirects=False)
+    assert resp.status == 409
+    assert await conn.fetchval("SELECT count(*) FROM break_glass") == 0
+    assert await conn.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'break_glass'") == 0
