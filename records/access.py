@@ -6,7 +6,8 @@
 - Only the author edits, signs, amends, shares or makes a patient summary link of a note.
 - A note is written only by the consultation's clinician, nurse or an invited participant,
   who must also be caring for the patient.
-- A booking makes someone a carer only once it is under way (``UNDER_WAY``), never before.
+- A booking makes someone a carer only once the patient was really there (``server.care``):
+  never by its time, nor by its own clinician marking it arrived.
 - Coordinators and admins see no clinical content; admins search the audit log and erase.
 
 "Caring for the patient" is ``caring_for`` below. Writing a note also needs the writer to be
@@ -20,6 +21,7 @@ from enum import StrEnum
 
 import asyncpg
 
+from server import care
 from server.staff import Role, Staff
 
 
@@ -103,33 +105,16 @@ def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool
     return False
 
 
-# A booking makes its clinician, nurse and participants carers only once it is under way:
-# the patient checked in, arrived or was seen, or a confirmed ('booked') booking's start time
-# has passed. A future booking does not count - anyone can put a patient in their own
-# calendar - nor does a booking that was cancelled, entered in error, missed (noshow) or never
-# confirmed (proposed, pending, waitlist).
-UNDER_WAY = """(b.status IN ('checked-in', 'arrived', 'fulfilled')
-    OR (b.status = 'booked' AND lower(b.during) <= now()))"""
-
-CARING_EXPR = f"""
-       EXISTS (SELECT 1 FROM staff_centres sc JOIN patients p ON p.home_centre_id = sc.centre_id
-               WHERE sc.staff_id = $1 AND p.id = $2)
-    OR EXISTS (SELECT 1 FROM notes WHERE author_id = $1 AND patient_id = $2)
-    OR EXISTS (SELECT 1 FROM bookings b WHERE b.patient_id = $2
-               AND (b.clinician_id = $1 OR b.nurse_id = $1) AND {UNDER_WAY})
-    OR EXISTS (SELECT 1 FROM consultation_participants cp
-               JOIN consultations c ON c.id = cp.consultation_id
-               JOIN bookings b ON b.id = c.booking_id
-               WHERE cp.staff_id = $1 AND b.patient_id = $2 AND {UNDER_WAY})"""
-CARING = f"SELECT {CARING_EXPR}"
+# "Caring for the patient" is one rule shared with the bookings scope: ``server.care``.
+CARING_EXPR = care.caring_sql("$1", "$2")
 
 
 async def caring_for(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
                      patient_id: int) -> bool:
-    """The staff member works at the patient's home centre, or authored a note for the
-    patient, or is the clinician, nurse or an added participant of one of the patient's
-    bookings that is under way (``UNDER_WAY``: started, checked in, arrived or fulfilled)."""
-    return bool(await conn.fetchval(CARING, staff_id, patient_id))
+    """The staff member cares for the patient by facts she could not create alone (home
+    centre, an authored note, a referral, or the patient present in her consultation by
+    her own credential or checked in by someone else): ``server.care``."""
+    return await care.caring_for(conn, staff_id, patient_id)
 
 
 # Only bookings that did not happen are left out: a note about a missed appointment is fine.

@@ -37,6 +37,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/records/notes/{note_id}/break-glass", break_glass)
     r.add_post("/api/records/notes/{note_id}/summary-link", summary_link)
     r.add_post("/api/records/patients/{patient_id}/erase", erase_patient)
+    r.add_post("/api/records/patients/{patient_id}/referrals", refer_patient)
 
 
 def _note_id(request: web.Request) -> int:
@@ -148,6 +149,20 @@ async def summary_link(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         token = await rec.summary_link(conn, current_staff(request), _note_id(request))
     return web.json_response({"url": f"/summary/{token}"}, status=201)
+
+
+@require_staff(*CLINICIANS)
+@map_errors
+async def refer_patient(request: web.Request) -> web.StreamResponse:
+    """Refer a patient one cares for to a colleague ``{staff_id}``: the colleague then cares
+    for her too. Refused alike for an unknown patient and one the caller does not care for."""
+    patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    body = await json_body(request)
+    staff_id = int_param(body.get("staff_id"), "staff_id")
+    rec = records_of(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await rec.refer(conn, current_staff(request), patient_id, staff_id)
+    return web.json_response({"referred_to": staff_id}, status=201)
 
 
 ERASE_REASONS = ("patient_request", "retention")

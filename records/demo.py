@@ -34,14 +34,14 @@ DEMO_MEASUREMENTS = {
     "spo2": {"value": 97}, "temperature": {"value": 36.6},
     "glucose": {"value": 110, "unit": "mg/dL"}, "weight": {"value": 71.5},
 }
-# A consultation of this clinician (the bookings demo made a week of them): one under way or
-# past first (only those make the clinician a carer, which writing a note needs), earliest
-# first; missed ones (noshow) are left out.
-PICK_BOOKING = f"""
+# A consultation of this clinician (the bookings demo made a week of them): a past one first,
+# earliest first; missed ones (noshow) are left out. Writing needs the clinician to care for
+# the patient (``server.care``), checked below.
+PICK_BOOKING = """
 SELECT b.id, b.patient_id FROM bookings b JOIN services s ON s.code = b.service_code
 WHERE b.clinician_id = $1 AND s.code = ANY($2::text[])
   AND b.status NOT IN ('cancelled', 'entered-in-error', 'noshow')
-ORDER BY {access.UNDER_WAY} DESC, lower(b.during), b.id LIMIT 1
+ORDER BY lower(b.during) <= now() DESC, lower(b.during), b.id LIMIT 1
 """
 
 

@@ -15,6 +15,7 @@ from records.content import NoteContent
 from records.crypto import Envelope
 from records.errors import Denied, ErasedError, InvalidContent, NoteStateError
 from records.store import Note, Version
+from server import care
 from server import staff as staff_store
 from server.staff import Staff
 
@@ -141,6 +142,18 @@ class Records:
             raise Denied("notes are shared only with another active clinician")
         await sharing.share(conn, note.id, target.id, user.id)
         await _audit(conn, "share", user, note, with_staff_id=target.id)
+
+    async def refer(self, conn: asyncpg.Connection, user: Staff, patient_id: int,
+                    to_staff_id: int) -> None:
+        """A clinician caring for the patient refers her to a colleague, who then cares for
+        her too (``server.care``); audited as ``referral``."""
+        if not (user.role.clinical and await access.caring_for(conn, user.id, patient_id)):
+            raise Denied(f"patient {patient_id}: referral refused")
+        target = await staff_store.get(conn, to_staff_id)
+        if target is None or not target.role.clinical or target.id == user.id:
+            raise Denied("patients are referred only to another active clinician")
+        await care.refer(conn, patient_id, target.id, user.id)
+        await _audit(conn, "referral", user, None, patient_id, to_staff_id=target.id)
 
     async def break_glass(self, conn: asyncpg.Connection, user: Staff, note_id: int,
                           reason: str) -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from records import anchor, api, audit, keyring, pages
+from records import anchor, api, audit, keyring, pages, refusals
 from records.crypto import Envelope
 from records.errors import KeyringError
 from records.keys import RECORDS
@@ -41,6 +41,8 @@ def setup(app: web.Application) -> None:
     env.filters["records_time"] = records_time
     env.filters["records_date"] = records_date
     app[AUDIT_LOGIN] = audit_login
+    # Innermost: it sees the refusal a handler raised before the error page is made of it.
+    app.middlewares.append(refusals.audit_refusals)
     api.setup(app)
     pages.setup(app)
     add_home_link(app, (Role.GP, Role.NURSE, Role.PSYCHOLOGIST), "Notes: notifications",

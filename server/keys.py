@@ -36,6 +36,8 @@ REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 LANG = web.RequestKey("lang", str)
 STAFF: web.RequestKey[Staff | None] = web.RequestKey("staff")
+# The staff member behind the request (session or bearer token), for logs and audit: an id only.
+ACTOR_STAFF_ID: web.RequestKey[int | None] = web.RequestKey("actor_staff_id")
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
 CSRF_COOKIE: web.RequestKey[str | None] = web.RequestKey("csrf_cookie")
 CSRF_TOKEN = web.RequestKey("csrf_token", str)

@@ -16,6 +16,7 @@ from aiohttp import web
 from server import errors
 from server.auth import csrf, sessions
 from server.keys import (
+    ACTOR_STAFF_ID,
     CLIENT_IP,
     CONFIG,
     CSRF_COOKIE,
@@ -116,7 +117,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         observe_request(request.app, request.method, name, status, elapsed)
         log.info("request", extra={"request_id": request[REQUEST_ID], "method": request.method,
                                    "route": name, "status": status,
-                                   "ms": round(elapsed * 1000, 1)})
+                                   "ms": round(elapsed * 1000, 1),
+                                   "staff_id": request.get(ACTOR_STAFF_ID)})
 
 
 @web.middleware
@@ -190,6 +192,7 @@ async def identity(request: web.Request, handler: Handler) -> web.StreamResponse
             request.app[POOL], token, timedelta(minutes=config.session_idle_minutes))
         if found is not None:
             request[SESSION], request[STAFF] = found
+            request[ACTOR_STAFF_ID] = found[1].id if found[1] is not None else None
     user = request[STAFF]
     request[LANG] = choose_language(
         [request.query.get("lang"), request.cookies.get(LANGUAGE_COOKIE),

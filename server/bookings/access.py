@@ -10,16 +10,18 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Protocol
 
 import asyncpg
 from aiohttp import web
 
-from server import errors, patients
+from records import audit
+from server import care, errors, patients, staff_quota
 from server.bookings import tokens
 from server.bookings.errors import BAD_TOKEN
 from server.bookings.keys import TOKEN_FLIGHTS
-from server.keys import POOL, STAFF
+from server.keys import ACTOR_STAFF_ID, POOL, STAFF
 from server.patients import Patient
 from server.staff import Role, Staff
 
@@ -49,6 +51,7 @@ async def authenticate(request: web.Request) -> Staff:
                 tokens.hash_token(token), lambda: tokens.staff_for_token(pool, token))
         if found is None:
             raise errors.ApiError(BAD_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+        request[ACTOR_STAFF_ID] = found.id  # for the request log and refusal audit
         return found
     user: Staff | None = request.get(STAFF)
     if user is None or user.needs_totp_enrolment:
@@ -105,18 +108,13 @@ def can_book(user: Staff, centre_id: str, clinician_id: int) -> bool:
 
 # Whose identity a caller may read (review finding 3). Desk staff: patients whose home centre is
 # one of theirs or who were ever booked at one of their centres. Everyone: patients they care
-# for, i.e. booked with them as clinician or attached nurse, or whose consultation they were
-# added to. Parameters: $2 caller id, $3 caller's centres, $4 desk role.
-SCOPE = """(
+# for, by the one rule records use too (``server.care``): a booking of one's own is not
+# enough, the patient must have come. Parameters: $2 caller id, $3 caller's centres, $4 desk.
+SCOPE = f"""(
   ($4 AND (p.home_centre_id = ANY($3::text[])
            OR EXISTS (SELECT 1 FROM bookings b
                       WHERE b.patient_id = p.id AND b.centre_id = ANY($3::text[]))))
-  OR EXISTS (SELECT 1 FROM bookings b WHERE b.patient_id = p.id
-             AND (b.clinician_id = $2 OR b.nurse_id = $2))
-  OR EXISTS (SELECT 1 FROM consultation_participants cp
-             JOIN consultations c ON c.id = cp.consultation_id
-             JOIN bookings b ON b.id = c.booking_id
-             WHERE b.patient_id = p.id AND cp.staff_id = $2))"""
+  OR {care.caring_sql("$2", "p.id")})"""
 IN_SCOPE = "SELECT p.id FROM patients p WHERE p.id = $1 AND " + SCOPE
 # The foundation's matching (server/patients.py), limited to the caller's scope; a full
 # codice fiscale also finds a patient out of scope (see ``search_patients``).
@@ -155,16 +153,57 @@ async def may_see_patient(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
     return await conn.fetchval(IN_SCOPE, patient_id, *_scope_args(user)) is not None
 
 
+# A search by full codice fiscale tells its author that the person is a patient here (and her
+# name and date of birth): each is audited as an access, and each staff member may make only
+# this many per window, counted atomically in PostgreSQL (``server.staff_quota``).
+CF_SEARCHES_PER_WINDOW = 30
+CF_SEARCH_WINDOW = timedelta(hours=1)
+CF_QUOTA = "cf_search"
+
+
+def _is_codice_fiscale(text: str) -> bool:
+    return patients.codice_fiscale_problem(text) is None
+
+
 async def search_patients(conn: asyncpg.Connection | asyncpg.Pool, user: Staff, query: str,
                           limit: int) -> list[tuple[Patient, bool]]:
     """Patients matching ``query`` that ``user`` may find, each with whether its details are
     in scope. A search by the full codice fiscale finds a patient out of scope too (False):
     whoever has it has the patient or their card in front of them, e.g. to book a first
-    appointment; such a match is shown with name and date of birth only."""
+    appointment; such a match is shown with name and date of birth only. Every search by
+    codice fiscale is audited (``patient_search``, one row per match or one without patient)
+    and limited per staff member; over the limit it raises ``RATE_LIMITED``."""
     cleaned = query.replace("\x00", "").strip().replace("\\", "").replace("%", "")
     cleaned = cleaned.replace("_", "")
     if len(cleaned) < 2:
         return []
-    rows = await conn.fetch(SEARCH, cleaned, *_scope_args(user), limit)
-    return [(Patient(**{k: v for k, v in dict(r).items() if k != "in_scope"}), r["in_scope"])
-            for r in rows]
+    if not _is_codice_fiscale(cleaned):
+        rows = await conn.fetch(SEARCH, cleaned, *_scope_args(user), limit)
+        return [_found(r) for r in rows]
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as one:
+            return await _search_by_codice_fiscale(one, user, cleaned, limit)
+    return await _search_by_codice_fiscale(conn, user, cleaned, limit)
+
+
+def _found(r: asyncpg.Record) -> tuple[Patient, bool]:
+    return Patient(**{k: v for k, v in dict(r).items() if k != "in_scope"}), r["in_scope"]
+
+
+async def _search_by_codice_fiscale(conn: asyncpg.Connection, user: Staff, cf: str,
+                                    limit: int) -> list[tuple[Patient, bool]]:
+    # Counted in its own statement, before the search and whatever becomes of it: a refused
+    # or failed search still uses the budget.
+    used = await staff_quota.take(conn, user.id, CF_QUOTA, CF_SEARCH_WINDOW)
+    if used > CF_SEARCHES_PER_WINDOW:
+        raise errors.ApiError(errors.RATE_LIMITED, headers={
+            "Retry-After": str(int(CF_SEARCH_WINDOW.total_seconds()))})
+    async with conn.transaction():
+        found = [_found(r) for r in await conn.fetch(SEARCH, cf, *_scope_args(user), limit)]
+        hits: list[tuple[int | None, bool]] = [(p.id, ok) for p, ok in found] or [(None, False)]
+        for patient_id, in_scope in hits:
+            await audit.append(conn, action="patient_search", actor_staff_id=user.id,
+                               actor_kind="staff", patient_id=patient_id, booking_id=None,
+                               detail={"by": "codice_fiscale", "found": patient_id is not None,
+                                       "in_scope": in_scope})
+    return found

@@ -30,7 +30,7 @@ from server.bookings.keys import CONTEXTS
 from server.bookings.timeutil import day_bounds
 from server.keys import CONFIG, POOL
 from server.pages import translator
-from server.staff import Staff
+from server.staff import Role, Staff
 
 # Status changes offered by the API besides cancel (which has its own operation).
 STATUS_ACTIONS = frozenset({"checked-in", "arrived", "noshow", "fulfilled", "entered-in-error"})
@@ -80,6 +80,20 @@ async def _full(request: web.Request, b: Booking, status_code: int = 200) -> web
     return web.json_response(jsonio.booking_json(b, c), status=status_code)
 
 
+def _past_reason(data: dict[str, Any], user: Staff) -> workflow.PastReason | None:
+    """A coordinator's reason for placing a booking in the past; nobody else may give one
+    (a clinician's booking in the past is simply refused)."""
+    lo, hi = workflow.PAST_REASON_CHARS
+    reason = jsonio.text(data.get("past_reason"), "past_reason", max_len=hi, required=False)
+    if reason is None:
+        return None
+    if user.role is not Role.COORDINATOR:
+        raise errors.ApiError(errors.FORBIDDEN)
+    if len(reason.strip()) < lo:
+        raise jsonio.invalid("past_reason", f"{lo} to {hi} characters")
+    return workflow.PastReason(user.id, reason.strip())
+
+
 @api()
 async def create_booking(request: web.Request) -> web.Response:
     data = await jsonio.body(request)
@@ -96,6 +110,7 @@ async def create_booking(request: web.Request) -> web.Response:
     assert centre and service and mode and patient and clinician and starts
     await require_centre(request, centre)
     user = caller(request)
+    past = _past_reason(data, user)
     if not can_book(user, centre, clinician):
         raise errors.ApiError(errors.FORBIDDEN)
     # A booking makes its clinician someone who cares for the patient (and so a reader of
@@ -109,7 +124,7 @@ async def create_booking(request: web.Request) -> web.Response:
                     clinician_id=clinician, starts_at=starts, ends_at=ends, kiosk_id=kiosk,
                     nurse_id=nurse)
     try:
-        b = await workflow.book(_ctx(request), nb, created_by=user.id)
+        b = await workflow.book(_ctx(request), nb, created_by=user.id, past=past)
     except bookings.BookingError as exc:
         raise booking_error(request, exc) from None
     resp = await _full(request, b, 201)
@@ -179,9 +194,10 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     data = await jsonio.body(request)
     starts = jsonio.instant(data.get("starts_at"), "starts_at")
     ends = jsonio.instant(data.get("ends_at"), "ends_at", required=False)
+    past = _past_reason(data, caller(request))
     assert starts is not None
     try:
-        moved = await workflow.reschedule(_ctx(request), b.id, starts, ends)
+        moved = await workflow.reschedule(_ctx(request), b.id, starts, ends, past=past)
     except bookings.BookingError as exc:
         raise booking_error(request, exc) from None
     return await _full(request, moved)
@@ -194,7 +210,8 @@ async def cancel_booking(request: web.Request) -> web.Response:
     data = await jsonio.body(request) if request.can_read_body else {}
     reason = jsonio.text(data.get("reason"), "reason", max_len=500, required=False)
     try:
-        done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason)
+        done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason,
+                                          by=caller(request).id)
     except bookings.BookingError as exc:
         raise booking_error(request, exc) from None
     return await _full(request, done)
@@ -215,7 +232,7 @@ async def set_booking_status(request: web.Request) -> web.Response:
     if new == "noshow" and b.starts_at > datetime.now(UTC) + timedelta(minutes=1):
         raise errors.ApiError(BAD_STATUS_CHANGE, details={"reason": "not started yet"})
     try:
-        done = await workflow.set_status(_ctx(request), b.id, new)
+        done = await workflow.set_status(_ctx(request), b.id, new, by=user.id)
     except bookings.BookingError as exc:
         raise booking_error(request, exc) from None
     return await _full(request, done)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import asyncpg
 
+from server import care
 from server.bookings import consultations, status
 from server.bookings.checks import CHECK_REFS, check
 from server.bookings.locking import (
@@ -130,9 +131,12 @@ WHERE id = $1
 
 
 async def set_status(conn: asyncpg.Connection, booking_id: int, new: str, *,
-                     reason: str | None = None) -> Booking:
+                     reason: str | None = None, by: int | None = None) -> Booking:
     """Move a booking to ``new`` if the FHIR lifecycle allows it; raises BadTransition, or
-    Clash when the change makes a waiting booking live (waitlist -> booked) onto taken time."""
+    Clash when the change makes a waiting booking live (waitlist -> booked) onto taken time.
+    ``by`` is the staff member making the change (None: the system); it is recorded with the
+    change, since a check-in by someone other than the clinician is a fact of care."""
+    await care.name_status_actor(conn, care.status_actor(by))
     current = await get(conn, booking_id)
     if current is None:
         raise NotFound(str(booking_id))

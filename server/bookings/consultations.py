@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from server import care
 from server.bookings.timeutil import day_bounds
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
@@ -247,6 +248,10 @@ async def record_event(conn: Conn, consultation_id: int, event: str, *,
         stamp_arrival = arrived and row["first_arrived_at"] is None
         changed = new != state or stamp_arrival
         if changed:
+            # The patient's own credential brought her here (arrived); otherwise the staff
+            # member who ended it, or the system. Recorded with the booking's status change.
+            await care.name_status_actor(conn, "patient" if arrived and event == "arrived"
+                                         else care.status_actor(staff_id))
             await conn.execute(UPDATE_STATE, consultation_id, new, arrived,
                                new == "in_call", new == "ended")
             if arrived:

@@ -57,6 +57,9 @@ async def _hours(conn: asyncpg.Connection, people: list[staff.Staff]) -> None:
                                    time(18, 0))
 
 
+DEMO_PAST = workflow.PastReason(None, "demo data: the past days of this week")
+
+
 async def seed_demo(app: web.Application) -> None:
     """Add the bookings demo data (called by ``casa demo``)."""
     pool: asyncpg.Pool = app[POOL]
@@ -74,6 +77,10 @@ async def seed_demo(app: web.Application) -> None:
         kiosks.setdefault(r["centre_id"], []).append(r["id"])
     nurse_at = {c: next((n.id for n in people if n.role is Role.NURSE and c in n.centres), None)
                 for c in CENTRES}
+    # The desk of each centre checks the past week's patients in: care rests on that.
+    everyone = await staff.list_all(pool)
+    desk_at = {c: next((s.id for s in everyone if s.role is Role.COORDINATOR
+                        and c in s.centres), None) for c in CENTRES}
     made = 0
     now = datetime.now(UTC)
     today = now.astimezone(ROME).date()
@@ -88,7 +95,8 @@ async def seed_demo(app: web.Application) -> None:
             for hour in (9, 10, 11, 15, 16):
                 made += await _one(ctx, pool, person, centre, next(services), next(modes),
                                    local_instant(day, time(hour, 0)), next(patient_ids),
-                                   kiosks, nurse_at, now, invite=False)
+                                   kiosks, nurse_at, now, invite=False,
+                                   desk=desk_at.get(centre))
         # Right now: one consultation whose waiting room is open, one later today; from home
         # and at a kiosk in turn.
         video = cycle(s for s in SERVICES_FOR[person.role] if s not in MODES)
@@ -103,7 +111,8 @@ async def seed_demo(app: web.Application) -> None:
 async def _one(ctx: workflow.Context, pool: asyncpg.Pool, person: staff.Staff, centre: str,
                service: str, mode: str, start: datetime, patient: int,
                kiosks: dict[str, list[int]],
-               nurse_at: dict[str, int | None], now: datetime, *, invite: bool) -> int:
+               nurse_at: dict[str, int | None], now: datetime, *, invite: bool,
+               desk: int | None = None) -> int:
     mode = mode if mode in MODES.get(service, (mode,)) else MODES[service][0]
     # Each kiosk of the centre in turn until one is free.
     for kiosk in kiosks.get(centre, []) if mode == "kiosk_video" else [None]:
@@ -112,7 +121,8 @@ async def _one(ctx: workflow.Context, pool: asyncpg.Pool, person: staff.Staff, c
                         nurse_id=(nurse_at.get(centre) if mode == "kiosk_video"
                                   and person.role is not Role.NURSE else None))
         try:
-            b = await workflow.book(ctx, nb, created_by=None, send_invitations=invite)
+            b = await workflow.book(ctx, nb, created_by=None, send_invitations=invite,
+                                    past=DEMO_PAST)
             break
         except bookings.BookingError:
             continue  # a clash in the generated week: try the next kiosk, or skip it
@@ -123,6 +133,6 @@ async def _one(ctx: workflow.Context, pool: asyncpg.Pool, person: staff.Staff, c
         final = "noshow" if b.id % 7 == 0 else "fulfilled"
         async with pool.acquire() as conn, conn.transaction():
             if final == "fulfilled":
-                await bookings.set_status(conn, b.id, "arrived")
-            await bookings.set_status(conn, b.id, final)
+                await bookings.set_status(conn, b.id, "arrived", by=desk)
+            await bookings.set_status(conn, b.id, final, by=desk)
     return 1

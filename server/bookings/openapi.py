@@ -15,6 +15,9 @@ INSTANT = {"type": "string", "format": "date-time",
            "description": "ISO 8601 with offset; shown in Europe/Rome"}
 NULLABLE_INSTANT = {"type": "string", "format": "date-time", "nullable": True}
 CENTRE_CODE = {"type": "string", "minLength": 1, "maxLength": 100}
+PAST_REASON = {"type": "string", "nullable": True, "minLength": 10, "maxLength": 500,
+               "description": "coordinators only: why this booking starts in the past (a "
+                             "start in the past is refused otherwise)"}
 
 
 def _path_id(name: str) -> dict[str, Any]:
@@ -105,7 +108,8 @@ SCHEMAS: dict[str, Any] = {
                            "type": "string", "nullable": True, "minLength": 1, "maxLength": 64,
                            "description": "for a patient outside the caller's scope: the pick "
                                           "the booking form gives for a patient found by the "
-                                          "full codice fiscale or just registered"}}},
+                                          "full codice fiscale or just registered"},
+                       "past_reason": PAST_REASON}},
     "Consultation": {"type": "object", "nullable": True, "properties": {
         "id": ID, "room_id": {"type": "string"},
         "state": {"type": "string", "enum": ["scheduled", "waiting", "in_call", "ended"]},
@@ -126,7 +130,8 @@ SCHEMAS: dict[str, Any] = {
         "next_cursor": {"type": "string", "nullable": True,
                         "description": "pass as cursor for the next page; null on the last"}}},
     "Reschedule": {"type": "object", "required": ["starts_at"],
-                   "properties": {"starts_at": INSTANT, "ends_at": NULLABLE_INSTANT}},
+                   "properties": {"starts_at": INSTANT, "ends_at": NULLABLE_INSTANT,
+                                  "past_reason": PAST_REASON}},
     "Cancel": {"type": "object", "properties": {
         "reason": {"type": "string", "maxLength": 500, "nullable": True}}},
     "StatusChange": {"type": "object", "required": ["status"], "properties": {

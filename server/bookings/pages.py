@@ -178,10 +178,10 @@ async def booking_action(request: web.Request) -> web.StreamResponse:
     mine = user.id in (row.clinician_id, row.nurse_id)
     try:
         if action in STATUS_ACTIONS and (user.role in DESK_ROLES or mine):
-            await workflow.set_status(ctx, row.id, action)
+            await workflow.set_status(ctx, row.id, action, by=user.id)
         elif action == "cancelled" and can_book(user, row.centre_id, row.clinician_id):
             reason = str(form.get("reason", ""))[:500] or None
-            await workflow.set_status(ctx, row.id, "cancelled", reason)
+            await workflow.set_status(ctx, row.id, "cancelled", reason, by=user.id)
         elif action == "reschedule" and can_book(user, row.centre_id, row.clinician_id):
             try:
                 when = datetime.fromisoformat(str(form.get("starts_at", ""))).replace(

@@ -25,6 +25,41 @@ from web.i18n import Catalogues
 log = logging.getLogger("casa.bookings")
 
 
+# A booking starting more than this before now is in the past. The margin lets a slot picked
+# on the form just before it starts still be booked a moment later; time grants no access to
+# records (``server.care``), so the margin opens nothing.
+PAST_MARGIN = timedelta(minutes=2)
+PAST_REASON_CHARS = (10, 500)
+INSERT_PAST_REASON = """
+INSERT INTO booking_past_reasons (booking_id, staff_id, starts_at, reason) VALUES ($1, $2, $3, $4)
+"""
+
+
+@dataclass(frozen=True)
+class PastReason:
+    """Why a coordinator books (or moves) an appointment into the past, e.g. to register a
+    visit that took place while the system was down. Only coordinators give one (None: the
+    system itself, e.g. the demo's past week)."""
+
+    staff_id: int | None
+    reason: str
+
+
+def in_the_past(starts_at: datetime) -> bool:
+    return starts_at.tzinfo is not None and starts_at < datetime.now(UTC) - PAST_MARGIN
+
+
+def _refuse_past(starts_at: datetime, past: PastReason | None) -> None:
+    if in_the_past(starts_at) and past is None:
+        raise bookings.Invalid({"starts_at": "in the past: only a coordinator may place a "
+                                             "booking there, giving past_reason"})
+
+
+async def _record_past(conn: asyncpg.Connection, b: Booking, past: PastReason | None) -> None:
+    if past is not None and in_the_past(b.starts_at):
+        await conn.execute(INSERT_PAST_REASON, b.id, past.staff_id, b.starts_at, past.reason)
+
+
 @dataclass(frozen=True)
 class Context:
     """What a workflow needs from the application."""
@@ -121,7 +156,7 @@ def _wake(ctx: Context) -> None:
 
 
 async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
-               send_invitations: bool = True) -> Booking:
+               send_invitations: bool = True, past: PastReason | None = None) -> Booking:
     """Create a booking with its consultation, credentials and invitations.
 
     Attempts at the same clinician, start, end and service that arrive while one of them is
@@ -132,11 +167,11 @@ async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
     flights = ctx.app.get(SLOT_FLIGHTS) if ctx.app is not None else None
     if flights is None or nb.starts_at.tzinfo is None or (
             nb.ends_at is not None and nb.ends_at.tzinfo is None):
-        return await _book(ctx, nb, created_by, send_invitations)
+        return await _book(ctx, nb, created_by, send_invitations, past)
 
     async def attempt() -> Booking | bookings.BookingError:
         try:
-            return await _book(ctx, nb, created_by, send_invitations)
+            return await _book(ctx, nb, created_by, send_invitations, past)
         except bookings.BookingError as exc:
             return exc
 
@@ -150,17 +185,18 @@ async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
             raise bookings.Clash("clinician", outcome.id)
         if isinstance(outcome, bookings.Clash) and outcome.what == "clinician":
             raise bookings.Clash("clinician", outcome.other_booking_id)
-        return await _book(ctx, nb, created_by, send_invitations)
+        return await _book(ctx, nb, created_by, send_invitations, past)
     if isinstance(outcome, bookings.BookingError):
         raise outcome
     return outcome
 
 
 async def _book(ctx: Context, nb: NewBooking, created_by: int | None,
-                send_invitations: bool) -> Booking:
+                send_invitations: bool, past: PastReason | None) -> Booking:
     async def work(conn: asyncpg.Connection) -> Booking:
         b, consultation = await bookings.create_with_consultation(
             conn, nb, created_by=created_by, window=ctx.window, checked=checked)
+        await _record_past(conn, b, past)
         if consultation is not None and send_invitations:
             # A new consultation has no credentials to revoke: issue both in one statement.
             opens, closes = ctx.window.around(b.starts_at, b.ends_at)
@@ -201,11 +237,14 @@ def _released(task: asyncio.Task[None]) -> None:
 
 
 async def reschedule(ctx: Context, booking_id: int, starts_at: datetime,
-                     ends_at: datetime | None) -> Booking:
-    """Move a booking; old links and codes stop working and new invitations go out."""
+                     ends_at: datetime | None, *, past: PastReason | None = None) -> Booking:
+    """Move a booking; old links and codes stop working and new invitations go out. Into the
+    past only with a coordinator's ``past`` reason."""
+    _refuse_past(starts_at, past)
 
     async def work(conn: asyncpg.Connection) -> Booking:
         b = await bookings.reschedule(conn, booking_id, starts_at, ends_at, window=ctx.window)
+        await _record_past(conn, b, past)
         if b.video:
             c = await consultations.get_by_booking(conn, b.id)
             if c is not None:
@@ -219,12 +258,12 @@ async def reschedule(ctx: Context, booking_id: int, starts_at: datetime,
 
 
 async def set_status(ctx: Context, booking_id: int, new: str,
-                     reason: str | None = None) -> Booking:
+                     reason: str | None = None, *, by: int | None) -> Booking:
     """Move a booking through its lifecycle; a cancellation revokes the patient's credentials
-    and tells the patient."""
+    and tells the patient. ``by`` (the staff member, None for the system) is recorded."""
 
     async def work(conn: asyncpg.Connection) -> Booking:
-        b = await bookings.set_status(conn, booking_id, new, reason=reason)
+        b = await bookings.set_status(conn, booking_id, new, reason=reason, by=by)
         c = await consultations.get_by_booking(conn, b.id)
         if new in credentials.ENDED_STATUSES and c is not None:
             await credentials.revoke(conn, c.id)
