@@ -163,7 +163,9 @@ async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
     being decided wait for it (``singleflight``): if it booked the slot, or found the clinician
     busy, they are refused with the same clash without asking the database; otherwise (its
     patient was busy, its input was wrong) each tries for itself. The exclusion constraints
-    still decide every booking that is written."""
+    still decide every booking that is written. A start in the past is refused without a
+    coordinator's ``past`` reason."""
+    _refuse_past(nb.starts_at, past)
     flights = ctx.app.get(SLOT_FLIGHTS) if ctx.app is not None else None
     if flights is None or nb.starts_at.tzinfo is None or (
             nb.ends_at is not None and nb.ends_at.tzinfo is None):
