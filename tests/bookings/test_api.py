@@ -162,8 +162,10 @@ async def test_status_changes_and_forbidden_ones(api: Api):
 async def test_clinicians_book_only_in_their_own_calendar(api: Api):
     other = api.booking_body(future(), clinician_id=api.world.gp2)
     assert (await api.post("/api/v1/bookings", other, api.gp)).status == 403
-    # The GP has not seen this patient yet: booking them takes the pick the booking form
-    # gives for a patient found by the full codice fiscale.
+    # The GP has not seen this patient yet (of another home centre): booking them takes the
+    # pick the booking form gives for a patient found by the full codice fiscale.
+    await api.world.conn.execute("UPDATE patients SET home_centre_id = 'mazzini' WHERE id = $1",
+                                 api.world.patient)
     first = api.booking_body(future())
     assert (await api.post("/api/v1/bookings", first, api.gp)).status == 404
     pick = patient_pick(SECRET_KEY, await _staff(api, api.world.gp), api.world.patient)

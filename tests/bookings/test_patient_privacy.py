@@ -74,6 +74,12 @@ async def test_a_stranger_is_booked_only_with_a_pick_then_comes_into_scope(api: 
     pick = patient_pick(SECRET_KEY, coordinator, pid)
     resp = await api.post("/api/v1/bookings", {**body, "patient_pick": pick})
     assert resp.status == 201
+    # Booked, the GP does not care for them yet: only once the patient came (the desk
+    # checks them in) does the GP see their details (``server.care``).
+    assert (await api.get(f"/api/v1/patients/{pid}", api.gp)).status == 404
+    booking = (await resp.json())["id"]
+    assert (await api.post(f"/api/v1/bookings/{booking}/status",
+                           {"status": "checked-in"})).status == 200
     got = await api.get(f"/api/v1/patients/{pid}", api.gp)
     assert got.status == 200 and (await got.json())["phone"]
     assert (await api.get(f"/api/v1/patients/{pid}", api.psychologist)).status == 404

@@ -87,11 +87,23 @@ def make_patient(db_url: str) -> PatientFactory:
 class BookingFactory:
     """Bare booking rows (the bookings package owns the real workflow); each one an hour after
     the previous (future ones) or before (``started`` ones) so no exclusion constraint is hit.
-    A ``nurse_id`` makes it a kiosk booking (only those have a nurse)."""
+    A ``started`` booking is one the patient came to: San Siro's desk checked her in (the
+    fact of care of ``server.care``). A ``nurse_id`` makes it a kiosk booking."""
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
         self.n = 0
+        self.desk: int | None = None
+
+    async def check_in(self, conn: asyncpg.Connection, booking_id: int,
+                       status: str = "checked-in") -> None:
+        """The patient checked in by a coordinator of San Siro, as at the desk."""
+        if self.desk is None:
+            self.desk = await staff_store.create(
+                conn, email=f"desk{id(self)}@test.example", full_name="Desk",
+                role=staff_store.Role.COORDINATOR, password="", password_hash="unused",
+                centres=("san-siro",))
+        await set_status_as(conn, booking_id, status, self.desk)
 
     async def __call__(self, patient_id: int, clinician_id: int,
                        service: str = "gp_visit", *, started: bool = False,
@@ -112,9 +124,22 @@ class BookingFactory:
                 " + make_interval(hours => $4) + interval '20 minutes')) RETURNING id",
                 service, patient_id, clinician_id, hours,
                 "home_video" if kiosk is None else "kiosk_video", kiosk, nurse_id)
+            if started:
+                await self.check_in(conn, booking_id)
         finally:
             await conn.close()
         return booking_id
+
+
+async def set_status_as(conn: asyncpg.Connection, booking_id: int, status: str,
+                        staff_id: int | None) -> None:
+    """Change a booking's status as ``staff_id`` would (None: the system), recorded by the
+    trigger of migration 0110 as the bookings package does it."""
+    from server import care
+
+    async with conn.transaction():
+        await care.name_status_actor(conn, care.status_actor(staff_id))
+        await conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", booking_id, status)
 
 
 async def add_participant(conn: asyncpg.Connection, booking_id: int, staff_id: int) -> int:

@@ -13,6 +13,7 @@ from records import access, content
 from records.access import Category, Facts, Op
 from records.errors import Denied, NoteStateError
 from server.staff import Role
+from tests.records.conftest import set_status_as
 
 ROLES = list(Role)
 CREATE_CATEGORY = {Role.GP: Category.GP, Role.NURSE: Category.NURSE,
@@ -141,7 +142,7 @@ def test_policy_function_never_gives_clinical_content_to_non_clinicians():
                 assert facts.caring and facts.on_booking
 
 
-async def test_a_started_booking_makes_a_carer_until_it_is_cancelled(
+async def test_a_checked_in_booking_makes_a_carer_until_entered_in_error(
         conn, rec, make_staff, make_patient, make_booking):
     author = await make_staff(Role.GP, ("mazzini",))
     visiting = await make_staff(Role.GP, ("gratosoglio",))  # not the patient's centre
@@ -157,7 +158,7 @@ async def test_a_started_booking_makes_a_carer_until_it_is_cancelled(
         await rec.read(conn, visiting, note.id)
     booking = await make_booking(patient, visiting.id, started=True)
     assert (await rec.read(conn, visiting, note.id)).readable
-    await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking)
+    await set_status_as(conn, booking, "entered-in-error", None)
     with pytest.raises(Denied):
         await rec.read(conn, visiting, note.id)
 

@@ -1,7 +1,7 @@
 """Who may learn who a patient is, and who may write in a consultation (review findings 3 and
 4): a clinician with nothing to do with the patient sees neither name nor notes on any records
-route; a booking that has not started makes nobody a carer; notes are written only by the
-consultation's own clinician, nurse or invited participants."""
+route; a booking makes nobody a carer until the patient came (``server.care``); notes are
+written only by the consultation's own clinician, nurse or invited participants."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from records import content
 from records.access import Category
 from records.errors import Denied
+from server.bookings import consultations
 from server.staff import Role
-from tests.records.conftest import add_participant, api_headers, login_as
+from tests.records.conftest import add_participant, api_headers, login_as, set_status_as
 
 NOTE = {"text": "follow-up in two weeks", "summary": "Come back in two weeks."}
 
@@ -67,7 +68,7 @@ async def test_the_patients_own_gp_still_opens_every_records_route(client, db_ur
     assert mazzini["name"] in page and "follow-up" in page
 
 
-async def test_own_future_booking_opens_nothing_until_it_starts(
+async def test_own_booking_opens_nothing_until_the_desk_checks_the_patient_in(
         client, conn, db_url, make_staff, make_booking, mazzini):
     visiting = await make_staff(Role.GP, ("gratosoglio",))
     future = await make_booking(mazzini["patient"], visiting.id)
@@ -82,8 +83,12 @@ async def test_own_future_booking_opens_nothing_until_it_starts(
     resp = await client.post(f"/api/records/consultations/{future}/notes", headers=h,
                              json={"category": "gp", "content": NOTE})
     assert resp.status == 403
-    # Once the booking is under way (the patient arrived) the visitor is caring.
-    await conn.execute("UPDATE bookings SET status = 'arrived' WHERE id = $1", future)
+    # Marking her own booking arrived makes her no carer.
+    await set_status_as(conn, future, "arrived", visiting.id)
+    assert (await client.get(f"/api/records/notes/{mazzini['note'].id}")).status == 403
+    # Checked in by the centre's desk: the patient came, the visitor is caring.
+    other = await make_booking(mazzini["patient"], visiting.id)
+    await make_booking.check_in(conn, other)
     assert (await client.get(f"/api/records/notes/{mazzini['note'].id}")).status == 200
     assert (await client.get(f"/consultations/{future}/notes")).status == 200
     resp = await client.post(f"/api/records/consultations/{future}/notes", headers=h,
@@ -106,9 +111,14 @@ async def test_future_booking_gives_no_read_and_no_break_glass(conn, rec, make_s
     with pytest.raises(Denied):
         await rec.break_glass(conn, visiting, restricted.id, "patient unconscious in ER")
     assert await rec.history(conn, visiting, mazzini["patient"]) == []
-    # The same booking once its start time has passed.
+    # The same booking once its start time has passed: time is no fact of care.
     await conn.execute("UPDATE bookings SET during = tstzrange(now() - interval '5 minutes',"
                        " now() + interval '15 minutes') WHERE id = $1", booking)
+    with pytest.raises(Denied):
+        await rec.read(conn, visiting, mazzini["note"].id)
+    # The patient joins the consultation with her own link (what signalling records).
+    consultation = await add_participant(conn, booking, visiting.id)
+    await consultations.record_event(conn, consultation, "arrived")
     assert (await rec.read(conn, visiting, mazzini["note"].id)).readable
 
 
@@ -149,8 +159,8 @@ async def test_the_consultations_clinician_nurse_and_participant_write_there(
         await rec.create(conn, bystander, booking_id=booking, patient_id=patient,
                          category=Category.GP, content=content.parse(NOTE))
     # A cancelled consultation takes no more notes, even from its clinician.
-    other = await make_booking(patient, gp.id, started=True)
-    await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", other)
+    other = await make_booking(patient, gp.id)
+    await set_status_as(conn, other, "cancelled", None)
     with pytest.raises(Denied):
         await rec.create(conn, gp, booking_id=other, patient_id=patient,
                          category=Category.GP, content=content.parse(NOTE))
@@ -166,6 +176,11 @@ async def test_participant_of_a_future_consultation_is_not_yet_caring(
     with pytest.raises(Denied):
         await rec.create(conn, invited, booking_id=booking, patient_id=patient,
                          category=Category.GP, content=content.parse(NOTE))
-    await conn.execute("UPDATE bookings SET status = 'checked-in' WHERE id = $1", booking)
+    # Checked in by its own clinician: still nobody's carer. By the desk: the patient came.
+    await set_status_as(conn, booking, "checked-in", gp.id)
+    with pytest.raises(Denied):
+        await rec.create(conn, invited, booking_id=booking, patient_id=patient,
+                         category=Category.GP, content=content.parse(NOTE))
+    await make_booking.check_in(conn, booking, "arrived")
     await rec.create(conn, invited, booking_id=booking, patient_id=patient,
                      category=Category.GP, content=content.parse(NOTE))
