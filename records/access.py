@@ -85,8 +85,8 @@ def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool
         return False
     if op is Op.CREATE:
         # Both: being on the consultation (not someone else's session), and caring (so a
-        # booking of one's own that has not started yet cannot be used to become an author,
-        # which would make one a carer).
+        # booking of one's own to which the patient has not come cannot be used to become an
+        # author, which would make one a carer).
         return (category in WRITES.get(role, frozenset()) and facts.caring
                 and facts.on_booking)
     if op is Op.READ:
