@@ -129,7 +129,7 @@ async def locked_out(api: Api, who: dict[str, Any], s: dict[str, Any],
 async def reads_gp_note(api: Api, who: dict[str, Any], s: dict[str, Any]) -> bool:
     resp = await api.client.get(f"/api/records/notes/{s['notes']['gp']}",
                                 headers=who["session"])
-    return resp.status == 200
+    return bool(resp.status == 200)
 
 
 async def test_chain_a_a_booking_in_the_past_is_refused_and_time_opens_nothing(
