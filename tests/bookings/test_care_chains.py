@@ -358,3 +358,24 @@ async def test_an_invitation_into_a_consultation_the_patient_never_joined_opens_
     # The patient joins with her own link: everyone on the consultation now cares.
     await consultations.record_event(api.world.conn, c.id, "arrived")
     assert await reads_gp_note(api, x, stranger)
+
+
+async def test_the_booking_page_neither_moves_her_booking_into_the_past_nor_makes_care(
+        api: Api, make_staff: Any, stranger: dict[str, Any]):
+    x = await curious(api, make_staff)
+    pid, me = stranger["patient"], x["staff"].id
+    pick = await pick_by_codice_fiscale(api, pid)
+    resp = await api.client.post("/api/v1/bookings", headers=x["session"], json=body(
+        pid, me, datetime.now(UTC) + timedelta(hours=2), pick, mode="in_person"))
+    booking = (await resp.json())["id"]
+    page = f"/bookings/{booking}"
+    token = await csrf_token(api.client, page)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    resp = await api.client.post(page, data={"csrf_token": token, "action": "reschedule",
+                                             "starts_at": yesterday}, allow_redirects=False)
+    assert resp.status == 422
+    for action in ("checked-in", "fulfilled"):
+        resp = await api.client.post(page, data={"csrf_token": token, "action": action},
+                                     allow_redirects=False)
+        assert resp.status == 303, action
+    await locked_out(api, x, stranger, booking)
