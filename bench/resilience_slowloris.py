@@ -8,14 +8,16 @@ server's open-file limit and how many bytes the server logged per minute.
 
 The server is a child process on an embedded PostgreSQL in a temporary directory. Each attacking
 address runs in its own process with RLIMIT_NOFILE raised to its hard limit, so that the client
-side is not what runs out; the server gets ``--server-nofile`` (default: this process's limit). Bounded: the attack
-lasts ``--hold`` seconds after the last connection is opened, then everything is closed.
+side is not what runs out; the server gets ``--server-nofile`` (default: this process's
+limit). Bounded: the attack lasts ``--hold`` seconds after the last connection is opened (at
+most 120 s of opening), then everything is closed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import resource
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -80,9 +83,9 @@ class Slow:
     """One slow client: an incomplete head, then a header line every ``interval`` seconds."""
 
     def __init__(self, port: int, source: str, interval: float, outcomes: Counter[str],
-                 attempts: Counter[str]) -> None:
+                 tried: Callable[[], None]) -> None:
         self.port, self.source, self.interval = port, source, interval
-        self.outcomes, self.attempts = outcomes, attempts
+        self.outcomes, self.tried = outcomes, tried
 
     async def run(self, opened: asyncio.Semaphore, stop: asyncio.Event) -> None:
         try:
@@ -94,7 +97,7 @@ class Slow:
             self.outcomes["connect failed"] += 1
             return
         finally:
-            self.attempts["done"] += 1
+            self.tried()
         try:
             while not stop.is_set():
                 try:
@@ -138,13 +141,19 @@ async def slow_clients(port: int, source: str, n: int, interval: float,
     """N slow connections from ``source``; (how they ended, seconds taken to open them)."""
     outcomes: Counter[str] = Counter()
     attempts: Counter[str] = Counter()
-    stop = asyncio.Event()
+    stop, all_tried = asyncio.Event(), asyncio.Event()
+
+    def tried() -> None:
+        attempts["done"] += 1
+        if attempts["done"] >= n:
+            all_tried.set()
+
     opened = asyncio.Semaphore(OPEN_CONCURRENCY)
-    clients = [asyncio.create_task(Slow(port, source, interval, outcomes, attempts)
+    clients = [asyncio.create_task(Slow(port, source, interval, outcomes, tried)
                                    .run(opened, stop)) for _ in range(n)]
     t0 = time.monotonic()
-    while attempts["done"] < n and time.monotonic() - t0 < 120:
-        await asyncio.sleep(0.2)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_tried.wait(), 120)
     open_s = time.monotonic() - t0
     await asyncio.sleep(hold_s)
     stop.set()
@@ -156,7 +165,7 @@ def attacker(port: int, source: str, n: int, interval: float, hold_s: float
              ) -> tuple[dict[str, int], float]:
     """One attacking address in its own process: one process may hold only RLIMIT_NOFILE
     sockets, and raising the hard limit needs a capability a container may not have."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return asyncio.run(slow_clients(port, source, n, interval, hold_s))
 
@@ -199,7 +208,7 @@ def main() -> None:
                         help="extra NAME=VALUE for the server (e.g. CASA_MAX_CONNECTIONS=4000)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="casa-bench-slowloris-"))
-    os.chmod(tmp, 0o755)  # the embedded PostgreSQL runs as another user
+    os.chmod(tmp, 0o755)  # noqa: S103 - the embedded PostgreSQL runs as another user
     port = free_port()
     log_path = tmp / "server.log"
     extra = dict(item.split("=", 1) for item in args.env)

@@ -22,7 +22,7 @@ def assert_security_headers(resp, https: bool = False):
     assert "script-src 'self'" in csp
     assert "camera=(self)" in resp.headers["Permissions-Policy"]
     assert "microphone=(self)" in resp.headers["Permissions-Policy"]
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert ("Strict-Transport-Security" in resp.headers) == https
 
