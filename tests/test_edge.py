@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -176,6 +177,17 @@ def test_loop_errors_are_logged_once_per_interval(caplog):
     assert "Too many open files" not in " ".join(lines)  # the type only, as everywhere
 
 
+def spawn_with_few_files(env: dict[str, str], port: int, log_path: Path
+                         ) -> subprocess.Popen[bytes]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    with log_path.open("wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
+                                 str(port)], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, preexec_fn=limit)
+
+
 async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp_path):
     """A real ``casa serve`` limited to 256 open files, 600 slow connections from two
     addresses: the excess is refused with 503 (no accept() failing in a loop), the log stays
@@ -187,13 +199,7 @@ async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp
                CASA_PUBLIC_ORIGIN=f"http://127.0.0.1:{port}", CASA_LOG_LEVEL="WARNING",
                PYTHONPATH=str(ROOT))
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
-                                 str(port)], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, preexec_fn=limit)
+    proc = spawn_with_few_files(env, port, log_path)
     conns: list[Conn] = []
     try:
         deadline = time.monotonic() + 30
