@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -30,7 +31,7 @@ Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 @asynccontextmanager
-async def casa(config: Config, **limits: float) -> AsyncIterator[int]:
+async def casa(config: Config, **limits: Any) -> AsyncIterator[int]:
     runner = web.AppRunner(create_app(dataclasses.replace(config, **limits)))
     await runner.setup()
     try:

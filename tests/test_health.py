@@ -26,8 +26,8 @@ from server import centres
 from server.app import create_app
 from server.config import Config
 from server.serving import listening
-from tests.conftest import SECRET_KEY, StaffFactory, csrf_token
 from tests import pg
+from tests.conftest import SECRET_KEY, StaffFactory, csrf_token
 
 # The filesystem the full-disk test fills: big enough for a copy of the template database.
 TMPFS_SIZE = "64m"
@@ -92,6 +92,14 @@ def tmpfs() -> Iterator[Path]:
         mount.rmdir()
 
 
+def _owned_like(directory: Path, pgdata: Path) -> Path:
+    """A new directory PostgreSQL's user owns, as a tablespace location must be."""
+    owner = pgdata.stat()
+    directory.mkdir()
+    os.chown(directory, owner.st_uid, owner.st_gid)
+    return directory
+
+
 @pytest.fixture
 async def full_disk_db(databases: pg.TestDatabases, tmpfs: Path) -> AsyncIterator[str]:
     """A database copied from the template into a tablespace on the small tmpfs."""
@@ -100,10 +108,7 @@ async def full_disk_db(databases: pg.TestDatabases, tmpfs: Path) -> AsyncIterato
     admin = await asyncpg.connect(databases.uri("postgres"))
     try:
         pgdata = await admin.fetchval("SELECT current_setting('data_directory')")
-        owner = Path(pgdata).stat()
-        location = tmpfs / "ts"
-        location.mkdir()
-        os.chown(location, owner.st_uid, owner.st_gid)
+        location = _owned_like(tmpfs / "ts", Path(pgdata))
         await admin.execute(f"CREATE TABLESPACE {space} LOCATION '{location}'")
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{databases.template}" '
                             f"TABLESPACE {space}")
@@ -179,7 +184,7 @@ async def test_a_client_hanging_up_mid_body_is_not_database_unavailable(config, 
     try:
         async with listening(runner, "127.0.0.1", 0, None) as (_, port):
             with caplog.at_level(logging.INFO):
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.write(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
                              b"application/x-www-form-urlencoded\r\nContent-Length: 500\r\n"
                              b"\r\nemail=a")
