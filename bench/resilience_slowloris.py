@@ -117,9 +117,11 @@ class Slow:
             writer.close()
 
 
-async def probe_health(base: str, stop: asyncio.Event, latencies: list[float],
+async def probe_health(base: str, stop: asyncio.Event, latencies: list[tuple[float, float]],
                        failures: Counter[str]) -> None:
+    """(seconds since the attack began, latency) of a /healthz every 0.5 s until ``stop``."""
     timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT_S)
+    t0 = time.monotonic()
     while not stop.is_set():
         started = time.perf_counter()
         try:
@@ -129,11 +131,18 @@ async def probe_health(base: str, stop: asyncio.Event, latencies: list[float],
                     await r.read()
                     if r.status != 200:
                         failures[f"status {r.status}"] += 1
-            latencies.append(time.perf_counter() - started)
         except (aiohttp.ClientError, TimeoutError) as exc:
             failures[type(exc).__name__] += 1
-            latencies.append(time.perf_counter() - started)
+        latencies.append((time.monotonic() - t0, time.perf_counter() - started))
         await asyncio.sleep(0.5)
+
+
+def summary(latencies: list[float]) -> str:
+    if not latencies:
+        return "no probes"
+    lat = sorted(latencies)
+    return (f"{len(lat)} probes, p50 {statistics.median(lat) * 1000:.1f} ms, "
+            f"max {lat[-1] * 1000:.1f} ms, {sum(1 for x in lat if x > 2.0)} over 2 s")
 
 
 async def slow_clients(port: int, source: str, n: int, interval: float,
@@ -173,7 +182,7 @@ def attacker(port: int, source: str, n: int, interval: float, hold_s: float
 async def attack(port: int, n: int, interval: float, hold_s: float) -> dict[str, object]:
     base = f"http://127.0.0.1:{port}"
     await wait_healthy(base)
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
     failures: Counter[str] = Counter()
     stop = asyncio.Event()
     prober = asyncio.create_task(probe_health(base, stop, latencies, failures))
@@ -188,12 +197,10 @@ async def attack(port: int, n: int, interval: float, hold_s: float) -> dict[str,
     outcomes: Counter[str] = Counter()
     for counts, _ in results:
         outcomes.update(counts)
-    lat = sorted(latencies)
-    return {"opened in s": max(round(open_s, 1) for _, open_s in results),
-            "outcomes": dict(outcomes), "healthz probes": len(lat),
-            "healthz p50 ms": round(statistics.median(lat) * 1000, 1) if lat else None,
-            "healthz max ms": round(lat[-1] * 1000, 1) if lat else None,
-            "healthz over 2 s": sum(1 for x in lat if x > 2.0),
+    opening_s = max(open_s for _, open_s in results)
+    return {"opened in s": round(opening_s, 1), "outcomes": dict(outcomes),
+            "healthz while opening": summary([x for t, x in latencies if t <= opening_s]),
+            "healthz while holding": summary([x for t, x in latencies if t > opening_s]),
             "healthz failures": dict(failures)}
 
 

@@ -6,7 +6,8 @@ hold connections without using them (slowloris):
 - every accepted TCP connection is counted per peer address and in all; beyond
   ``max_connections_per_address`` it is refused with a fixed 429, beyond the global cap with a
   fixed 503, both with Retry-After, before a byte of the request is read;
-- a TLS handshake must finish within ``TLS_HANDSHAKE_TIMEOUT_S``;
+- a TLS handshake must finish within ``TLS_HANDSHAKE_TIMEOUT_S`` (or the header timeout, if
+  shorter);
 - a request head must be complete within ``header_timeout_s`` of the connection opening or the
   previous response ending (aiohttp's keep-alive timer, set to that value, closes a connection
   that is still waiting for a complete head);
@@ -19,6 +20,7 @@ counting needs nothing private from aiohttp.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import ssl
@@ -41,9 +43,12 @@ TLS_HANDSHAKE_TIMEOUT_S = 10.0
 TLS_REFUSALS_IN_FLIGHT = 64
 # How long a refused client is asked to wait before trying again.
 RETRY_AFTER_S = 5
+# Refusals are reported once per interval, with counts: a flood must not flood the log too.
+REFUSAL_LOG_INTERVAL_S = 10.0
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+@functools.cache
 def refusal(status: int) -> bytes:
     """The whole answer to a refused connection: fixed text, the usual security headers."""
     from server.middleware import add_security_headers
@@ -105,6 +110,7 @@ class GuardedConnection(asyncio.Protocol):
 
     def __init__(self, edge: Edge) -> None:
         self._edge = edge
+        # Set once aiohttp's handler has the connection (after the handshake, under TLS).
         self._inner: asyncio.Protocol | None = None
         self._address: str | None = None
 
@@ -117,19 +123,19 @@ class GuardedConnection(asyncio.Protocol):
             self._edge.refuse(transport, status)
             return
         self._address = address
-        self._inner = self._edge.make_handler()
         if self._edge.ssl_context is None:
+            self._inner = self._edge.make_handler()
             self._inner.connection_made(transport)
         else:
             transport.pause_reading()  # nothing reaches aiohttp before the handshake
             self._edge.spawn(self._start_tls(transport))
 
     async def _start_tls(self, transport: asyncio.Transport) -> None:
-        assert self._edge.ssl_context is not None and self._inner is not None
+        assert self._edge.ssl_context is not None
         loop = asyncio.get_running_loop()
         try:
             tls = await loop.start_tls(transport, self, self._edge.ssl_context, server_side=True,
-                                       ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S)
+                                       ssl_handshake_timeout=self._edge.handshake_timeout_s)
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
             transport.close()
             self._release()
@@ -137,6 +143,7 @@ class GuardedConnection(asyncio.Protocol):
         if tls is None:
             self._release()
             return
+        self._inner = self._edge.make_handler()
         self._inner.connection_made(tls)
 
     def data_received(self, data: bytes) -> None:
@@ -169,12 +176,16 @@ class Edge:
     """The protocol factory for ``loop.create_server``: one ``GuardedConnection`` per client."""
 
     def __init__(self, admission: Admission, make_handler: Callable[[], asyncio.Protocol],
-                 ssl_context: ssl.SSLContext | None) -> None:
+                 ssl_context: ssl.SSLContext | None,
+                 handshake_timeout_s: float = TLS_HANDSHAKE_TIMEOUT_S) -> None:
         self.admission = admission
+        self.handshake_timeout_s = handshake_timeout_s
         self.make_handler = make_handler
         self.ssl_context = ssl_context
         self._tasks: set[asyncio.Task[None]] = set()
         self._tls_refusals = 0
+        self._reported_at: float | None = None
+        self._reported: Counter[int] = Counter()
 
     def __call__(self) -> GuardedConnection:
         return GuardedConnection(self)
@@ -185,6 +196,7 @@ class Edge:
         task.add_done_callback(self._tasks.discard)
 
     def refuse(self, transport: asyncio.Transport, status: int) -> None:
+        self._report()
         if self.ssl_context is None:
             transport.write(refusal(status))
             transport.close()
@@ -192,6 +204,18 @@ class Edge:
             self.spawn(self._refuse_tls(transport, status))
         else:
             transport.abort()
+
+    def _report(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._reported_at is not None and now - self._reported_at < REFUSAL_LOG_INTERVAL_S:
+            return
+        self._reported_at = now
+        refused = self.admission.refused
+        log.warning("refusing connections: %d over the cap per address, %d over the cap in all "
+                    "(since the last report: %d); %d open",
+                    refused[429], refused[503], refused.total() - self._reported.total(),
+                    self.admission.open_total)
+        self._reported = Counter(refused)
 
     async def _refuse_tls(self, transport: asyncio.Transport, status: int) -> None:
         assert self.ssl_context is not None

@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
-from server.edge import Admission, Edge, admission_for
+from server.edge import TLS_HANDSHAKE_TIMEOUT_S, Admission, Edge, admission_for
 from server.keys import CONFIG
 from server.middleware import add_security_headers
 
@@ -126,7 +126,8 @@ async def listening(runner: web.AppRunner, host: str, port: int,
                                    keepalive_timeout=config.header_timeout_s,
                                    lingering_time=LINGER_S)
 
-    edge = Edge(admission, make_handler, ssl_context)
+    edge = Edge(admission, make_handler, ssl_context,
+                handshake_timeout_s=min(TLS_HANDSHAKE_TIMEOUT_S, config.header_timeout_s))
     server = await loop.create_server(edge, host, port, backlog=LISTEN_BACKLOG,
                                       reuse_address=True)
     try:

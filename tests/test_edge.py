@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import resource
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from aiohttp import web
 from server.app import create_app
 from server.config import Config
 from server.serving import LoopErrorLimiter, listening
+from server.tls import ensure_self_signed
 from tests.conftest import SECRET_KEY
 from tests.signaling.servers import ROOT, free_port
 
@@ -233,3 +235,51 @@ async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+async def test_over_tls_the_cap_still_answers_and_the_handshake_has_a_deadline(config,
+                                                                              tmp_path):
+    cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(str(cert), str(key))
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+
+    async def tls_conn(port: int) -> Conn:
+        return await asyncio.wait_for(asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_ctx, server_hostname="127.0.0.1",
+            local_addr=("127.0.0.2", 0)), 5)
+
+    runner = web.AppRunner(create_app(dataclasses.replace(config, max_connections_per_address=2)))
+    await runner.setup()
+    try:
+        async with listening(runner, "127.0.0.1", 0, server_ctx) as (_, port):
+            held = [await tls_conn(port), await tls_conn(port)]
+            refused = await tls_conn(port)
+            answer = await first_bytes(refused, 2.0)
+            assert answer is not None and answer.startswith(b"HTTP/1.1 429 "), answer
+            assert b"\r\nRetry-After: 5\r\n" in answer
+            assert (await healthz_tls(port, client_ctx)).startswith(b"HTTP/1.1 200 ")
+            close_all([*held, refused])
+    finally:
+        await runner.cleanup()
+    runner = web.AppRunner(create_app(dataclasses.replace(config, header_timeout_s=0.5)))
+    await runner.setup()
+    try:
+        async with listening(runner, "127.0.0.1", 0, server_ctx) as (_, port):
+            # Connected, but never starting the handshake: closed at the deadline.
+            silent = await asyncio.open_connection("127.0.0.1", port,
+                                                   local_addr=("127.0.0.2", 0))
+            assert await first_bytes(silent, 1.5) == b""
+            assert (await healthz_tls(port, client_ctx)).startswith(b"HTTP/1.1 200 ")
+    finally:
+        await runner.cleanup()
+
+
+async def healthz_tls(port: int, ctx: ssl.SSLContext) -> bytes:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        "127.0.0.1", port, ssl=ctx, server_hostname="127.0.0.1"), 2)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return await asyncio.wait_for(reader.read(), 2)
+    finally:
+        writer.close()
