@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import centres, db, health, home, metrics, middleware, pages, static
+from server import centres, db, edge, health, home, metrics, middleware, pages, static
 from server.auth import views as auth_views
 from server.config import Config
 from server.keys import CONFIG, POOL
@@ -33,7 +33,8 @@ def _feature_setups() -> list[Setup]:
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[middleware.request_context, middleware.error_pages, middleware.identity],
+        middlewares=[middleware.request_context, middleware.error_pages, edge.body_in_time,
+                     middleware.identity],
         client_max_size=MAX_BODY_BYTES,
     )
     app[CONFIG] = config

@@ -17,6 +17,17 @@ from pathlib import Path
 # Secrets shorter than this are refused: they would be guessable offline from a session cookie.
 MIN_SECRET_BYTES = 32
 SUPPORTED_LANGUAGES = ("it", "en")
+# Connections held at once, in all: below the open-file limit, which Casa also needs for the
+# database pool, logs and static files (the effective cap is the lower of the two).
+MAX_CONNECTIONS = 10_000
+# Connections held at once from one address: a centre's NAT with a few dozen browsers stays far
+# below it; one attacker cannot take the whole pool. Trusted proxies are exempt.
+MAX_CONNECTIONS_PER_ADDRESS = 256
+# A request head must be complete this long after the connection opened or the previous
+# response ended (idle keep-alive connections close after it too): slowloris trickles forever.
+HEADER_TIMEOUT_S = 15.0
+# A request body (at most 1 MiB) must arrive within this: 1 MiB at 40 kB/s on a poor 3G link.
+BODY_TIMEOUT_S = 30.0
 
 
 class ConfigError(Exception):
@@ -47,6 +58,10 @@ class Config:
     join_open_minutes_before: int = 15
     join_close_minutes_after: int = 30
     default_language: str = "it"
+    max_connections: int = MAX_CONNECTIONS
+    max_connections_per_address: int = MAX_CONNECTIONS_PER_ADDRESS
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    body_timeout_s: float = BODY_TIMEOUT_S
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,6 +107,19 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
         raise ConfigError(f"{name} must be a whole number") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}")
     return value
 
 
@@ -167,6 +195,12 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
         join_open_minutes_before=_int(env, "CASA_JOIN_OPEN_MINUTES_BEFORE", 15, 0, 240),
         join_close_minutes_after=_int(env, "CASA_JOIN_CLOSE_MINUTES_AFTER", 30, 0, 240),
         default_language=env.get("CASA_DEFAULT_LANGUAGE", "it"),
+        max_connections=_int(env, "CASA_MAX_CONNECTIONS", MAX_CONNECTIONS, 1, 1_000_000),
+        max_connections_per_address=_int(env, "CASA_MAX_CONNECTIONS_PER_ADDRESS",
+                                         MAX_CONNECTIONS_PER_ADDRESS, 1, 1_000_000),
+        header_timeout_s=_seconds(env, "CASA_HEADER_TIMEOUT_SECONDS", HEADER_TIMEOUT_S,
+                                  0.1, 3600),
+        body_timeout_s=_seconds(env, "CASA_BODY_TIMEOUT_SECONDS", BODY_TIMEOUT_S, 0.1, 3600),
         extra={k: v for k, v in env.items() if k.startswith("CASA_X_")},
     )
 

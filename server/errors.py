@@ -45,6 +45,12 @@ TOO_LARGE = _kind("too_large", 413, N_("The request is too large."))
 RATE_LIMITED = _kind("rate_limited", 429, N_("Too many attempts. Please wait and try again."))
 DB_UNAVAILABLE = _kind("database_unavailable", 503,
                        N_("The service is briefly unavailable. Please try again in a minute."))
+# The body did not arrive within the body timeout (server.edge): a stalled or hostile client.
+REQUEST_TIMEOUT = _kind("request_timeout", 408,
+                        N_("The request took too long to arrive. Please try again."))
+# PostgreSQL's disk_full (53100) or ENOSPC on our own writes: nothing was saved; retry later.
+STORAGE_FULL = _kind("storage_full", 503,
+                     N_("The service cannot save anything right now. Please try again later."))
 INTERNAL = _kind("internal_error", 500, N_("Something went wrong on our side. Please try again."))
 
 

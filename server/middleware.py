@@ -3,6 +3,7 @@ session and CSRF; security headers on every response, errors and static files in
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import secrets
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from server import errors
 from server.auth import csrf, sessions
+from server.health import note_storage_full
 from server.keys import (
     ACTOR_STAFF_ID,
     CLIENT_IP,
@@ -150,6 +152,18 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         log.info("input refused by the database", extra={"request_id": request[REQUEST_ID]})
         return render_error(request, errors.BAD_REQUEST, None, {}, {})
     except Exception as exc:
+        if client_gone(request):
+            # The client hung up mid-request (often while we read its body): nothing to answer
+            # and nothing wrong with the database.
+            log.info("client went away", extra={"request_id": request[REQUEST_ID],
+                                                "error": type(exc).__name__})
+            return web.Response(status=CLIENT_CLOSED_REQUEST)
+        if storage_full(exc):
+            note_storage_full(request.app)
+            log.error("storage full", extra={"request_id": request[REQUEST_ID],
+                                             "error": type(exc).__name__})
+            return render_error(request, errors.STORAGE_FULL, None, {},
+                                {"Retry-After": str(STORAGE_RETRY_AFTER_S)})
         if not database_unavailable(exc):
             # The traceback goes to the log under the request id, never to the client.
             log.exception("unhandled error", extra={"request_id": request[REQUEST_ID]})
@@ -158,6 +172,24 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         log.error("database unavailable", extra={"request_id": request[REQUEST_ID],
                                                  "error": type(exc).__name__})
         return render_error(request, errors.DB_UNAVAILABLE, None, {}, {"Retry-After": "30"})
+
+
+# The status logged for a request whose client left before the answer (nginx's convention).
+CLIENT_CLOSED_REQUEST = 499
+# A full disk is an operator's job: clients wait longer than for a restarting database.
+STORAGE_RETRY_AFTER_S = 120
+
+
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def storage_full(exc: BaseException) -> bool:
+    """PostgreSQL's disk_full (53100), or ENOSPC / EDQUOT on a write of our own."""
+    if isinstance(exc, asyncpg.DiskFullError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 # SQLSTATEs that mean "the database cannot serve us right now", not "the query was wrong":
@@ -222,7 +254,9 @@ def _csrf_exempt(request: web.Request) -> bool:
 async def _check_csrf(request: web.Request) -> None:
     config = request.app[CONFIG]
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and origin != _own_origin(request):
+    # "null" is what sandboxed frames, data: URLs and cross-origin redirects send: never ours
+    # (our Referrer-Policy is same-origin, under which browsers send our own origin on forms).
+    if origin is not None and origin != _own_origin(request):
         raise errors.ApiError(errors.CSRF)
     presented = request.headers.get(csrf.HEADER)
     if presented is None and request.content_type in ("application/x-www-form-urlencoded",
@@ -262,7 +296,9 @@ def add_security_headers(h: MutableMapping[str, str], *, https: bool, cacheable:
     """The headers every response carries; ``cacheable`` only for static files."""
     h.setdefault("Content-Security-Policy", CSP)
     h["X-Content-Type-Options"] = "nosniff"
-    h["Referrer-Policy"] = "no-referrer"
+    # Nothing leaves for other sites; same-origin requests keep their Origin header, which
+    # "no-referrer" would turn into "null" on every form post (and CSRF needs it).
+    h["Referrer-Policy"] = "same-origin"
     h["Permissions-Policy"] = PERMISSIONS_POLICY
     h["X-Frame-Options"] = "DENY"
     h["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -12,7 +12,7 @@ import pytest
 
 from server.app import create_app
 from server.config import Config
-from tests.conftest import SECRET_KEY, login
+from tests.conftest import PASSWORD, SECRET_KEY, csrf_token, login
 
 
 def assert_security_headers(resp, https: bool = False):
@@ -22,7 +22,7 @@ def assert_security_headers(resp, https: bool = False):
     assert "script-src 'self'" in csp
     assert "camera=(self)" in resp.headers["Permissions-Policy"]
     assert "microphone=(self)" in resp.headers["Permissions-Policy"]
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert ("Strict-Transport-Security" in resp.headers) == https
 
@@ -251,3 +251,17 @@ async def test_metrics_are_for_local_scrapers_or_token_holders(aiohttp_client, d
     ok = await c.get("/metrics", headers={**outside, "Authorization": "Bearer " + "m" * 32})
     assert ok.status == 200
     assert (await c.get("/metrics")).status == 200  # the proxy host itself
+
+
+async def test_null_origin_is_refused_even_with_a_token(client, make_staff):
+    # What a sandboxed frame or a data: URL on another site sends along with a stolen form.
+    gp = await make_staff()
+    token = await csrf_token(client)
+    form = {"email": gp.email, "password": PASSWORD, "csrf_token": token}
+    resp = await client.post("/login", data=form, allow_redirects=False,
+                             headers={"Origin": "null", "Accept": "application/json"})
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "csrf_failed"
+    own = str(client.make_url("/")).rstrip("/")
+    resp = await client.post("/login", data=form, allow_redirects=False,
+                             headers={"Origin": own})
+    assert resp.status == 303

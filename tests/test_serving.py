@@ -11,7 +11,7 @@ from aiohttp import web
 
 from server.app import create_app
 from server.config import Config
-from server.serving import CasaRunner
+from server.serving import listening
 
 MALFORMED = [
     b"GET /join/LEAKTOKEN\x00abc HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -24,12 +24,13 @@ MALFORMED = [
 
 @pytest.fixture
 async def port(config: Config) -> AsyncIterator[int]:
-    runner = CasaRunner(create_app(config), access_log=None)
+    runner = web.AppRunner(create_app(config))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield runner.addresses[0][1]
-    await runner.cleanup()
+    try:
+        async with listening(runner, "127.0.0.1", 0, None) as (_, bound):
+            yield bound
+    finally:
+        await runner.cleanup()
 
 
 async def _exchange(port: int, raw: bytes) -> bytes:
@@ -52,7 +53,7 @@ async def test_malformed_request_gets_a_fixed_reply_with_security_headers(port, 
     headers = {k.strip().lower(): v.strip() for k, _, v in
                (line.partition(b":") for line in head.split(b"\r\n")[1:])}
     assert b"frame-ancestors 'none'" in headers[b"content-security-policy"]
-    assert headers[b"referrer-policy"] == b"no-referrer"
+    assert headers[b"referrer-policy"] == b"same-origin"
     assert headers[b"x-content-type-options"] == b"nosniff"
     assert headers[b"cache-control"] == b"no-store"
     assert headers[b"server"] == b"Casa"
