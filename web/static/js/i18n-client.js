@@ -7,14 +7,17 @@ export function loadStrings(id = 'call-strings') {
   return strings;
 }
 
-// t('net_good', {rtt: 40}) fills the gettext-style %(name)s placeholders. Each value is
-// wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE, the plain-text <bdi>: a name or
-// a message in another script (or with a stray override character) cannot reorder the
-// sentence around it.
+// t('net_good', {rtt: 40}) fills the gettext-style %(name)s placeholders. Text values (names)
+// are wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE, the plain-text <bdi>: a name
+// in another script (or with a stray override character) cannot reorder the sentence around
+// it. Numbers need no isolating and stay as they are.
 export function t(key, vars = {}) {
   const text = strings[key] ?? key;
-  return text.replace(/%\((\w+)\)s/g,
-    (whole, name) => (name in vars ? isolated(String(vars[name])) : whole));
+  return text.replace(/%\((\w+)\)s/g, (whole, name) => {
+    if (!(name in vars)) return whole;
+    const value = vars[name];
+    return typeof value === 'number' ? String(value) : isolated(String(value));
+  });
 }
 
 export function isolated(text) {
