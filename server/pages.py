@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from server import errors
 from server.keys import CSRF_TOKEN, JINJA, LANG, SESSION, STAFF
@@ -38,8 +39,15 @@ def setup(app: web.Application) -> None:
         ngettext=lambda s, p, n, **kw: (s if n == 1 else p) % ({"num": n} | kw),
         newstyle=True,
     )
+    env.filters["bdi"] = bdi
     app[JINJA] = env
     app[_CATALOGUES] = Catalogues.load()
+
+
+def bdi(value: Any) -> Markup:
+    """``{{ name|bdi }}``: a name or other text someone typed, isolated from the sentence
+    around it, so its direction (or a stray override character) cannot reorder the page."""
+    return Markup("<bdi>{}</bdi>").format(value)
 
 
 def catalogues(app: web.Application) -> Catalogues:

@@ -9,6 +9,8 @@ from datetime import date
 
 import asyncpg
 
+from server.text import name_problem
+
 # Values of a character in an odd (1st, 3rd, ...) position of a codice fiscale (DM 23/12/1976).
 _ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                 [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18,
@@ -65,10 +67,12 @@ class NewPatient:
     def problems(self) -> dict[str, str]:
         """Field name -> reason, empty when valid."""
         out: dict[str, str] = {}
-        if not 1 <= len(self.given_name.strip()) <= 200:
-            out["given_name"] = "required, at most 200 characters"
-        if not 1 <= len(self.family_name.strip()) <= 200:
-            out["family_name"] = "required, at most 200 characters"
+        for field, value in (("given_name", self.given_name), ("family_name", self.family_name)):
+            problem = name_problem(value)
+            if not 1 <= len(value.strip()) <= 200:
+                out[field] = "required, at most 200 characters"
+            elif problem:
+                out[field] = problem
         if not date(1900, 1, 2) <= self.date_of_birth <= date.today():
             out["date_of_birth"] = "must be a real past date"
         if self.phone and not re.fullmatch(r"\+?[0-9 ]{6,20}", self.phone):

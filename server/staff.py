@@ -8,6 +8,7 @@ from enum import StrEnum
 import asyncpg
 
 from server.auth.passwords import check_strength, hash_password
+from server.text import name_problem
 
 
 class Role(StrEnum):
@@ -100,6 +101,9 @@ async def create(conn: asyncpg.Connection, *, email: str, full_name: str, role: 
     seeding reuse one hash instead of paying Argon2 per account."""
     if "@" not in email or len(email) > 254:
         raise ValueError("e-mail address is not valid")
+    problem = name_problem(full_name)
+    if problem or not 1 <= len(full_name.strip()) <= 200:
+        raise ValueError(f"full_name {problem or 'must be 1 to 200 characters'}")
     if password_hash is None:
         check_strength(password)
         password_hash = hash_password(password)

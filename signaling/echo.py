@@ -25,17 +25,36 @@ from av.frame import Frame
 from av.packet import Packet
 
 from server import errors
-from server.errors import ApiError
-from server.keys import CONFIG, POOL, STAFF
-from signaling import presence, turn
-from signaling.auth import PATIENT_COOKIE
-from signaling.keys import DIRECTORY
-from signaling.messages import MAX_CREDENTIAL_CHARS, MAX_SDP_CHARS
+from server.config import Config
+from server.errors import ApiError, ErrorKind
+from server.keys import CONFIG
+from signaling import turn
+from signaling.echo_access import ECHO_BUSY, TOO_MANY_CHECKS, Caller, caller
+from signaling.messages import MAX_SDP_CHARS
 
 # Echoing video costs a core's fraction per peer: a few at once per instance.
 MAX_ECHO_PEERS = 4
+# One page runs two checks one after the other (direct, then relay only), and a reload may
+# leave the last one behind for a few seconds: more than that is not one person's check.
+MAX_ECHO_PEERS_PER_CALLER = 2
+# Patients at a centre's kiosks may share one address, but one address never takes every slot.
+MAX_ECHO_PEERS_PER_ADDRESS = 3
+# The page gives up on a connection after 10 s (ECHO_CONNECT_MS in precall.js); a peer whose
+# ICE has not connected a little after that is nobody's, and its slot goes back.
+ECHO_ICE_TIMEOUT_S = 15.0
 # A pre-call check takes under a minute; the peer closes itself after this.
 ECHO_LIFETIME_S = 120.0
+
+
+@dataclass
+class EchoLimits:
+    """The echo peers' limits (the constants above); tests inject shorter ones."""
+
+    total: int = MAX_ECHO_PEERS
+    per_caller: int = MAX_ECHO_PEERS_PER_CALLER
+    per_address: int = MAX_ECHO_PEERS_PER_ADDRESS
+    ice_timeout_s: float = ECHO_ICE_TIMEOUT_S
+    lifetime_s: float = ECHO_LIFETIME_S
 
 
 class CountingTrack(MediaStreamTrack):
@@ -56,44 +75,45 @@ class CountingTrack(MediaStreamTrack):
 @dataclass
 class EchoPeer:
     pc: RTCPeerConnection
+    caller: Caller
     started: float = field(default_factory=time.monotonic)
     tracks: list[CountingTrack] = field(default_factory=list)
-    timer: asyncio.TimerHandle | None = None
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
 
 
-PEERS = web.AppKey("signaling_echo_peers", dict[str, EchoPeer])
+class EchoPeers:
+    """The echo peers of this instance, and who holds them."""
+
+    def __init__(self, limits: EchoLimits | None = None) -> None:
+        self.limits = limits or EchoLimits()
+        self.peers: dict[str, EchoPeer] = {}
+
+    def refusal(self, who: Caller) -> ErrorKind | None:
+        """Why ``who`` may not take another peer now, or None. The caller's own limits come
+        first: someone holding their share is told so at once, even when all are taken."""
+        held = list(self.peers.values())
+        if sum(p.caller.key == who.key for p in held) >= self.limits.per_caller \
+                or sum(p.caller.address == who.address for p in held) >= self.limits.per_address:
+            return TOO_MANY_CHECKS
+        if len(held) >= self.limits.total:
+            return ECHO_BUSY
+        return None
+
+    def get(self, peer_id: str) -> EchoPeer | None:
+        return self.peers.get(peer_id)
+
+
+PEERS = web.AppKey("signaling_echo_peers", EchoPeers)
 
 
 def setup(app: web.Application) -> None:
-    app[PEERS] = {}
+    app[PEERS] = EchoPeers()
     app.router.add_post("/api/v1/precall/offer", offer_view, name="precall_offer")
     app.router.add_get("/api/v1/precall/{id}/report", report_view, name="precall_report")
 
 
-async def check_allowed_until(request: web.Request) -> float | None:
-    """Until when (unix time) the caller may run the pre-call check: a signed-in staff member
-    always (``inf``), a patient (cookie or ``Bearer`` credential) or a guest (``Bearer g_...``)
-    until their consultation's join window closes; None for anyone else. The ICE servers
-    endpoint (server/calls/precall.py) asks the same question."""
-    if request.get(STAFF) is not None:
-        return float("inf")
-    auth = request.headers.get("Authorization", "")
-    credential = auth[7:] if auth.startswith("Bearer ") else request.cookies.get(PATIENT_COOKIE)
-    if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
-        return None
-    pool, directory = request.app[POOL], request.app[DIRECTORY]
-    if credential.startswith(presence.GUEST_PREFIX):
-        # A guest (interpreter, second clinician) checks their devices before entering too.
-        guest = await presence.resolve_guest(pool, credential)
-        c = await directory.get(pool, guest[1]) if guest else None
-    else:
-        c = await directory.resolve_patient_credential(pool, credential)
-    return c.join_closes_at.timestamp() if c is not None else None
-
-
 async def offer_view(request: web.Request) -> web.Response:
-    if await check_allowed_until(request) is None:
-        raise ApiError(errors.UNAUTHENTICATED)
+    who = await caller(request)
     try:
         body = await request.json()
     except ValueError:
@@ -102,25 +122,26 @@ async def offer_view(request: web.Request) -> web.Response:
     if not isinstance(sdp, str) or not sdp or len(sdp) > MAX_SDP_CHARS \
             or body.get("type") != "offer":
         raise ApiError(errors.BAD_REQUEST)
-    peers = request.app[PEERS]
-    if len(peers) >= MAX_ECHO_PEERS:
-        raise ApiError(errors.RATE_LIMITED, headers={"Retry-After": "30"})
+    echo = request.app[PEERS]
+    # Checked and taken with no await between: concurrent offers cannot all pass the check.
+    refused = echo.refusal(who)
+    if refused is not None:
+        raise ApiError(refused, headers={"Retry-After": str(int(echo.limits.ice_timeout_s))})
     peer_id = secrets.token_urlsafe(16)
-    ice = [RTCIceServer(**s) for s in turn.ice_servers(request.app[CONFIG], "echo-" + peer_id[:8])]
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=ice))
-    peer = EchoPeer(pc)
-    peers[peer_id] = peer
+    peer = EchoPeer(_peer_connection(request.app[CONFIG], peer_id), who)
+    echo.peers[peer_id] = peer
+    pc = peer.pc
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
-        echo = CountingTrack(track)
-        peer.tracks.append(echo)
-        pc.addTrack(echo)
+        counted = CountingTrack(track)
+        peer.tracks.append(counted)
+        pc.addTrack(counted)
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:
         if pc.connectionState in ("failed", "closed"):
-            await _close(request.app, peer_id)
+            await _close(echo, peer_id)
 
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -128,12 +149,20 @@ async def offer_view(request: web.Request) -> web.Response:
             raise ValueError("an offer without audio or video")
         await pc.setLocalDescription(await pc.createAnswer())
     except Exception:
-        await _close(request.app, peer_id)
+        await _close(echo, peer_id)
         raise ApiError(errors.BAD_REQUEST) from None
     loop = asyncio.get_running_loop()
-    peer.timer = loop.call_later(ECHO_LIFETIME_S,
-                                 lambda: asyncio.ensure_future(_close(request.app, peer_id)))
+    peer.timers = [
+        loop.call_later(echo.limits.ice_timeout_s,
+                        lambda: asyncio.ensure_future(_close_unless_connected(echo, peer_id))),
+        loop.call_later(echo.limits.lifetime_s,
+                        lambda: asyncio.ensure_future(_close(echo, peer_id)))]
     return web.json_response({"id": peer_id, "sdp": pc.localDescription.sdp, "type": "answer"})
+
+
+def _peer_connection(config: Config, peer_id: str) -> RTCPeerConnection:
+    ice = [RTCIceServer(**s) for s in turn.ice_servers(config, "echo-" + peer_id[:8])]
+    return RTCPeerConnection(RTCConfiguration(iceServers=ice))
 
 
 async def report_view(request: web.Request) -> web.Response:
@@ -184,17 +213,25 @@ def candidate_type(pc: RTCPeerConnection) -> str | None:
     return None
 
 
-async def _close(app: web.Application, peer_id: str) -> None:
-    peer = app[PEERS].pop(peer_id, None)
+async def _close_unless_connected(echo: EchoPeers, peer_id: str) -> None:
+    """An offer whose ICE never connected (a closed tab, an unreachable address, or someone
+    holding slots on purpose) gives its slot back."""
+    peer = echo.get(peer_id)
+    if peer is not None and peer.pc.iceConnectionState not in ("connected", "completed"):
+        await _close(echo, peer_id)
+
+
+async def _close(echo: EchoPeers, peer_id: str) -> None:
+    peer = echo.peers.pop(peer_id, None)
     if peer is None:
         return
-    if peer.timer is not None:
-        peer.timer.cancel()
+    for timer in peer.timers:
+        timer.cancel()
     with contextlib.suppress(Exception):
         await peer.pc.close()
 
 
 async def close_all(app: web.Application) -> None:
-    peers: dict[str, EchoPeer] = app[PEERS]
-    for peer_id in list(peers.keys()):
-        await _close(app, peer_id)
+    echo = app[PEERS]
+    for peer_id in list(echo.peers):
+        await _close(echo, peer_id)

@@ -10,6 +10,7 @@ import json
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
+from server.text import message_problem, name_problem
 from signaling.errors import INVALID_FIELD, UNKNOWN_TYPE, ProtocolError
 
 PROTOCOL_VERSION = 1
@@ -141,6 +142,8 @@ class Invite(Message):
         _int("staff_id", self.staff_id, 1, 2**62, optional=True)
         _bool("guest", self.guest, optional=True)
         _opt_text("label", self.label, GUEST_LABEL_MAX_CHARS)
+        if self.label is not None and name_problem(self.label):
+            raise _bad("label")
         # Exactly one of the two forms.
         if (self.staff_id is None) == (self.guest is not True):
             raise _bad("staff_id" if self.staff_id is not None else "guest")
@@ -218,7 +221,8 @@ class Chat(Message):
 
     def check(self) -> None:
         _text("text", self.text, CHAT_MAX_CHARS)
-        if not self.text.strip():
+        # Tab and newline pass; other control characters do not (server/text.py).
+        if not self.text.strip() or message_problem(self.text):
             raise _bad("text")
         size = chat_relay_bytes(self.text)
         if size > CHAT_MAX_RELAY_BYTES:

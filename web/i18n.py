@@ -19,6 +19,7 @@ from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+from markupsafe import Markup
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 LANGUAGES: dict[str, str] = {"it": "Italiano", "en": "English"}
@@ -59,6 +60,9 @@ class Catalogues:
 
         def _(message: str, **variables: Any) -> str:
             text = tr.gettext(message)
+            if any(isinstance(v, Markup) for v in variables.values()):
+                # A template passed markup (a name in <bdi>): escape the sentence, keep that.
+                return Markup.escape(text) % variables
             return text % variables if variables else text
 
         return _

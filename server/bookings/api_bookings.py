@@ -155,7 +155,8 @@ def _list_params(request: web.Request, user: Staff) -> list[Any]:
     centre = jsonio.text(q.get("centre"), "centre", max_len=100, required=False)
     clinician = jsonio.an_id(q.get("clinician"), "clinician", required=False)
     start = end = None
-    if q.get("day"):
+    # Absent means every day; present but empty is no date (422), not "every day".
+    if q.get("day") is not None:
         start, end = day_bounds(jsonio.a_date(q.get("day"), "day", lo=2000))
     state = q.get("status")
     if state is not None and state not in status.STATUSES:

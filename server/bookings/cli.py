@@ -10,6 +10,7 @@ from typing import Any
 from server import db, staff
 from server.bookings import tokens
 from server.cli import _config, _fail
+from server.text import name_problem
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +40,9 @@ async def _staff_id(pool: Any, email: str) -> int | None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     config = _config(args, demo=args.demo)
+    problem = name_problem(args.label) if args.label is not None else None
+    if problem:
+        return _fail(f"--label {problem}")
 
     async def run() -> str | None:
         async with db.open_database(config) as pool:

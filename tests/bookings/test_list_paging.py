@@ -109,3 +109,19 @@ async def test_openapi_documents_the_paging(api: Api):
     page = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert "next_cursor" in doc["components"]["schemas"][page["$ref"].rsplit("/", 1)[1]][
         "properties"]
+
+
+async def test_empty_query_parameters_are_422_naming_the_field(api: Api):
+    """An empty value is not "absent": ``?day=`` is no date (the schema says format date),
+    and was answered 200 with every day's bookings."""
+    for field in ("day", "centre", "clinician", "status", "limit", "cursor"):
+        empty: dict[str, Any] = {field: ""}
+        resp = await api.get("/api/v1/bookings", **empty)
+        assert resp.status == 422, (field, resp.status)
+        assert field in (await resp.json())["error"]["details"]["fields"], field
+    # The slots too: each optional parameter sent empty is named.
+    base: dict[str, Any] = {"centre": "san-siro", "service": "gp_visit", "date": "2030-01-07"}
+    for field in ("days", "clinician", "patient", "date"):
+        resp = await api.get("/api/v1/slots", **(base | {field: ""}))
+        assert resp.status == 422, (field, resp.status)
+        assert field in (await resp.json())["error"]["details"]["fields"], field

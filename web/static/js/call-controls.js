@@ -1,7 +1,7 @@
 // The call's controls (mute, camera, try video again, screen share, chat, hang up with
 // confirmation, leaving the waiting room) and the end page they lead to.
 
-import { t, timeOf } from './i18n-client.js';
+import { bdi, t, timeOf } from './i18n-client.js';
 import { $, LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show, state,
   status, stopMedia } from './call-stage.js';
 
@@ -132,8 +132,8 @@ $('chat-form').addEventListener('submit', (event) => {
 function addChatLine(who, text, at) {
   const li = document.createElement('li');
   const b = document.createElement('strong');
-  b.textContent = who + (at ? ` (${timeOf(at, LANG)})` : '') + ': ';
-  li.append(b, document.createTextNode(text));
+  b.append(bdi(who), (at ? ` (${timeOf(at, LANG)})` : '') + ': ');
+  li.append(b, bdi(text));
   $('chat-log').append(li);
   li.scrollIntoView({ block: 'nearest' });
 }

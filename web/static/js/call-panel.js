@@ -1,7 +1,7 @@
 // The clinician's side panel on the call page: who is waiting (admit, short message), who is
 // in the call (send back), and invitations (a colleague's account or a guest link).
 
-import { t, timeOf } from './i18n-client.js';
+import { bdi, t, timeOf } from './i18n-client.js';
 
 const $ = (id) => document.getElementById(id);
 // The protocol's notice codes; "few_minutes" may carry a number of minutes.
@@ -56,7 +56,7 @@ export class ClinicianPanel {
     for (const p of this.patientsInCall) {
       const li = document.createElement('li');
       li.className = 'in-call';
-      li.append(text('strong', p.name || t('patient')), text('span', ' · ' + t('in_call')));
+      li.append(nameEl(p.name || t('patient')), text('span', ' · ' + t('in_call')));
       li.append(button(t('send_back'), 'send-back', () => this.signal.sendBack(p.peer_id)));
       list.append(li);
     }
@@ -75,7 +75,7 @@ export class ClinicianPanel {
       t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
     if (e.nurse_present) details.push(t('nurse_present'));
     if (e.language) details.push(e.language);
-    li.append(text('strong', e.name || t('patient')), text('span', ' · ' + details.join(' · ')));
+    li.append(nameEl(e.name || t('patient')), text('span', ' · ' + details.join(' · ')));
     const admit = button(t('admit'), 'primary admit', () => this.signal.admit(e.peer_id));
     admit.disabled = away;
     li.append(admit);
@@ -110,6 +110,13 @@ export class ClinicianPanel {
       out.textContent = t('invited_staff');
     }
   }
+}
+
+// A person's name: <strong><bdi>, so its direction never reorders the details after it.
+function nameEl(value) {
+  const el = document.createElement('strong');
+  el.append(bdi(value));
+  return el;
 }
 
 function text(tag, value) {

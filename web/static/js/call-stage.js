@@ -106,6 +106,7 @@ function remoteTrack(event, l) {
     video.srcObject = stream;
     const name = document.createElement('span');
     name.className = 'name';
+    name.dir = 'auto';
     name.textContent = nameOf(state.peers.get(l.peerId), 'clinician');
     tile.append(video, name);
     $('remotes').append(tile);

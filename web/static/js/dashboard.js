@@ -3,7 +3,7 @@
 // kept for 30 s), left, finished (docs/protocol.md, "waiting entry"); a chime and a tab title
 // when someone arrives.
 
-import { loadStrings, t, timeOf } from './i18n-client.js';
+import { bdi, loadStrings, t, timeOf } from './i18n-client.js';
 import { SignalClient } from './signal-client.js';
 
 loadStrings();
@@ -68,7 +68,7 @@ function addRow(e) {
   li.dataset.room = e.room;
   const who = document.createElement('div');
   who.className = 'who';
-  who.textContent = `${timeOf(e.starts_at)} · ${e.name}`;
+  who.append(`${timeOf(e.starts_at)} · `, bdi(e.name));
   const statusEl = document.createElement('div');
   statusEl.className = 'live-status';
   statusEl.dataset.status = '';

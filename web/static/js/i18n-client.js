@@ -7,10 +7,29 @@ export function loadStrings(id = 'call-strings') {
   return strings;
 }
 
-// t('net_good', {rtt: 40}) fills the gettext-style %(name)s placeholders.
+// t('net_good', {rtt: 40}) fills the gettext-style %(name)s placeholders. Text values (names)
+// are wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE, the plain-text <bdi>: a name
+// in another script (or with a stray override character) cannot reorder the sentence around
+// it. Numbers need no isolating and stay as they are.
 export function t(key, vars = {}) {
   const text = strings[key] ?? key;
-  return text.replace(/%\((\w+)\)s/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+  return text.replace(/%\((\w+)\)s/g, (whole, name) => {
+    if (!(name in vars)) return whole;
+    const value = vars[name];
+    return typeof value === 'number' ? String(value) : isolated(String(value));
+  });
+}
+
+export function isolated(text) {
+  return `\u2068${text}\u2069`;
+}
+
+// An element holding a name or a message typed by someone: its direction is its own and it
+// never changes the order of the text around it (<bdi> is isolated by the browser itself).
+export function bdi(text) {
+  const el = document.createElement('bdi');
+  el.textContent = text;
+  return el;
 }
 
 // Times are shown in Rome time, whatever the device's own clock zone is.

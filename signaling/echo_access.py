@@ -1,0 +1,93 @@
+"""Who may run the pre-call check (the echo peer and its TURN credentials), and as whom their
+checks are counted.
+
+A signed-in staff member always; a patient (``casa_patient`` cookie or ``Authorization: Bearer
+<credential>``) or a guest (``Bearer g_...``) until their consultation is over: ended by the
+clinician, cancelled or fulfilled, or past its join window. A check that is refused because
+the consultation is over says so (``consultation_ended``, ``too_late``), so the page can tell
+the patient rather than ask them to sign in. Before the window opens the check is allowed:
+patients are asked to test their devices early."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from server import errors
+from server.errors import CATALOGUE, N_, ApiError, ErrorKind
+from server.keys import CLIENT_IP, POOL, STAFF
+from signaling import errors as signal_errors
+from signaling import presence
+from signaling.auth import PATIENT_COOKIE, check_window
+from signaling.directory import Consultation
+from signaling.errors import ProtocolError
+from signaling.keys import DIRECTORY
+from signaling.messages import MAX_CREDENTIAL_CHARS
+
+
+def _kind(code: str, status: int, message: str) -> ErrorKind:
+    kind = ErrorKind(code, status, message)
+    CATALOGUE.setdefault(code, kind)
+    return kind
+
+
+# The consultation was ended by the clinician, cancelled or fulfilled: its credentials open
+# nothing more, not even a device check (the same code as the WebSocket's).
+CONSULTATION_ENDED = _kind("consultation_ended", 410, N_("This consultation has ended."))
+# The consultation's join window has closed.
+TOO_LATE = _kind("too_late", 410, N_("The time for this consultation is over."))
+# This person (or this address) already holds as many echo peers as one check needs.
+TOO_MANY_CHECKS = _kind("too_many_checks", 429, N_(
+    "A connection test is already running. Please wait a moment and try again."))
+# Every echo peer of this instance is taken.
+ECHO_BUSY = _kind("echo_busy", 429, N_(
+    "The connection test is busy. Please try again in a minute."))
+
+_WINDOW_ERRORS = {signal_errors.CONSULTATION_ENDED.code: CONSULTATION_ENDED,
+                  signal_errors.TOO_LATE.code: TOO_LATE}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whose check this is: ``key`` counts one person's checks together (``staff:<id>``,
+    ``patient:<consultation id>`` for every credential of that patient, ``guest:<id>``);
+    ``address`` is the client's address; ``until`` (unix time) when their right ends."""
+
+    key: str
+    address: str
+    until: float
+
+
+async def caller(request: web.Request) -> Caller:
+    """The caller of a pre-call endpoint, or the catalogued refusal (``unauthenticated``,
+    ``consultation_ended``, ``too_late``)."""
+    address = request.get(CLIENT_IP) or request.remote or ""
+    person = request.get(STAFF)
+    if person is not None:
+        return Caller(f"staff:{person.id}", address, float("inf"))
+    auth = request.headers.get("Authorization", "")
+    credential = auth[7:] if auth.startswith("Bearer ") else request.cookies.get(PATIENT_COOKIE)
+    if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
+        raise ApiError(errors.UNAUTHENTICATED)
+    pool, directory = request.app[POOL], request.app[DIRECTORY]
+    c: Consultation | None
+    if credential.startswith(presence.GUEST_PREFIX):
+        # A guest (interpreter, second clinician) checks their devices before entering too.
+        guest = await presence.resolve_guest(pool, credential)
+        c = await directory.get(pool, guest[1]) if guest else None
+        key = f"guest:{guest[0]}" if guest else ""
+    else:
+        c = await directory.resolve_patient_credential(pool, credential)
+        key = f"patient:{c.id}" if c else ""
+    if c is None:
+        raise ApiError(errors.UNAUTHENTICATED)
+    try:
+        check_window(c, time.time())
+    except ProtocolError as exc:
+        refusal = _WINDOW_ERRORS.get(exc.kind.code)
+        if refusal is not None:
+            raise ApiError(refusal) from None
+        # too_early: the device check may run before the window opens.
+    return Caller(key, address, c.join_closes_at.timestamp())
