@@ -67,9 +67,9 @@ class Keyring:
     """Key id -> 32-byte key, one of them current; optionally backed by a file."""
 
     current: str
-    keys: dict[str, bytes]
+    keys: dict[str, bytes] = field(repr=False)  # never in a traceback or a log line
     path: Path | None = None
-    sealed: dict[str, SealedEntry] = field(default_factory=dict)
+    sealed: dict[str, SealedEntry] = field(default_factory=dict, repr=False)
     _stamp: tuple[int, int] | None = field(default=None, repr=False)
     _opened: dict[str, bytes] = field(default_factory=dict, repr=False)
 
