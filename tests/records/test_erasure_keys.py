@@ -27,7 +27,7 @@ async def _note(conn, rec, gp, make_booking, patient: int, text: str) -> int:
                                 patient_id=patient, category=Category.GP,
                                 content=content.parse({"text": text}))
         await rec.sign(conn, gp, note.id)
-    return note.id
+    return int(note.id)
 
 
 async def _rows(conn, note_id: int) -> list[tuple[RowId, Sealed]]:
@@ -96,7 +96,8 @@ async def test_an_erasure_waits_for_a_note_being_written_and_erases_it(
 
         async def erase() -> list[int]:
             async with pool.acquire() as c, c.transaction():
-                return await rec.erase_patient(c, admin, patient, "patient_request")
+                ids: list[int] = await rec.erase_patient(c, admin, patient, "patient_request")
+                return ids
 
         erasing = asyncio.create_task(erase())
         await asyncio.sleep(0.3)
