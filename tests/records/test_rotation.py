@@ -171,3 +171,34 @@ async def test_a_second_rotation_waits_its_turn(config, conn):
         await conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
     assert busy.returncode == 2 and "another key rotation is running" in busy.stderr
     assert keyring.load(config.keyring_path).keys.keys() == before  # no key added
+
+
+async def test_rotation_seals_break_glass_reasons_stored_in_plaintext(config, conn, rec,
+                                                                    make_staff, make_patient,
+                                                                    make_booking):
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    note = await rec.create(conn, psy, booking_id=await make_booking(patient, psy.id,
+                                                                     "violence_support"),
+                            patient_id=patient, category=Category.VIOLENCE_SUPPORT,
+                            content=content.parse({"text": "x"}))
+    await rec.sign(conn, psy, note.id)
+    # A row as Casa wrote it before migration 0220: the reason in plaintext.
+    glass = await conn.fetchval(
+        "INSERT INTO break_glass (note_id, staff_id, reason, expires_at) "
+        "VALUES ($1, $2, 'OLD-REASON-9a7c: she called from the shelter', now()) RETURNING id",
+        note.id, gp.id)
+    await conn.execute("INSERT INTO records_notifications (staff_id, kind, note_id, actor_id, "
+                       "break_glass_id) VALUES ($1, 'break_glass', $2, $3, $4)",
+                       psy.id, note.id, gp.id, glass)
+    assert (await rec.notifications(conn, psy))[0].reason.startswith("OLD-REASON-9a7c")
+
+    done = await run_cli_async(config, "keys", "rotate")
+    assert done.returncode == 0 and "1 break-glass reason(s) sealed" in done.stdout, done.stderr
+    row = await conn.fetchrow("SELECT reason, reason_ciphertext FROM break_glass WHERE id = $1",
+                              glass)
+    assert row["reason"] is None and b"OLD-REASON" not in bytes(row["reason_ciphertext"])
+    assert (await rec.notifications(conn, psy))[0].reason.startswith("OLD-REASON-9a7c")
+    verified = await run_cli_async(config, "keys", "verify")
+    assert verified.returncode == 0 and "1 break-glass reason(s) decrypt" in verified.stdout
