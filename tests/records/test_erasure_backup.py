@@ -73,7 +73,7 @@ def keys_in_keyring(path: Path) -> list[bytes]:
     found = list(masters.values())
     sealed: list[bytes] = []
     for entry_id, entry in raw.get("sealed", {}).items():
-        blob = base64.b64decode(entry["key"])
+        blob = base64.b64decode(entry.partition(":")[2])
         for kid, master in masters.items():
             aad = f"casa-sealed-v1|{entry_id}|{kid}".encode()
             try:

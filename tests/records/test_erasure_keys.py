@@ -11,7 +11,7 @@ import pytest
 from records import content, keyring, subkeys
 from records.access import Category
 from records.crypto import Envelope, RowId, Sealed
-from records.errors import UnknownKeyError
+from records.errors import KeyringError, UnknownKeyError
 from records.keyring import Keyring
 from records.service import Records
 from server import db
@@ -185,8 +185,8 @@ def test_a_first_layout_keyring_file_is_still_read(tmp_path):
     assert ring.current == "k20261127-3f9a" and ring.sealed == {}
     path.write_text('{"version": 2, "current": "k20261127-3f9a", '
                     '"keys": {"k20261127-3f9a": "' + "A" * 43 + '="}, '
-                    '"sealed": {"p1-abcdef": {"kek": "k-missing", "key": "AAAA"}}}')
-    with pytest.raises(Exception, match="malformed"):
+                    '"sealed": {"p1-abcdef": "k-missing:AAAA"}}')
+    with pytest.raises(KeyringError, match="lacks"):
         keyring.load(path)
 
 

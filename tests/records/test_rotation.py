@@ -91,7 +91,8 @@ async def test_rotation_while_notes_are_written_loses_nothing(db_url, config, ri
         assert await pool.fetchval(rotate.REMAINING) == 0
         on_file = keyring.load(config.keyring_path)
         assert on_file.current == kid and len(on_file.keys) == 2
-        assert on_file.sealed and {e.kek for e in on_file.sealed.values()} == {kid}
+        assert on_file.sealed
+        assert {keyring.sealed_under(v) for v in on_file.sealed.values()} == {kid}
         total = await pool.fetchval("SELECT count(*) FROM notes")
         assert total == 300 + len(written)
         async with pool.acquire() as conn:
