@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch", type=int, default=rotate.BATCH, help="rows per transaction")
     p.add_argument("--demo", action="store_true", help="use the demo configuration")
     p.set_defaults(func=cmd_keys_rotate)
+    p = ksub.add_parser("prune", help="remove old master keys nothing in the database or "
+                                      "the keyring uses (after `casa keys rotate`)")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_keys_prune)
     p = ksub.add_parser("verify", help="check that every note version still decrypts")
     p.add_argument("--demo", action="store_true", help="use the demo configuration")
     p.set_defaults(func=cmd_keys_verify)
@@ -167,6 +171,41 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     _say(f"rotation complete: {n} data key(s) re-wrapped to patient and day keys; "
          f"master key {current}")
+    return 0
+
+
+def cmd_keys_prune(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        ring = keyring.load(config.keyring_path)
+    except KeyringError as exc:
+        print(f"casa: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> list[str]:
+        async with db.open_database(config) as pool, pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                       rotate.ROTATE_LOCK_ID):
+                raise _Busy
+            try:
+                removed = await rotate.prune_masters(conn, ring)
+                await audit.append(conn, action="key_rotation", actor_staff_id=None,
+                                   actor_kind="cli", patient_id=None, booking_id=None,
+                                   detail={"phase": "prune", "removed": removed})
+                return removed
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
+
+    try:
+        removed = asyncio.run(run())
+    except _Busy:
+        print("casa: a key rotation is running; wait for it to finish", file=sys.stderr)
+        return 2
+    if not removed:
+        _say("no old master key to remove")
+        return 0
+    _say(f"removed {len(removed)} old master key(s): {', '.join(removed)}; database backups "
+         "older than the last `casa keys rotate` can no longer be read with this keyring")
     return 0
 
 

@@ -22,7 +22,7 @@ import asyncpg
 from records import subkeys
 from records.crypto import Envelope, GlassId, RowId, Sealed
 from records.errors import RecordsError
-from records.keyring import Keyring
+from records.keyring import Keyring, sealed_under
 
 # Held (session-level) by ``casa keys rotate`` for its whole run: one rotation at a time.
 ROTATE_LOCK_ID = 0x0CA5A201
@@ -109,6 +109,28 @@ async def rewrap_all(pool: asyncpg.Pool, ring: Keyring, *, batch: int = BATCH,
         # Rows locked by a writer, or a writer still on the first layout.
         await asyncio.sleep(settle_s if left == 0 else 0.05)
         settled = left == 0
+
+
+MASTERS_IN_USE = f"SELECT DISTINCT nv.kek_id FROM note_versions nv WHERE {LEGACY}"
+
+
+async def prune_masters(conn: asyncpg.Connection, ring: Keyring) -> list[str]:
+    """Remove from the keyring file every master key that is not current, seals no patient
+    or day key and wraps no data key left in the database; the ids removed. What they opened
+    in older database backups (data keys wrapped directly by a master key, before migration
+    0220) is then unreadable: erasures hold against those backups too."""
+    in_use = {r["kek_id"] for r in await conn.fetch(MASTERS_IN_USE)}
+    removed: list[str] = []
+
+    def change(r: Keyring) -> None:
+        used = in_use | {sealed_under(v) for v in r.sealed.values()} | {r.current}
+        for kid in sorted(r.keys.keys() - used):
+            del r.keys[kid]
+            removed.append(kid)
+
+    async with conn.transaction():
+        await subkeys.update_file(conn, ring, change)
+    return removed
 
 
 CLAIM_REASONS = """

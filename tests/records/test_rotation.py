@@ -10,6 +10,7 @@ import pytest
 from records import content, keyring, rotate
 from records.access import Category
 from records.crypto import Envelope, RowId, Sealed
+from records.errors import UnknownKeyError
 from records.service import Records
 from server import db
 from server.staff import Role
@@ -203,3 +204,41 @@ async def test_rotation_seals_break_glass_reasons_stored_in_plaintext(config, co
     assert (await rec.notifications(conn, psy))[0].reason.startswith("OLD-REASON-9a7c")
     verified = await run_cli_async(config, "keys", "verify")
     assert verified.returncode == 0 and "1 break-glass reason(s) decrypt" in verified.stdout
+
+
+async def test_pruning_old_master_keys_makes_erasure_hold_against_older_backups(
+        db_url, config, conn, rec, make_staff, make_patient, make_booking):
+    gp = await make_staff(Role.GP, ("san-siro",))
+    admin = await make_staff(Role.ADMIN, ("san-siro",))
+    patient = await make_patient("san-siro")
+    note = await rec.create(conn, gp, booking_id=await make_booking(patient, gp.id),
+                            patient_id=patient, category=Category.GP,
+                            content=content.parse({"text": "before the upgrade"}))
+    pool = await db.create_pool(db_url)
+    try:
+        await _to_first_layout(pool, keyring.load(config.keyring_path))
+    finally:
+        await pool.close()
+    # What a database backup from before the upgrade holds: a data key under a master key.
+    r = await conn.fetchrow("SELECT ciphertext, wrapped_key, kek_id FROM note_versions "
+                            "WHERE note_id = $1", note.id)
+    backup = Sealed(bytes(r["ciphertext"]), bytes(r["wrapped_key"]), r["kek_id"])
+    row = RowId(note.id, 1, patient)
+
+    assert (await run_cli_async(config, "keys", "rotate")).returncode == 0
+    async with conn.transaction():
+        await rec.erase_patient(conn, admin, patient, "patient_request")
+    pool = await db.create_pool(db_url)
+    try:
+        await rec.sweep(pool)
+    finally:
+        await pool.close()
+    Envelope(keyring.load(config.keyring_path)).open(backup, row)  # the old master key opens it
+
+    pruned = await run_cli_async(config, "keys", "prune")
+    assert pruned.returncode == 0 and f"removed 1 old master key(s): {r['kek_id']}" \
+        in pruned.stdout, pruned.stdout + pruned.stderr
+    with pytest.raises(UnknownKeyError):
+        Envelope(keyring.load(config.keyring_path)).open(backup, row)
+    again = await run_cli_async(config, "keys", "prune")
+    assert again.returncode == 0 and "no old master key to remove" in again.stdout
