@@ -11,10 +11,11 @@ and whether they were destroyed, never key material.
 - Retention marks destroyed every day key older than the retention cutoff once no live row
   uses it: old notes go, the patient's newer notes (other days) live on.
 
-Use and destruction are serialised by the database: a writer reads its keys ``FOR SHARE``, so
-an erasure's UPDATE waits for it, and a writer that comes after sees the key destroyed and
-makes a new one. Every change of the file happens under one advisory lock, on a copy read
-afresh from the file, so no instance writes back a key that another one destroyed.
+Use and destruction are serialised by the database: a writer reads its keys ``FOR SHARE``
+(day keys only when retention could destroy them), so an erasure's UPDATE waits for it, and a
+writer that comes after sees the key destroyed and makes a new one. Every change of the file
+happens under one advisory lock, on a copy read afresh from the file, so no instance writes
+back a key that another one destroyed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ LOCK = "SELECT pg_advisory_xact_lock($1)"
 PATIENT_KEY = """
 SELECT id FROM record_keys WHERE patient_id = $1 AND destroyed_at IS NULL FOR SHARE
 """
-DAY_KEY = "SELECT id, destroyed_at FROM record_keys WHERE day = $1 FOR SHARE"
+DAY_KEY = "SELECT id, destroyed_at FROM record_keys WHERE day = $1"
+# Only a day that retention may destroy is locked against it: retention keeps at least one
+# whole day (--older-than-days >= 1), so today's and yesterday's keys are never destroyed.
+# Skipping the lock there spares every note written today a share lock on one row, which
+# many concurrent writers would turn into MultiXact churn.
+DAY_KEY_LOCKED = DAY_KEY + " FOR SHARE"
+UNLOCKED_DAYS = timedelta(days=1)
 INSERT_PATIENT_KEY = "INSERT INTO record_keys (id, patient_id) VALUES ($1, $2)"
 INSERT_DAY_KEY = "INSERT INTO record_keys (id, day) VALUES ($1, $2)"
 
@@ -74,10 +81,12 @@ async def _patient_key(conn: asyncpg.Connection, ring: Keyring, patient_id: int)
 
 
 async def _day_key(conn: asyncpg.Connection, ring: Keyring, day: date) -> str:
-    r = await conn.fetchrow(DAY_KEY, day)
+    recent = day >= datetime.now(UTC).date() - UNLOCKED_DAYS
+    query = DAY_KEY if recent else DAY_KEY_LOCKED
+    r = await conn.fetchrow(query, day)
     if r is None:
         await conn.execute(LOCK, KEYRING_LOCK_ID)
-        r = await conn.fetchrow(DAY_KEY, day)
+        r = await conn.fetchrow(query, day)
     if r is None:
         kid = f"d{day:%Y%m%d}-{secrets.token_hex(6)}"
         await _add(conn, ring, kid)
@@ -139,6 +148,8 @@ RETURNING id
 
 async def destroy_expired_days(conn: asyncpg.Connection, older_than: timedelta) -> list[str]:
     """Retention: mark destroyed the keys of days wholly older than ``older_than``."""
+    if older_than < UNLOCKED_DAYS:
+        raise ValueError("retention keeps at least one day")  # see UNLOCKED_DAYS
     return [r["id"] for r in await conn.fetch(DESTROY_DAYS, older_than)]
 
 
