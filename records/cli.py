@@ -226,8 +226,8 @@ def cmd_keys_verify(args: argparse.Namespace) -> int:
     report = asyncio.run(run())
     print(file=sys.stderr)
     keys = ", ".join(f"{k}: {n}" for k, n in sorted(report.by_key.items())) or "none"
-    _say(f"{report.checked} note version(s) decrypt, {report.erased} erased; by key: {keys}")
     _say(f"{report.reasons} break-glass reason(s) decrypt")
+    _say(f"{report.checked} note version(s) decrypt, {report.erased} erased; by key: {keys}")
     for note_id, version, why in report.failures[:50]:
         _say(f"FAILED note {note_id} version {version}: {why}")
     for glass_id, why in report.reason_failures[:50]:
