@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +203,21 @@ async def test_a_keyring_pointed_at_another_database_loses_nothing(config, conn,
     await conn.execute("ALTER TABLE record_keys ENABLE TRIGGER record_keys_guard")
     assert await subkeys.sweep(conn, rec.env.ring) == 0
     assert set(keyring.load(config.keyring_path).sealed) == before
+
+
+async def test_migration_0220_clears_statistics_gathered_before_it(conn, rec, make_staff,
+                                                                   make_patient, make_booking):
+    gp = await make_staff(Role.GP, ("san-siro",))
+    patient = await make_patient("san-siro")
+    for i in range(5):
+        await _note(conn, rec, gp, make_booking, patient, f"note {i}")
+    # As before the migration: the column sampled by ANALYZE.
+    await conn.execute("ALTER TABLE note_versions ALTER COLUMN wrapped_key SET STATISTICS -1")
+    await conn.execute("ANALYZE note_versions")
+    sampled = "SELECT count(*) FROM pg_stats WHERE tablename = 'note_versions' " \
+              "AND attname = 'wrapped_key'"
+    assert await conn.fetchval(sampled) == 1
+    sql = (Path(db.MIGRATIONS_DIR) / "0220_records_erasure_keys.sql").read_text()
+    start = sql.index("DO $$")
+    await conn.execute(sql[start:sql.index("END $$;", start) + len("END $$;")])
+    assert await conn.fetchval(sampled) == 0
