@@ -25,7 +25,7 @@ import asyncpg
 
 from records import content, keyring
 from records.access import Category
-from records.crypto import Envelope, RowId, Sealed
+from records.crypto import Binding, Envelope, RowId, Sealed
 from records.service import Records
 from server import db, patients
 from server import staff as staff_store
@@ -41,10 +41,10 @@ NOTE = content.parse({"reason": "Controllo " * 10, "assessment": "Valutazione cl
 class PlainEnvelope(Envelope):
     """Encryption switched off, for this benchmark only: same records path, no AES."""
 
-    def seal(self, plaintext: bytes, row: RowId) -> Sealed:
+    def seal(self, plaintext: bytes, row: Binding, kek_id: str | None = None) -> Sealed:
         return Sealed(plaintext, b"-", self.ring.current)
 
-    def open(self, sealed: Sealed, row: RowId) -> bytes:
+    def open(self, sealed: Sealed, row: Binding) -> bytes:
         return sealed.ciphertext
 
 
@@ -107,7 +107,9 @@ def _micro(ring: keyring.Keyring) -> tuple[float, float]:
 
 async def _bulk_notes(pool: asyncpg.Pool, ring: keyring.Keyring, gp_id: int, patient: int,
                       booking: int, n: int) -> float:
-    """COPY ``n`` signed one-version notes with real envelopes (not through the API)."""
+    """COPY ``n`` signed one-version notes with real envelopes (not through the API), in the
+    first layout (data keys wrapped by the master key): ``casa keys rotate`` then moves them
+    all to patient and day keys, the work of an upgrade."""
     env = Envelope(ring)
     t0 = time.perf_counter()
     start = int(await pool.fetchval("SELECT coalesce(max(id), 0) FROM notes")) + 1

@@ -181,4 +181,5 @@ async def erase_patient(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         ids = await rec.erase_patient(conn, current_staff(request), patient_id, str(why))
+    await rec.sweep(request.app[POOL])  # the key leaves the keyring file only once committed
     return web.json_response({"erased": ids})

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from records import anchor, audit, keyring, rotate
+from records import anchor, audit, keyring, rotate, subkeys
 from records.crypto import Envelope
 from records.errors import KeyringError
 from records.service import Records
@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--batch", type=int, default=rotate.BATCH, help="rows per transaction")
     p.add_argument("--demo", action="store_true", help="use the demo configuration")
     p.set_defaults(func=cmd_keys_rotate)
+    p = ksub.add_parser("prune", help="remove old master keys nothing in the database or "
+                                      "the keyring uses (after `casa keys rotate`)")
+    p.add_argument("--demo", action="store_true", help="use the demo configuration")
+    p.set_defaults(func=cmd_keys_prune)
     p = ksub.add_parser("verify", help="check that every note version still decrypts")
     p.add_argument("--demo", action="store_true", help="use the demo configuration")
     p.set_defaults(func=cmd_keys_verify)
@@ -96,14 +100,16 @@ def cmd_erase_expired(args: argparse.Namespace) -> int:
         print(f"casa: {exc}", file=sys.stderr)
         return 2
 
-    async def run() -> int:
-        async with db.open_database(config) as pool, pool.acquire() as conn, \
-                conn.transaction():
-            return await Records(Envelope(ring)).erase_expired(
-                conn, timedelta(days=args.older_than_days))
+    async def run() -> tuple[int, int]:
+        rec = Records(Envelope(ring))
+        async with db.open_database(config) as pool:
+            async with pool.acquire() as conn, conn.transaction():
+                n = await rec.erase_expired(conn, timedelta(days=args.older_than_days))
+            return n, await rec.sweep(pool)  # the day keys leave the file once committed
 
-    n = asyncio.run(run())
-    _say(f"erased {n} note(s) older than {args.older_than_days} days")
+    n, keys = asyncio.run(run())
+    _say(f"erased {n} note(s) older than {args.older_than_days} days; "
+         f"{keys} day key(s) destroyed in the keyring")
     return 0
 
 
@@ -122,29 +128,33 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[int, str]:
         async with db.open_database(config) as pool, pool.acquire() as lock_conn:
-            # One rotation at a time across every host: two writers of the keyring file
-            # could otherwise lose a key that data keys were already wrapped with.
+            # One rotation at a time across every host (every change of the keyring file is
+            # also serialised by records.subkeys.KEYRING_LOCK_ID).
             if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)",
                                             rotate.ROTATE_LOCK_ID):
                 raise _Busy
             try:
-                ring = keyring.load(path)  # re-read under the lock
+                ring = keyring.load(path)
                 if not args.resume:
-                    ring, kid = ring.with_new_key()
-                    keyring.save(ring, path)
-                    _say(f"new key-encryption key {kid} is now current in {path}")
+                    kid = await rotate.rotate_master(lock_conn, ring)
+                    _say(f"new master key {kid} is now current in {path}; "
+                         f"{len(ring.sealed)} patient and day key(s) re-sealed under it")
                 else:
-                    _say(f"resuming: re-wrapping to key {ring.current}")
+                    _say(f"resuming with master key {ring.current}")
                 await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
                                    actor_kind="cli", patient_id=None, booking_id=None,
                                    detail={"kek_id": ring.current, "phase": "start",
                                            "resume": bool(args.resume)})
                 n = await rotate.rewrap_all(pool, ring, batch=max(1, args.batch),
                                             progress=_progress("re-wrapped"))
+                reasons = await rotate.seal_reasons(pool, ring, batch=max(1, args.batch))
+                if reasons:
+                    _say(f"{reasons} break-glass reason(s) sealed")
+                await subkeys.sweep(lock_conn, ring)
                 await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
                                    actor_kind="cli", patient_id=None, booking_id=None,
                                    detail={"kek_id": ring.current, "phase": "done",
-                                           "rewrapped": n})
+                                           "rewrapped": n, "reasons_sealed": reasons})
                 return n, ring.current
             finally:
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
@@ -159,7 +169,43 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     print(file=sys.stderr)
-    _say(f"rotation complete: {n} data key(s) re-wrapped under {current}")
+    _say(f"rotation complete: {n} data key(s) re-wrapped to patient and day keys; "
+         f"master key {current}")
+    return 0
+
+
+def cmd_keys_prune(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        ring = keyring.load(config.keyring_path)
+    except KeyringError as exc:
+        print(f"casa: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> list[str]:
+        async with db.open_database(config) as pool, pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                       rotate.ROTATE_LOCK_ID):
+                raise _Busy
+            try:
+                removed = await rotate.prune_masters(conn, ring)
+                await audit.append(conn, action="key_rotation", actor_staff_id=None,
+                                   actor_kind="cli", patient_id=None, booking_id=None,
+                                   detail={"phase": "prune", "removed": removed})
+                return removed
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
+
+    try:
+        removed = asyncio.run(run())
+    except _Busy:
+        print("casa: a key rotation is running; wait for it to finish", file=sys.stderr)
+        return 2
+    if not removed:
+        _say("no old master key to remove")
+        return 0
+    _say(f"removed {len(removed)} old master key(s): {', '.join(removed)}; database backups "
+         "older than the last `casa keys rotate` can no longer be read with this keyring")
     return 0
 
 
@@ -173,18 +219,26 @@ def cmd_keys_verify(args: argparse.Namespace) -> int:
 
     async def run() -> rotate.VerifyReport:
         async with db.open_database(config) as pool:
-            return await rotate.verify_all(pool, ring, progress=_progress("checked"))
+            report = await rotate.verify_all(pool, ring, progress=_progress("checked"))
+            await rotate.verify_reasons(pool, ring, report)
+            return report
 
     report = asyncio.run(run())
     print(file=sys.stderr)
     keys = ", ".join(f"{k}: {n}" for k, n in sorted(report.by_key.items())) or "none"
+    _say(f"{report.reasons} break-glass reason(s) decrypt")
     _say(f"{report.checked} note version(s) decrypt, {report.erased} erased; by key: {keys}")
     for note_id, version, why in report.failures[:50]:
         _say(f"FAILED note {note_id} version {version}: {why}")
-    if not report.ok:
-        _say(f"{len(report.failures)} note version(s) do not decrypt")
-        return 1
-    return 0
+    for glass_id, why in report.reason_failures[:50]:
+        _say(f"FAILED break-glass reason {glass_id}: {why}")
+    if report.failures or report.reason_failures:
+        _say(f"{len(report.failures)} note version(s) and {len(report.reason_failures)} "
+             "break-glass reason(s) do not decrypt")
+    if report.pending:
+        _say(f"{report.pending} key(s) of erased notes are still in the keyring file: run "
+             "`casa keys rotate --resume` to remove them")
+    return 0 if report.ok else 1
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

@@ -199,7 +199,7 @@ async def summary_link_form(request: web.Request) -> web.StreamResponse:
 async def inbox_page(request: web.Request) -> web.StreamResponse:
     user = current_staff(request)
     pool = request.app[POOL]
-    items = await sharing.notifications(pool, user.id)
+    items = await records_of(request).notifications(pool, user)
     await sharing.mark_read(pool, user.id)
     return render(request, "records/inbox.html", items=items)
 
@@ -250,6 +250,7 @@ async def erase_submit(request: web.Request) -> web.StreamResponse:
         patient = await _patient(conn, patient_id)
         ids = await records_of(request).erase_patient(conn, current_staff(request), patient_id,
                                                       "patient_request")
+    await records_of(request).sweep(request.app[POOL])  # once committed: see records.subkeys
     return render(request, "records/erase.html", erased=len(ids), patient=patient)
 
 

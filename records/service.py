@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import asyncpg
 
-from records import access, audit, sharing, store
+from records import access, audit, sharing, store, subkeys
 from records.access import Category, Facts, Op
 from records.content import NoteContent
-from records.crypto import Envelope
-from records.errors import Denied, ErasedError, InvalidContent, NoteStateError
+from records.crypto import Envelope, GlassId
+from records.errors import Denied, ErasedError, InvalidContent, NoteStateError, RecordsError
 from records.store import Note, Version
 from server import care
 from server import staff as staff_store
@@ -165,10 +165,34 @@ class Records:
         await self._check(conn, user, Op.BREAK_GLASS, note)
         if not await store.has_signed(conn, note.id):
             raise NoteStateError("only a signed note can be opened by breaking the glass")
-        glass_id = await sharing.break_glass(conn, note.id, user.id, note.author_id, reason)
+        glass_id = await sharing.next_glass_id(conn)
+        sealed = self.env.seal(reason.encode(), GlassId(glass_id, note.id, note.patient_id),
+                               await store.key_id(conn, self.env, note))
+        await sharing.break_glass(conn, glass_id, note.id, user.id, note.author_id, sealed)
         await _audit(conn, "break_glass", user, note, break_glass_id=glass_id,
                      author_id=note.author_id)
         log.warning("break glass", extra={"note_id": note.id, "staff_id": user.id})
+
+    async def notifications(self, conn: asyncpg.Connection | asyncpg.Pool,
+                            user: Staff) -> list[sharing.Notification]:
+        """What ``user`` must be told about their notes, break-glass reasons opened: they are
+        written to the note's author, who may read them. An erased one reads as empty."""
+        out = []
+        for n in await sharing.notifications(conn, user.id):
+            reason = n.legacy_reason or ""
+            if n.reason is not None and n.glass_id is not None:
+                try:
+                    reason = self.env.open(n.reason, GlassId(n.glass_id, n.note_id,
+                                                             n.patient_id)).decode()
+                except ErasedError:
+                    reason = ""
+                except RecordsError:
+                    log.error("break-glass reason does not open",
+                              extra={"break_glass_id": n.glass_id, "note_id": n.note_id})
+                    reason = ""
+            out.append(sharing.Notification(n.id, n.kind, n.note_id, n.patient_id,
+                                            n.actor_name, reason, n.created_at, n.read))
+        return out
 
     async def summary_link(self, conn: asyncpg.Connection, user: Staff, note_id: int) -> str:
         """A token for the patient's link to the summary of the latest signed version."""
@@ -224,7 +248,9 @@ class Records:
 
     async def erase_note(self, conn: asyncpg.Connection, user: Staff | None, note_id: int,
                          why: str) -> None:
-        """Destroy the note's data keys (``why``: 'patient_request' or 'retention')."""
+        """Destroy the note's data keys in the database (``why``: 'patient_request' or
+        'retention'). Alone this does not hold against a copy of the database: that needs
+        the patient's or the day's key destroyed too (``erase_patient``, ``erase_expired``)."""
         note = await self._note(conn, note_id)
         if user is not None and not access.allowed(user.role, Op.ERASE, None, Facts()):
             raise Denied("erase refused")
@@ -242,12 +268,22 @@ class Records:
 
     async def erase_patient(self, conn: asyncpg.Connection, user: Staff, patient_id: int,
                             why: str) -> list[int]:
-        """Erase every note of a patient (their request); the ids erased."""
+        """Erase every note of a patient (their request); the ids erased. The patient's key
+        is marked destroyed: call ``sweep`` after the commit to remove it from the keyring."""
         if not access.allowed(user.role, Op.ERASE, None, Facts()):
             raise Denied("erase refused")
+        # The key first: this waits for notes being written with it, which the list below
+        # then includes; a note begun after it gets a new key.
+        await subkeys.destroy_patient(conn, patient_id)
         ids = [r["id"] for r in await conn.fetch(store.PATIENT_LIVE_NOTES, patient_id)]
         await self._erase_many(conn, user, ids, why)
         return ids
+
+    async def sweep(self, pool: asyncpg.Pool) -> int:
+        """After an erasure commits: remove its keys from the keyring file (the step that
+        makes it hold against copies of the database); how many keys went."""
+        async with pool.acquire() as conn:
+            return await subkeys.sweep(conn, self.env.ring)
 
     async def _erase_many(self, conn: asyncpg.Connection, user: Staff | None, ids: list[int],
                           why: str) -> None:
@@ -260,7 +296,9 @@ class Records:
             await _audit(conn, "erasure", user, note, why=why)
 
     async def erase_expired(self, conn: asyncpg.Connection, older_than: timedelta) -> int:
-        """Retention: erase every note created more than ``older_than`` ago."""
+        """Retention: erase every note created more than ``older_than`` ago, and mark
+        destroyed the keys of the days they were written on (``sweep`` after the commit)."""
         ids = [r["id"] for r in await conn.fetch(store.EXPIRED, older_than)]
         await self._erase_many(conn, None, ids, "retention")
+        await subkeys.destroy_expired_days(conn, older_than)
         return len(ids)

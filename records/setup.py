@@ -61,7 +61,12 @@ async def _load_keyring(app: web.Application) -> AsyncIterator[None]:
         log.warning("records disabled: %s", exc)
     else:
         app[KEYRING] = ring
-        app[RECORDS] = Records(Envelope(ring))
+        app[RECORDS] = rec = Records(Envelope(ring))
+        # An erasure committed just before a crash may not have reached the keyring file.
+        if POOL in app:
+            removed = await rec.sweep(app[POOL])
+            if removed:
+                log.warning("removed %d erased key(s) left in the keyring file", removed)
     yield
 
 

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from records.crypto import Sealed
+
 # Long enough to deal with the emergency, short enough that access does not linger.
 BREAK_GLASS_FOR = timedelta(hours=1)
 # A patient reads the summary soon after the consultation; a link must not live forever.
@@ -35,9 +37,12 @@ async def shared_with(conn: asyncpg.Connection, note_id: int) -> list[tuple[int,
     return [(r["staff_id"], r["full_name"]) for r in await conn.fetch(SHARED_WITH, note_id)]
 
 
+# The id is drawn first because the sealed reason is bound to it (``crypto.GlassId``).
+NEXT_GLASS_ID = "SELECT nextval(pg_get_serial_sequence('break_glass', 'id'))"
 INSERT_GLASS = """
-INSERT INTO break_glass (note_id, staff_id, reason, expires_at) VALUES ($1, $2, $3, now() + $4)
-RETURNING id
+INSERT INTO break_glass (id, note_id, staff_id, reason_ciphertext, reason_wrapped_key,
+                         reason_kek_id, expires_at)
+OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, now() + $7)
 """
 NOTIFY = """
 INSERT INTO records_notifications (staff_id, kind, note_id, actor_id, break_glass_id)
@@ -45,12 +50,17 @@ VALUES ($1, 'break_glass', $2, $3, $4)
 """
 
 
-async def break_glass(conn: asyncpg.Connection, note_id: int, staff_id: int, author_id: int,
-                      reason: str) -> int:
-    """Grant ``staff_id`` a bounded read of the note and tell its author."""
-    glass_id: int = await conn.fetchval(INSERT_GLASS, note_id, staff_id, reason, BREAK_GLASS_FOR)
+async def next_glass_id(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(NEXT_GLASS_ID))
+
+
+async def break_glass(conn: asyncpg.Connection, glass_id: int, note_id: int, staff_id: int,
+                      author_id: int, reason: Sealed) -> None:
+    """Grant ``staff_id`` a bounded read of the note and tell its author; ``reason`` is
+    sealed by the caller for ``crypto.GlassId(glass_id, ...)``."""
+    await conn.execute(INSERT_GLASS, glass_id, note_id, staff_id, reason.ciphertext,
+                       reason.wrapped_key, reason.kek_id, BREAK_GLASS_FOR)
     await conn.execute(NOTIFY, author_id, note_id, staff_id, glass_id)
-    return glass_id
 
 
 @dataclass(frozen=True)
@@ -65,9 +75,27 @@ class Notification:
     read: bool
 
 
+@dataclass(frozen=True)
+class SealedNotification:
+    """A notification as stored: the break-glass reason still sealed (or, for a row written
+    before reasons were sealed, in ``legacy_reason``)."""
+
+    id: int
+    kind: str
+    note_id: int
+    patient_id: int
+    actor_name: str
+    created_at: datetime
+    read: bool
+    glass_id: int | None
+    reason: Sealed | None
+    legacy_reason: str | None
+
+
 NOTIFICATIONS = """
-SELECT n.id, n.kind, n.note_id, no.patient_id, st.full_name AS actor_name,
-       coalesce(bg.reason, '') AS reason, n.created_at, n.read_at IS NOT NULL AS read
+SELECT n.id, n.kind, n.note_id, no.patient_id, st.full_name AS actor_name, n.created_at,
+       n.read_at IS NOT NULL AS read, bg.id AS glass_id, bg.reason AS legacy_reason,
+       bg.reason_ciphertext, bg.reason_wrapped_key, bg.reason_kek_id
 FROM records_notifications n JOIN staff st ON st.id = n.actor_id
 JOIN notes no ON no.id = n.note_id LEFT JOIN break_glass bg ON bg.id = n.break_glass_id
 WHERE n.staff_id = $1 ORDER BY n.created_at DESC LIMIT 100
@@ -78,8 +106,20 @@ UPDATE records_notifications SET read_at = now() WHERE staff_id = $1 AND read_at
 
 
 async def notifications(conn: asyncpg.Connection | asyncpg.Pool,
-                        staff_id: int) -> list[Notification]:
-    return [Notification(**dict(r)) for r in await conn.fetch(NOTIFICATIONS, staff_id)]
+                        staff_id: int) -> list[SealedNotification]:
+    """Unopened: ``records.service.Records.notifications`` opens the reasons."""
+    out = []
+    for r in await conn.fetch(NOTIFICATIONS, staff_id):
+        sealed = None
+        if r["reason_ciphertext"] is not None:
+            wrapped = r["reason_wrapped_key"]
+            sealed = Sealed(bytes(r["reason_ciphertext"]),
+                            bytes(wrapped) if wrapped is not None else None,
+                            r["reason_kek_id"])
+        out.append(SealedNotification(
+            r["id"], r["kind"], r["note_id"], r["patient_id"], r["actor_name"],
+            r["created_at"], r["read"], r["glass_id"], sealed, r["legacy_reason"]))
+    return out
 
 
 async def mark_read(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
+from records import subkeys
 from records.access import Category
 from records.content import NoteContent
 from records.crypto import Envelope, RowId, Sealed
@@ -77,10 +78,17 @@ async def create_note(conn: asyncpg.Connection, env: Envelope, *, booking_id: in
     """A new note with its first version as a draft."""
     note = _note(await conn.fetchrow(INSERT_NOTE, booking_id, patient_id, category.value,
                                      author_id))
-    sealed = env.seal(content.to_bytes(), RowId(note.id, 1, patient_id))
+    sealed = env.seal(content.to_bytes(), RowId(note.id, 1, patient_id),
+                      await key_id(conn, env, note))
     await conn.execute(INSERT_VERSION, note.id, 1, author_id, None, sealed.ciphertext,
                        sealed.wrapped_key, sealed.kek_id)
     return note
+
+
+async def key_id(conn: asyncpg.Connection, env: Envelope, note: Note) -> str:
+    """The key id new data keys of ``note`` are wrapped under: its patient's and its
+    creation day's keys (``records.subkeys``), so erasing either erases every version."""
+    return await subkeys.note_key_id(conn, env.ring, note.patient_id, note.created_at)
 
 
 async def get_note(conn: asyncpg.Connection | asyncpg.Pool, note_id: int) -> Note | None:
@@ -141,7 +149,8 @@ async def save_draft(conn: asyncpg.Connection, env: Envelope, note: Note,
             Sealed(bytes(r["ciphertext"]), bytes(r["wrapped_key"]), r["kek_id"]),
             RowId(note.id, version, note.patient_id)))
         content = replace(content, amend_reason=old.amend_reason)
-    sealed = env.seal(content.to_bytes(), RowId(note.id, version, note.patient_id))
+    sealed = env.seal(content.to_bytes(), RowId(note.id, version, note.patient_id),
+                      await key_id(conn, env, note))
     await conn.execute(UPDATE_DRAFT, note.id, version, sealed.ciphertext, sealed.wrapped_key,
                        sealed.kek_id)
     return int(version)
@@ -178,7 +187,7 @@ async def amend(conn: asyncpg.Connection, env: Envelope, note: Note, author_id: 
     base = previous.content or NoteContent()
     version = int(r["last"]) + 1
     sealed = env.seal(replace(base, amend_reason=reason).to_bytes(),
-                      RowId(note.id, version, note.patient_id))
+                      RowId(note.id, version, note.patient_id), await key_id(conn, env, note))
     await conn.execute(INSERT_VERSION, note.id, version, author_id, r["signed"],
                        sealed.ciphertext, sealed.wrapped_key, sealed.kek_id)
     return version
@@ -189,11 +198,19 @@ UPDATE note_versions SET wrapped_key = NULL, erased_at = now()
 WHERE note_id = $1 AND erased_at IS NULL
 """
 ERASE_NOTE = "UPDATE notes SET erased_at = now() WHERE id = $1 AND erased_at IS NULL"
+# Break-glass reasons are about the note's patient: they go with the note.
+ERASE_REASONS = """
+UPDATE break_glass SET reason = NULL, reason_wrapped_key = NULL
+WHERE note_id = $1 AND (reason IS NOT NULL OR reason_wrapped_key IS NOT NULL)
+"""
 PATIENT_LIVE_NOTES = "SELECT id FROM notes WHERE patient_id = $1 AND erased_at IS NULL ORDER BY id"
 EXPIRED = "SELECT id FROM notes WHERE erased_at IS NULL AND created_at < now() - $1::interval"
 
 
 async def erase(conn: asyncpg.Connection, note_id: int) -> None:
-    """Destroy every data key of the note: its ciphertext can never be read again."""
+    """Destroy every data key of the note in the database (and its break-glass reasons). A
+    copy of the database taken before still holds them: what makes them useless there is
+    destroying the patient's or the day's key in the keyring (``records.subkeys``)."""
     await conn.execute(ERASE_VERSIONS, note_id)
     await conn.execute(ERASE_NOTE, note_id)
+    await conn.execute(ERASE_REASONS, note_id)

@@ -119,3 +119,47 @@ async def test_a_restricted_draft_is_not_offered_for_break_glass(client, conn, r
     assert await conn.fetchval("SELECT count(*) FROM break_glass") == 0
     assert await conn.fetchval(
         "SELECT count(*) FROM audit_log WHERE action = 'break_glass'") == 0
+
+
+async def test_break_glass_reason_is_sealed_in_the_database_and_read_by_the_author(
+        client, conn, rec, make_staff, make_patient, make_booking, db_url):
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    gp = await make_staff(Role.GP, ("san-siro",))
+    admin = await make_staff(Role.ADMIN, ("san-siro",))
+    patient = await make_patient("san-siro")
+    note = await rec.create(conn, psy, booking_id=await make_booking(patient, psy.id,
+                                                                     "violence_support"),
+                            patient_id=patient, category=Category.VIOLENCE_SUPPORT,
+                            content=content.parse({"text": "x"}))
+    await rec.sign(conn, psy, note.id)
+    reason = "REASON-PLAINTEXT-3e1d: partner threatened her again, she is in A&E"
+
+    await login_as(client, gp, db_url)
+    h = await api_headers(client)
+    resp = await client.post(f"/api/records/notes/{note.id}/break-glass", headers=h,
+                             json={"reason": reason})
+    assert resp.status in (200, 204), await resp.text()
+
+    found = []
+    for table in [r["relname"] for r in await conn.fetch(
+            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE relkind = 'r' AND nspname = 'public'")]:
+        texts = [r["row"] for r in await conn.fetch(f'SELECT t::text AS row FROM "{table}" t')]
+        for b in await conn.fetch("SELECT column_name FROM information_schema.columns "
+                                  "WHERE table_name = $1 AND data_type = 'bytea'", table):
+            texts += [bytes(v or b"").decode("latin-1") for v in await conn.fetchval(
+                f'SELECT array_agg("{b["column_name"]}") FROM "{table}"') or []]
+        found += [table for t in texts if "REASON-PLAINTEXT-" in t]
+    assert not found, f"break-glass reason in plaintext in {set(found)}"
+
+    await client.post("/logout", headers=h)
+    client.session.cookie_jar.clear()
+    await login_as(client, psy, db_url)  # the author, who is told
+    inbox = await (await client.get("/records/inbox")).text()
+    assert "REASON-PLAINTEXT-3e1d: partner threatened her again, she is in A&amp;E" in inbox
+
+    # Erasing the patient's notes erases the reason too.
+    async with conn.transaction():
+        await rec.erase_patient(conn, admin, patient, "patient_request")
+    inbox = await (await client.get("/records/inbox")).text()
+    assert "REASON-PLAINTEXT-3e1d" not in inbox
