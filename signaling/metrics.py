@@ -24,6 +24,9 @@ class SignalMetrics:
         registry.register(_RelayedCollector(self))
         self.errors = Counter("casa_signaling_errors", "Protocol errors sent, by code",
                               ["code"], registry=registry)
+        self.bus_rejected = Counter("casa_signaling_bus_rejected",
+                                    "Bus payloads refused (malformed, forged, replayed, stale)",
+                                    ["reason"], registry=registry)
         self.hello_seconds = Histogram("casa_signaling_hello_seconds",
                                        "hello received to welcome sent", registry=registry,
                                        buckets=_SETUP_BUCKETS)
