@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
+from collections.abc import Callable
 
 from aiohttp import WSMessage, WSMsgType, web
 
 from server.keys import CONFIG
-from server.middleware import _own_origin
+from server.middleware import _own_origin, client_ip
 from signaling import errors
 from signaling.auth import identify
 from signaling.conn import CLOSE_HANDSHAKE_S, Conn
@@ -67,6 +69,27 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
     hub = request.app[HUB]
+    address = client_ip(request)
+    if not hub.pending.enter(address):
+        hub.metrics.unauthenticated_refused.inc()
+        raise web.HTTPTooManyRequests(text="too many sockets without hello",
+                                      headers={"Retry-After": str(math.ceil(HELLO_TIMEOUT_S))})
+    pending = True
+
+    def said_hello() -> None:
+        nonlocal pending
+        hub.pending.leave(address)
+        pending = False
+
+    try:
+        return await _serve(request, hub, said_hello)
+    finally:
+        if pending:
+            hub.pending.leave(address)
+
+
+async def _serve(request: web.Request, hub: Hub, said_hello: Callable[[], None]
+                 ) -> web.StreamResponse:
     # Frames up to twice the limit reach us, so we can answer with our catalogued error;
     # anything larger aiohttp closes with 1009 itself.
     # autoping off: aiohttp would answer every ping itself, a flood of them unseen and unpaid
@@ -79,6 +102,7 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
     conn.last = asyncio.get_running_loop().time()
     try:
         if await _hello(request, conn):
+            said_hello()
             await _loop(request, hub, conn)
     except asyncio.CancelledError:
         raise
