@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -63,7 +64,8 @@ class Bus:
         self._key = seal.relay_key(secret_key)
         # (packed event, the one instance that needs it or None for all)
         self._outbox: asyncio.Queue[tuple[bytes, str | None]] = asyncio.Queue()
-        self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        # (payload, when it arrived)
+        self._inbox: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
@@ -119,13 +121,13 @@ class Bus:
             await asyncio.sleep(delay)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._inbox.put_nowait(payload)
+        self._inbox.put_nowait((payload, time.time()))
 
     async def _consume_forever(self) -> None:
         while True:
-            payload = await self._inbox.get()
+            payload, received_at = await self._inbox.get()
             try:
-                opened = self.envelope.open(payload)
+                opened = self.envelope.open(payload, received_at)
             except EnvelopeError as exc:
                 # Never the payload itself in the log: it may be a tampered chat.
                 log.warning("bus payload refused", extra={"reason": exc.reason})

@@ -89,6 +89,7 @@ class Envelope:
 
     def __init__(self, secret_key: str, channel: str, sender: str,
                  clock: Callable[[], float] = time.time) -> None:
+        """``clock``: wall-clock seconds, as ``time.time`` (instances compare theirs)."""
         if not 1 <= len(sender) <= MAX_SENDER_CHARS or "." in sender:
             raise ValueError("sender id")
         self.channel = channel
@@ -111,9 +112,11 @@ class Envelope:
         sealed = nonce + self._aead.encrypt(nonce, body, self._aad(header))
         return f"{header}.{base64.urlsafe_b64encode(sealed).decode()}"
 
-    def open(self, payload: str) -> tuple[str, bytes] | None:
+    def open(self, payload: str, received_at: float | None = None) -> tuple[str, bytes] | None:
         """(sender, body) of another instance's payload; None for one of this instance's own.
-        Raises ``EnvelopeError``."""
+        ``received_at`` (the clock's time when the payload arrived) is what its age is measured
+        against, so that a backlog here does not make live events stale. Raises
+        ``EnvelopeError``."""
         parts = payload.split(".")
         if len(parts) != 4:
             raise EnvelopeError("malformed")
@@ -131,7 +134,7 @@ class Envelope:
             raise EnvelopeError("malformed") from None
         except InvalidTag:
             raise EnvelopeError("forged") from None
-        now = self._clock()
+        now = self._clock() if received_at is None else received_at
         if abs(now - int(sent_text) / 1000) > MAX_AGE_S:
             raise EnvelopeError("stale")
         seq = int(seq_text)

@@ -2,7 +2,8 @@
 
 Such a socket costs memory (about 18 KiB) and has proved nothing, and the hello timeout only
 closes it after 2 s: one silent host could otherwise hold thousands at a time. So each address
-may hold ``MAX_PER_ADDRESS`` at once; past that its upgrades are refused before they happen (HTTP 429, counted in ``casa_signaling_unauthenticated_refused_total``)."""
+may hold ``MAX_PER_ADDRESS`` at once; past that its upgrades are refused before they happen
+(HTTP 429, counted in ``casa_signaling_unauthenticated_refused_total``)."""
 
 from __future__ import annotations
 

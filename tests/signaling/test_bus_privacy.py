@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -30,15 +32,23 @@ class Tap:
         self.payloads: list[str] = []
         self.conn: asyncpg.Connection | None = None
         self.opener = Envelope(SECRET_KEY, bus.CHANNEL, "i_the_tap")
+        self._opened: list[dict[str, Any]] = []
+
+    async def heard(self, ok: Callable[[list[dict[str, Any]]], bool], within: float = 5.0) -> None:
+        """Wait until the events heard satisfy ``ok``: the tap's connection may hear a
+        notification a moment after the instances do."""
+        deadline = time.monotonic() + within
+        while not ok(self.events()):
+            assert time.monotonic() < deadline, "the tap did not hear what was published"
+            await asyncio.sleep(0.01)
 
     def events(self) -> list[dict[str, Any]]:
-        """The payloads opened with the deployment's key (every one must open)."""
-        out = []
-        for payload in self.payloads:
+        """The payloads opened with the deployment's key (every one must open, once)."""
+        for payload in self.payloads[len(self._opened):]:
             opened = self.opener.open(payload)
             assert opened is not None
-            out.append(envelope.unpack(opened[1]))
-        return out
+            self._opened.append(envelope.unpack(opened[1]))
+        return list(self._opened)
 
     async def start(self, db_url: str) -> None:
         self.conn = await asyncpg.connect(db_url)
@@ -86,8 +96,7 @@ async def test_patient_name_never_crosses_the_bus_but_shows_on_the_other_dashboa
         await patient.send("leave")
         [entry] = await waiting_until(dashboard, lambda e: states(e) == [(pid, "left")])
         assert entry["name"] == full_name
-        await asyncio.sleep(0)   # let the tap's last notifications be delivered
-        assert len(tap.payloads) >= 4
+        await tap.heard(lambda events: len(events) >= 4)
         for payload in tap.payloads:
             for secret in (GIVEN, FAMILY, GIVEN.lower(), FAMILY.upper()):
                 assert secret not in payload
@@ -175,9 +184,10 @@ async def test_chat_crosses_sealed_and_an_altered_or_replayed_payload_is_refused
         line = "Ho paura di tornare a casa stasera"
         await patient.send("chat", text=line)
         assert (await doctor.expect("chat", 5))["text"] == line
-        await asyncio.sleep(0.05)   # the tap hears the same NOTIFY as B
-        assert tap.payloads and not any("paura" in p for p in tap.payloads)
-        [chat] = [p for p, e in zip(tap.payloads, tap.events(), strict=True)
+        await tap.heard(lambda events: any("paura" in e.get("text", "") for e in events))
+        assert not any("paura" in p for p in tap.payloads)
+        events = tap.events()
+        [chat] = [p for p, e in zip(tap.payloads[:len(events)], events, strict=True)
                   if e["k"] == "relay" and "paura" in e["text"]]
         header, sealed = chat.rsplit(".", 1)
         sender, seq, sent = header.split(".")

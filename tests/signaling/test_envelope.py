@@ -60,6 +60,11 @@ def test_a_payload_is_refused_when_replayed_late_or_early():
     early = sender.seal(b'{"k":"d"}')
     clock.now -= 2 * MAX_AGE_S + 2
     assert _reason(reader, early) == "stale"
+    # Its age is counted to its arrival: a backlog in the reader does not make it stale.
+    arrived = clock.now
+    queued = sender.seal(b'{"k":"e"}')
+    clock.now += 10 * MAX_AGE_S
+    assert reader.open(queued, received_at=arrived) is not None
 
 
 def test_a_new_reader_refuses_an_old_payload_and_forgets_silent_senders():
