@@ -3,39 +3,41 @@
 One dedicated connection listens (not a pooled one held forever) and one publishes, so the
 events of one instance arrive everywhere in the order they were sent. Both reconnect when lost;
 after a reconnect the hub re-reads room state from the database, since notifications sent
-meanwhile are gone. Payloads over NOTIFY's 8000-byte limit travel by reference through
-``signaling_relay``, sealed (``signaling.seal``) and deleted as soon as the instances meant
-to read them have: the instance holding the target's socket for a relay to one peer, every
-live instance otherwise."""
+meanwhile are gone. Every payload is sealed, in sequence (``signaling.envelope``): chat, SDP
+and candidates never lie in clear in PostgreSQL's notification queue. Events too large for one
+NOTIFY travel by reference through ``signaling_relay``, sealed (``signaling.seal``) and
+deleted as soon as the instances meant to read them have: the instance holding the target's
+socket for a relay to one peer, every live instance otherwise."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-from signaling import relaystore, seal
+from signaling import envelope, relaystore, seal
+from signaling.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger("casa.signaling.bus")
 
 CHANNEL = "casa_signal"
-# NOTIFY refuses payloads of 8000 bytes or more; leave room for the envelope.
-MAX_NOTIFY_BYTES = 7800
 # One round trip carries up to this many notifications.
 MAX_BATCH = 200
 # An instance that had to drop events it could not publish asks the others to re-read.
 RESYNC = "resync"
+# The event standing for one stored in ``signaling_relay``: its row id, and its one reader.
+REF = "ref"
 # Reconnect backoff after losing the database.
 RECONNECT_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 ResyncHandler = Callable[[], Awaitable[None]]
+RejectHandler = Callable[[str], None]
 
 
 async def connect_like(pool: asyncpg.Pool) -> asyncpg.Connection:
@@ -51,16 +53,19 @@ class Bus:
     """Publish events to every instance; deliver the others' events to ``on_event`` in order."""
 
     def __init__(self, pool: asyncpg.Pool, instance_id: str, on_event: EventHandler,
-                 on_resync: ResyncHandler, secret_key: str) -> None:
+                 on_resync: ResyncHandler, secret_key: str,
+                 on_rejected: RejectHandler = lambda _reason: None) -> None:
         self.pool = pool
         self.instance_id = instance_id
         self.on_event = on_event
         self.on_resync = on_resync
-        self._seq = itertools.count()
+        self.on_rejected = on_rejected
+        self.envelope = Envelope(secret_key, CHANNEL, instance_id)
         self._key = seal.relay_key(secret_key)
-        # (payload, the one instance that needs it or None for all)
-        self._outbox: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
-        self._inbox: asyncio.Queue[str] = asyncio.Queue()
+        # (packed event, the one instance that needs it or None for all)
+        self._outbox: asyncio.Queue[tuple[bytes, str | None]] = asyncio.Queue()
+        # (payload, when it arrived)
+        self._inbox: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
@@ -87,8 +92,7 @@ class Bus:
         """Queue an event for every other instance (never blocks the caller). ``reader``: the
         only instance that needs it (a relay to a peer whose socket is there), so that a large
         one stored in the database is deleted as soon as that instance has read it."""
-        event = {"k": kind, "i": self.instance_id, "s": next(self._seq), **fields}
-        self._outbox.put_nowait((json.dumps(event, separators=(",", ":"), default=str), reader))
+        self._outbox.put_nowait((envelope.pack({"k": kind, **fields}), reader))
 
     # --- listening ---
 
@@ -117,20 +121,28 @@ class Bus:
             await asyncio.sleep(delay)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self._inbox.put_nowait(payload)
+        self._inbox.put_nowait((payload, time.time()))
 
     async def _consume_forever(self) -> None:
         while True:
-            payload = await self._inbox.get()
+            payload, received_at = await self._inbox.get()
             try:
-                event = json.loads(payload)
-                if event.get("i") == self.instance_id:
-                    continue
+                opened = self.envelope.open(payload, received_at)
+            except EnvelopeError as exc:
+                # Never the payload itself in the log: it may be a tampered chat.
+                log.warning("bus payload refused", extra={"reason": exc.reason})
+                self.on_rejected(exc.reason)
+                continue
+            if opened is None:   # our own
+                continue
+            sender, body = opened
+            try:
+                event = envelope.unpack(body)
                 if event.get("k") == RESYNC:   # another instance lost some of its events
                     await self.on_resync()
                     continue
-                if "ref" in event:
-                    loaded = await self._load(event)
+                if event.get("k") == REF:
+                    loaded = await self._load(event, sender)
                     if loaded is None:
                         continue
                     event = loaded
@@ -140,7 +152,7 @@ class Bus:
             except Exception:
                 log.exception("bus event failed")
 
-    async def _load(self, ref: dict[str, Any]) -> dict[str, Any] | None:
+    async def _load(self, ref: dict[str, Any], sender: str) -> dict[str, Any] | None:
         """The event a reference stands for, or None when it is not for this instance (or
         already purged)."""
         reader = ref.get("r")
@@ -153,9 +165,7 @@ class Bus:
             sealed = await relaystore.read_relay(self.pool, relay_id)
         if sealed is None:
             return None
-        event: dict[str, Any] = json.loads(seal.unseal(self._key, sealed,
-                                                       _context(ref["i"], reader)))
-        return event
+        return envelope.unpack(seal.unseal(self._key, sealed, _context(sender, reader)))
 
     # --- publishing ---
 
@@ -184,21 +194,20 @@ class Bus:
                     if attempt > len(RECONNECT_DELAYS_S):
                         # Drop this batch, and once publishing works again tell the other
                         # instances to re-read from the database what it said.
-                        self._outbox.put_nowait((json.dumps({"k": RESYNC, "i": self.instance_id}),
-                                                 None))
+                        self._outbox.put_nowait((envelope.pack({"k": RESYNC}), None))
                         break
 
     async def _send(self, conn: asyncpg.Connection,
-                    batch: list[tuple[str, str | None]]) -> None:
+                    batch: list[tuple[bytes, str | None]]) -> None:
         out = []
-        for payload, reader in batch:
-            if len(payload.encode()) > MAX_NOTIFY_BYTES:
+        for body, reader in batch:
+            if len(body) > envelope.MAX_BODY_BYTES:
                 readers = 1 if reader is not None else max(
                     1, await relaystore.other_instances(conn, self.instance_id))
-                sealed = seal.seal(self._key, payload, _context(self.instance_id, reader))
+                sealed = seal.seal(self._key, body, _context(self.instance_id, reader))
                 ref = await relaystore.store_relay(conn, sealed, readers)
-                payload = json.dumps({"i": self.instance_id, "ref": ref, "r": reader})
-            out.append(payload)
+                body = envelope.pack({"k": REF, "ref": ref, "r": reader})
+            out.append(self.envelope.seal(body))
         await conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, out)
 
 

@@ -74,7 +74,7 @@ class Conn:
                    details: dict[str, Any] | None = None) -> None:
         """Send a catalogued error; close the socket when it is fatal."""
         await self.send(errors.error_frame(kind, msg_id, details))
-        if kind in (errors.FLOODING, errors.TOO_MANY_ERRORS):
+        if kind in errors.CUT_OFF:
             await self.cut(kind.close_code)
         elif kind.fatal:
             await self.close(kind.close_code)

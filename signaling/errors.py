@@ -44,7 +44,9 @@ BAD_JSON = _error("bad_json", "The message is not a JSON object.")
 UNKNOWN_TYPE = _error("unknown_type", "Unknown message type.")
 # details.field names the field.
 INVALID_FIELD = _error("invalid_field", "A field is missing or not valid.")
-BINARY_FRAME = _error("binary_frame", "Binary frames are not part of the protocol.")
+# Not part of the protocol, which no client of ours sends: closed at once (1003: unsupported
+# data), so a flood of them costs one answer.
+BINARY_FRAME = _error("binary_frame", "Binary frames are not part of the protocol.", 1003)
 DUPLICATE_HELLO = _error("duplicate_hello", "hello was already accepted.")
 # Relaying before admit, or after being sent back.
 NOT_IN_CALL = _error("not_in_call", "Not in the call.")
@@ -58,6 +60,11 @@ MESSAGE_TOO_LARGE = _error("message_too_large", "Message too large.", 1009)
 REPLACED = _error("replaced", "Connected again elsewhere.", 4009)
 INTERNAL = _error("internal_error", "Server error; the message was dropped.")
 SERVER_SHUTDOWN = _error("server_shutdown", "The server is restarting; reconnect.", 1001)
+
+
+# Closed without waiting for the peer's close frame (``Conn.cut``): the peer is flooding, and
+# aiohttp would go on reading its flood until that frame came.
+CUT_OFF = frozenset({FLOODING, TOO_MANY_ERRORS, BINARY_FRAME})
 
 
 class ProtocolError(Exception):

@@ -20,6 +20,7 @@ from signaling.conn import Conn
 from signaling.directory import Consultation, staff_ids
 from signaling.messages import frame
 from signaling.metrics import SignalMetrics
+from signaling.pending import Pending
 from signaling.presence import Member
 from signaling.probes import on_probe_event
 from signaling.rooms import ENDED, Room, member_from_wire, member_to_wire
@@ -41,6 +42,8 @@ class Hub:
         # a socket here is in it), kept current by the bus like the rooms.
         self.views: dict[int, Room] = {}
         self.conns: set[Conn] = set()
+        # Sockets not yet past hello, by client address (capped per address in ws.py).
+        self.pending = Pending()
         self.dashboards: dict[int, set[Conn]] = {}
         self.sessions: dict[bytes, set[Conn]] = {}
         self.publish: Any = None   # Bus.publish once the bus runs; None on a lone test hub
@@ -49,7 +52,8 @@ class Hub:
         self.load_view: ViewLoader | None = None
         # Tasks that must outlive the socket handler that started them.
         self.background: set[asyncio.Task[None]] = set()
-        metrics.bind(lambda: len(self.conns), self._count_waiting, self._count_in_call)
+        metrics.bind(lambda: len(self.conns), self._count_waiting, self._count_in_call,
+                     lambda: len(self.pending))
 
     def _count_waiting(self) -> int:
         return sum(1 for r in self.rooms.values() if r.waiting_entries())

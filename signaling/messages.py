@@ -26,12 +26,13 @@ MAX_SDP_CHARS = 48 * 1024
 MAX_CANDIDATE_CHARS = 1024
 CHAT_MAX_CHARS = 2000
 # Chat text must never be written to the database: its relay to another instance has to fit
-# one NOTIFY payload (bus.MAX_NOTIFY_BYTES = 7800) rather than go through signaling_relay. On
-# the way the text is JSON-encoded twice (the frame, then the bus event, both ASCII-escaped):
-# a plain letter costs 1 byte, a newline 3, a quote 4, an accented or Arabic letter 7, an emoji
-# 14, so 2000 emoji would be 28 KB. 6000 leaves the rest of the event (type, a 64-character id,
-# from, at, room: under 1.3 KB) room to spare; 2000 plain characters still fit.
-CHAT_MAX_RELAY_BYTES = 6000
+# one sealed NOTIFY payload (a plaintext of envelope.MAX_BODY_BYTES = 5912) rather than go
+# through signaling_relay. On the way the text is JSON-encoded once, ASCII-escaped, in the
+# frame (which the bus carries as it is): a plain letter costs 1 byte, a newline or a quote 2,
+# an accented or Arabic letter 6, an emoji 12, so 2000 emoji would be 24 KB. 4800 leaves the
+# rest of the event (type, a 64-character id, from, at, room: under 1.1 KB) room to spare;
+# 2000 plain characters still fit.
+CHAT_MAX_RELAY_BYTES = 4800
 GUEST_LABEL_MAX_CHARS = 60
 NOTICE_CODES = frozenset({"few_minutes", "running_late", "technical_problem", "please_wait"})
 CANDIDATE_KEYS = frozenset({"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"})
@@ -231,9 +232,9 @@ class Chat(Message):
 
 
 def chat_relay_bytes(text: str) -> int:
-    """The bytes ``text`` takes in a bus event: JSON-encoded in the frame, then again in the
-    event (both ASCII-escaped, as ``frame`` and ``Bus.publish`` do)."""
-    return len(json.dumps(json.dumps(text)))
+    """The bytes ``text`` takes in a bus event: JSON-encoded, ASCII-escaped, in the frame
+    (as ``frame`` does), which the bus event carries as it is (``envelope.pack``)."""
+    return len(json.dumps(text))
 
 
 @dataclass(slots=True, kw_only=True)

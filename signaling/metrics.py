@@ -24,6 +24,16 @@ class SignalMetrics:
         registry.register(_RelayedCollector(self))
         self.errors = Counter("casa_signaling_errors", "Protocol errors sent, by code",
                               ["code"], registry=registry)
+        self.bus_rejected = Counter("casa_signaling_bus_rejected",
+                                    "Bus payloads refused (malformed, forged, replayed, stale)",
+                                    ["reason"], registry=registry)
+        self.unauthenticated = Gauge("casa_signaling_unauthenticated",
+                                     "WebSockets upgraded that have not said hello yet",
+                                     registry=registry)
+        self.unauthenticated_refused = Counter(
+            "casa_signaling_unauthenticated_refused",
+            "WebSocket upgrades refused (429): too many sockets without hello from one address",
+            registry=registry)
         self.hello_seconds = Histogram("casa_signaling_hello_seconds",
                                        "hello received to welcome sent", registry=registry,
                                        buckets=_SETUP_BUCKETS)
@@ -32,9 +42,10 @@ class SignalMetrics:
                                        registry=registry, buckets=_SETUP_BUCKETS)
 
     def bind(self, peers: Callable[[], int], waiting: Callable[[], int],
-             in_call: Callable[[], int]) -> None:
+             in_call: Callable[[], int], unauthenticated: Callable[[], int]) -> None:
         """Gauges read live state when scraped, so they cannot drift."""
         self.peers.set_function(peers)
+        self.unauthenticated.set_function(unauthenticated)
         self.consultations.labels("waiting").set_function(waiting)
         self.consultations.labels("in_call").set_function(in_call)
 

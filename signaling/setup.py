@@ -38,7 +38,8 @@ async def _signaling(app: web.Application) -> AsyncIterator[None]:
     app[HANDLERS] = make_handlers(hub, life)
     pool = app[POOL]
     await presence.heartbeat(pool, hub.instance_id)
-    bus = Bus(pool, hub.instance_id, hub.on_bus_event, life.resync, app[CONFIG].secret_key)
+    bus = Bus(pool, hub.instance_id, hub.on_bus_event, life.resync, app[CONFIG].secret_key,
+              on_rejected=lambda reason: hub.metrics.bus_rejected.labels(reason).inc())
     app[BUS] = bus
     await bus.start()
     hub.publish = bus.publish

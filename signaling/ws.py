@@ -1,5 +1,6 @@
-"""The ``/ws`` endpoint and the per-connection loop: Origin, hello within 2 s, frame size,
-rate limit, error budget, validation at the edge and dispatch to small named handlers.
+"""The ``/ws`` endpoint and the per-connection loop: Origin, a cap on sockets without hello per
+address, hello within 2 s, frame size, one rate limit for every frame (text, binary, ping,
+pong), error budget, validation at the edge and dispatch to small named handlers.
 
 Nothing a client sends can crash the loop: every failure is a catalogued ``error``; fatal ones
 close only this socket."""
@@ -9,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
+from collections.abc import Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from server.keys import CONFIG
-from server.middleware import _own_origin
+from server.middleware import _own_origin, client_ip
 from signaling import errors
 from signaling.auth import identify
 from signaling.conn import CLOSE_HANDSHAKE_S, Conn
@@ -34,9 +37,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 HELLO_TIMEOUT_S = 2.0
 # WebSocket ping; aiohttp closes a peer that has not answered within half the interval more.
 PING_INTERVAL_S = 10.0
-# Sustained messages per second and burst per socket: an offer, an answer and a trickle of
-# 50 candidates fit in the burst; 200/s leaves room for a busy call, not for a flood. A larger
-# burst lets every reconnecting flooder stall the loop for longer (bench/signaling_flood.py).
+# Sustained frames per second and burst per socket, whatever their type: an offer, an answer
+# and a trickle of 50 candidates fit in the burst; 200/s leaves room for a busy call, not for a
+# flood. A larger burst lets every reconnecting flooder stall the loop for longer
+# (bench/signaling_flood.py).
 RATE_PER_S = 200.0
 RATE_BURST = 100.0
 # A socket throttled this long within FLOOD_WINDOW_S is disconnected.
@@ -45,6 +49,8 @@ FLOOD_WINDOW_S = 10.0
 # Invalid messages tolerated within ERROR_WINDOW_S before the socket is closed.
 ERROR_BUDGET = 50
 ERROR_WINDOW_S = 10.0
+# Frames that end the socket's reading: the peer closed, or the transport failed.
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
 
 def origin_allowed(request: web.Request) -> bool:
     """A browser always sends Origin on a WebSocket upgrade; it must be ours. Non-browser
@@ -63,15 +69,40 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
     hub = request.app[HUB]
+    address = client_ip(request)
+    if not hub.pending.enter(address):
+        hub.metrics.unauthenticated_refused.inc()
+        raise web.HTTPTooManyRequests(text="too many sockets without hello",
+                                      headers={"Retry-After": str(math.ceil(HELLO_TIMEOUT_S))})
+    pending = True
+
+    def said_hello() -> None:
+        nonlocal pending
+        hub.pending.leave(address)
+        pending = False
+
+    try:
+        return await _serve(request, hub, said_hello)
+    finally:
+        if pending:
+            hub.pending.leave(address)
+
+
+async def _serve(request: web.Request, hub: Hub, said_hello: Callable[[], None]
+                 ) -> web.StreamResponse:
     # Frames up to twice the limit reach us, so we can answer with our catalogued error;
     # anything larger aiohttp closes with 1009 itself.
-    ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, max_msg_size=2 * MAX_MESSAGE_BYTES)
+    # autoping off: aiohttp would answer every ping itself, a flood of them unseen and unpaid
+    # for; ``_receive`` answers them within the socket's budget.
+    ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, max_msg_size=2 * MAX_MESSAGE_BYTES,
+                               autoping=False)
     await ws.prepare(request)
     conn = Conn(ws, request.transport)
     conn.tokens = RATE_BURST
     conn.last = asyncio.get_running_loop().time()
     try:
         if await _hello(request, conn):
+            said_hello()
             await _loop(request, hub, conn)
     except asyncio.CancelledError:
         raise
@@ -105,13 +136,13 @@ async def _record_drop(life: Lifecycle, conn: Conn) -> None:
 async def _hello(request: web.Request, conn: Conn) -> bool:
     hub = request.app[HUB]
     try:
-        msg = await asyncio.wait_for(conn.ws.receive(), HELLO_TIMEOUT_S)
+        msg = await asyncio.wait_for(_receive(hub, conn), HELLO_TIMEOUT_S)
     except TimeoutError:
         await _fail(hub, conn, errors.HELLO_REQUIRED)
         return False
-    if msg.type != WSMsgType.TEXT:
-        if msg.type == WSMsgType.BINARY:
-            await _fail(hub, conn, errors.HELLO_REQUIRED)
+    if msg is None or msg.type != WSMsgType.TEXT:
+        if msg is not None and msg.type == WSMsgType.BINARY:
+            await _fail(hub, conn, errors.BINARY_FRAME)
         return False
     started = time.perf_counter()
     try:
@@ -144,18 +175,17 @@ async def _fail(hub: Hub, conn: Conn, kind: errors.SignalError,
     await conn.fail(kind, msg_id, details)
 
 
-async def _loop(request: web.Request, hub: Hub, conn: Conn) -> None:
+async def _receive(hub: Hub, conn: Conn) -> WSMessage | None:
+    """The next text or binary frame, or the frame that ended the socket; None once the socket
+    was cut for flooding. Every frame is paid for from one token bucket, pings and pongs too
+    (aiohttp has already joined continuation frames into their message, whose size is
+    capped): a client over its rate waits here, unread (TCP pushes back on it)."""
     loop = asyncio.get_running_loop()
-    handlers = request.app[HANDLERS]
     ws = conn.ws
-    while not conn.closed:
+    while True:
         msg = await ws.receive()
-        if msg.type != WSMsgType.TEXT:
-            if msg.type == WSMsgType.BINARY:
-                await _fail(hub, conn, errors.BINARY_FRAME)
-                continue
-            return  # close, closing, error (aiohttp has already closed oversized frames)
-        # Token bucket: a client over its rate waits here, unread (TCP pushes back on it).
+        if msg.type in _ENDED:
+            return msg
         now = loop.time()
         tokens = conn.tokens + (now - conn.last) * RATE_PER_S
         conn.tokens = tokens if tokens < RATE_BURST else RATE_BURST
@@ -167,13 +197,29 @@ async def _loop(request: web.Request, hub: Hub, conn: Conn) -> None:
             conn.throttle_s += wait
             if conn.throttle_s > FLOOD_LIMIT_S:
                 await _fail(hub, conn, errors.FLOODING)
-                return
+                return None
             if not conn.warned:
                 conn.warned = True
                 await _fail(hub, conn, errors.RATE_LIMITED)
             await asyncio.sleep(wait)
             conn.tokens, conn.last = 1.0, loop.time()
         conn.tokens -= 1.0
+        if msg.type == WSMsgType.PING:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.pong(msg.data)
+        elif msg.type != WSMsgType.PONG:   # a pong only keeps the heartbeat alive
+            return msg
+
+
+async def _loop(request: web.Request, hub: Hub, conn: Conn) -> None:
+    loop = asyncio.get_running_loop()
+    handlers = request.app[HANDLERS]
+    while not conn.closed:
+        msg = await _receive(hub, conn)
+        if msg is None or msg.type != WSMsgType.TEXT:
+            if msg is not None and msg.type == WSMsgType.BINARY:
+                await _fail(hub, conn, errors.BINARY_FRAME)
+            return  # cut, closed, or an error (aiohttp has already closed oversized frames)
         text: str = msg.data
         obj = None
         try:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 from typing import Any
 
 from server.bookings import consultations
 from server.staff import Role
-from signaling.bus import MAX_NOTIFY_BYTES
+from signaling import envelope
+from signaling.bus import CHANNEL
+from signaling.envelope import MAX_PAYLOAD_BYTES, MAX_SENDER_CHARS, Envelope
 from signaling.handlers import chat_frame
 from signaling.messages import CHAT_MAX_CHARS, CHAT_MAX_RELAY_BYTES, Chat, chat_relay_bytes
 from signaling.peer import CallPeer
+from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import on_today, waiting_until
 
 
@@ -64,7 +66,7 @@ async def test_media_flows_both_ways_after_admit(clients, visits, gp, conn):
                                "FROM consultations WHERE id = $1", visit.consultation_id)
 
 
-EMOJI = "\U0001f600"   # 4 bytes of UTF-8, 12 once JSON-escaped, 14 escaped twice
+EMOJI = "\U0001f600"   # 4 bytes of UTF-8, 12 once JSON-escaped
 
 
 def chat_worst_case(char: str = EMOJI) -> str:
@@ -81,10 +83,11 @@ def test_every_accepted_chat_fits_a_notify_payload():
         text = chat_worst_case(char)
         Chat(text=text).check()
         out = chat_frame(Chat(text=text, id=EMOJI * 64), "p_" + "x" * 38)
-        event = json.dumps({"k": "relay", "i": "i_" + "x" * 12, "s": 2**63, "room": "9" * 20,
-                            "to": None, "text": out, "from": "p_" + "x" * 38},
-                           separators=(",", ":"), default=str)
-        assert len(event.encode()) <= MAX_NOTIFY_BYTES, (repr(char), len(event.encode()))
+        event = {"k": "relay", "room": "9" * 64, "to": None, "text": out,
+                 "from": "p_" + "x" * 38}
+        sealer = Envelope(SECRET_KEY, CHANNEL, "i_" + "x" * (MAX_SENDER_CHARS - 2))
+        payload = sealer.seal(envelope.pack(event))   # raises when over MAX_BODY_BYTES
+        assert len(payload.encode()) <= MAX_PAYLOAD_BYTES, (repr(char), len(payload))
     assert len(chat_worst_case("a")) == CHAT_MAX_CHARS   # plain text keeps its 2000 chars
     assert len(chat_worst_case(EMOJI)) < CHAT_MAX_CHARS
 

@@ -4,15 +4,16 @@ ended; and a full refresh after the server's bus connection is cut."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import asyncpg
 
 from server.bookings import consultations
-from signaling import bus
+from signaling import bus, envelope
+from signaling.envelope import Envelope
 from signaling.keys import BUS, HUB, LIFECYCLE
 from signaling.presence import Member
+from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import on_today, states, two_instances, waiting_until
 
 BACK_IN_GRACE = """
@@ -199,8 +200,9 @@ async def test_an_instance_that_lost_events_makes_the_others_refresh(clients, vi
     # What an instance whose publishing connection failed for good sends once it is back.
     conn = await asyncpg.connect(db_url)
     try:
+        sealer = Envelope(SECRET_KEY, bus.CHANNEL, "i_another_instance")
         await conn.execute("SELECT pg_notify($1, $2)", bus.CHANNEL,
-                           json.dumps({"k": bus.RESYNC, "i": "i_another_instance"}))
+                           sealer.seal(envelope.pack({"k": bus.RESYNC})))
     finally:
         await conn.close()
     deadline = time.monotonic() + 10

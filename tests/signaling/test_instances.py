@@ -116,8 +116,8 @@ async def test_two_processes_share_one_consultation(servers, visits, gp, db_url,
         await patient.send("chat", text="ciao da A")
         chat = await d_peer.next_event("chat", 3)
         assert chat["from"] == pid
-        # The worst chat the server accepts crosses instances in one NOTIFY: emoji (14 bytes
-        # each once escaped twice) up to the byte cap, a 64-emoji id, and a frame padded with
+        # The worst chat the server accepts crosses instances in one NOTIFY: emoji (12 bytes
+        # each once escaped) up to the byte cap, a 64-emoji id, and a frame padded with
         # whitespace (the relay is re-encoded, not the client's spelling): no table holds it.
         text = chat_worst_case()
         padded = ('{"type": "chat",' + " " * 30000 + '"id": ' + json.dumps("\U0001f600" * 64)

@@ -176,11 +176,13 @@ async def test_malformed_messages_get_catalogued_errors_and_keep_socket(clients,
         await patient.expect("pong", 2)
 
 
-async def test_binary_frame_is_refused(clients, visits, gp):
+async def test_binary_frame_is_refused_and_closed(clients, visits, gp):
     visit = await visits(gp.id)
     patient = await clients.patient(visit)
     await patient.ws.send_bytes(b"\x00\x01")
-    assert (await patient.expect("error", 2))["code"] == "binary_frame"
+    err = await patient.expect("error", 2)
+    assert (err["code"], err["fatal"]) == ("binary_frame", True)
+    assert await _closed(patient) == 1003
 
 
 async def test_oversized_message_closes_with_1009(clients, visits, gp):

@@ -5,7 +5,6 @@ trigger and searched for the plaintext."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -13,7 +12,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from signaling import bus, seal
+from server.keys import METRICS
+from signaling import bus, envelope, seal
+from signaling.envelope import Envelope
 from signaling.keys import BUS, HUB
 from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import states, two_instances, waiting_until
@@ -54,11 +55,12 @@ async def _table_empties(conn: asyncpg.Connection, within: float = 5.0) -> None:
 def test_a_sealed_relay_opens_only_with_its_key_and_context():
     key = seal.relay_key(SECRET_KEY)
     assert len(key) == 32 and key != SECRET_KEY.encode()[:32]
-    sealed = seal.seal(key, "v=0 " + MARKER, "casa-relay|a|b")
+    assert key != seal.bus_key(SECRET_KEY)   # one key per use
+    sealed = seal.seal(key, ("v=0 " + MARKER).encode(), "casa-relay|a|b")
     assert MARKER.encode() not in sealed
-    assert seal.unseal(key, sealed, "casa-relay|a|b") == "v=0 " + MARKER
+    assert seal.unseal(key, sealed, "casa-relay|a|b") == ("v=0 " + MARKER).encode()
     # Two seals of the same text differ (random nonce).
-    assert seal.seal(key, "same", "c") != seal.seal(key, "same", "c")
+    assert seal.seal(key, b"same", "c") != seal.seal(key, b"same", "c")
     other = seal.relay_key(SECRET_KEY + "-another-deployment")
     tampered = sealed[:20] + bytes([sealed[20] ^ 1]) + sealed[21:]
     for bad_key, bad, context in ((other, sealed, "casa-relay|a|b"),
@@ -137,17 +139,26 @@ async def test_garbled_or_forged_bus_payloads_are_dropped_and_the_bus_goes_on(
         forged = await captured.fetchval(
             "INSERT INTO signaling_relay (sealed, readers) VALUES ($1, 1) RETURNING id",
             os.urandom(200))
-        for payload in ("not json", "[]", '{"k": "member"}', '{"k": "relay", "room": 5}',
-                        json.dumps({"i": "i_elsewhere", "ref": 987654321, "r": target}),
-                        json.dumps({"i": "i_elsewhere", "ref": "x", "r": target}),
-                        json.dumps({"i": "i_elsewhere", "ref": forged, "r": target})):
+        # Unsealed payloads, as a role that may NOTIFY but has no key would send them.
+        for payload in ("not json", "[]", '{"k": "member"}', "a.b.c.d", "i_x.1.2.AAAA"):
             await captured.execute("SELECT pg_notify($1, $2)", bus.CHANNEL, payload)
+        # Sealed under the key, but not events the hub can apply (an instance with a bug).
+        sealer = Envelope(SECRET_KEY, bus.CHANNEL, "i_elsewhere")
+        for event in ({"k": "member"}, {"k": "relay", "room": 5},
+                      {"k": bus.REF, "ref": 987654321, "r": target},
+                      {"k": bus.REF, "ref": "x", "r": target},
+                      {"k": bus.REF, "ref": forged, "r": target}):
+            await captured.execute("SELECT pg_notify($1, $2)", bus.CHANNEL,
+                                   sealer.seal(envelope.pack(event)))
+        await captured.execute("SELECT pg_notify($1, $2)", bus.CHANNEL, sealer.seal(b"[]"))
         patient = await a.patient(visit)
         pid = patient.welcome["peer_id"]
         # B's consumer dropped all of them and still applies A's events, in order.
         await waiting_until(dashboard, lambda e: states(e) == [(pid, "waiting")])
         # The forged row was taken (deleted) by its named reader, though it did not open.
         await _table_empties(captured)
+        assert b.app[METRICS].get_sample_value(
+            "casa_signaling_bus_rejected_total", {"reason": "malformed"}) == 5
     finally:
         await a.close()
         await b.close()

@@ -102,17 +102,18 @@ $('btn-chat').addEventListener('click', () => {
   if (open) $('chat-text').focus();
 });
 
-// The server caps a chat line by its size once JSON-encoded twice with ASCII escapes
-// (CHAT_MAX_RELAY_BYTES in docs/protocol.md), so it always fits one NOTIFY; this mirrors it.
-const CHAT_MAX_RELAY_BYTES = 6000;
+// The server caps a chat line by its size once JSON-encoded with ASCII escapes
+// (CHAT_MAX_RELAY_BYTES in docs/protocol.md), so it always fits one sealed NOTIFY; this
+// mirrors it (counting every control character as a \u escape, never less than the server).
+const CHAT_MAX_RELAY_BYTES = 4800;
 
 function relayBytes(text) {
-  let n = 6;
+  let n = 2;
   for (const ch of text) {
     const c = ch.codePointAt(0);
-    if (c > 0xffff) n += 14;
-    else if (c > 0x7e || c < 0x20) n += 7;
-    else if (ch === '"' || ch === '\\') n += 4;
+    if (c > 0xffff) n += 12;
+    else if (c > 0x7e || c < 0x20) n += 6;
+    else if (ch === '"' || ch === '\\') n += 2;
     else n += 1;
   }
   return n;
