@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from server.keys import POOL
+from server.keys import DATABASE, POOL
 from server.metrics import http
 
 # A health check that hangs is worse than one that says "down".
@@ -18,7 +18,17 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, name="healthz")
 
 
+def database_restarting(app: web.Application) -> bool:
+    """The embedded server died and its supervisor is starting it again."""
+    database = app.get(DATABASE)
+    return bool(database and database.supervisor and database.supervisor.restarting)
+
+
 async def healthz(request: web.Request) -> web.Response:
+    if database_restarting(request.app):
+        http(request.app).db_up.set(0)
+        return web.json_response({"status": "degraded", "database": {"status": "restarting"}},
+                                 status=503)
     started = time.perf_counter()
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT_S):
