@@ -189,9 +189,10 @@ async def main(args: argparse.Namespace) -> None:
         print(f"bulk load of {args.rotate} notes (seal + COPY): {copy_s:.1f} s")
     finally:
         await pool.close()
-    cli_env = {**os.environ, "DATABASE_URL": db.with_user(dsn, dbroles.SERVING_ROLE), "CASA_SECRET_KEY": "bench-" + "k" * 40,
-           "CASA_KEYRING_FILE": str(ring_path), "CASA_DATA_DIR": tmp.name,
-           "CASA_LOG_LEVEL": "WARNING"}
+    cli_env = {**os.environ, "DATABASE_URL": db.with_user(dsn, dbroles.SERVING_ROLE),
+               "CASA_SECRET_KEY": "bench-" + "k" * 40,
+               "CASA_KEYRING_FILE": str(ring_path), "CASA_DATA_DIR": tmp.name,
+               "CASA_LOG_LEVEL": "WARNING"}
     conn = await asyncpg.connect(dsn)
     total = int(await conn.fetchval(
         "SELECT count(*) FROM note_versions WHERE wrapped_key IS NOT NULL"))

@@ -15,17 +15,20 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import fasteners
 import psutil
 
 log = logging.getLogger("casa.db")
 
 REGISTRY_FILE = ".handle_pids.json"
+# Beside pgdata: taken by whichever Casa process of this data directory restarts the server.
+RESTART_LOCK_FILE = ".pg-restart.lock"
 
 
 def process_alive(pid: int) -> bool:
     """A zombie is dead: it only waits for a parent that may never reap it."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
@@ -52,6 +55,15 @@ def _attached_processes(shmget_id: int | None) -> int:
         if int(fields[1]) == shmget_id:
             return int(fields[6])
     return 0
+
+
+def _unlink_if_owned_by(lock_file: Path, pid: int) -> None:
+    """Remove a PostgreSQL lock file only if it still names ``pid`` (re-read just before)."""
+    try:
+        if int(lock_file.read_text().split()[0]) == pid:
+            lock_file.unlink()
+    except (FileNotFoundError, IndexError, ValueError):
+        pass
 
 
 class EmbeddedDatabase:
@@ -86,8 +98,11 @@ class EmbeddedDatabase:
         """Start the server again after it died (blocking: run it in a thread). Raises while
         the dead server's backends still hold its shared memory; the caller retries."""
         assert self._server is not None
-        package = _package()
-        with package.PostgresServer._lock:
+        # Not the package's lock, which every embedded server on the machine shares: a restart
+        # must not queue behind another data directory's initdb. The Casa processes of this
+        # data directory restart it one at a time; PostgreSQL's own lock files keep a second
+        # postmaster off a data directory whose server is alive.
+        with fasteners.InterProcessLock(self.pgdata.parent / RESTART_LOCK_FILE):
             self._forget_dead_postmaster()
             self._server.ensure_postgres_running()
 
@@ -104,7 +119,11 @@ class EmbeddedDatabase:
         attached = _attached_processes(info.shmget_id)
         if attached:
             raise RuntimeError(f"{attached} backend(s) of the dead server still running")
-        (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+        lock_files = [self.pgdata / "postmaster.pid"]
+        if info.socket_path is not None:
+            lock_files.append(info.socket_path.with_name(info.socket_path.name + ".lock"))
+        for lock_file in lock_files:
+            _unlink_if_owned_by(lock_file, info.pid)
         log.warning("embedded PostgreSQL (pid %d) had died; starting it again", info.pid)
 
     def drop_dead_registrations(self) -> list[int]:
