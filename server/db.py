@@ -197,7 +197,7 @@ async def prepare(owner: asyncpg.Connection, serving_role: str,
     await owner.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
         if await dbroles.is_superuser(owner):
-            await dbroles.prepare_as_superuser(owner, serving_role)
+            await dbroles.prepare_as_superuser(owner, serving_role, serving_password)
         else:
             await dbroles.ensure_serving_role(owner, serving_role, serving_password)
         try:

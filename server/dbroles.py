@@ -129,11 +129,13 @@ async def ensure_role(conn: asyncpg.Connection, name: str, *, login: bool,
         pass
 
 
-async def prepare_as_superuser(conn: asyncpg.Connection, serving_role: str) -> None:
-    """Embedded server (or a test cluster): make both roles, hand the database and everything
-    in it to the owner role, then act as the owner (``RESET ROLE`` undoes it)."""
+async def prepare_as_superuser(conn: asyncpg.Connection, serving_role: str,
+                               serving_password: str | None = None) -> None:
+    """Embedded server, a test cluster, or an owner URL naming a superuser: make both roles
+    (the serving one with DATABASE_URL's password, if any), hand the database and everything in
+    it to the owner role, then act as the owner (``RESET ROLE`` undoes it)."""
     await ensure_role(conn, OWNER_ROLE, login=False)
-    await ensure_role(conn, serving_role, login=True)
+    await ensure_role(conn, serving_role, login=True, password=serving_password)
     for role in (OWNER_ROLE, serving_role):
         if await conn.fetchval(ROLE_HAS_POWERS, role):
             await conn.execute(f"ALTER ROLE {await _ident(conn, role)} {NO_POWERS}")
