@@ -81,7 +81,7 @@ WHERE t.typnamespace = current_schema()::regnamespace AND t.typtype IN ('e', 'd'
                   AND d.objid = t.oid AND d.deptype = 'e')
 """
 RELATIONS = """
-SELECT c.relname, c.relkind, format('%I', c.relname) AS ident
+SELECT c.relname, c.relkind::text AS relkind, format('%I', c.relname) AS ident
 FROM pg_class c
 WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass

@@ -108,6 +108,10 @@ async def test_migrate_restores_the_grants_and_takes_back_extra_ones(db_url: str
     assert not await conn.fetchval("SELECT has_table_privilege($1, 'notes', 'DELETE')", role)
     assert not await conn.fetchval(
         "SELECT has_schema_privilege($1, 'public', 'CREATE')", role)
+    # Sequences: nextval, never setval.
+    assert await conn.fetchval("SELECT has_sequence_privilege($1, 'staff_id_seq', 'USAGE')", role)
+    assert not await conn.fetchval(
+        "SELECT has_sequence_privilege($1, 'staff_id_seq', 'UPDATE')", role)
 
 
 async def test_serving_as_a_superuser_is_refused(db_url: str, tmp_path: Any) -> None:
