@@ -159,3 +159,30 @@ async def test_an_owner_url_migrates_and_creates_the_serving_role(databases: Any
                 await cleanup.execute(f"DROP ROLE IF EXISTS {role}")
         finally:
             await cleanup.close()
+
+
+async def test_a_database_migrated_as_the_superuser_is_handed_to_the_owner_role(databases: Any
+                                                                                ) -> None:
+    """An embedded data directory from before the roles: everything belonged to postgres."""
+    name = await databases.create_empty()
+    conn = await asyncpg.connect(databases.uri(name))
+    try:
+        await db.migrate(conn)
+        assert await db.prepare(conn, dbroles.SERVING_ROLE) == []
+        foreign = await conn.fetch(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+            "AND relkind IN ('r', 'S', 'v') AND pg_get_userbyid(relowner) <> $1",
+            dbroles.OWNER_ROLE)
+        assert [r["relname"] for r in foreign] == []
+        assert await conn.fetchval("SELECT pg_get_userbyid(proowner) FROM pg_proc "
+                                   "WHERE proname = 'audit_log_append_only'") == dbroles.OWNER_ROLE
+        assert await conn.fetchval("SELECT pg_get_userbyid(typowner) FROM pg_type "
+                                   "WHERE typname = 'staff_role'") == dbroles.OWNER_ROLE
+        assert await conn.fetchval("SELECT has_table_privilege($1, 'audit_log', 'INSERT')",
+                                   dbroles.SERVING_ROLE)
+        # And the owner role can migrate further: it may alter what it now owns.
+        await conn.execute(f"SET ROLE {dbroles.OWNER_ROLE}")
+        await conn.execute("ALTER TABLE staff ADD COLUMN later_column int")
+    finally:
+        await conn.close()
+        await databases.drop(name)
