@@ -46,6 +46,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def test_migrate_with_database_url_needs_the_owner_url(db_url, tmp_path):
+    env = _env(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
+               CASA_DATA_DIR=str(tmp_path))
+    refused = _casa("migrate", env=env)
+    assert refused.returncode == 2 and "CASA_OWNER_DATABASE_URL" in refused.stderr
+    done = _casa("migrate", env={**env, "CASA_OWNER_DATABASE_URL": db_url})
+    assert done.returncode == 0 and "applied 0 migration(s)" in done.stdout, done.stderr
+
+
 def test_user_add_creates_an_account_and_refuses_bad_input(db_url, tmp_path):
     env = _env(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
                CASA_DATA_DIR=str(tmp_path))

@@ -16,6 +16,7 @@ from server.config import Config, ConfigError
 from server.keys import POOL
 from server.staff import Role
 from tests.conftest import SECRET_KEY
+from tests.pg import serving_url
 
 INSUFFICIENT_PRIVILEGE = "42501"
 INTEGRITY_CONSTRAINT_VIOLATION = "23000"
@@ -185,4 +186,16 @@ async def test_a_database_migrated_as_the_superuser_is_handed_to_the_owner_role(
         await conn.execute("ALTER TABLE staff ADD COLUMN later_column int")
     finally:
         await conn.close()
+        await databases.drop(name)
+
+
+async def test_serving_a_schema_behind_the_code_is_refused(databases: Any, tmp_path: Any) -> None:
+    name = await databases.create_empty()
+    try:
+        config = Config(secret_key=SECRET_KEY, data_dir=tmp_path,
+                        database_url=serving_url(databases.uri(name)))
+        with pytest.raises(ConfigError, match="run casa migrate"):
+            async with db.open_database(config):
+                pass
+    finally:
         await databases.drop(name)
