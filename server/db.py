@@ -211,7 +211,8 @@ async def prepare(owner: asyncpg.Connection, serving_role: str,
 
 
 async def migrate_as_owner(config: Config, embedded_uri: str | None) -> list[int]:
-    """``casa migrate``: the embedded server's superuser, or CASA_OWNER_DATABASE_URL."""
+    """Migrate and grant as the embedded server's superuser, or as CASA_OWNER_DATABASE_URL
+    with the serving role (and its password) taken from DATABASE_URL."""
     if embedded_uri is not None:
         owner_dsn = database_name_uri(embedded_uri, DATABASE_NAME)
         serving_role, password = dbroles.SERVING_ROLE, None
@@ -267,9 +268,10 @@ async def open_served(config: Config, *, run_migrations: bool = True
     if not config.database_url:
         embedded = EmbeddedDatabase(config.data_dir)
         embedded_uri = await asyncio.to_thread(embedded.start)
-        await ensure_database(embedded_uri, DATABASE_NAME)
-        await configure_embedded(embedded_uri)
     try:
+        if embedded_uri is not None:
+            await ensure_database(embedded_uri, DATABASE_NAME)
+            await configure_embedded(embedded_uri)
         applied: list[int] = []
         if run_migrations and (embedded_uri is not None or config.owner_database_url):
             applied = await migrate_as_owner(config, embedded_uri)
