@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from server import centres, db
+from server import centres, db, dbroles
 from server import staff as staff_store
 from server.auth import passwords
 from server.bookings import bookings, tokens, workflow
@@ -69,7 +69,8 @@ def serve(url: str, port: int, data_dir: str, backlog: int = LISTEN_BACKLOG) -> 
     from server.app import create_app
 
     logs.configure("WARNING")
-    config = Config(secret_key=SECRET, data_dir=Path(data_dir), database_url=url)
+    config = Config(secret_key=SECRET, data_dir=Path(data_dir),
+                    database_url=db.with_user(url, dbroles.SERVING_ROLE))
     web.run_app(create_app(config), host="127.0.0.1", port=port, print=None, access_log=None,
                 backlog=backlog)
 
@@ -78,7 +79,7 @@ async def prepare(url: str) -> tuple[str, list[int], list[int]]:
     """Staff, patients and a bearer token; returns (token, clinician ids, patient ids)."""
     conn = await asyncpg.connect(url)
     try:
-        await db.migrate(conn)
+        await db.prepare(conn, dbroles.SERVING_ROLE)
         await centres.sync(conn, centres.load_data())
         pw = passwords.hash_password("bench-password-123")
         everywhere = tuple(c.id for c in centres.load_data())
@@ -226,9 +227,10 @@ async def mixed_direct(url: str, clinicians: list[int], patients: list[int], att
     from server.pages import setup as pages_setup
 
     app = web.Application()
-    app[CONFIG] = Config(secret_key=SECRET, data_dir=Path(data_dir), database_url=url)
+    app[CONFIG] = Config(secret_key=SECRET, data_dir=Path(data_dir),
+                         database_url=db.with_user(url, dbroles.SERVING_ROLE))
     pages_setup(app)
-    pool = await db.create_pool(url)
+    pool = await db.create_pool(db.with_user(url, dbroles.SERVING_ROLE))
     app[POOL] = pool
     ctx = workflow.context(app, "http://127.0.0.1")
     rng = random.Random(2)

@@ -27,7 +27,7 @@ from bench.bookings_load import (
     storm,
     wait_healthy,
 )
-from server import db
+from server import db, dbroles
 from server.config import Config
 from server.serving import LISTEN_BACKLOG
 
@@ -48,7 +48,8 @@ def serve_profiled(url: str, port: int, data_dir: str, out: str) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGUSR1, stop)
-    config = Config(secret_key=SECRET, data_dir=Path(data_dir), database_url=url)
+    config = Config(secret_key=SECRET, data_dir=Path(data_dir),
+                    database_url=db.with_user(url, dbroles.SERVING_ROLE))
     app = create_app(config)
 
     async def start_profiling(_app: web.Application) -> None:

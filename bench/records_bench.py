@@ -27,7 +27,7 @@ from records import content, keyring
 from records.access import Category
 from records.crypto import Binding, Envelope, RowId, Sealed
 from records.service import Records
-from server import db, patients
+from server import db, dbroles, patients
 from server import staff as staff_store
 from server.staff import Role
 
@@ -161,7 +161,7 @@ async def main(args: argparse.Namespace) -> None:
     pool = await db.create_pool(dsn)
     try:
         async with pool.acquire() as conn:
-            await db.migrate(conn)
+            await db.prepare(conn, dbroles.SERVING_ROLE)
         gp, patient, booking = await _setup_people(pool)
         seal_us, open_us = _micro(ring)
         print(f"envelope only ({len(NOTE.to_bytes())} B note): seal {seal_us:.1f} us, "
@@ -191,9 +191,10 @@ async def main(args: argparse.Namespace) -> None:
         print(f"bulk load of {args.rotate} notes (seal + COPY): {copy_s:.1f} s")
     finally:
         await pool.close()
-    cli_env = {**os.environ, "DATABASE_URL": dsn, "CASA_SECRET_KEY": "bench-" + "k" * 40,
-           "CASA_KEYRING_FILE": str(ring_path), "CASA_DATA_DIR": tmp.name,
-           "CASA_LOG_LEVEL": "WARNING"}
+    cli_env = {**os.environ, "DATABASE_URL": db.with_user(dsn, dbroles.SERVING_ROLE),
+               "CASA_SECRET_KEY": "bench-" + "k" * 40,
+               "CASA_KEYRING_FILE": str(ring_path), "CASA_DATA_DIR": tmp.name,
+               "CASA_LOG_LEVEL": "WARNING"}
     conn = await asyncpg.connect(dsn)
     total = int(await conn.fetchval(
         "SELECT count(*) FROM note_versions WHERE wrapped_key IS NOT NULL"))

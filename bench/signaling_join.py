@@ -29,7 +29,7 @@ from bench.signaling_load import (
     pin,
     raise_fd_limit,
 )
-from server import centres, db, patients
+from server import centres, db, dbroles, patients
 from server import staff as staff_store
 from server.auth import passwords, sessions
 from server.bookings import consultations, credentials
@@ -164,7 +164,7 @@ async def main() -> None:
         await db.ensure_database(server_uri, "casa")
         dsn = db.database_name_uri(server_uri, "casa")
         conn = await asyncpg.connect(dsn)
-        await db.migrate(conn)
+        await db.prepare(conn, dbroles.SERVING_ROLE)
         await centres.sync(conn, centres.load_data())
         gp_id = await staff_store.create(conn, email="bench.gp@casa.example", full_name="GP",
                                          role=Role.GP, password="",
@@ -174,7 +174,7 @@ async def main() -> None:
         calls = [await make_visit(conn, gp_id, i) for i in range(args.calls)]
         dash_visits = [await make_visit(conn, gp_id, 100 + i) for i in range(5)]
         await conn.close()
-        server = Server("casa", dsn)
+        server = Server("casa", db.with_user(dsn, dbroles.SERVING_ROLE))
         await server.wait_ready()
         ws = f"ws://127.0.0.1:{server.port}/ws"
         joins = [await join_to_first_frame(ws, session, room, token) for room, token in calls]

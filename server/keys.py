@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from server.auth.sessions import Session
 from server.config import Config
+from server.db import Database
 from server.staff import Staff
 
 # ``async hook(app, staff_id, factor, client_ip)``
@@ -23,6 +24,8 @@ AuditLoginHook = Callable[[web.Application, int, str, str], Awaitable[None]]
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
+# The pool with, for the embedded server, its supervisor (whose state /healthz reports).
+DATABASE = web.AppKey("database", Database)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 # Owned by records/: the key-encryption keyring.

@@ -16,7 +16,7 @@ from server.app import create_app
 from server.auth import passwords
 from server.config import Config
 from server.staff import Role
-from tests.pg import TestDatabases
+from tests.pg import TestDatabases, serving_url
 
 PASSWORD = "correct horse battery staple"
 SECRET_KEY = "test-secret-key-" + "x" * 40
@@ -51,7 +51,7 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture
 def config(db_url: str, tmp_path: Path) -> Config:
-    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url)
+    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url))
 
 
 @pytest.fixture

@@ -1,5 +1,9 @@
 """A real PostgreSQL for the test suite: DATABASE_URL when set, else an embedded server in a
-temporary directory. Migrations run once into a template; each test gets a copy of it."""
+temporary directory. Migrations run once into a template, as the owner role with the serving
+role granted, exactly as ``casa migrate`` does; each test gets a copy of it.
+
+Fixtures connect as the superuser; the app under test connects as the serving role
+(``serving_url``), so that every test exercises least privilege."""
 
 from __future__ import annotations
 
@@ -11,9 +15,17 @@ from pathlib import Path
 
 import asyncpg
 
-from server import db
+from server import db, dbroles
 
 _counter = itertools.count()
+# Only for an outside test server given as DATABASE_URL; the embedded one trusts local users.
+SERVING_PASSWORD = "casa-test-serving-role"
+
+
+def serving_url(url: str) -> str:
+    """The same database as the app's serving role (the app is never tested as superuser)."""
+    password = SERVING_PASSWORD if os.environ.get("DATABASE_URL") else None
+    return db.with_user(url, dbroles.SERVING_ROLE, password)
 
 
 class TestDatabases:
@@ -43,7 +55,12 @@ class TestDatabases:
             await conn.close()
         conn = await asyncpg.connect(self.uri(self.template))
         try:
-            await db.migrate(conn)
+            await db.prepare(conn, dbroles.SERVING_ROLE)
+            if self._embedded is None:
+                # An outside server does not trust local connections: give the serving role
+                # this run's password (its own cluster, its own throwaway role).
+                await conn.execute(f"ALTER ROLE {dbroles.SERVING_ROLE} "
+                                   f"PASSWORD '{SERVING_PASSWORD}'")
         finally:
             await conn.close()
 

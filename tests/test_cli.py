@@ -23,6 +23,7 @@ import pytest
 from server.auth import totp
 from server.demo import DEMO_PASSWORD, DEMO_STAFF
 from tests.conftest import SECRET_KEY
+from tests.pg import serving_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,8 +46,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def test_migrate_with_database_url_needs_the_owner_url(db_url, tmp_path):
+    env = _env(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
+               CASA_DATA_DIR=str(tmp_path))
+    refused = _casa("migrate", env=env)
+    assert refused.returncode == 2 and "CASA_OWNER_DATABASE_URL" in refused.stderr
+    done = _casa("migrate", env={**env, "CASA_OWNER_DATABASE_URL": db_url})
+    assert done.returncode == 0 and "applied 0 migration(s)" in done.stdout, done.stderr
+
+
 def test_user_add_creates_an_account_and_refuses_bad_input(db_url, tmp_path):
-    env = _env(DATABASE_URL=db_url, CASA_SECRET_KEY=SECRET_KEY, CASA_DATA_DIR=str(tmp_path))
+    env = _env(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
+               CASA_DATA_DIR=str(tmp_path))
     ok = _casa("user", "add", "--email", "nuova@casa.example", "--name", "Nuova Medica",
                "--role", "gp", "--centre", "mazzini", "--password-stdin",
                env=env, stdin="a long enough password\n")
@@ -189,8 +200,8 @@ async def test_serve_terminates_tls_with_the_configured_certificate(db_url, tmp_
 
     cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
     port = _free_port()
-    env = _env(DATABASE_URL=db_url, CASA_SECRET_KEY=SECRET_KEY, CASA_DATA_DIR=str(tmp_path),
-               CASA_TLS_CERT=str(cert), CASA_TLS_KEY=str(key),
+    env = _env(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
+               CASA_DATA_DIR=str(tmp_path), CASA_TLS_CERT=str(cert), CASA_TLS_KEY=str(key),
                CASA_PUBLIC_ORIGIN=f"https://127.0.0.1:{port}")
     proc, out = _start(["serve", "--port", str(port)], env)
     try:

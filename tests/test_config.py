@@ -40,6 +40,8 @@ def test_unreadable_secret_file_is_named(tmp_path):
     ("CASA_TRUSTED_PROXIES", "10.0.0.1,not-an-ip", "CASA_TRUSTED_PROXIES"),
     ("CASA_TURN_URLS", "http://x", "CASA_TURN_URLS"),
     ("DATABASE_URL", "mysql://x", "DATABASE_URL"),
+    ("CASA_OWNER_DATABASE_URL", "mysql://x", "CASA_OWNER_DATABASE_URL"),
+    ("CASA_OWNER_DATABASE_URL", "postgresql://owner@db/casa", "needs DATABASE_URL"),
     ("CASA_LOG_LEVEL", "LOUD", "CASA_LOG_LEVEL"),
     ("CASA_TLS_CERT", "/nonexistent.pem", "CASA_TLS_CERT"),
     ("CASA_PUBLIC_ORIGIN", "casa.example", "CASA_PUBLIC_ORIGIN"),
@@ -55,6 +57,15 @@ def test_config_error_never_echoes_the_value(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config({"CASA_SECRET_KEY": GOOD_KEY, "DATABASE_URL": "mysql://user:hunter2@x"})
     assert "hunter2" not in str(info.value)
+
+
+def test_the_owner_url_may_come_from_a_file(tmp_path):
+    secret = tmp_path / "owner-url"
+    secret.write_text("postgresql://owner:pw@db/casa\n")
+    config = load_config({"CASA_SECRET_KEY": GOOD_KEY, "CASA_DATA_DIR": str(tmp_path),
+                          "DATABASE_URL": "postgresql://casa_app:pw@db/casa",
+                          "CASA_OWNER_DATABASE_URL_FILE": str(secret)})
+    assert config.owner_database_url == "postgresql://owner:pw@db/casa"
 
 
 def test_demo_generates_and_keeps_a_secret(tmp_path):

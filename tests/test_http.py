@@ -13,6 +13,7 @@ import pytest
 from server.app import create_app
 from server.config import Config
 from tests.conftest import PASSWORD, SECRET_KEY, csrf_token, login
+from tests.pg import serving_url
 
 
 def assert_security_headers(resp, https: bool = False):
@@ -128,12 +129,12 @@ async def test_database_down_gives_a_clear_503_and_recovers(client, databases, d
 
 
 async def test_forwarded_headers_only_from_trusted_proxies(aiohttp_client, db_url, tmp_path):
-    untrusted = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url)
+    untrusted = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url))
     c = await aiohttp_client(create_app(untrusted))
     resp = await c.get("/login", headers={"X-Forwarded-Proto": "https",
                                           "X-Forwarded-For": "203.0.113.9"})
     assert "Strict-Transport-Security" not in resp.headers
-    trusted = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+    trusted = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url),
                      trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
     c2 = await aiohttp_client(create_app(trusted))
     resp = await c2.get("/login", headers={"X-Forwarded-Proto": "https",
@@ -240,7 +241,7 @@ async def test_a_bogus_bearer_header_does_not_borrow_the_session_cookie(client, 
 
 
 async def test_metrics_are_for_local_scrapers_or_token_holders(aiohttp_client, db_url, tmp_path):
-    proxied = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+    proxied = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url),
                      trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),),
                      metrics_token="m" * 32)
     c = await aiohttp_client(create_app(proxied))

@@ -10,6 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from server import db
+from tests.pg import serving_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +79,9 @@ async def test_three_processes_migrating_at_once_apply_each_migration_once(datab
     # own connection, and only the advisory lock keeps them from applying a migration twice.
     name = await databases.create_empty()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_URL"))}
-    env.update(DATABASE_URL=databases.uri(name), CASA_SECRET_KEY="k" * 40,
+    # The owner (here the superuser) migrates; DATABASE_URL names the serving role to grant.
+    env.update(CASA_OWNER_DATABASE_URL=databases.uri(name),
+               DATABASE_URL=serving_url(databases.uri(name)), CASA_SECRET_KEY="k" * 40,
                CASA_DATA_DIR=str(tmp_path))
     try:
         procs = [await asyncio.create_subprocess_exec(

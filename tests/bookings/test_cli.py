@@ -11,12 +11,13 @@ from typing import Any
 from server.bookings import tokens
 from server.staff import Role
 from tests.conftest import SECRET_KEY
+from tests.pg import serving_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def casa(db_url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
-    env = {**os.environ, "DATABASE_URL": db_url, "CASA_SECRET_KEY": SECRET_KEY,
+    env = {**os.environ, "DATABASE_URL": serving_url(db_url), "CASA_SECRET_KEY": SECRET_KEY,
            "CASA_DATA_DIR": str(tmp_path), "CASA_LOG_LEVEL": "ERROR"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server.cli", *args, cwd=ROOT, env=env,

@@ -20,6 +20,7 @@ from signaling import presence, turn
 from tests.browser.conftest import LiveServer, Visit, book, fits_width, open_page, sign_in
 from tests.conftest import SECRET_KEY, StaffFactory, login
 from tests.coturn import TURN_SECRET, coturn
+from tests.pg import serving_url
 
 ICE = "/api/v1/precall/ice-servers"
 # The direct test's verdict: "good" or, on a machine too loaded to echo video smoothly, "slow";
@@ -38,7 +39,7 @@ def turn_port() -> Iterator[int]:
 
 @pytest.fixture
 def config(db_url: str, tmp_path: Path, turn_port: int) -> Config:
-    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url),
                   turn_secret=TURN_SECRET,
                   turn_urls=(f"turn:127.0.0.1:{turn_port}?transport=udp",),
                   stun_urls=(f"stun:127.0.0.1:{turn_port}",))

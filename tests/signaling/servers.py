@@ -13,6 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.pg import serving_url
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,7 +29,8 @@ class ServerProcess:
     def __init__(self, db_url: str, secret_key: str, data_dir: Path, port: int | None = None,
                  extra_env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
-        self.env = {**os.environ, "DATABASE_URL": db_url, "CASA_SECRET_KEY": secret_key,
+        self.env = {**os.environ, "DATABASE_URL": serving_url(db_url),
+                    "CASA_SECRET_KEY": secret_key,
                     "CASA_DATA_DIR": str(data_dir), "CASA_LOG_LEVEL": "WARNING",
                     "CASA_PUBLIC_ORIGIN": f"http://127.0.0.1:{self.port}",
                     **(extra_env or {})}

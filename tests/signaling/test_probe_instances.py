@@ -22,6 +22,7 @@ from signaling.auth import probe_token
 from signaling.client import SignalClient
 from signaling.probe import probe
 from tests.conftest import SECRET_KEY
+from tests.pg import serving_url
 from tests.signaling.servers import ROOT
 from tests.signaling.turnserver import TURN_SECRET, coturn
 
@@ -77,7 +78,7 @@ async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
 
 @pytest.fixture
 def config(db_url: str, tmp_path: Path, coturn: int) -> Config:
-    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url),
                   turn_secret=TURN_SECRET,
                   turn_urls=(f"turn:127.0.0.1:{coturn}?transport=udp",))
 

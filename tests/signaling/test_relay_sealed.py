@@ -23,9 +23,11 @@ from tests.signaling.conftest import states, two_instances, waiting_until
 MARKER = "Capybara-Tamburello-Sdp-Marker-"
 CHAT_MARKER = "Ornitorinco Quadrifoglio dice ciao"
 
+# SECURITY DEFINER: the capture is the test's instrument, written as the test's superuser, not
+# something the app (serving as a role without access to relay_capture) may do.
 CAPTURE = """
 CREATE TABLE relay_capture (sealed bytea NOT NULL, at timestamptz NOT NULL DEFAULT now());
-CREATE FUNCTION capture_relay() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION capture_relay() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     INSERT INTO relay_capture (sealed) VALUES (NEW.sealed);
     RETURN NEW;

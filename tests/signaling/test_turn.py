@@ -17,6 +17,7 @@ from server.config import Config
 from signaling import turn
 from signaling.peer import CallPeer
 from tests.conftest import SECRET_KEY
+from tests.pg import serving_url
 from tests.signaling.turnserver import TURN_SECRET, coturn
 
 __all__ = ["coturn"]   # the module-scoped fixture, used below
@@ -30,7 +31,7 @@ def _coturn_is_installed() -> None:
 
 @pytest.fixture
 def config(db_url: str, tmp_path: Path, coturn: int) -> Config:
-    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url),
                   turn_secret=TURN_SECRET,
                   turn_urls=(f"turn:127.0.0.1:{coturn}?transport=udp",))
 
