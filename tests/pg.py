@@ -106,3 +106,30 @@ class TestDatabases:
             self._embedded.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+class OwnServer:
+    """An embedded PostgreSQL of one test alone, with a ``casa`` database prepared as
+    ``casa migrate`` would: for tests that read or copy the server's files. Not under pytest's
+    tmp_path: the server runs as another user, who must traverse the path."""
+
+    def __init__(self, prefix: str = "casa-test-own-") -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        os.chmod(self._tmp.name, 0o755)
+        self.server = db.EmbeddedDatabase(Path(self._tmp.name))
+        self.pgdata = self.server.pgdata
+
+    async def start(self) -> None:
+        uri = await asyncio.to_thread(self.server.start)
+        await db.ensure_database(uri, "casa")
+        self.url = db.database_name_uri(uri, "casa")   # the superuser, for fixtures
+        self.serving_url = db.with_user(self.url, dbroles.SERVING_ROLE)  # for the app
+        conn = await asyncpg.connect(self.url)
+        try:
+            await db.prepare(conn, dbroles.SERVING_ROLE)
+        finally:
+            await conn.close()
+
+    def close(self) -> None:
+        self.server.stop()
+        self._tmp.cleanup()

@@ -26,6 +26,7 @@ from server.config import Config
 from server.serving import LoopErrorLimiter, listening
 from server.tls import ensure_self_signed
 from tests.conftest import SECRET_KEY
+from tests.pg import serving_url
 from tests.signaling.servers import ROOT, free_port
 
 HEAD = b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -198,7 +199,8 @@ async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp
     port = free_port()
     log_path = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_URL"))}
-    env.update(DATABASE_URL=db_url, CASA_SECRET_KEY=SECRET_KEY, CASA_DATA_DIR=str(tmp_path),
+    env.update(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
+               CASA_DATA_DIR=str(tmp_path),
                CASA_PUBLIC_ORIGIN=f"http://127.0.0.1:{port}", CASA_LOG_LEVEL="WARNING",
                PYTHONPATH=str(ROOT))
 

@@ -138,7 +138,8 @@ async def fill(url: str) -> None:
 
 async def test_a_full_disk_is_a_catalogued_503_and_health_says_so(
         full_disk_db, password_hash, aiohttp_client, tmp_path, caplog):
-    config = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=full_disk_db)
+    config = Config(secret_key=SECRET_KEY, data_dir=tmp_path,
+                    database_url=pg.serving_url(full_disk_db))
     gp = await StaffFactory(full_disk_db, password_hash)()
     conn = await asyncpg.connect(full_disk_db)
     try:

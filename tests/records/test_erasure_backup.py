@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -31,6 +28,7 @@ from server import db
 from server.config import Config
 from server.staff import Role
 from tests.conftest import SECRET_KEY, StaffFactory
+from tests.pg import OwnServer
 from tests.records.conftest import BookingFactory, PatientFactory, api_headers, login_as
 
 WRAPPED_BYTES = 12 + 32 + 16  # nonce || AES-GCM(32-byte data key) || tag
@@ -118,34 +116,24 @@ def files_under(root: Path) -> list[Path]:
 
 
 @pytest.fixture
-async def own_server() -> AsyncIterator[tuple[db.EmbeddedDatabase, str]]:
-    """An embedded PostgreSQL of this test alone, so its data directory can be copied. Not
-    under pytest's tmp_path: the server runs as another user, who must traverse the path."""
-    tmp = tempfile.TemporaryDirectory(prefix="casa-test-erasure-")
-    os.chmod(tmp.name, 0o755)
-    server = db.EmbeddedDatabase(Path(tmp.name))
-    uri = server.start()
+async def own_server() -> AsyncIterator[OwnServer]:
+    """A PostgreSQL of this test alone, so its data directory can be copied."""
+    own = OwnServer("casa-test-erasure-")
     try:
-        await db.ensure_database(uri, "casa")
-        url = db.database_name_uri(uri, "casa")
-        conn = await asyncpg.connect(url)
-        try:
-            await db.migrate(conn)
-        finally:
-            await conn.close()
-        yield server, url
+        await own.start()
+        yield own
     finally:
-        server.stop()
-        tmp.cleanup()
+        own.close()
 
 
 async def test_erasure_holds_against_pgdata_a_base_backup_and_the_keyring(
-        own_server: tuple[db.EmbeddedDatabase, str], tmp_path: Path, password_hash: str,
+        own_server: OwnServer, tmp_path: Path, password_hash: str,
         aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    server, url = own_server
+    server, url = own_server.server, own_server.url
     make_staff = StaffFactory(url, password_hash)
     make_patient, make_booking = PatientFactory(url), BookingFactory(url)
-    config = Config(secret_key=SECRET_KEY, data_dir=tmp_path / "casa", database_url=url)
+    config = Config(secret_key=SECRET_KEY, data_dir=tmp_path / "casa",
+                    database_url=own_server.serving_url)
     keyring.save(keyring.generate(config.keyring_path), config.keyring_path)
     rec = Records(Envelope(keyring.load(config.keyring_path)))
 

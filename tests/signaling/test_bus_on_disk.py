@@ -5,62 +5,39 @@ every file of its data directory (pg_notify, pg_wal, base, ...) is searched byte
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from server import db
 from server.staff import Role
 from signaling import bus
 from signaling.client import SignalClient
 from tests.conftest import SECRET_KEY, StaffFactory
+from tests.pg import OwnServer
 from tests.signaling.conftest import Visits, staff_session
 from tests.signaling.servers import ServerProcess
 
 LINES = 150
 
 
-@dataclass
-class OwnDatabase:
-    pgdata: Path
-    url: str
-    server: db.EmbeddedDatabase
-
-
 @pytest.fixture
-def own_pg() -> Iterator[OwnDatabase]:
+async def own_pg() -> AsyncIterator[OwnServer]:
     """An embedded PostgreSQL of this test alone: the test stops it and reads its files."""
-    tmp = tempfile.TemporaryDirectory(prefix="casa-test-disk-")
-    os.chmod(tmp.name, 0o755)   # the server runs as its own system user
-    server = db.EmbeddedDatabase(Path(tmp.name))
+    own = OwnServer("casa-test-disk-")
     try:
-        uri = server.start()
-
-        async def prepare() -> None:
-            await db.ensure_database(uri, "casa")
-            conn = await asyncpg.connect(db.database_name_uri(uri, "casa"))
-            try:
-                await db.migrate(conn)
-            finally:
-                await conn.close()
-
-        asyncio.run(prepare())
-        yield OwnDatabase(server.pgdata, db.database_name_uri(uri, "casa"), server)
+        await own.start()
+        yield own
     finally:
-        server.stop()
-        tmp.cleanup()
+        own.close()
 
 
 @pytest.fixture
-async def processes(own_pg: OwnDatabase, tmp_path: Path) -> AsyncIterator[list[ServerProcess]]:
-    made = [ServerProcess(own_pg.url, SECRET_KEY, tmp_path / name) for name in ("a", "b")]
+async def processes(own_pg: OwnServer, tmp_path: Path) -> AsyncIterator[list[ServerProcess]]:
+    made = [ServerProcess(own_pg.serving_url, SECRET_KEY, tmp_path / name) for name in ("a", "b")]
     await asyncio.gather(*(p.start() for p in made))
     yield made
     for p in made:
