@@ -73,9 +73,9 @@ async def test_nothing_after_the_booking_is_cancelled(client, clients, visits, g
     visit = await visits(gp.id)
     _doctor, guest_token, cookie = await _credentials(client, clients, visit, gp)
     sdp = await _offer_sdp()
-    # The desk cancels through the same workflow as the booking pages and the API.
+    # The clinician cancels through the same workflow as the booking pages and the API.
     await workflow.set_status(workflow.context(client.server.app), visit.booking_id,
-                              "cancelled")
+                              "cancelled", by=gp.id)
     for status, body in await _attempts(client, {"Authorization": f"Bearer {guest_token}"},
                                         sdp):
         assert (status, body["error"]["code"]) == (410, "consultation_ended"), body
