@@ -24,8 +24,10 @@ PAGE_BUDGET_S = 2.0
 
 
 async def _reads(conn: Any, patient: int, since: int) -> list[Any]:
-    return await conn.fetch("SELECT action, detail::text AS detail FROM audit_log WHERE "
-                            "patient_id = $1 AND id > $2 ORDER BY id", patient, since)
+    rows: list[Any] = await conn.fetch(
+        "SELECT action, detail::text AS detail FROM audit_log WHERE patient_id = $1 AND id > $2"
+        " ORDER BY id", patient, since)
+    return rows
 
 
 async def _last_audit_id(conn: Any) -> int:
