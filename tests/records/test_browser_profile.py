@@ -4,10 +4,11 @@ victim's phone, the next patient at the kiosk, a colleague at a shared clinic co
 One Chromium with a persistent profile, as a clinician's or a kiosk's browser has: a kiosk
 join with a date of birth (a wrong code first, then the right one), a restricted note in the
 call page's notes panel, signed and amended, a note with measurements in the editor, a
-break-glass reason; some of it sent, some typed and left on the page. The tabs stay open when
-the browser closes, as a clinician's do at the end of the day, so session restore writes
-them. Then every file of the profile is searched, byte for byte, for each value typed, in
-UTF-8 and in UTF-16 (how Chromium keeps page state): none may be there."""
+break-glass reason, a patient search by codice fiscale and a refused registration; some of
+it sent, some typed and left on the page. The tabs stay open when the browser closes, as a
+clinician's do at the end of the day, so session restore writes them. Then every file of the
+profile is searched, byte for byte, for each value typed, in UTF-8 and in UTF-16 (how
+Chromium keeps page state): none may be there."""
 
 from __future__ import annotations
 
@@ -126,8 +127,15 @@ async def test_nothing_typed_stays_in_the_browser_profile(
         "editor_amend_reason", "editor_plan_unsent", "glass_reason_sent",
         "glass_reason_unsent")}
     wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
+    cf_searched = "SRC" + secrets.token_hex(6).upper() + "Z"
+    cf_registered = "REG" + secrets.token_hex(6).upper() + "Z"
+    new_name = marker("Nuovo")
+    phone = "+39 3" + "".join(secrets.choice("0123456789") for _ in range(9))
     values = {k: encodings(v) for k, v in typed.items()}
-    values |= {"patient's name": encodings(name), "weight": encodings(WEIGHT),
+    values |= {"codice fiscale searched": encodings(cf_searched),
+               "codice fiscale registered": encodings(cf_registered),
+               "new patient's name": encodings(new_name), "phone": encodings(phone),
+               "patient's name": encodings(name), "weight": encodings(WEIGHT),
                "glucose": encodings(GLUCOSE),
                "join code": encodings(code), "wrong code": encodings(wrong_code),
                # The date of birth as the form sends it and as people write it; its year
@@ -209,6 +217,24 @@ async def test_nothing_typed_stays_in_the_browser_profile(
         pp = Watched(await context.new_page())
         await pp.page.goto(f"{live}/bookings/patients/{patient}")
         assert name in await pp.page.inner_text("h1")
+
+        # Staff forms with a patient's details: a search by codice fiscale, sent; a new
+        # patient's registration, sent back for an invalid codice fiscale.
+        await pp.page.goto(f"{live}/bookings/patients")
+        await pp.page.fill("#q", cf_searched)
+        await pp.page.click("form[role=search] button[type=submit]")
+        await pp.page.wait_for_load_state()
+        await pp.page.wait_for_selector("form[role=search]")
+        reg = Watched(await context.new_page())
+        await reg.page.goto(f"{live}/bookings/new")
+        await reg.page.click("details summary")
+        await reg.page.fill("#given_name", new_name)
+        await reg.page.fill("#family_name", "Rossi")
+        await reg.page.fill("#date_of_birth", "1961-02-03")
+        await reg.page.fill("#phone", phone)
+        await reg.page.fill("#codice_fiscale", cf_registered)
+        await reg.page.click("details button[type=submit]")
+        await reg.page.wait_for_selector(".alert")
 
         # The record: the glass broken on one restricted note, a reason typed for the other.
         rp = Watched(await context.new_page())
