@@ -56,13 +56,17 @@ def profile_files(root: Path) -> Iterator[Path]:
 
 
 def find_in_profile(root: Path, values: dict[str, list[bytes]]) -> list[str]:
-    """Every (value, file) where one of the value's encodings occurs."""
+    """Every (value, file) where one of the value's encodings occurs, with the bytes around
+    it (to tell where in the file it was kept)."""
     found = []
     for path in profile_files(root):
         data = path.read_bytes()
         for label, forms in values.items():
-            if any(form in data for form in forms):
-                found.append(f"{label} in {path.relative_to(root)}")
+            for form in forms:
+                at = data.find(form)
+                if at >= 0:
+                    around = data[max(0, at - 60):at + len(form) + 60]
+                    found.append(f"{label} in {path.relative_to(root)}: {around!r}")
     return found
 
 
