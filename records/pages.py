@@ -86,6 +86,8 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
 
 
 CONSULTATION_BOOKING = "SELECT booking_id FROM consultations WHERE id = $1"
+# Identity columns start at 1: no booking has this id.
+NO_BOOKING = 0
 
 
 @require_staff(*CLINICIANS)
@@ -96,9 +98,10 @@ async def call_panel(request: web.Request) -> web.StreamResponse:
     consultation_id = int_param(request.match_info["consultation_id"], "consultation_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         booking_id = await conn.fetchval(CONSULTATION_BOOKING, consultation_id)
-        if booking_id is None:
-            raise LookupError(consultation_id)
-        ctx = await editor_context(request, conn, int(booking_id))
+        # An unknown consultation goes through the same checks as another's, with a booking
+        # id no row has: refused with the same 403, the same page and the same queries, so
+        # consultation ids cannot be probed.
+        ctx = await editor_context(request, conn, int(booking_id or NO_BOOKING))
     return render(request, "records/_editor.html", **ctx)
 
 
@@ -110,16 +113,20 @@ async def _clinicians(conn: asyncpg.Connection, user: Staff) -> list[Staff]:
 @map_errors
 async def record_page(request: web.Request) -> web.StreamResponse:
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    q = request.query
+    before = int_param(q["before"], "before") if q.get("before") else None
+    after = int_param(q["after"], "after") if q.get("after") and before is None else None
     user = current_staff(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await check_record(conn, user, patient_id)
         patient = await _patient(conn, patient_id)
-        views = await records_of(request).history(conn, user, patient_id)
+        views, page = await records_of(request).record_page(conn, user, patient_id,
+                                                            before=before, after=after)
         shares = {v.note.id: await sharing.shared_with(conn, v.note.id) for v in views
                   if v.can_edit and v.note.category.restricted}
         names = {s.id: s.full_name for s in await staff_store.list_all(conn)}
         colleagues = await _clinicians(conn, user)
-    return render(request, "records/history.html", patient=patient, views=views,
+    return render(request, "records/history.html", patient=patient, views=views, page=page,
                   shares=shares, names=names, colleagues=colleagues, text_fields=TEXT_FIELDS)
 
 

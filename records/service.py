@@ -51,6 +51,25 @@ async def _audit(conn: asyncpg.Connection, action: str, user: Staff | None, note
                        detail=({"note_id": note.id} if note else {}) | detail)
 
 
+# Notes on one page of the patient's record: a screenful a clinician reads, and few enough that
+# the page stays small (a note may carry several versions) and its audit row one row.
+RECORD_PAGE = 50
+# Note ids in one audit row: 150 ids of even 19 digits (21 bytes each in JSON) keep the row's
+# detail well under the audit log's 4 KiB limit. A longer list (an export) is several rows.
+AUDIT_IDS_PER_ROW = 150
+
+
+async def _audit_read(conn: asyncpg.Connection, action: str, user: Staff, patient_id: int,
+                      note_ids: list[int], **detail: str | int | None) -> None:
+    """The notes ``user`` was shown, as bounded rows: ``part`` k of ``parts`` when the list
+    is longer than one row holds, so every id read is in the log and no row outgrows it."""
+    chunks = [note_ids[i:i + AUDIT_IDS_PER_ROW]
+              for i in range(0, len(note_ids), AUDIT_IDS_PER_ROW)] or [[]]
+    for k, chunk in enumerate(chunks, 1):
+        parts: dict[str, int] = {"part": k, "parts": len(chunks)} if len(chunks) > 1 else {}
+        await _audit(conn, action, user, None, patient_id, note_ids=chunk, **detail, **parts)
+
+
 def _visible(versions: list[Version], author: bool) -> list[Version]:
     """A draft is its author's until signed: others see signed versions only."""
     return versions if author else [v for v in versions if v.signed]
@@ -221,12 +240,10 @@ class Records:
                                    "part": "summary"})
         return note, version.content.summary if version.content else ""
 
-    async def history(self, conn: asyncpg.Connection, user: Staff, patient_id: int,
-                      booking_id: int | None = None, *, action: str = "read",
-                      fmt: str | None = None) -> list[NoteView]:
-        """The patient's notes as ``user`` may see them; one audit row lists the notes read."""
-        notes = (await store.notes_for_booking(conn, booking_id) if booking_id is not None
-                 else await store.notes_for_patient(conn, patient_id))
+    async def _views(self, conn: asyncpg.Connection, user: Staff,
+                     notes: list[Note]) -> list[NoteView]:
+        """``notes`` as ``user`` may see them: readable ones decrypted, restricted ones they may
+        break the glass on as closed entries, the rest left out."""
         out: list[NoteView] = []
         for note in notes:
             facts = await access.note_facts(conn, user, note.id, note.author_id,
@@ -241,10 +258,32 @@ class Records:
                     and await store.has_signed(conn, note.id):
                 # A draft is its author's alone: breaking the glass on it would open nothing.
                 out.append(NoteView(note, False, False, True, []))
-        read_ids = [v.note.id for v in out if v.readable]
-        await _audit(conn, action, user, None, patient_id, note_ids=read_ids,
-                     booking=booking_id, format=fmt)
         return out
+
+    async def history(self, conn: asyncpg.Connection, user: Staff, patient_id: int,
+                      booking_id: int | None = None, *, action: str = "read",
+                      fmt: str | None = None) -> list[NoteView]:
+        """All the patient's notes (or the consultation's) as ``user`` may see them; audited
+        as the notes read, in rows of at most ``AUDIT_IDS_PER_ROW`` ids."""
+        notes = (await store.notes_for_booking(conn, booking_id) if booking_id is not None
+                 else await store.notes_for_patient(conn, patient_id))
+        out = await self._views(conn, user, notes)
+        await _audit_read(conn, action, user, patient_id, [v.note.id for v in out if v.readable],
+                          booking=booking_id, format=fmt)
+        return out
+
+    async def record_page(self, conn: asyncpg.Connection, user: Staff, patient_id: int, *,
+                          before: int | None = None, after: int | None = None
+                          ) -> tuple[list[NoteView], store.NotePage]:
+        """One page of the patient's record (``RECORD_PAGE`` notes, newest first, see
+        ``store.notes_page``) as ``user`` may see it; one audit row names the notes read."""
+        page = await store.notes_page(conn, patient_id, size=RECORD_PAGE, before=before,
+                                      after=after)
+        out = await self._views(conn, user, page.notes)
+        await _audit_read(conn, "read", user, patient_id,
+                          [v.note.id for v in out if v.readable],
+                          page_before=before, page_after=after)
+        return out, page
 
     async def erase_note(self, conn: asyncpg.Connection, user: Staff | None, note_id: int,
                          why: str) -> None:

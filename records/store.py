@@ -104,6 +104,46 @@ async def notes_for_booking(conn: asyncpg.Connection, booking_id: int) -> list[N
     return [_note(r) for r in await conn.fetch(LIST_FOR_BOOKING, booking_id)]
 
 
+@dataclass(frozen=True)
+class NotePage:
+    """One page of a patient's notes, newest first, with the cursors of its neighbours: the
+    id of the note to read ``before`` (older notes) or ``after`` (newer notes), or None."""
+
+    notes: list[Note]
+    older: int | None
+    newer: int | None
+
+
+# Keyset paging on (created_at, id), newest first (index notes_patient_page, migration 0230).
+# A cursor is a note id of the same patient; any other id gives an empty page.
+PAGE_OLDER = f"""
+SELECT {NOTE_COLUMNS} FROM notes WHERE patient_id = $1
+  AND ($2::bigint IS NULL OR (created_at, id) <
+       (SELECT created_at, id FROM notes WHERE id = $2 AND patient_id = $1))
+ORDER BY created_at DESC, id DESC LIMIT $3
+"""
+PAGE_NEWER = f"""
+SELECT {NOTE_COLUMNS} FROM notes WHERE patient_id = $1
+  AND (created_at, id) > (SELECT created_at, id FROM notes WHERE id = $2 AND patient_id = $1)
+ORDER BY created_at, id LIMIT $3
+"""
+
+
+async def notes_page(conn: asyncpg.Connection, patient_id: int, *, size: int,
+                     before: int | None = None, after: int | None = None) -> NotePage:
+    """At most ``size`` notes of the patient, newest first: the newest ones, those older than
+    note ``before``, or those newer than note ``after``."""
+    if after is not None:
+        rows = await conn.fetch(PAGE_NEWER, patient_id, after, size + 1)
+        notes = [_note(r) for r in rows[:size]][::-1]
+        return NotePage(notes, older=notes[-1].id if notes else None,
+                        newer=notes[0].id if len(rows) > size else None)
+    rows = await conn.fetch(PAGE_OLDER, patient_id, before, size + 1)
+    notes = [_note(r) for r in rows[:size]]
+    return NotePage(notes, older=notes[-1].id if len(rows) > size else None,
+                    newer=notes[0].id if before is not None and notes else None)
+
+
 async def versions(conn: asyncpg.Connection, env: Envelope | None, note: Note) -> list[Version]:
     """Every version, oldest first, decrypted when ``env`` is given (and not erased)."""
     out = []

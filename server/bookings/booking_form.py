@@ -107,6 +107,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
     data = await request.post()
     if data.get("action") == "patient":
         return await _new_patient(request, data, user)
+    if data.get("action") == "search":
+        # The search form posts, so the name or codice fiscale stays out of the URL.
+        return render(request, "bookings/new.html", **await _context(request, data, user))
     ctx = await _context(request, data, user)
     _ = translator(request)
     slot = str(data.get("slot", ""))

@@ -107,9 +107,45 @@ async def join_status(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# A refused code (Post/Redirect/Get): the POST never answers with a page, because the browser
+# keeps a POST answer's request body - the code and the date of birth - with the tab, in its
+# session-restore files and for Back to send again. The outcome rides to GET /join in this
+# short-lived cookie: "<outcome>|<detail>", the detail a Retry-After or when the window opens.
+REFUSAL_COOKIE = "casa_join_refused"
+REFUSAL_AGE_S = 60
+FORM_ERRORS = {"dob": 422, "unknown": 422, "rate_limited": 429}
+REFUSALS = {"too_early": 200, "expired": 410, "cancelled": 410}
+
+
+def _back(request: web.Request, outcome: str, detail: str = "") -> web.StreamResponse:
+    response = web.HTTPSeeOther("/join")
+    response.set_cookie(REFUSAL_COOKIE, f"{outcome}|{detail}", max_age=REFUSAL_AGE_S,
+                        path=LINK_COOKIE_PATH, httponly=True, samesite="Lax",
+                        secure=is_https(request))
+    return response
+
+
 async def join_form(request: web.Request) -> web.StreamResponse:
-    """GET /join: the code and date-of-birth form."""
-    return render(request, "join/form.html", error=None, code="", day="", month="", year="")
+    """GET /join: the code and date-of-birth form, saying why the last attempt was refused
+    (from the refusal cookie) with that refusal's status."""
+    outcome, _sep, detail = request.cookies.get(REFUSAL_COOKIE, "").partition("|")
+    if outcome in REFUSALS:
+        try:
+            opens_at = to_local(datetime.fromisoformat(detail)) if detail else None
+        except ValueError:
+            opens_at = None
+        response = render(request, "join/refused.html", status=REFUSALS[outcome], path="/join",
+                          outcome=outcome if opens_at or outcome != "too_early" else "unknown",
+                          opens_at=opens_at, starts_at=None)
+    else:
+        error = outcome if outcome in FORM_ERRORS else None
+        response = render(request, "join/form.html", status=FORM_ERRORS.get(outcome, 200),
+                          error=error, code="", day="", month="", year="")
+        if outcome == "rate_limited" and detail.isdigit():
+            response.headers["Retry-After"] = detail
+    if outcome:
+        response.del_cookie(REFUSAL_COOKIE, path=LINK_COOKIE_PATH)
+    return response
 
 
 def _dob(day: str, month: str, year: str) -> date | None:
@@ -126,15 +162,17 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     fields = {k: str(form.get(k, ""))[:20] for k in ("code", "day", "month", "year")}
     dob = _dob(fields["day"], fields["month"], fields["year"])
     if dob is None:
-        return render(request, "join/form.html", status=422, error="dob", **fields)
+        return _back(request, "dob")
     async with request.app[POOL].acquire() as conn:
         result = await credentials.check_code(conn, request.app[CONFIG].secret_key,
                                               fields["code"], dob, request[CLIENT_IP], _now())
-    if result.outcome in ("unknown", "rate_limited"):
-        resp = render(request, "join/form.html",
-                      status=429 if result.outcome == "rate_limited" else 422,
-                      error=result.outcome, **fields | {"code": ""})
+    if result.outcome in FORM_ERRORS:
+        resp = _back(request, result.outcome, str(result.retry_after or ""))
         if result.retry_after:
             resp.headers["Retry-After"] = str(result.retry_after)
         return resp
+    c = result.consultation
+    if result.outcome in REFUSALS:
+        opens = c.join_opens_at.isoformat() if c and result.outcome == "too_early" else ""
+        return _back(request, result.outcome, opens)
     return await _enter(request, result)

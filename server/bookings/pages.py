@@ -50,6 +50,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/bookings/feed", feed_page, name="bookings_feed")
     r.add_post("/bookings/feed", feed_create, name="bookings_feed_create")
     r.add_get("/bookings/patients", patient_search, name="bookings_patients")
+    # The search form posts: a name or codice fiscale in the URL would stay in history.
+    r.add_post("/bookings/patients", patient_search, name="bookings_patients_search")
     r.add_get("/bookings/patients/{patient_id:\\d{1,18}}", patient_page, name="bookings_patient")
     r.add_get("/bookings/{booking_id:\\d{1,18}}", booking_page, name="bookings_booking")
     r.add_post("/bookings/{booking_id:\\d{1,18}}", booking_action, name="bookings_action")
@@ -111,7 +113,8 @@ async def today(request: web.Request) -> web.StreamResponse:
 
 @require_staff(*CARE_ROLES)
 async def patient_search(request: web.Request) -> web.StreamResponse:
-    q = request.query.get("q", "")[:100]
+    params = await request.post() if request.method == "POST" else request.query
+    q = str(params.get("q", ""))[:100]
     user = current_staff(request)
     found = await search_patients(request.app[POOL], user, q, SEARCH_LIMIT) if q else []
     # A patient found only by the full codice fiscale is offered for booking, with the proof

@@ -57,9 +57,17 @@ async def join_with_code(api: Api, code: str, dob: str = "1950-03-04",
     token = await csrf_token(api.client, "/join")
     y, m, d = dob.split("-")
     headers = {"X-Forwarded-For": ip} if ip else {}
-    return await api.client.post("/join", data={"csrf_token": token, "code": code, "day": d,
+    resp = await api.client.post("/join", data={"csrf_token": token, "code": code, "day": d,
                                                 "month": m, "year": y},
                                  allow_redirects=False, headers=headers)
+    if resp.status == 303 and resp.headers["Location"] == "/join":
+        # Refused: never a page in answer to the POST (the browser would keep its body, the
+        # code and date of birth); the form says why after the redirect.
+        assert "casa_patient" not in resp.cookies
+        retry_after = resp.headers.get("Retry-After")
+        resp = await api.client.get("/join", allow_redirects=False)
+        assert resp.headers.get("Retry-After") == retry_after
+    return resp
 
 
 async def test_link_sets_patient_cookie_and_leaves_the_url(api: Api):

@@ -6,15 +6,15 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from records import keyring
-from records.crypto import Envelope
+from records import content, keyring
+from records.crypto import Envelope, RowId
 from records.keyring import Keyring
 from records.service import Records
 from server import patients
@@ -200,3 +200,32 @@ def run_cli(config: Config, *args: str, timeout: float = 60) -> subprocess.Compl
 
 async def run_cli_async(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(run_cli, config, *args)
+
+
+async def bulk_signed_notes(conn: asyncpg.Connection, rec: Records, *, booking_id: int,
+                            patient_id: int, author_id: int, n: int,
+                            category: str = "gp") -> list[int]:
+    """``n`` signed one-version notes, sealed with the records envelope like any other and
+    written with COPY (thousands in about a second; creating them one by one through the
+    service would take minutes). Two notes share each ``created_at``, a minute apart, oldest
+    first, so paging must break ties by id. The ids, oldest first."""
+    ids = [r[0] for r in await conn.fetch(
+        "SELECT nextval(pg_get_serial_sequence('notes', 'id')) FROM generate_series(1, $1)", n)]
+    now = datetime.now(UTC)
+    notes, versions = [], []
+    for i, note_id in enumerate(ids):
+        at = now - timedelta(minutes=(n - i) // 2)
+        raw = content.parse({"text": f"bulk note {note_id}"}).to_bytes()
+        s = rec.env.seal(raw, RowId(note_id, 1, patient_id))
+        notes.append((note_id, booking_id, patient_id, category, author_id, at))
+        versions.append((note_id, 1, author_id, "signed", s.ciphertext, s.wrapped_key, s.kek_id,
+                         at, at, at))
+    async with conn.transaction():
+        await conn.copy_records_to_table(
+            "notes", records=notes,
+            columns=["id", "booking_id", "patient_id", "category", "author_id", "created_at"])
+        await conn.copy_records_to_table(
+            "note_versions", records=versions,
+            columns=["note_id", "version", "author_id", "status", "ciphertext", "wrapped_key",
+                     "kek_id", "created_at", "saved_at", "signed_at"])
+    return ids

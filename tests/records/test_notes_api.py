@@ -218,4 +218,4 @@ async def test_call_page_panel_serves_the_editor_for_the_consultation(client, co
     text = await resp.text()
     assert resp.status == 200 and f'data-booking-id="{booking}"' in text
     assert "<html" not in text  # a fragment, for the panel beside the video
-    assert (await client.get("/records/consultations/999999/panel")).status == 404
+    assert (await client.get("/records/consultations/999999/panel")).status == 403

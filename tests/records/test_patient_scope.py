@@ -5,6 +5,8 @@ written only by the consultation's own clinician, nurse or invited participants.
 
 from __future__ import annotations
 
+import statistics
+import time
 from typing import Any
 
 import pytest
@@ -184,3 +186,36 @@ async def test_participant_of_a_future_consultation_is_not_yet_caring(
     await make_booking.check_in(conn, booking, "arrived")
     await rec.create(conn, invited, booking_id=booking, patient_id=patient,
                      category=Category.GP, content=content.parse(NOTE))
+
+
+async def test_unknown_and_forbidden_call_panels_answer_alike(client, conn, db_url, make_staff,
+                                                              mazzini):
+    """A curious colleague probing consultation ids on the call panel learns nothing: an id
+    that does not exist and one she has no business with get the same status, the same page
+    and (within noise) the same time."""
+    outsider = await make_staff(Role.GP, ("gratosoglio",))
+    await login_as(client, outsider, db_url)
+    unknown = int(await conn.fetchval("SELECT max(id) FROM consultations")) + 1000
+    forbidden = mazzini["consultation"]
+
+    async def probe(cid: int) -> tuple[int, str, float]:
+        t0 = time.perf_counter()
+        resp = await client.get(f"/records/consultations/{cid}/panel",
+                                headers={"Accept": "text/html"})
+        body = await resp.text()
+        # The page echoes its own path (the language form's "next"): the id is all that differs.
+        return resp.status, body.replace(f"/{cid}/", "/ID/"), time.perf_counter() - t0
+
+    times: dict[int, list[float]] = {unknown: [], forbidden: []}
+    answers = set()
+    for _ in range(15):
+        for cid in (unknown, forbidden):
+            status, body, took = await probe(cid)
+            answers.add((status, body))
+            times[cid].append(took)
+    assert len(answers) == 1, "unknown and forbidden consultations answer differently"
+    ((status, body),) = answers
+    assert status == 403 and 'data-error-code="note_forbidden"' in body
+    assert mazzini["name"] not in body
+    slow, fast = sorted(statistics.median(t) for t in times.values())[::-1]
+    assert slow <= 2 * fast + 0.005, times

@@ -1,0 +1,275 @@
+"""Nothing clinical or identifying stays in the browser's profile (the abusive partner with the
+victim's phone, the next patient at the kiosk, a colleague at a shared clinic computer).
+
+One Chromium with a persistent profile, as a clinician's or a kiosk's browser has: a kiosk
+join with a date of birth (a wrong code first, then the right one), a restricted note in the
+call page's notes panel, signed and amended, a note with measurements in the editor, a
+break-glass reason, a patient search by codice fiscale and a refused registration; some of
+it sent, some typed and left on the page. The tabs stay open when the browser closes, as a
+clinician's do at the end of the day, so session restore writes them. Then every file of the
+profile is searched, byte for byte, for each value typed, in UTF-8 and in UTF-16 (how
+Chromium keeps page state): none may be there."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from records import content
+from records.access import Category
+from records.service import Records
+from server.config import Config
+from server.staff import Role
+from tests.browser.conftest import (  # noqa: F401 (live_server is a fixture used here)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DOB,
+    STEP_MS,
+    Watched,
+    book,
+    live_server,
+    sign_in,
+)
+from tests.conftest import StaffFactory
+
+# Long enough that a value cannot turn up in a profile by chance.
+WEIGHT = "217.43"   # kg: a plausible weight no file holds by accident
+GLUCOSE = "613.97"  # mg/dL, typed into an amendment and left unsent
+
+
+def marker(label: str) -> str:
+    return f"{label}{secrets.token_hex(5)}"
+
+
+def profile_files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            yield path
+
+
+def find_in_profile(root: Path, values: dict[str, list[bytes]]) -> list[str]:
+    """Every (value, file) where one of the value's encodings occurs, with the bytes around
+    it (to tell where in the file it was kept)."""
+    found = []
+    for path in profile_files(root):
+        data = path.read_bytes()
+        for label, forms in values.items():
+            for form in forms:
+                at = data.find(form)
+                if at >= 0:
+                    around = data[max(0, at - 60):at + len(form) + 60]
+                    found.append(f"{label} in {path.relative_to(root)}: {around!r}")
+    return found
+
+
+def encodings(text: str) -> list[bytes]:
+    return [text.encode(), text.encode("utf-16-le")]
+
+
+async def saved(w: Watched, scope: str) -> None:
+    """The editor says its draft is saved (in whatever language the page speaks)."""
+    await w.page.wait_for_function(
+        "(sel) => { const root = document.querySelector(sel);"
+        " return root.querySelector('[data-save-state]').textContent === root.dataset.msgSaved; }",
+        arg=scope + "[data-notes-editor]")
+
+
+async def amending(w: Watched, scope: str) -> None:
+    """The editor shows the amendment's draft: no amend form, no choice of kind any more."""
+    await w.page.wait_for_selector(scope + "[data-note-form]")
+    await w.page.wait_for_selector(scope + "[data-amend-form]", state="detached")
+    await w.page.wait_for_selector(scope + "#note-category", state="detached")
+
+
+async def test_nothing_typed_stays_in_the_browser_profile(
+        live_server: Any, conn: asyncpg.Connection, config: Config, rec: Records,  # noqa: F811
+        make_staff: StaffFactory, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
+    live = live_server.url
+    gp = await make_staff(Role.GP, ("san-siro",), language="en")
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",), language="en")
+    # A video consultation that started five minutes ago (so the GP is caring for the
+    # patient), taken at a kiosk.
+    kiosk = await conn.fetchval("INSERT INTO resources (centre_id, kind, name)"
+                                " VALUES ('san-siro', 'kiosk', 'Kiosk 1') RETURNING id")
+    name = marker("Nome")
+    _, consultation, room, _, code = await book(conn, config, gp.id, timedelta(minutes=-5),
+                                                given=name, mode="kiosk_video",
+                                                kiosk_id=kiosk)
+    patient = await conn.fetchval("SELECT patient_id FROM consultations c JOIN bookings b "
+                                  "ON b.id = c.booking_id WHERE c.id = $1", consultation)
+    # An earlier consultation of the same patient, for the editor page.
+    earlier = await conn.fetchval(
+        "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, during)"
+        " VALUES ('san-siro', 'gp_visit', 'home_video', $1, $2, tstzrange(now() - interval"
+        " '3 hours', now() - interval '160 minutes')) RETURNING id", patient, gp.id)
+    # Two psychological notes the GP may open only by breaking the glass.
+    psy_booking = await conn.fetchval(
+        "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, during)"
+        " VALUES ('san-siro', 'psych_session', 'home_video', $1, $2, tstzrange(now() - interval"
+        " '2 days', now() - interval '2 days' + interval '50 minutes')) RETURNING id",
+        patient, psy.id)
+    for _ in range(2):
+        n = await rec.create(conn, psy, booking_id=psy_booking, patient_id=patient,
+                             category=Category.PSYCHOLOGICAL,
+                             content=content.parse({"text": "seen"}))
+        await rec.sign(conn, psy, n.id)
+
+    typed = {k: marker(k) for k in (
+        "panel_reason_sent", "panel_amend_reason", "panel_plan_unsent", "editor_text_sent",
+        "editor_amend_reason", "editor_plan_unsent", "glass_reason_sent",
+        "glass_reason_unsent")}
+    wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
+    cf_searched = "SRC" + secrets.token_hex(6).upper() + "Z"
+    cf_registered = "REG" + secrets.token_hex(6).upper() + "Z"
+    new_name = marker("Nuovo")
+    phone = "+39 3" + "".join(secrets.choice("0123456789") for _ in range(9))
+    values = {k: encodings(v) for k, v in typed.items()}
+    values |= {"codice fiscale searched": encodings(cf_searched),
+               "codice fiscale registered": encodings(cf_registered),
+               "new patient's name": encodings(new_name), "phone": encodings(phone),
+               "patient's name": encodings(name), "weight": encodings(WEIGHT),
+               "glucose": encodings(GLUCOSE),
+               "join code": encodings(code), "wrong code": encodings(wrong_code),
+               # The date of birth as the form sends it and as people write it; its year
+               # alone only in UTF-16 (four ASCII digits turn up in binary files by chance).
+               "date of birth": [f"year={DOB.year}".encode(), DOB.isoformat().encode(),
+                                 DOB.strftime("%d/%m/%Y").encode(),
+                                 str(DOB.year).encode("utf-16-le")]}
+
+    profile = tmp_path / "profile"
+    async with async_playwright() as p:
+        context = await p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, locale="en-GB",
+            permissions=["camera", "microphone"], viewport={"width": 1280, "height": 900})
+        dialogs: list[str] = []
+        answering: set[asyncio.Future[None]] = set()
+
+        def accept(dialog: Any) -> None:
+            # "Sign this note?": yes.
+            dialogs.append(dialog.type)
+            answer = asyncio.ensure_future(dialog.accept())
+            answering.add(answer)
+            answer.add_done_callback(answering.discard)
+
+        context.on("dialog", accept)
+        context.set_default_timeout(STEP_MS)
+
+        # The kiosk: a wrong code first (the page comes back with the date of birth filled
+        # in), then, in another tab, the right one.
+        k1 = Watched(await context.new_page())
+        await k1.page.goto(live + "/join")
+        await k1.page.fill("#code", wrong_code)
+        await k1.page.fill("#day", str(DOB.day))
+        await k1.page.fill("#month", str(DOB.month))
+        await k1.page.fill("#year", str(DOB.year))
+        await k1.page.click("button[type=submit].primary")
+        await k1.page.wait_for_selector("p.alert")
+        k2 = Watched(await context.new_page())
+        await k2.page.goto(live + "/join")
+        await k2.page.fill("#code", code)
+        await k2.page.fill("#day", str(DOB.day))
+        await k2.page.fill("#month", str(DOB.month))
+        await k2.page.fill("#year", str(DOB.year))
+        await k2.page.click("button[type=submit].primary")
+        await k2.page.wait_for_url(f"**/consultation/{room}")
+
+        # The clinician, in the same profile: the call page's notes panel.
+        doc = Watched(await context.new_page())
+        await sign_in(doc, live, gp.email)
+        await doc.page.goto(f"{live}/consultation/{room}")
+        await doc.page.click("#precall-continue")
+        await doc.page.wait_for_selector("#notes-panel [data-notes-editor]")
+        panel = "#notes-panel "
+        await doc.page.select_option(panel + "#note-category", "psychiatric")
+        await doc.page.fill(panel + "#note-reason", typed["panel_reason_sent"])
+        await doc.page.click(panel + "[data-save]")
+        await saved(doc, panel)
+        await doc.page.click(panel + "[data-sign]")
+        await doc.page.wait_for_selector(panel + "[data-amend-form]")
+        await doc.page.fill(panel + "[data-amend-form] input[name=reason]",
+                            typed["panel_amend_reason"])
+        await doc.page.click(panel + "[data-amend-form] button[type=submit]")
+        await amending(doc, panel)
+
+        # The editor page of the earlier consultation: text and measurements, signed,
+        # amended, and more typed into the amendment.
+        ed = Watched(await context.new_page())
+        await ed.page.goto(f"{live}/consultations/{earlier}/notes")
+        await ed.page.fill("#note-text", typed["editor_text_sent"])
+        await ed.page.fill("#m-weight", WEIGHT)
+        await ed.page.click("[data-save]")
+        await saved(ed, "")
+        await ed.page.click("[data-sign]")
+        await ed.page.wait_for_selector("[data-amend-form]")
+        await ed.page.fill("[data-amend-form] input[name=reason]", typed["editor_amend_reason"])
+        await ed.page.click("[data-amend-form] button[type=submit]")
+        await amending(ed, "")
+
+        # The patient's page (its title was the patient's name, kept in history).
+        pp = Watched(await context.new_page())
+        await pp.page.goto(f"{live}/bookings/patients/{patient}")
+        assert name in await pp.page.inner_text("h1")
+
+        # Staff forms with a patient's details: a search by codice fiscale, sent; a new
+        # patient's registration, sent back for an invalid codice fiscale.
+        await pp.page.goto(f"{live}/bookings/patients")
+        await pp.page.fill("#q", cf_searched)
+        await pp.page.click("form[role=search] button[type=submit]")
+        await pp.page.wait_for_load_state()
+        await pp.page.wait_for_selector("form[role=search]")
+        reg = Watched(await context.new_page())
+        await reg.page.goto(f"{live}/bookings/new")
+        await reg.page.click("details summary")
+        await reg.page.fill("#given_name", new_name)
+        await reg.page.fill("#family_name", "Rossi")
+        await reg.page.fill("#date_of_birth", "1961-02-03")
+        await reg.page.fill("#phone", phone)
+        await reg.page.fill("#codice_fiscale", cf_registered)
+        await reg.page.click("details button[type=submit]")
+        await reg.page.wait_for_selector(".alert")
+
+        # The record: the glass broken on one restricted note, a reason typed for the other.
+        rp = Watched(await context.new_page())
+        await rp.page.goto(f"{live}/patients/{patient}/record")
+        await rp.page.fill(".glass-form textarea >> nth=0", typed["glass_reason_sent"])
+        await rp.page.click(".glass-form button[type=submit] >> nth=0")
+        await rp.page.wait_for_load_state()
+        await rp.page.wait_for_selector(".glass-form")
+
+        # Typed and never sent: the connection is gone (autosave keeps it on the page).
+        await context.route("**/api/records/**", lambda route: route.abort())
+        await doc.page.fill(panel + "#note-plan", typed["panel_plan_unsent"])
+        await ed.page.fill("#note-plan", typed["editor_plan_unsent"])
+        await ed.page.fill("#m-glucose", GLUCOSE)
+        await rp.page.fill(".glass-form textarea >> nth=0", typed["glass_reason_unsent"])
+
+        # What was sent arrived; what was left typed is still on its page.
+        assert await conn.fetchval("SELECT count(*) FROM break_glass WHERE staff_id = $1",
+                                   gp.id) == 1
+        assert await doc.page.input_value(panel + "#note-plan") == typed["panel_plan_unsent"]
+        assert dialogs.count("confirm") == 2
+        # Let the browser write its session as it does while people work, then close it with
+        # every tab open, as at the end of a day.
+        await asyncio.sleep(3)
+        await context.close()
+
+    # The browser did keep the session (so its tabs were there to be searched)...
+    sessions = [f.read_bytes() for f in (profile / "Default" / "Sessions").iterdir()]
+    assert any(f"/consultation/{room}".encode() in data for data in sessions)
+    assert any(f"/consultations/{earlier}/notes".encode() in data for data in sessions)
+    # ...and its autofill database, where typed values would go.
+    assert (profile / "Default" / "Web Data").is_file()
+    found = find_in_profile(profile, values)
+    assert found == [], "kept by the browser: " + "; ".join(found)
