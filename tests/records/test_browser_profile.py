@@ -39,6 +39,7 @@ from tests.browser.conftest import (  # noqa: F401 (live_server is a fixture use
     sign_in,
 )
 from tests.conftest import StaffFactory
+from tests.records.conftest import set_status_as
 
 # Long enough that a value cannot turn up in a profile by chance.
 WEIGHT = "217.43"   # kg: a plausible weight no file holds by accident
@@ -99,8 +100,7 @@ async def test_nothing_typed_stays_in_the_browser_profile(
     live = live_server.url
     gp = await make_staff(Role.GP, ("san-siro",), language="en")
     psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",), language="en")
-    # A video consultation that started five minutes ago (so the GP is caring for the
-    # patient), taken at a kiosk.
+    # A video consultation that started five minutes ago, taken at a kiosk.
     kiosk = await conn.fetchval("INSERT INTO resources (centre_id, kind, name)"
                                 " VALUES ('san-siro', 'kiosk', 'Kiosk 1') RETURNING id")
     name = marker("Nome")
@@ -120,6 +120,13 @@ async def test_nothing_typed_stays_in_the_browser_profile(
         " VALUES ('san-siro', 'psych_session', 'home_video', $1, $2, tstzrange(now() - interval"
         " '2 days', now() - interval '2 days' + interval '50 minutes')) RETURNING id",
         patient, psy.id)
+    # The patient came to both: San Siro's desk checked her in (what makes the GP and the
+    # psychologist caring, and so able to write there).
+    desk = await make_staff(Role.COORDINATOR, ("san-siro",))
+    await set_status_as(conn, psy_booking, "checked-in", desk.id)
+    await set_status_as(conn, await conn.fetchval(
+        "SELECT booking_id FROM consultations WHERE id = $1", consultation), "checked-in",
+        desk.id)
     for _ in range(2):
         n = await rec.create(conn, psy, booking_id=psy_booking, patient_id=patient,
                              category=Category.PSYCHOLOGICAL,
