@@ -204,11 +204,10 @@ async def test_a_known_device_passes_the_account_ceiling(proxied, make_staff):
     assert "HttpOnly" in device.output() and gp.email not in device.value
     await proxied.post("/logout", data={"csrf_token": await csrf_token(proxied, "/home")})
     token = await csrf_token(proxied)   # a login renews the CSRF cookie
+    # The attacker's browsers, and then a stranger's, carry no device cookie.
+    proxied.session.cookie_jar.clear(lambda cookie: cookie.key == "casa_device")
     await _fill_account_ceiling(proxied, gp.email, token)
-    # A stranger's browser (no device cookie) with the right password now needs more than
-    # the password ...
-    jar = proxied.session.cookie_jar
-    jar.clear(lambda cookie: cookie.key == "casa_device")
+    # The stranger with the right password now needs more than the password ...
     refused = await attempt(proxied, gp.email, PASSWORD, "192.0.2.21", token)
     assert refused.status == 429 and 'name="code"' in await refused.text()
     # ... and an unknown account looks just the same.
