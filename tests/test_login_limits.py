@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from server import staff as staff_store
@@ -52,19 +54,26 @@ async def proxied(db_url: str, tmp_path: Path, aiohttp_client: Any,
     config = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
                     trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
     app = create_app(config)
-    app[throttle.CLOCK] = clock
+    clock_fn: Callable[[], datetime] = clock
+    app[throttle.CLOCK] = clock_fn
     client: TestClient[Any, Any] = await aiohttp_client(app)
     return client
 
 
+def _app(client: TestClient[Any, Any]) -> web.Application:
+    app = client.app
+    assert isinstance(app, web.Application)
+    return app
+
+
 def checks(client: TestClient[Any, Any], kind: str = "password") -> int:
-    value = client.server.app[METRICS].get_sample_value("casa_auth_checks_total", {"kind": kind})
+    value = _app(client)[METRICS].get_sample_value("casa_auth_checks_total", {"kind": kind})
     return int(value or 0)
 
 
 def unbounded_queue(client: TestClient[Any, Any]) -> None:
     """Take the password-check queue out of the way, so only the database limits are tested."""
-    client.server.app[CHECKER].limit = 100_000
+    _app(client)[CHECKER].limit = 100_000
 
 
 async def attempt(client: TestClient[Any, Any], email: str, password: str, ip: str,
@@ -118,7 +127,7 @@ async def test_parallel_second_factor_codes_check_at_most_five(proxied, make_sta
         async with asyncio.timeout(TIMEOUT_S):
             resp = await proxied.post("/login/totp", data={"code": wrong, "csrf_token": token},
                                       allow_redirects=False)
-            return resp.status
+            return int(resp.status)
 
     statuses = await asyncio.gather(*[guess() for _ in range(60)])
     assert checks(proxied, "totp") <= ratelimit.TOTP.limit
@@ -126,7 +135,7 @@ async def test_parallel_second_factor_codes_check_at_most_five(proxied, make_sta
 
 
 async def test_a_full_queue_is_answered_429_at_once_before_any_hashing(proxied):
-    proxied.server.app[CHECKER].limit = 2
+    _app(proxied)[CHECKER].limit = 2
     token = await csrf_token(proxied)
     answers = await asyncio.gather(*[
         attempt(proxied, f"user{i}@test.example", WRONG, f"198.51.100.{i}", token)
@@ -135,7 +144,7 @@ async def test_a_full_queue_is_answered_429_at_once_before_any_hashing(proxied):
     assert shed, "a queue of two took twenty checks"
     assert all(a.headers["Retry-After"] == "1" for a in shed)
     assert checks(proxied) == 20 - len(shed) <= 20
-    shed_metric = proxied.server.app[METRICS].get_sample_value("casa_auth_shed_total")
+    shed_metric = _app(proxied)[METRICS].get_sample_value("casa_auth_shed_total")
     assert shed_metric == len(shed)
 
 
@@ -262,9 +271,9 @@ async def test_a_known_device_is_bound_to_its_account_and_password(proxied, make
 def _db(client: TestClient[Any, Any]) -> str:
     from server.keys import CONFIG
 
-    url = client.server.app[CONFIG].database_url
+    url = _app(client)[CONFIG].database_url
     assert url is not None
-    return url
+    return str(url)
 
 
 async def _enable_totp(db_url: str, staff_id: int) -> bytes:
