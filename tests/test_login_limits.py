@@ -119,6 +119,8 @@ async def test_parallel_second_factor_codes_check_at_most_five(proxied, make_sta
     token = await csrf_token(proxied)
     first = await attempt(proxied, gp.email, PASSWORD, "203.0.113.9", token)
     assert first.headers["Location"] == "/login/totp"
+    # The password alone does not make this browser a known device.
+    assert "casa_device" not in first.cookies
     token = await csrf_token(proxied, "/login/totp")
     right = totp.current_code(secret)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
@@ -245,6 +247,7 @@ async def test_a_correct_second_factor_passes_the_account_ceiling(proxied, make_
     ok = await attempt(proxied, gp.email, PASSWORD, "192.0.2.30", token,
                        code=totp.current_code(secret))
     assert ok.status == 303 and ok.headers["Location"] == "/home"
+    assert "casa_device" in ok.cookies
     assert (await proxied.get("/home", allow_redirects=False)).status == 200
 
 

@@ -86,7 +86,6 @@ async def _check_login(request: web.Request, email: str, password: str,
                        code: str) -> web.StreamResponse:
     """The login itself, inside a place in the password-check queue (docs/architecture.md,
     staff identity: which attempts are counted where)."""
-    _ = translator(request)
     pool = request.app[POOL]
     config = request.app[CONFIG]
     ip = request[CLIENT_IP]
@@ -140,10 +139,17 @@ async def _check_login(request: web.Request, email: str, password: str,
     # A fresh CSRF cookie: anything planted before login is void now.
     set_cookie(request, resp, csrf.COOKIE, csrf.new_cookie_value(), max_age=None)
     request[CSRF_COOKIE] = None
-    set_cookie(request, resp, devices.COOKIE,
-               devices.remember(request.cookies.get(devices.COOKIE), config.secret_key, email,
-                                found[1]), max_age=devices.MAX_AGE_S)
+    if not pending:
+        _remember_device(request, resp, email, found[1])
     raise resp
+
+
+def _remember_device(request: web.Request, resp: web.StreamResponse, email: str,
+                     password_hash: str) -> None:
+    """Only once every factor is passed: a password alone does not make a device known."""
+    value = devices.remember(request.cookies.get(devices.COOKIE),
+                             request.app[CONFIG].secret_key, email, password_hash)
+    set_cookie(request, resp, devices.COOKIE, value, max_age=devices.MAX_AGE_S)
 
 
 def _wrong(request: web.Request, email: str) -> web.StreamResponse:
@@ -232,7 +238,12 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
     async with pool.acquire() as conn:
         await throttle.clear(conn, ratelimit.TOTP, str(session.staff_id))
     await sessions.complete_mfa(pool, session.token_hash)
-    raise web.HTTPSeeOther("/home")
+    resp = web.HTTPSeeOther("/home")
+    user = await staff_store.get(pool, session.staff_id)
+    found = await staff_store.password_hash_for(pool, user.email) if user else None
+    if user is not None and found is not None:
+        _remember_device(request, resp, user.email, found[1])
+    raise resp
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
