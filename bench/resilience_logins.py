@@ -40,6 +40,7 @@ from bench.signaling_load import (
     percentile,
     raise_fd_limit,
 )
+from server.auth import checker
 
 HERE = Path(__file__).resolve().parents[1]
 RELAY_EVERY_S = 0.02
@@ -240,13 +241,15 @@ async def executors() -> dict[str, tuple[float, float]]:
     # One thread only: two Argon2id derivations at once in one process wait on each other for
     # ever (OpenSSL's shared thread pool; see server/auth/checker.py).
     with concurrent.futures.ThreadPoolExecutor(1) as threads:
-        out["thread pool (1)"] = await _loop_stall(
+        out["one thread"] = await _loop_stall(
             lambda: loop.run_in_executor(threads, _verify_once))
-    with concurrent.futures.ProcessPoolExecutor(
-            2, mp_context=mp.get_context("spawn")) as procs:
-        await loop.run_in_executor(procs, _verify_once)   # start the workers first
-        out["process pool (2)"] = await _loop_stall(
-            lambda: loop.run_in_executor(procs, _verify_once))
+    for workers in (2, checker.WORKERS):
+        # As the server runs them: spawned, at a lower priority than the loop.
+        with checker.process_pool(workers) as procs:
+            await asyncio.gather(*(loop.run_in_executor(procs, _verify_once)
+                                   for _ in range(workers)))   # start the workers first
+            out[f"processes ({workers})"] = await _loop_stall(
+                lambda: loop.run_in_executor(procs, _verify_once))
     return out
 
 

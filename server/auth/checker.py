@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,11 +27,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from server.auth import passwords
 from server.keys import METRICS
 
-# Two workers: each check holds 64 MiB and a core; more would only queue on the CPU.
-WORKERS = 2
+# cryptography already spreads one check's four lanes over the cores (OpenSSL threads), so one
+# worker per four cores: more would only queue on the CPU, each holding 64 MiB.
+WORKERS = max(1, (os.cpu_count() or 1) // passwords.LANES)
 # Enough for a centre's morning logins arriving together (each waits < a second); beyond
 # this the server is under attack or overload, and waiting longer would help no one.
 QUEUE_LIMIT = 16
+# Hashing yields the CPU to the server's event loop: a login may wait a little longer, a call's
+# relay and the health check do not wait behind a storm of logins.
+WORKER_NICENESS = 10
 # What a shed login is told: the queue drains in well under a second.
 SHED_RETRY_AFTER_S = 1
 
@@ -102,10 +107,14 @@ CHECKER = web.AppKey("password_checker", PasswordChecker)
 ExecutorFactory = Callable[[int], concurrent.futures.Executor]
 
 
+def _lower_priority() -> None:
+    os.nice(WORKER_NICENESS)
+
+
 def process_pool(workers: int) -> concurrent.futures.Executor:
     # Spawned, not forked: a fork would copy the server's event loop, sockets and OpenSSL state.
     return concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"))
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
 
 
 def setup(app: web.Application, executor: ExecutorFactory = process_pool) -> None:
