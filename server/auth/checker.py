@@ -2,13 +2,14 @@
 
 Argon2id costs tens of milliseconds of CPU and 64 MiB per check. Run on the event loop, a
 burst of wrong logins froze every WebSocket and health check for as long as the burst lasted.
-The checks run in a small pool of worker processes. Not threads: cryptography's Argon2id does
-release the GIL, but it hands its lanes to OpenSSL's process-wide thread pool (sized to the
-CPU count), and two derivations at once in one process wait on each other for ever; one check
-at a time per process cannot. Checks beyond the pool wait in a queue of ``QUEUE_LIMIT``; when
-that is full, a login is answered 429 at once, before any hashing or database work, so a storm
-costs the server almost nothing past its limit. bench/resilience_logins.py measures the loop's
-stalls on the loop, in threads and in processes.
+The checks run in a small pool of worker processes at a lower priority than the server, so the
+relay of a live call and the health check do not wait behind a storm of logins. Not threads:
+cryptography's Argon2id does release the GIL, but it hands its lanes to OpenSSL's process-wide
+thread pool (sized to the CPU count), and two derivations at once in one process wait on each
+other for ever; one check at a time per process cannot. Checks beyond the pool wait in a queue
+of ``QUEUE_LIMIT``; when that is full, a login is answered 429 at once, before any hashing or
+database work, so a storm costs the server almost nothing past its limit.
+bench/resilience_logins.py measures the loop's stalls on the loop, in threads and in processes.
 """
 
 from __future__ import annotations
