@@ -180,22 +180,34 @@ async def test_an_attacker_gets_growing_delays_and_the_owner_still_signs_in(prox
                                                                           clock):
     gp = await make_staff()
     token = await csrf_token(proxied)
-    attacker = "203.0.113.66"
+    # Last week the owner signed in at her centre, whose address the attacker now shares.
+    shared = "203.0.113.66"
+    assert (await attempt(proxied, gp.email, PASSWORD, shared, token)).status == 303
+    device = proxied.session.cookie_jar.filter_cookies(proxied.make_url("/"))["casa_device"]
+    proxied.session.cookie_jar.clear(lambda cookie: cookie.key == "casa_device")
+    token = await csrf_token(proxied)   # a login renews the CSRF cookie
     waits = []
     for _ in range(ratelimit.PAIR.free + 5):
-        resp = await attempt(proxied, gp.email, WRONG, attacker, token)
+        resp = await attempt(proxied, gp.email, WRONG, shared, token)
         if resp.status == 429:
             waits.append(int(resp.headers["Retry-After"]))
             clock.advance(waits[-1])
-            resp = await attempt(proxied, gp.email, WRONG, attacker, token)
+            resp = await attempt(proxied, gp.email, WRONG, shared, token)
         assert resp.status == 401
     assert waits == sorted(waits) and len(set(waits)) == len(waits) >= 4, waits
     assert waits[0] == ratelimit.PAIR.base.total_seconds()
-    # Now too early again from the attacker's address ...
-    assert (await attempt(proxied, gp.email, WRONG, attacker, token)).status == 429
-    # ... while the owner, from her own address, signs in at once.
+    # Now too early again from the attacker's browser ...
+    assert (await attempt(proxied, gp.email, PASSWORD, shared, token)).status == 429
+    # ... while the owner, from another address, signs in at once ...
     owner = await attempt(proxied, gp.email, PASSWORD, "192.0.2.10", token)
     assert owner.status == 303 and owner.headers["Location"] == "/home"
+    # ... and so does her known browser at the attacker's address.
+    token = await csrf_token(proxied)
+    proxied.session.cookie_jar.clear(lambda cookie: cookie.key == "casa_device")
+    proxied.session.cookie_jar.update_cookies({"casa_device": device.value},
+                                              proxied.make_url("/"))
+    known = await attempt(proxied, gp.email, PASSWORD, shared, token)
+    assert known.status == 303 and known.headers["Location"] == "/home"
 
 
 async def _fill_account_ceiling(client: TestClient[Any, Any], email: str, token: str) -> None:

@@ -7,7 +7,7 @@ three keys, in this order:
   accounts;
 - the (address, account) pair: a few attempts free, then each further one waits twice as long
   as the one before (answered 429 with Retry-After, nothing is held server-side while waiting);
-  a success from the pair forgets its failures;
+  a success from the pair forgets its failures; a known device is a pair of its own;
 - the account, from everywhere: past ``ACCOUNT.limit`` in a window the account is not locked,
   it asks for more than a password: a browser that signed in to it before (the known-device
   cookie, server.auth.devices) or a correct second-factor code with the password. Attempts from
@@ -32,13 +32,16 @@ ACCOUNT = Rule("account", window=timedelta(minutes=15), limit=10)
 TOTP = Rule("totp", window=timedelta(minutes=15), limit=5)
 
 
-def pair_subject(ip: str, email: str) -> str:
-    return f"{ip}|{email.lower()}"
+def pair_subject(ip: str, email: str, *, known_device: bool) -> str:
+    # A known device has a pair of its own: an attacker behind the same address (a centre's
+    # shared network) does not delay the owner's own browser.
+    return f"{ip}|{email.lower()}" + ("|known" if known_device else "")
 
 
-def login_keys(ip: str, email: str, *, count_account: bool) -> list[tuple[Rule, str]]:
+def login_keys(ip: str, email: str, *, known_device: bool,
+               count_account: bool) -> list[tuple[Rule, str]]:
     """The keys one password attempt is counted on, in the fixed order every request uses."""
-    keys = [(IP, ip), (PAIR, pair_subject(ip, email))]
+    keys = [(IP, ip), (PAIR, pair_subject(ip, email, known_device=known_device))]
     if count_account:
         keys.append((ACCOUNT, email.lower()))
     return keys

@@ -95,12 +95,14 @@ async def _check_login(request: web.Request, email: str, password: str,
     now = throttle.current_time(request.app)
     async with pool.acquire() as conn:
         refused = await throttle.reserve(
-            conn, ratelimit.login_keys(ip, email, count_account=not known), now)
+            conn, ratelimit.login_keys(ip, email, known_device=known, count_account=not known),
+            now)
         if refused is not None and refused.rule is ratelimit.ACCOUNT and code:
             # The ceiling asks for more than a password; a code with it may go ahead, counted
             # on the address and the pair only.
             refused = await throttle.reserve(
-                conn, ratelimit.login_keys(ip, email, count_account=False), now)
+                conn, ratelimit.login_keys(ip, email, known_device=False, count_account=False),
+                now)
             second_factor_owed = True
         else:
             second_factor_owed = False
@@ -122,7 +124,8 @@ async def _check_login(request: web.Request, email: str, password: str,
     async with pool.acquire() as conn:
         # The owner's own attempt is given back, and the pair's failures forgotten.
         await throttle.refund(conn, ratelimit.IP, ip)
-        await throttle.clear(conn, ratelimit.PAIR, ratelimit.pair_subject(ip, email))
+        await throttle.clear(conn, ratelimit.PAIR,
+                             ratelimit.pair_subject(ip, email, known_device=known))
         if not known and not second_factor_owed:
             await throttle.refund(conn, ratelimit.ACCOUNT, email.lower())
     token = await sessions.create(pool, staff_id, timedelta(hours=config.session_absolute_hours),
