@@ -299,3 +299,15 @@ async def _enable_totp(db_url: str, staff_id: int) -> bytes:
     finally:
         await c.close()
     return secret
+
+
+async def test_quiet_keys_are_forgotten_and_live_delays_kept(conn):
+    now = datetime.now(UTC)
+    old = now - throttle.FORGET - timedelta(minutes=1)
+    await conn.execute(
+        "INSERT INTO login_throttle (key, attempts, window_start, next_at, last_at) VALUES "
+        "('ip:quiet', 3, $1, $1, $1), ('pair:delayed', 20, $1, $2, $1), ('ip:live', 1, $2, $2, $2)",
+        old, now + timedelta(minutes=5))
+    await throttle.purge(conn, now)
+    kept = {r["key"] for r in await conn.fetch("SELECT key FROM login_throttle")}
+    assert kept == {"pair:delayed", "ip:live"}

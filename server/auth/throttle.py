@@ -10,12 +10,17 @@ its rule is not counted; keys reserved together are taken in one transaction, al
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
+
+log = logging.getLogger("casa.auth.throttle")
 
 # Tests set a clock here to step through delays without sleeping.
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("throttle_clock")
@@ -135,5 +140,32 @@ async def clear(conn: asyncpg.Connection, rule: Rule, subject: str) -> None:
     await conn.execute(CLEAR, rule.key(subject))
 
 
-async def purge(conn: asyncpg.Connection, now: datetime) -> None:
+async def purge(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> None:
+    """Forget keys quiet for ``FORGET`` whose delays have run out: a storm from many addresses
+    leaves a row per address behind."""
     await conn.execute(PURGE, now, FORGET)
+
+
+# Often enough that a day's storm is gone the next day; rare enough to cost nothing.
+PURGE_EVERY_S = 3600.0
+
+
+def setup(app: web.Application) -> None:
+    async def purger(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            from server.keys import POOL
+
+            while True:
+                await asyncio.sleep(PURGE_EVERY_S)
+                try:
+                    await purge(app[POOL], current_time(app))
+                except (OSError, asyncpg.PostgresError):
+                    log.warning("could not purge login_throttle; will retry")
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(purger)
