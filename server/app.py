@@ -9,6 +9,8 @@ from pathlib import Path
 from aiohttp import web
 
 from server import centres, db, edge, health, home, metrics, middleware, pages, static
+from server.auth import checker as auth_checker
+from server.auth import throttle as auth_throttle
 from server.auth import views as auth_views
 from server.config import Config
 from server.keys import CONFIG, DATABASE, POOL
@@ -43,6 +45,8 @@ def create_app(config: Config) -> web.Application:
     metrics.setup(app)
     pages.setup(app)
     health.setup(app)
+    auth_checker.setup(app)
+    auth_throttle.setup(app)
     auth_views.setup(app)
     home.setup(app)
     for setup in _feature_setups():

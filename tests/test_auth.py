@@ -8,7 +8,7 @@ import re
 import asyncpg
 
 from server import staff as staff_store
-from server.auth import totp
+from server.auth import ratelimit, totp
 from server.staff import Role
 from tests.conftest import PASSWORD, SECRET_KEY, csrf_token, login
 
@@ -92,11 +92,11 @@ async def test_idle_and_absolute_expiry(client, make_staff, conn):
     assert (await client.get("/home", allow_redirects=False)).status == 303
 
 
-async def test_rate_limit_per_account_with_a_clear_message(client, make_staff):
+async def test_repeated_wrong_passwords_wait_longer_with_a_clear_message(client, make_staff):
     gp = await make_staff()
-    for _ in range(5):
+    for _ in range(ratelimit.PAIR.free + 1):
         assert (await login(client, gp.email, "wrong password!")).status == 401
-    blocked = await login(client, gp.email)  # even the right password now waits
+    blocked = await login(client, gp.email)  # even the right password now waits, from here
     assert blocked.status == 429
     assert int(blocked.headers["Retry-After"]) > 0
     text = await blocked.text()
@@ -105,8 +105,8 @@ async def test_rate_limit_per_account_with_a_clear_message(client, make_staff):
 
 async def test_rate_limit_per_address(client, make_staff, conn):
     gp = await make_staff()
-    await conn.execute("INSERT INTO login_failures (scope, subject) "
-                       "SELECT 'ip', '127.0.0.1' FROM generate_series(1, 30)")
+    await conn.execute("INSERT INTO login_throttle (key, attempts, window_start, next_at, last_at)"
+                       " VALUES ('ip:127.0.0.1', $1, now(), now(), now())", ratelimit.IP.limit)
     assert (await login(client, gp.email)).status == 429
 
 

@@ -12,7 +12,8 @@ import segno
 from aiohttp import web
 
 from server import staff as staff_store
-from server.auth import csrf, passwords, ratelimit, sessions, totp
+from server.auth import csrf, devices, passwords, ratelimit, sessions, throttle, totp
+from server.auth.checker import CHECKER, SHED_RETRY_AFTER_S, Overloaded
 from server.keys import (
     AUDIT_LOGIN,
     CLIENT_IP,
@@ -69,41 +70,132 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     email = str(form.get("email", ""))[:MAX_FIELD].strip()
     password = str(form.get("password", ""))[:MAX_FIELD]
-    _ = translator(request)
-    pool = request.app[POOL]
-    ip = request[CLIENT_IP]
-    wait = await ratelimit.retry_after(pool, email, ip)
-    if wait:
-        minutes = max(1, math.ceil(wait / 60))
-        msg = _("Too many attempts. Try again in %(minutes)s minutes.", minutes=minutes)
-        resp = render(request, "login.html", status=429, error=msg, email=email)
-        resp.headers["Retry-After"] = str(wait)
+    code = str(form.get("code", ""))[:32].strip()
+    try:
+        async with request.app[CHECKER].slot():
+            return await _check_login(request, email, password, code)
+    except Overloaded:
+        _ = translator(request)
+        resp = render(request, "login.html", status=429, email=email,
+                      error=_("The server is busy. Try again in a moment."))
+        resp.headers["Retry-After"] = str(SHED_RETRY_AFTER_S)
         return resp
-    found = await staff_store.password_hash_for(pool, email)
-    ok = passwords.verify_password(password, found[1] if found else passwords.DUMMY_HASH)
-    if not found or not ok:
-        await ratelimit.record_failure(pool, email, ip)
-        log.info("login failed", extra={"request_id": request[REQUEST_ID]})
-        return render(request, "login.html", status=401,
-                      error=_("The e-mail address or the password is not right."), email=email)
-    staff_id = found[0]
-    await ratelimit.clear_account(pool, email)
-    secret, _last = await staff_store.get_totp(pool, staff_id)
+
+
+async def _check_login(request: web.Request, email: str, password: str,
+                       code: str) -> web.StreamResponse:
+    """The login itself, inside a place in the password-check queue (docs/architecture.md,
+    staff identity: which attempts are counted where)."""
+    pool = request.app[POOL]
     config = request.app[CONFIG]
+    ip = request[CLIENT_IP]
+    found = await staff_store.password_hash_for(pool, email)
+    known = found is not None and devices.is_known(
+        request.cookies.get(devices.COOKIE), config.secret_key, email, found[1])
+    now = throttle.current_time(request.app)
+    async with pool.acquire() as conn:
+        refused = await throttle.reserve(
+            conn, ratelimit.login_keys(ip, email, known_device=known, count_account=not known),
+            now)
+        if refused is not None and refused.rule is ratelimit.ACCOUNT and code:
+            # The ceiling asks for more than a password; a code with it may go ahead, counted
+            # on the address and the pair only.
+            refused = await throttle.reserve(
+                conn, ratelimit.login_keys(ip, email, known_device=False, count_account=False),
+                now)
+            second_factor_owed = True
+        else:
+            second_factor_owed = False
+    if refused is not None:
+        return _refused(request, email, refused)
+    checker = request.app[CHECKER]
+    ok = await checker.verify(password, found[1] if found else passwords.DUMMY_HASH)
+    if not found or not ok:
+        return _wrong(request, email)
+    staff_id = found[0]
+    sealed, last_step = await staff_store.get_totp(pool, staff_id)
+    mfa_done = False
+    if code or second_factor_owed:
+        # Whatever is wrong, the answer is the same as for a wrong password: a different one
+        # would tell an attacker holding the code field that the password was right.
+        if sealed is None or not await _second_factor(request, staff_id, sealed, last_step, code):
+            return _wrong(request, email)
+        mfa_done = True
+    async with pool.acquire() as conn:
+        # The owner's own attempt is given back, and the pair's failures forgotten.
+        await throttle.refund(conn, ratelimit.IP, ip)
+        await throttle.clear(conn, ratelimit.PAIR,
+                             ratelimit.pair_subject(ip, email, known_device=known))
+        if not known and not second_factor_owed:
+            await throttle.refund(conn, ratelimit.ACCOUNT, email.lower())
     token = await sessions.create(pool, staff_id, timedelta(hours=config.session_absolute_hours),
-                                  mfa_pending=secret is not None)
+                                  mfa_pending=sealed is not None and not mfa_done)
     old = request.get(SESSION)
     if old is not None:
         await sessions.revoke(pool, old.token_hash)
     await _audit_login(request, staff_id, "password")
     log.info("login", extra={"request_id": request[REQUEST_ID], "staff_id": staff_id})
-    target = "/login/totp" if secret is not None else _safe_next(request.query.get("next"))
+    pending = sealed is not None and not mfa_done
+    target = "/login/totp" if pending else _safe_next(request.query.get("next"))
     resp = web.HTTPSeeOther(target)
     set_cookie(request, resp, sessions.COOKIE, token, max_age=None)
     # A fresh CSRF cookie: anything planted before login is void now.
     set_cookie(request, resp, csrf.COOKIE, csrf.new_cookie_value(), max_age=None)
     request[CSRF_COOKIE] = None
+    if not pending:
+        _remember_device(request, resp, email, found[1])
     raise resp
+
+
+def _remember_device(request: web.Request, resp: web.StreamResponse, email: str,
+                     password_hash: str) -> None:
+    """Only once every factor is passed: a password alone does not make a device known."""
+    value = devices.remember(request.cookies.get(devices.COOKIE),
+                             request.app[CONFIG].secret_key, email, password_hash)
+    set_cookie(request, resp, devices.COOKIE, value, max_age=devices.MAX_AGE_S)
+
+
+def _wrong(request: web.Request, email: str) -> web.StreamResponse:
+    _ = translator(request)
+    log.info("login failed", extra={"request_id": request[REQUEST_ID]})
+    return render(request, "login.html", status=401, email=email,
+                  error=_("The e-mail address or the password is not right."))
+
+
+def _refused(request: web.Request, email: str, refused: throttle.Refused) -> web.StreamResponse:
+    _ = translator(request)
+    wait = refused.retry_after
+    if refused.rule is ratelimit.ACCOUNT:
+        msg = _("Many wrong sign-ins were tried on this account. Sign in from a device you "
+                "have used before, or add the code from your authenticator app.")
+    elif wait < 120:
+        msg = _("Too many attempts. Try again in %(seconds)s seconds.", seconds=wait)
+    else:
+        msg = _("Too many attempts. Try again in %(minutes)s minutes.",
+                minutes=max(1, math.ceil(wait / 60)))
+    resp = render(request, "login.html", status=429, error=msg, email=email,
+                  ask_code=refused.rule is ratelimit.ACCOUNT)
+    resp.headers["Retry-After"] = str(wait)
+    return resp
+
+
+async def _second_factor(request: web.Request, staff_id: int, sealed: bytes,
+                         last_step: int | None, code: str) -> bool:
+    """Check a TOTP code, counted atomically on the account before it is checked."""
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
+        refused = await throttle.reserve(conn, [(ratelimit.TOTP, str(staff_id))],
+                                         throttle.current_time(request.app))
+    if refused is not None:
+        return False
+    request.app[CHECKER].count("totp")
+    secret = totp.unseal(sealed, request.app[CONFIG].secret_key, staff_id)
+    step = totp.verify(secret, code, last_step)
+    if step is None or not await staff_store.advance_totp_step(pool, staff_id, step):
+        return False
+    async with pool.acquire() as conn:
+        await throttle.clear(conn, ratelimit.TOTP, str(staff_id))
+    return True
 
 
 async def _audit_login(request: web.Request, staff_id: int, factor: str) -> None:
@@ -125,28 +217,36 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/login")
     form = await request.post()
     pool = request.app[POOL]
-    config = request.app[CONFIG]
     _ = translator(request)
-    # The second factor has its own budget against guessing, counted on the account.
-    account_key = f"totp:{session.staff_id}"
-    wait = await ratelimit.retry_after(pool, account_key, request[CLIENT_IP])
-    if wait:
-        minutes = max(1, math.ceil(wait / 60))
-        return render(request, "login_totp.html", status=429,
+    async with pool.acquire() as conn:
+        # The second factor has its own budget against guessing, counted on the account.
+        refused = await throttle.reserve(conn, [(ratelimit.TOTP, str(session.staff_id))],
+                                         throttle.current_time(request.app))
+    if refused is not None:
+        minutes = max(1, math.ceil(refused.retry_after / 60))
+        resp = render(request, "login_totp.html", status=429,
                       error=_("Too many attempts. Try again in %(minutes)s minutes.",
                               minutes=minutes))
+        resp.headers["Retry-After"] = str(refused.retry_after)
+        return resp
+    request.app[CHECKER].count("totp")
     sealed, last_step = await staff_store.get_totp(pool, session.staff_id)
     step = None
     if sealed is not None:
-        secret = totp.unseal(sealed, config.secret_key, session.staff_id)
+        secret = totp.unseal(sealed, request.app[CONFIG].secret_key, session.staff_id)
         step = totp.verify(secret, str(form.get("code", ""))[:32], last_step)
     if step is None or not await staff_store.advance_totp_step(pool, session.staff_id, step):
-        await ratelimit.record_failure(pool, account_key, request[CLIENT_IP])
         return render(request, "login_totp.html", status=401,
                       error=_("That code is not right. Use the newest code in your app."))
-    await ratelimit.clear_account(pool, account_key)
+    async with pool.acquire() as conn:
+        await throttle.clear(conn, ratelimit.TOTP, str(session.staff_id))
     await sessions.complete_mfa(pool, session.token_hash)
-    raise web.HTTPSeeOther("/home")
+    resp = web.HTTPSeeOther("/home")
+    user = await staff_store.get(pool, session.staff_id)
+    found = await staff_store.password_hash_for(pool, user.email) if user else None
+    if user is not None and found is not None:
+        _remember_device(request, resp, user.email, found[1])
+    raise resp
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

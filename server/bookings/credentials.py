@@ -4,7 +4,7 @@ All three are stored only as hashes. Link and session tokens carry 256 random bi
 SHA-256 is enough; a six-digit code is easy to reverse from its SHA-256, so it is stored as an
 HMAC under the server's secret key. A code opens nothing alone: it must come with the patient's
 date of birth, wrong attempts are counted per code (the code is revoked after a few) and per
-client address (in the foundation's ``login_failures`` table, so every instance sees them).
+client address (in the foundation's ``login_throttle`` table, so every instance sees them).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
+from server.auth import throttle
+from server.auth.throttle import Rule
 from server.bookings import consultations
 from server.bookings.consultations import Consultation, hash_credential
 
@@ -171,51 +173,57 @@ async def open_link(conn: asyncpg.Connection, token: str, now: datetime) -> Join
     return JoinResult(judge(c, now), c)
 
 
-COUNT_IP = """
-SELECT count(*) AS n, min(at) AS oldest FROM login_failures
-WHERE scope = 'ip' AND subject = $1 AND at > now() - $2::interval
+# Join-code attempts per client address, counted atomically before the code is looked up.
+JOIN_IP = Rule("join", window=FAILURE_WINDOW, limit=MAX_FAILURES_PER_IP)
+# Claims one attempt on a live code before its date of birth is compared: the row lock makes
+# parallel guesses at a known code queue, so no more than MAX_FAILURES_PER_CODE are compared.
+CLAIM_CODE = """
+WITH live AS (
+    SELECT id FROM patient_credentials
+    WHERE kind = 'code' AND token_hash = $1 AND revoked_at IS NULL AND valid_until > $2
+    ORDER BY valid_from LIMIT 1
+    FOR UPDATE
+)
+UPDATE patient_credentials pc SET failed_attempts = pc.failed_attempts + 1
+FROM live
+WHERE pc.id = live.id AND pc.failed_attempts < $3 AND pc.revoked_at IS NULL
+RETURNING pc.id, pc.consultation_id, pc.failed_attempts
 """
-RECORD_IP = "INSERT INTO login_failures (scope, subject) VALUES ('ip', $1)"
-FIND_CODE = """
-SELECT pc.id, pc.consultation_id, pc.failed_attempts, p.date_of_birth
-FROM patient_credentials pc
-JOIN consultations c ON c.id = pc.consultation_id
+DATE_OF_BIRTH = """
+SELECT p.date_of_birth FROM consultations c
 JOIN bookings b ON b.id = c.booking_id
 JOIN patients p ON p.id = b.patient_id
-WHERE pc.kind = 'code' AND pc.token_hash = $1 AND pc.revoked_at IS NULL AND pc.valid_until > $2
-ORDER BY pc.valid_from LIMIT 1
+WHERE c.id = $1
 """
-CODE_FAILED = """
-UPDATE patient_credentials SET failed_attempts = failed_attempts + 1,
-    revoked_at = CASE WHEN failed_attempts + 1 >= $2 THEN now() ELSE revoked_at END
+# A right date of birth gives its claimed attempt back.
+CODE_USED = """
+UPDATE patient_credentials SET failed_attempts = greatest(failed_attempts - 1, 0),
+    last_used_at = now()
 WHERE id = $1
 """
-CODE_USED = "UPDATE patient_credentials SET last_used_at = now() WHERE id = $1"
-
-
-def _ip_subject(ip: str) -> str:
-    # Kept apart from the login counters of the same address by the prefix.
-    return "join:" + ip
+REVOKE_GUESSED = "UPDATE patient_credentials SET revoked_at = now() WHERE id = $1"
 
 
 async def check_code(conn: asyncpg.Connection, secret_key: str, code: str, date_of_birth: date,
                      ip: str, now: datetime) -> JoinResult:
-    """Check a 6-digit code with the patient's date of birth, counting failures."""
-    r = await conn.fetchrow(COUNT_IP, _ip_subject(ip), FAILURE_WINDOW)
-    if r["n"] >= MAX_FAILURES_PER_IP:
-        wait = int((r["oldest"] + FAILURE_WINDOW - now).total_seconds()) + 1
-        return JoinResult("rate_limited", retry_after=max(wait, 1))
+    """Check a 6-digit code with the patient's date of birth. The attempt is counted on the
+    address, and on the code when it is a live one, before anything is compared."""
+    refused = await throttle.reserve(conn, [(JOIN_IP, ip)], now)
+    if refused is not None:
+        return JoinResult("rate_limited", retry_after=refused.retry_after)
     digits = "".join(ch for ch in code if ch.isdigit())
     found = None
     if len(digits) == CODE_DIGITS:
-        found = await conn.fetchrow(FIND_CODE, code_hash(secret_key, digits), now)
-    if found is None or found["date_of_birth"] != date_of_birth:
-        await conn.execute(RECORD_IP, _ip_subject(ip))
-        if found is not None:
-            await conn.execute(CODE_FAILED, found["id"], MAX_FAILURES_PER_CODE)
+        found = await conn.fetchrow(CLAIM_CODE, code_hash(secret_key, digits), now,
+                                    MAX_FAILURES_PER_CODE)
+    if found is None or await conn.fetchval(DATE_OF_BIRTH,
+                                            found["consultation_id"]) != date_of_birth:
+        if found is not None and found["failed_attempts"] >= MAX_FAILURES_PER_CODE:
+            await conn.execute(REVOKE_GUESSED, found["id"])
         log.info("join code refused", extra={"known_code": found is not None})
         return JoinResult("unknown")
+    await conn.execute(CODE_USED, found["id"])
+    await throttle.refund(conn, JOIN_IP, ip)
     c = await consultations.get(conn, found["consultation_id"])
     assert c is not None
-    await conn.execute(CODE_USED, found["id"])
     return JoinResult(judge(c, now), c)

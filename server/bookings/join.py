@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
+from server.auth.checker import CHECKER
 from server.bookings import consultations, credentials, invitations
 from server.bookings.credentials import JoinResult
 from server.bookings.timeutil import to_local
@@ -166,6 +167,8 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         result = await credentials.check_code(conn, request.app[CONFIG].secret_key,
                                               fields["code"], dob, request[CLIENT_IP], _now())
+    if result.outcome != "rate_limited":
+        request.app[CHECKER].count("join_code")
     if result.outcome in FORM_ERRORS:
         resp = _back(request, result.outcome, str(result.retry_after or ""))
         if result.retry_after:

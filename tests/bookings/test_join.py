@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.bookings import consultations, credentials
-from server.keys import CONFIG
+from server.keys import CONFIG, METRICS
 from tests.bookings.conftest import Api
 
 LINK = re.compile(r"/join/([A-Za-z0-9_-]{20,})")
@@ -161,6 +162,28 @@ async def test_guessing_codes_is_rate_limited_per_address(api: Api):
         assert (await join_with_code(api, wrong)).status == 422
     resp = await join_with_code(api, code)
     assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
+
+
+async def test_parallel_code_guesses_check_at_most_the_address_limit(api: Api):
+    """150 guesses raced from one address: no more codes are looked up than the limit."""
+    _, _, code = await book(api, soon(5))
+    wrong = f"{(int(code) + 1) % 1000000:06d}"
+    registry = api.client.app[METRICS]
+    answers = await asyncio.gather(*[join_with_code(api, wrong) for _ in range(150)])
+    checked = int(registry.get_sample_value("casa_auth_checks_total", {"kind": "join_code"}))
+    assert checked <= credentials.MAX_FAILURES_PER_IP
+    assert [a.status for a in answers].count(422) == checked
+
+
+async def test_parallel_wrong_birth_dates_on_a_known_code_compare_at_most_five(api: Api):
+    b, _, code = await book(api, soon(5))
+    answers = await asyncio.gather(*[join_with_code(api, code, "1950-03-05") for _ in range(40)])
+    assert all(a.status in (422, 429) for a in answers)
+    row = await api.world.conn.fetchrow(
+        "SELECT failed_attempts, revoked_at FROM patient_credentials "
+        "WHERE consultation_id = $1 AND kind = 'code'", b["consultation"]["id"])
+    assert row["failed_attempts"] <= credentials.MAX_FAILURES_PER_CODE
+    assert row["revoked_at"] is not None
 
 
 async def test_bad_form_input_is_a_clear_page(api: Api):
