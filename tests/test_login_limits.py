@@ -24,6 +24,7 @@ from server.auth.checker import CHECKER
 from server.config import Config
 from server.keys import METRICS
 from tests.conftest import PASSWORD, SECRET_KEY, csrf_token
+from tests.pg import serving_url
 
 WRONG = "wrong password!"
 # Every receive in these tests is bounded.
@@ -51,7 +52,7 @@ async def proxied(db_url: str, tmp_path: Path, aiohttp_client: Any,
                   clock: Clock) -> TestClient[Any, Any]:
     """An app that believes X-Forwarded-For from loopback, so one test plays many addresses,
     with the throttle's clock in the test's hand."""
-    config = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=db_url,
+    config = Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url),
                     trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
     app = create_app(config)
     clock_fn: Callable[[], datetime] = clock
