@@ -27,7 +27,7 @@ from aiortc.mediastreams import AudioStreamTrack
 
 from bench.signaling_join import make_visit
 from bench.signaling_load import Server
-from server import centres, db
+from server import centres, db, dbroles
 from server import staff as staff_store
 from server.auth import passwords
 from server.staff import Role
@@ -101,7 +101,7 @@ async def main() -> None:
         await db.ensure_database(server_uri, "casa")
         dsn = db.database_name_uri(server_uri, "casa")
         conn = await asyncpg.connect(dsn)
-        await db.migrate(conn)
+        await db.prepare(conn, dbroles.SERVING_ROLE)
         await centres.sync(conn, centres.load_data())
         gp_id = await staff_store.create(conn, email="bench.gp@casa.example", full_name="GP",
                                          role=Role.GP, password="",
@@ -114,7 +114,7 @@ async def main() -> None:
         sdp = await unreachable_offer()
         for case in ("a", "b"):
             # A fresh server process per case: nothing held over from the one before.
-            server = Server("casa", dsn)
+            server = Server("casa", db.with_user(dsn, dbroles.SERVING_ROLE))
             await server.wait_ready()
             url = f"http://127.0.0.1:{server.port}/api/v1/precall/offer"
             async with aiohttp.ClientSession() as session:
