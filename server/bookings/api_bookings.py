@@ -208,7 +208,7 @@ async def reschedule_booking(request: web.Request) -> web.Response:
 async def cancel_booking(request: web.Request) -> web.Response:
     b = await _visible(request)
     _may_change(caller(request), b)
-    data = await jsonio.body(request) if request.can_read_body else {}
+    data = await jsonio.body(request) if request.body_exists else {}
     reason = jsonio.text(data.get("reason"), "reason", max_len=500, required=False)
     try:
         done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason,
