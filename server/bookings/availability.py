@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 import asyncpg
 from aiohttp import web
 
-from server import centres
+from server import centres, outcome
 from server.bookings import views
 from server.bookings.timeutil import local_instant, to_local
 from server.keys import POOL
@@ -78,7 +78,17 @@ async def _page(request: web.Request, centre: centres.Centre | None, error: str 
 
 @require_staff(Role.COORDINATOR)
 async def page(request: web.Request) -> web.StreamResponse:
-    return await _page(request, await _centre(request, request.query.get("centre")))
+    last = outcome.take(request)
+    return outcome.forget(request, await _page(
+        request, await _centre(request, request.query.get("centre")),
+        last.message if last else None, last.status if last else 200))
+
+
+def _refused(request: web.Request, centre: centres.Centre | None, status: int,
+             message: str) -> web.HTTPSeeOther:
+    """Back to the centre's page with the refusal (see server.outcome)."""
+    where = f"/bookings/availability?centre={centre.id}" if centre else "/bookings/availability"
+    return outcome.redirect(request, where, outcome.Outcome(status, message))
 
 
 def _time(value: str) -> time:
@@ -92,7 +102,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     centre = await _centre(request, str(form.get("centre", "")))
     _ = translator(request)
     if centre is None or centre.id != form.get("centre"):
-        return await _page(request, centre, _("Choose one of your centres."), 403)
+        raise _refused(request, centre, 403, _("Choose one of your centres."))
     pool = request.app[POOL]
     people = {r["id"] for r in await views.clinicians_at(pool, centre.id)}
     action = form.get("action")
@@ -121,7 +131,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
             raise ValueError("action")
     except (ValueError, TypeError, OverflowError, asyncpg.DataError,
             asyncpg.CheckViolationError):
-        return await _page(request, centre, _("Check the times: the end must come after the "
-                                              "start."), 422)
+        raise _refused(request, centre, 422, _("Check the times: the end must come after the "
+                                               "start.")) from None
     raise web.HTTPSeeOther(f"/bookings/availability?centre={centre.id}")
 
