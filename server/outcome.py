@@ -90,7 +90,7 @@ def take(request: web.Request) -> Outcome | None:
 
 
 def forget(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
-    """Shown once: a reload shows the plain form."""
-    if COOKIE in request.cookies:
+    """Shown once: a reload shows the plain form. Another page's outcome is left for it."""
+    if take(request) is not None:
         response.del_cookie(COOKIE, path="/")
     return response

@@ -1,0 +1,75 @@
+"""Page forms answer a POST with a redirect, never with a page: the browser keeps a POST
+answer's request body (a codice fiscale searched, a patient's details) with the tab, in its
+session-restore files. What the page after it shows rides in a signed cookie of ids and codes."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from server.staff import Role
+from tests.bookings.conftest import Api, add_patient
+from tests.conftest import csrf_token, login
+
+
+async def _desk(api: Api, make_staff: Any) -> None:
+    who = await make_staff(Role.COORDINATOR, ("san-siro", "gratosoglio"))
+    assert (await login(api.client, who.email)).status == 303
+
+
+async def _with_cf(api: Api, patient: int) -> str:
+    cf = "PRG" + secrets.token_hex(6).upper() + "Z"
+    await api.world.conn.execute("UPDATE patients SET codice_fiscale = $1 WHERE id = $2",
+                                 cf, patient)
+    return cf
+
+
+async def test_a_search_by_codice_fiscale_redirects_to_its_results(api: Api, make_staff: Any):
+    await _desk(api, make_staff)
+    mine = api.world.patient
+    # Another centre's patient: found only by the full codice fiscale, offered for booking.
+    elsewhere = await add_patient(api.world.conn, "Lucia", home_centre="mazzini")
+    for page, extra in (("/bookings/patients", {}), ("/bookings/new", {"action": "search"})):
+        for patient in (mine, elsewhere):
+            # Their own centre's patient opens; the other is offered for booking (with the
+            # proof that this user found her).
+            link = (f"/bookings/patients/{patient}" if page == "/bookings/patients"
+                    and patient == mine else f"/bookings/new?patient={patient}&amp;pick=")
+            cf = await _with_cf(api, patient)
+            token = await csrf_token(api.client, page)
+            resp = await api.client.post(page, data={"csrf_token": token, "q": cf, **extra},
+                                         allow_redirects=False)
+            assert resp.status == 303 and resp.headers["Location"] == page
+            shown = await api.client.get(page)
+            html = await shown.text()
+            assert shown.status == 200 and cf not in html
+            assert link in html
+            # Shown once: a reload is the empty search.
+            assert link not in await (await api.client.get(page)).text()
+
+
+async def test_an_outcome_is_read_only_by_its_page_and_only_signed(api: Api, make_staff: Any):
+    await _desk(api, make_staff)
+    cf = await _with_cf(api, api.world.patient)
+    token = await csrf_token(api.client, "/bookings/patients")
+    resp = await api.client.post("/bookings/patients", data={"csrf_token": token, "q": cf},
+                                 allow_redirects=False)
+    value = resp.cookies["casa_outcome"].value
+    body, _dot, sig = value.rpartition(".")
+    jar = api.client.session.cookie_jar
+    # Another page does not take it (it is for the search page), and leaves it for it.
+    assert f"patient={api.world.patient}" not in await (await api.client.get(
+        "/bookings/new")).text()
+    assert f"/bookings/patients/{api.world.patient}" in await (await api.client.get(
+        "/bookings/patients")).text()
+    # A cookie whose body was changed is not believed.
+    forged = body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB")
+    jar.update_cookies({"casa_outcome": f"{forged}.{sig}"})
+    html = await (await api.client.get("/bookings/patients")).text()
+    assert f"/bookings/patients/{api.world.patient}" not in html
+    # Another staff member's outcome is not shown to whoever signs in next on that browser.
+    other = await make_staff(Role.COORDINATOR, ("san-siro",))
+    assert (await login(api.client, other.email)).status == 303
+    jar.update_cookies({"casa_outcome": value})
+    html = await (await api.client.get("/bookings/patients")).text()
+    assert f"/bookings/patients/{api.world.patient}" not in html
