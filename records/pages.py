@@ -168,32 +168,32 @@ async def _note_patient(conn: asyncpg.Connection, note_id: int) -> int:
     return int(pid)
 
 
-def back_to_record(handler: PageHandler) -> PageHandler:
-    """A refused form of the record page goes back to that page (``patient``, a field of the
-    form) with the refusal: never a page answering the POST, and never the reason typed
-    (see server.outcome). The record page checks, as always, who may see it."""
+async def _record_of_form(request: web.Request) -> str | None:
+    """The record page a note's form was sent from (its ``patient`` field); the record page
+    checks, as always, who may see it."""
+    back = str((await request.post()).get("patient", ""))
+    return f"/patients/{back}/record" if back.isdigit() and len(back) < 18 else None
+
+
+def reason_retyped(handler: PageHandler) -> PageHandler:
+    """A refused reason is not carried back (see server.outcome): say to type it again."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except errors.ApiError as exc:
-            back = str((await request.post()).get("patient", ""))
-            if not (back.isdigit() and len(back) < 18):
-                raise
-            _ = translator(request)
-            message = exc.message or _(exc.kind.message)
             if exc.kind is errors.VALIDATION and "reason" in exc.details:
-                message = _("Give a reason of at least 10 characters: type it again.")
-            raise outcome.redirect(request, f"/patients/{back}/record", outcome.Outcome(
-                exc.kind.status, message, kind=exc.kind.code,
-                fields={str(k): str(v) for k, v in exc.details.items()})) from None
+                _ = translator(request)
+                exc.message = _("Give a reason of at least 10 characters: type it again.")
+            raise
 
     return wrapped
 
 
+@outcome.form(_record_of_form)
 @require_staff(*CLINICIANS)
-@back_to_record
+@reason_retyped
 @map_errors
 async def break_glass_form(request: web.Request) -> web.StreamResponse:
     note_id = int_param(request.match_info["note_id"], "note_id")
@@ -205,8 +205,8 @@ async def break_glass_form(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/patients/{patient_id}/record#note-{note_id}")
 
 
+@outcome.form(_record_of_form)
 @require_staff(*CLINICIANS)
-@back_to_record
 @map_errors
 async def share_form(request: web.Request) -> web.StreamResponse:
     note_id = int_param(request.match_info["note_id"], "note_id")
@@ -284,21 +284,16 @@ async def erase_page(request: web.Request) -> web.StreamResponse:
         refusal=last.message if last and last.status >= 400 else None))
 
 
+async def _erase_page(request: web.Request) -> str:
+    return "/admin/records/erase"
+
+
+@outcome.form(_erase_page)
 @require_staff(Role.ADMIN)
+@map_errors
 async def erase_submit(request: web.Request) -> web.StreamResponse:
     """A patient's request to erase their notes: their data keys are destroyed. Done or
     refused, the browser goes back to the erase page with what happened (server.outcome)."""
-    try:
-        return await _erase(request)
-    except errors.ApiError as exc:
-        _ = translator(request)
-        raise outcome.redirect(request, "/admin/records/erase", outcome.Outcome(
-            exc.kind.status, exc.message or _(exc.kind.message), kind=exc.kind.code,
-            fields={str(k): str(v) for k, v in exc.details.items()})) from None
-
-
-@map_errors
-async def _erase(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     patient_id = int_param(form.get("patient"), "patient")
     if form.get("confirm") != "yes":

@@ -15,13 +15,20 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from server import errors
 from server.keys import CONFIG, STAFF
 from server.middleware import is_https
+
+# Where a form's refusal goes back to (None: nowhere, answered as any other error).
+Back = Callable[[web.Request], Awaitable[str | None]]
+_BACK = "casa_form_back"
+H = TypeVar("H")
 
 COOKIE = "casa_outcome"
 # Long enough for the redirect and a slow kiosk to follow it, short enough that a later
@@ -56,8 +63,7 @@ def _staff_id(request: web.Request) -> int:
     return user.id if user is not None else 0
 
 
-def redirect(request: web.Request, location: str, outcome: Outcome) -> web.HTTPSeeOther:
-    """303 to ``location`` (a path of this site), carrying ``outcome`` to its GET."""
+def _value(request: web.Request, location: str, outcome: Outcome) -> str:
     payload = {"to": _path(location), "u": _staff_id(request), "s": outcome.status,
                "m": outcome.message, "k": outcome.kind, "f": outcome.fields,
                "v": outcome.keep}
@@ -65,9 +71,49 @@ def redirect(request: web.Request, location: str, outcome: Outcome) -> web.HTTPS
     value = f"{body.decode()}.{_sign(request.app[CONFIG].secret_key, body)}"
     if len(value) > MAX_BYTES:
         raise ValueError("outcome too large for a cookie")
+    return value
+
+
+def _carry(request: web.Request, response: web.StreamResponse, location: str,
+           outcome: Outcome) -> None:
+    response.set_cookie(COOKIE, _value(request, location, outcome), max_age=AGE_S, path="/",
+                        httponly=True, samesite="Strict", secure=is_https(request))
+
+
+def redirect(request: web.Request, location: str, outcome: Outcome) -> web.HTTPSeeOther:
+    """303 to ``location`` (a path of this site), carrying ``outcome`` to its GET."""
     response = web.HTTPSeeOther(location)
-    response.set_cookie(COOKIE, value, max_age=AGE_S, path="/", httponly=True,
-                        samesite="Strict", secure=is_https(request))
+    _carry(request, response, location, outcome)
+    return response
+
+
+def form(back: Back) -> Callable[[H], H]:
+    """Mark a page form's POST handler: any catalogued refusal of it, also those before it
+    runs (the CSRF check, a session that expired while the form was being filled in), goes
+    back to ``back(request)`` with the refusal (``refusal`` below, from the error pages)."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, _BACK, back)
+        return handler
+
+    return mark
+
+
+async def refusal(request: web.Request, exc: errors.ApiError) -> web.Response | None:
+    """The 303 answering a marked form's refused POST, or None where a page answers it."""
+    back: Back | None = getattr(request.match_info.handler, _BACK, None)
+    if back is None or request.method != "POST":
+        return None
+    location = await back(request)
+    if location is None:
+        return None
+    from server.pages import translator
+
+    response = web.Response(status=303, headers={"Location": location})
+    _carry(request, response, location, Outcome(
+        exc.kind.status, exc.message or translator(request)(exc.kind.message), kind=exc.kind.code,
+        fields={str(k): str(v) for k, v in exc.details.items()}))
+    response.headers.update(exc.headers)
     return response
 
 
@@ -91,6 +137,6 @@ def take(request: web.Request) -> Outcome | None:
 
 def forget(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
     """Shown once: a reload shows the plain form. Another page's outcome is left for it."""
-    if take(request) is not None:
+    if COOKIE in request.cookies and take(request) is not None:
         response.del_cookie(COOKIE, path="/")
     return response

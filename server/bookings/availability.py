@@ -4,6 +4,7 @@ page that edits them. Slots are computed from these (``slots.py``)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from urllib.parse import urlencode
 
 import asyncpg
 from aiohttp import web
@@ -95,6 +96,13 @@ def _time(value: str) -> time:
     return time.fromisoformat(value)
 
 
+async def _centre_page(request: web.Request) -> str:
+    centre = str((await request.post()).get("centre", ""))
+    return ("/bookings/availability?" + urlencode({"centre": centre[:64]}) if centre
+            else "/bookings/availability")
+
+
+@outcome.form(_centre_page)
 @require_staff(Role.COORDINATOR)
 async def submit(request: web.Request) -> web.StreamResponse:
     """Add or remove weekly hours or an exception at one of the coordinator's centres."""

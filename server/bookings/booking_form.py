@@ -120,10 +120,20 @@ async def form(request: web.Request) -> web.StreamResponse:
 CHOICES = ("patient", "pick", "centre", "service", "mode", "day")
 
 
-def _back(request: web.Request, data: Any, last: outcome.Outcome) -> web.HTTPSeeOther:
+def _form_with(data: Any) -> str:
     kept = {k: str(data.get(k, ""))[:64] for k in CHOICES if data.get(k)}
-    return outcome.redirect(request, "/bookings/new?" + urlencode(kept) if kept
-                            else "/bookings/new", last)
+    return "/bookings/new?" + urlencode(kept) if kept else "/bookings/new"
+
+
+def _back(request: web.Request, data: Any, last: outcome.Outcome) -> web.HTTPSeeOther:
+    return outcome.redirect(request, _form_with(data), last)
+
+
+async def _refused_to(request: web.Request) -> str:
+    return _form_with(await request.post())
+
+
+@outcome.form(_refused_to)
 
 
 @require_staff(*CARE_ROLES)

@@ -111,6 +111,15 @@ async def today(request: web.Request) -> web.StreamResponse:
                   next_day=(day + timedelta(days=1)).isoformat(), css=CSS)
 
 
+async def _search_page(request: web.Request) -> str:
+    return "/bookings/patients"
+
+
+async def _booking_page(request: web.Request) -> str:
+    return f"/bookings/{int(request.match_info['booking_id'])}"
+
+
+@outcome.form(_search_page)
 @require_staff(*CARE_ROLES)
 async def patient_search(request: web.Request) -> web.StreamResponse:
     user = current_staff(request)
@@ -188,6 +197,7 @@ async def booking_page(request: web.Request) -> web.StreamResponse:
         local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS))
 
 
+@outcome.form(_booking_page)
 @require_staff(*CARE_ROLES)
 async def booking_action(request: web.Request) -> web.StreamResponse:
     """Check in, no-show, fulfilled, cancel or reschedule from the booking page."""

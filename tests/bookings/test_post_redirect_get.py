@@ -9,7 +9,7 @@ from typing import Any
 
 from server.staff import Role
 from tests.bookings.conftest import Api, add_patient
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, post_refused
 
 
 async def _desk(api: Api, make_staff: Any) -> None:
@@ -73,3 +73,28 @@ async def test_an_outcome_is_read_only_by_its_page_and_only_signed(api: Api, mak
     jar.update_cookies({"casa_outcome": value})
     html = await (await api.client.get("/bookings/patients")).text()
     assert f"/bookings/patients/{api.world.patient}" not in html
+
+
+async def test_refusals_before_the_form_runs_go_back_to_it_too(api: Api, make_staff: Any):
+    """A stale CSRF token (the form was open across a restart) or an expired session: the
+    refusal comes before the form's handler, and still goes back to the form."""
+    await _desk(api, make_staff)
+    family, phone = "Stale" + secrets.token_hex(5), "+39 347 " + "6" * 7
+    typed = {"action": "patient", "given_name": "Ana", "family_name": family,
+             "date_of_birth": "1961-02-03", "phone": phone, "language": "es"}
+    refused = await post_refused(api.client, "/bookings/new",
+                                 {**typed, "csrf_token": "0" * 64}, typed=(family, phone))
+    assert refused.status == 403 and refused.location == "/bookings/new"
+    assert "scadut" in refused.html or "expired" in refused.html
+    api.client.session.cookie_jar.clear()
+    token = await csrf_token(api.client, "/login")  # a fresh, signed-out browser
+    resp = await api.client.post("/bookings/new", data={**typed, "csrf_token": token},
+                                 allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/bookings/new"
+    # The form, for someone signed out, is the sign-in page.
+    resp = await api.client.get("/bookings/new", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/login"
+    # A client that asks for JSON still gets the error itself.
+    resp = await api.client.post("/bookings/new", data={**typed, "csrf_token": token},
+                                 headers={"Accept": "application/json"})
+    assert resp.status in (401, 403)
