@@ -135,9 +135,11 @@ async def join_form(request: web.Request) -> web.StreamResponse:
                           outcome=kind if opens_at or kind != "too_early" else "unknown",
                           opens_at=opens_at, starts_at=None)
     else:
+        # Any other refusal (a stale CSRF token) says what the error pages would have said.
         error = kind if kind in FORM_ERRORS else None
-        response = render(request, "join/form.html", status=FORM_ERRORS.get(kind, 200),
-                          error=error, code="", day="", month="", year="")
+        response = render(request, "join/form.html",
+                          status=FORM_ERRORS.get(kind, last.status), error=error,
+                          message=last.message, code="", day="", month="", year="")
         if kind == "rate_limited" and detail.isdigit():
             response.headers["Retry-After"] = detail
     return outcome.forget(request, response)
@@ -151,6 +153,11 @@ def _dob(day: str, month: str, year: str) -> date | None:
     return d if 1900 <= d.year <= _now().year else None
 
 
+async def _join_page(request: web.Request) -> str:
+    return "/join"
+
+
+@outcome.form(_join_page)
 async def join_submit(request: web.Request) -> web.StreamResponse:
     """POST /join: check the code with the date of birth (rate-limited)."""
     form = await request.post()

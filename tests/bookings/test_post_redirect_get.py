@@ -98,3 +98,12 @@ async def test_refusals_before_the_form_runs_go_back_to_it_too(api: Api, make_st
     resp = await api.client.post("/bookings/new", data={**typed, "csrf_token": token},
                                  headers={"Accept": "application/json"})
     assert resp.status in (401, 403)
+
+
+async def test_a_kiosk_join_with_a_stale_form_goes_back_to_the_join_form(api: Api):
+    await csrf_token(api.client, "/join")
+    refused = await post_refused(api.client, "/join", {
+        "csrf_token": "0" * 64, "code": "918273", "day": "17", "month": "4", "year": "1946"},
+        typed=("918273", "1946"))
+    assert refused.status == 403 and refused.location == "/join"
+    assert 'role="alert"' in refused.html and 'name="code"' in refused.html
