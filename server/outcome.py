@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -64,13 +65,15 @@ def _staff_id(request: web.Request) -> int:
 
 
 def _value(request: web.Request, location: str, outcome: Outcome) -> str:
-    payload = {"to": _path(location), "u": _staff_id(request), "s": outcome.status,
-               "m": outcome.message, "k": outcome.kind, "f": outcome.fields,
-               "v": outcome.keep}
+    payload = {"to": _path(location), "u": _staff_id(request), "t": int(time.time()),
+               "s": outcome.status, "m": outcome.message, "k": outcome.kind,
+               "f": outcome.fields, "v": outcome.keep}
     body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode())
     value = f"{body.decode()}.{_sign(request.app[CONFIG].secret_key, body)}"
-    if len(value) > MAX_BYTES:
-        raise ValueError("outcome too large for a cookie")
+    if len(value) > MAX_BYTES and (outcome.fields or outcome.keep):
+        # Never seen (ids and field names are short), but a refusal must still say why.
+        return _value(request, location, Outcome(outcome.status, outcome.message,
+                                                 outcome.kind))
     return value
 
 
@@ -104,7 +107,10 @@ async def refusal(request: web.Request, exc: errors.ApiError) -> web.Response | 
     back: Back | None = getattr(request.match_info.handler, _BACK, None)
     if back is None or request.method != "POST":
         return None
-    location = await back(request)
+    try:
+        location = await back(request)
+    except (ValueError, web.HTTPException):  # a body that cannot be read as a form
+        location = None
     if location is None:
         return None
     from server.pages import translator
@@ -129,8 +135,9 @@ def take(request: web.Request) -> Outcome | None:
         payload = json.loads(base64.urlsafe_b64decode(body.encode()))
     except (ValueError, binascii.Error):
         return None
-    if payload.get("to") != request.path or payload.get("u") != _staff_id(request):
-        return None
+    if payload.get("to") != request.path or payload.get("u") != _staff_id(request) \
+            or not 0 <= time.time() - float(payload.get("t", 0)) <= AGE_S:
+        return None  # the cookie's own max-age aside: a copied cookie is no longer believed
     return Outcome(status=int(payload["s"]), message=str(payload["m"]), kind=str(payload["k"]),
                    fields=dict(payload["f"]), keep=dict(payload["v"]))
 

@@ -4,12 +4,15 @@ session-restore files. What the page after it shows rides in a signed cookie of 
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from typing import Any
 
+from server import outcome
 from server.staff import Role
 from tests.bookings.conftest import Api, add_patient
-from tests.conftest import csrf_token, login, post_refused
+from tests.conftest import SECRET_KEY, csrf_token, login, post_refused
 
 
 async def _desk(api: Api, make_staff: Any) -> None:
@@ -65,6 +68,13 @@ async def test_an_outcome_is_read_only_by_its_page_and_only_signed(api: Api, mak
     # A cookie whose body was changed is not believed.
     forged = body[:-4] + ("AAAA" if body[-4:] != "AAAA" else "BBBB")
     jar.update_cookies({"casa_outcome": f"{forged}.{sig}"})
+    html = await (await api.client.get("/bookings/patients")).text()
+    assert f"/bookings/patients/{api.world.patient}" not in html
+    # A copy kept past its minute is not believed either, signed or not.
+    payload = json.loads(base64.urlsafe_b64decode(body))
+    old = base64.urlsafe_b64encode(json.dumps(
+        payload | {"t": payload["t"] - outcome.AGE_S - 1}).encode())
+    jar.update_cookies({"casa_outcome": f"{old.decode()}.{outcome._sign(SECRET_KEY, old)}"})
     html = await (await api.client.get("/bookings/patients")).text()
     assert f"/bookings/patients/{api.world.patient}" not in html
     # Another staff member's outcome is not shown to whoever signs in next on that browser.
