@@ -4,6 +4,7 @@ the patient's summary page."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,11 +23,11 @@ from records.web_common import (
     map_errors,
     records_of,
 )
-from server import errors, patients
+from server import errors, outcome, patients
 from server import staff as staff_store
 from server.keys import CONFIG, POOL
 from server.middleware import set_cookie
-from server.pages import current_staff, render, require_staff
+from server.pages import PageHandler, current_staff, render, require_staff, translator
 from server.staff import Role, Staff
 
 ROME = ZoneInfo("Europe/Rome")
@@ -117,6 +118,7 @@ async def record_page(request: web.Request) -> web.StreamResponse:
     before = int_param(q["before"], "before") if q.get("before") else None
     after = int_param(q["after"], "after") if q.get("after") and before is None else None
     user = current_staff(request)
+    last = outcome.take(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await check_record(conn, user, patient_id)
         patient = await _patient(conn, patient_id)
@@ -126,8 +128,10 @@ async def record_page(request: web.Request) -> web.StreamResponse:
                   if v.can_edit and v.note.category.restricted}
         names = {s.id: s.full_name for s in await staff_store.list_all(conn)}
         colleagues = await _clinicians(conn, user)
-    return render(request, "records/history.html", patient=patient, views=views, page=page,
-                  shares=shares, names=names, colleagues=colleagues, text_fields=TEXT_FIELDS)
+    return outcome.forget(request, render(
+        request, "records/history.html", status=last.status if last else 200, patient=patient,
+        views=views, page=page, shares=shares, names=names, colleagues=colleagues,
+        text_fields=TEXT_FIELDS, refusal=last.message if last else None))
 
 
 @require_staff(*CLINICIANS)
@@ -164,7 +168,32 @@ async def _note_patient(conn: asyncpg.Connection, note_id: int) -> int:
     return int(pid)
 
 
+async def _record_of_form(request: web.Request) -> str | None:
+    """The record page a note's form was sent from (its ``patient`` field); the record page
+    checks, as always, who may see it."""
+    back = str((await request.post()).get("patient", ""))
+    return f"/patients/{back}/record" if back.isdigit() and len(back) < 18 else None
+
+
+def reason_retyped(handler: PageHandler) -> PageHandler:
+    """A refused reason is not carried back (see server.outcome): say to type it again."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except errors.ApiError as exc:
+            if exc.kind is errors.VALIDATION and "reason" in exc.details:
+                _ = translator(request)
+                exc.message = _("Give a reason of at least 10 characters: type it again.")
+            raise
+
+    return wrapped
+
+
+@outcome.form(_record_of_form)
 @require_staff(*CLINICIANS)
+@reason_retyped
 @map_errors
 async def break_glass_form(request: web.Request) -> web.StreamResponse:
     note_id = int_param(request.match_info["note_id"], "note_id")
@@ -176,6 +205,7 @@ async def break_glass_form(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/patients/{patient_id}/record#note-{note_id}")
 
 
+@outcome.form(_record_of_form)
 @require_staff(*CLINICIANS)
 @map_errors
 async def share_form(request: web.Request) -> web.StreamResponse:
@@ -242,23 +272,39 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
 
 @require_staff(Role.ADMIN)
 async def erase_page(request: web.Request) -> web.StreamResponse:
-    return render(request, "records/erase.html", erased=None, patient=None)
+    last = outcome.take(request)
+    keep = last.keep if last else {}
+    patient = None
+    if "erased" in keep:
+        async with request.app[POOL].acquire() as conn:
+            patient = await patients.get(conn, int(keep["patient"]))
+    return outcome.forget(request, render(
+        request, "records/erase.html", status=last.status if last else 200,
+        erased=keep.get("erased") if patient else None, patient=patient,
+        refusal=last.message if last and last.status >= 400 else None))
 
 
+async def _erase_page(request: web.Request) -> str:
+    return "/admin/records/erase"
+
+
+@outcome.form(_erase_page)
 @require_staff(Role.ADMIN)
 @map_errors
 async def erase_submit(request: web.Request) -> web.StreamResponse:
-    """A patient's request to erase their notes: their data keys are destroyed."""
+    """A patient's request to erase their notes: their data keys are destroyed. Done or
+    refused, the browser goes back to the erase page with what happened (server.outcome)."""
     form = await request.post()
     patient_id = int_param(form.get("patient"), "patient")
     if form.get("confirm") != "yes":
         raise errors.ApiError(errors.VALIDATION, details={"confirm": "required"})
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        patient = await _patient(conn, patient_id)
+        await _patient(conn, patient_id)
         ids = await records_of(request).erase_patient(conn, current_staff(request), patient_id,
                                                       "patient_request")
     await records_of(request).sweep(request.app[POOL])  # once committed: see records.subkeys
-    return render(request, "records/erase.html", erased=len(ids), patient=patient)
+    raise outcome.redirect(request, "/admin/records/erase", outcome.Outcome(
+        keep={"erased": len(ids), "patient": patient_id}))
 
 
 async def summary_landing(request: web.Request) -> web.StreamResponse:

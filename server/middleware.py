@@ -126,12 +126,19 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes a catalogued error: JSON for the API, a page for people."""
+    from server import outcome
     from server.pages import render_error
 
     try:
         return await handler(request)
     except errors.ApiError as exc:
-        return render_error(request, exc.kind, exc.message, exc.details, exc.headers)
+        # A page form's refusal goes back to its page (server.outcome), never a page
+        # answering the POST: the browser would keep what was typed with that answer.
+        back = None if wants_json(request) else await outcome.refusal(request, exc)
+        # The page a refusal went back to may itself be refused (the patient is not the
+        # user's): its error is what is shown, once, like the refusal would have been.
+        return back or outcome.forget(request, render_error(
+            request, exc.kind, exc.message, exc.details, exc.headers))
     except web.HTTPRedirection:
         raise
     except web.HTTPException as exc:

@@ -71,8 +71,6 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "user": request.get(STAFF),
         "csrf_token": request.get(CSRF_TOKEN, ""),
         "path": request.path,
-        # A page answering a POST drops the request body the browser keeps with it.
-        "posted": request.method == "POST",
         "static": lambda name: str(request.app.router["static"].url_for(filename=name)),
         "language_name": lambda code: language_name(code, lang),
         **extra,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,33 @@ async def csrf_token(client: TestClient[Any, Any], path: str = "/login") -> str:
     match = CSRF_RE.search(await resp.text())
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+@dataclass
+class Refused:
+    """A page form's refusal, seen as a browser sees it: the POST's 303, then the GET."""
+
+    location: str
+    status: int
+    html: str
+
+
+async def post_refused(client: TestClient[Any, Any], path: str, data: dict[str, str],
+                       typed: tuple[str, ...] = ()) -> Refused:
+    """POST a page form that must be refused: it answers 303 (never a page the browser would
+    keep with the request body), and neither the outcome cookie nor the page it leads to
+    holds anything typed (``typed``). Shown once: the page after it is the plain form."""
+    resp = await client.post(path, data=data, allow_redirects=False)
+    assert resp.status == 303, (path, resp.status)
+    cookie = resp.cookies["casa_outcome"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    carried = base64.urlsafe_b64decode(cookie.value.rpartition(".")[0]).decode()
+    shown = await client.get(resp.headers["Location"], allow_redirects=False)
+    html = await shown.text()
+    for value in typed:
+        assert value not in html and value not in carried, (path, value)
+    assert not any(c.key == "casa_outcome" for c in client.session.cookie_jar)
+    return Refused(resp.headers["Location"], shown.status, html)
 
 
 async def login(client: TestClient[Any, Any], email: str, password: str = PASSWORD) -> Any:

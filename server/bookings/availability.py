@@ -4,11 +4,12 @@ page that edits them. Slots are computed from these (``slots.py``)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from urllib.parse import urlencode
 
 import asyncpg
 from aiohttp import web
 
-from server import centres
+from server import centres, outcome
 from server.bookings import views
 from server.bookings.timeutil import local_instant, to_local
 from server.keys import POOL
@@ -78,13 +79,30 @@ async def _page(request: web.Request, centre: centres.Centre | None, error: str 
 
 @require_staff(Role.COORDINATOR)
 async def page(request: web.Request) -> web.StreamResponse:
-    return await _page(request, await _centre(request, request.query.get("centre")))
+    last = outcome.take(request)
+    return outcome.forget(request, await _page(
+        request, await _centre(request, request.query.get("centre")),
+        last.message if last else None, last.status if last else 200))
+
+
+def _refused(request: web.Request, centre: centres.Centre | None, status: int,
+             message: str) -> web.HTTPSeeOther:
+    """Back to the centre's page with the refusal (see server.outcome)."""
+    where = f"/bookings/availability?centre={centre.id}" if centre else "/bookings/availability"
+    return outcome.redirect(request, where, outcome.Outcome(status, message))
 
 
 def _time(value: str) -> time:
     return time.fromisoformat(value)
 
 
+async def _centre_page(request: web.Request) -> str:
+    centre = str((await request.post()).get("centre", ""))
+    return ("/bookings/availability?" + urlencode({"centre": centre[:64]}) if centre
+            else "/bookings/availability")
+
+
+@outcome.form(_centre_page)
 @require_staff(Role.COORDINATOR)
 async def submit(request: web.Request) -> web.StreamResponse:
     """Add or remove weekly hours or an exception at one of the coordinator's centres."""
@@ -92,7 +110,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
     centre = await _centre(request, str(form.get("centre", "")))
     _ = translator(request)
     if centre is None or centre.id != form.get("centre"):
-        return await _page(request, centre, _("Choose one of your centres."), 403)
+        raise _refused(request, centre, 403, _("Choose one of your centres."))
     pool = request.app[POOL]
     people = {r["id"] for r in await views.clinicians_at(pool, centre.id)}
     action = form.get("action")
@@ -121,7 +139,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
             raise ValueError("action")
     except (ValueError, TypeError, OverflowError, asyncpg.DataError,
             asyncpg.CheckViolationError):
-        return await _page(request, centre, _("Check the times: the end must come after the "
-                                              "start."), 422)
+        raise _refused(request, centre, 422, _("Check the times: the end must come after the "
+                                               "start.")) from None
     raise web.HTTPSeeOther(f"/bookings/availability?centre={centre.id}")
 

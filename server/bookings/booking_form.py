@@ -1,15 +1,18 @@
 """The booking form: find or register the patient, choose centre, service, mode and day, pick
-a free slot. Plain GET steps and one POST, so it works without JavaScript on any phone."""
+a free slot. Plain GET steps and one POST, so it works without JavaScript on any phone. The
+POST never answers with a page (see server.outcome): it redirects to the form's GET, with the
+search's results (patient ids) or a refusal (message and field names), never what was typed."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 from aiohttp import web
 
-from server import centres, errors, patients
+from server import centres, errors, outcome, patients
 from server.bookings import bookings, slots, views, workflow
 from server.bookings.access import (
     CARE_ROLES,
@@ -45,7 +48,8 @@ def _day(value: str | None) -> date:
     return d if 2000 <= d.year <= 2100 else datetime.now(UTC).date()
 
 
-async def _context(request: web.Request, params: Any, user: Staff) -> dict[str, Any]:
+async def _context(request: web.Request, params: Any, user: Staff,
+                   last: outcome.Outcome | None = None) -> dict[str, Any]:
     pool: asyncpg.Pool = request.app[POOL]
     mine = [c for c in await centres.list_all(pool) if c.id in user.centres]
     services = [dict(r) for r in await pool.fetch(SERVICES)
@@ -67,6 +71,14 @@ async def _context(request: web.Request, params: Any, user: Staff) -> dict[str, 
     found = [(p, patient_pick(secret, user, p.id))
              for p, _in_scope in await search_patients(pool, user, q, SEARCH_LIMIT)
              ] if q and not patient else []
+    searched = bool(q)
+    if last is not None and "found" in last.keep and not patient:
+        # The search the POST ran: its result ids, bound to this user by the signed cookie.
+        searched = True
+        for fid in last.keep["found"][:SEARCH_LIMIT]:
+            p = await patients.get(pool, int(fid))
+            if p is not None:
+                found.append((p, patient_pick(secret, user, p.id)))
     centre = next((c for c in mine if c.id == params.get("centre")), mine[0] if mine else None)
     service = next((s for s in services if s["code"] == params.get("service")),
                    services[0] if services else None)
@@ -88,16 +100,40 @@ async def _context(request: web.Request, params: Any, user: Staff) -> dict[str, 
         nurses = [r for r in staff_rows if r["role"] == "nurse"]
         kiosks = await views.kiosks_at(pool, centre.id)
     return {"centres": mine, "services": services, "patient": patient, "pick": pick, "q": q,
-            "found": found, "centre": centre, "service": service, "mode": mode,
-            "modes": MODES, "day": day.isoformat(), "slots": free, "names": names,
-            "kiosks": kiosks, "nurses": nurses, "css": CSS, "error": None, "fields": {},
+            "found": found, "searched": searched, "centre": centre, "service": service,
+            "mode": mode, "modes": MODES, "day": day.isoformat(), "slots": free, "names": names,
+            "kiosks": kiosks, "nurses": nurses, "css": CSS,
+            "error": last.message if last else None, "fields": last.fields if last else {},
             "rome": ROME}
 
 
 @require_staff(*CARE_ROLES)
 async def form(request: web.Request) -> web.StreamResponse:
     user = current_staff(request)
-    return render(request, "bookings/new.html", **await _context(request, request.query, user))
+    last = outcome.take(request)
+    ctx = await _context(request, request.query, user, last)
+    response = render(request, "bookings/new.html", status=last.status if last else 200, **ctx)
+    return outcome.forget(request, response)
+
+
+# The form's choices that may ride in the address back to it: none of them is typed.
+CHOICES = ("patient", "pick", "centre", "service", "mode", "day")
+
+
+def _form_with(data: Any) -> str:
+    kept = {k: str(data.get(k, ""))[:64] for k in CHOICES if data.get(k)}
+    return "/bookings/new?" + urlencode(kept) if kept else "/bookings/new"
+
+
+def _back(request: web.Request, data: Any, last: outcome.Outcome) -> web.HTTPSeeOther:
+    return outcome.redirect(request, _form_with(data), last)
+
+
+async def _refused_to(request: web.Request) -> str:
+    return _form_with(await request.post())
+
+
+@outcome.form(_refused_to)
 
 
 @require_staff(*CARE_ROLES)
@@ -108,8 +144,11 @@ async def submit(request: web.Request) -> web.StreamResponse:
     if data.get("action") == "patient":
         return await _new_patient(request, data, user)
     if data.get("action") == "search":
-        # The search form posts, so the name or codice fiscale stays out of the URL.
-        return render(request, "bookings/new.html", **await _context(request, data, user))
+        # The search form posts, so the name or codice fiscale stays out of the URL; the
+        # answer carries the ids found, not what was typed.
+        q = str(data.get("q", ""))[:100]
+        found = await search_patients(request.app[POOL], user, q, SEARCH_LIMIT) if q else []
+        raise _back(request, data, outcome.Outcome(keep={"found": [p.id for p, _s in found]}))
     ctx = await _context(request, data, user)
     _ = translator(request)
     slot = str(data.get("slot", ""))
@@ -120,11 +159,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
     except ValueError:
         starts = None
     if not (ctx["patient"] and ctx["centre"] and ctx["service"] and clinician and starts):
-        ctx["error"] = _("Choose a patient and a free time first.")
-        return render(request, "bookings/new.html", status=422, **ctx)
+        raise _back(request, data, outcome.Outcome(
+            422, _("Choose a patient and a free time first.")))
     if not can_book(user, ctx["centre"].id, clinician):
-        ctx["error"] = _("You do not have access to this page.")
-        return render(request, "bookings/new.html", status=403, **ctx)
+        raise _back(request, data, outcome.Outcome(403, _("You do not have access to this page.")))
     nb = bookings.NewBooking(
         centre_id=ctx["centre"].id, service_code=ctx["service"]["code"], mode=ctx["mode"],
         patient_id=ctx["patient"].id, clinician_id=clinician, starts_at=starts,
@@ -135,9 +173,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
                                 created_by=user.id)
     except bookings.BookingError as exc:
         err = booking_error(request, exc)
-        ctx["error"] = err.message or _(err.kind.message)
-        ctx["fields"] = err.details.get("fields", {})
-        return render(request, "bookings/new.html", status=err.kind.status, **ctx)
+        raise _back(request, data, outcome.Outcome(
+            err.kind.status, err.message or _(err.kind.message),
+            fields={str(k): str(v) for k, v in err.details.get("fields", {}).items()})) from None
     raise web.HTTPSeeOther(f"/bookings/{b.id}")
 
 
@@ -162,8 +200,9 @@ async def _new_patient(request: web.Request, data: Any, user: Staff) -> web.Stre
         else:
             pick = patient_pick(request.app[CONFIG].secret_key, user, p.id)
             raise web.HTTPSeeOther(f"/bookings/new?patient={p.id}&pick={pick}")
-    ctx = await _context(request, {}, user)
     _ = translator(request)
-    ctx["error"] = _("Some fields are not valid.")
-    ctx["fields"] = problems
-    return render(request, "bookings/new.html", status=422, **ctx)
+    # Back to the empty form: the name, date of birth, phone and codice fiscale are not
+    # carried anywhere, so the page asks for them again.
+    raise _back(request, {}, outcome.Outcome(
+        422, _("Some fields are not valid: type the patient's details again."),
+        fields=problems))

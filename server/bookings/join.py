@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
+from server import outcome
 from server.auth.checker import CHECKER
 from server.bookings import consultations, credentials, invitations
 from server.bookings.credentials import JoinResult
@@ -108,45 +109,41 @@ async def join_status(request: web.Request) -> web.StreamResponse:
     return response
 
 
-# A refused code (Post/Redirect/Get): the POST never answers with a page, because the browser
-# keeps a POST answer's request body - the code and the date of birth - with the tab, in its
-# session-restore files and for Back to send again. The outcome rides to GET /join in this
-# short-lived cookie: "<outcome>|<detail>", the detail a Retry-After or when the window opens.
-REFUSAL_COOKIE = "casa_join_refused"
-REFUSAL_AGE_S = 60
+# A refused code (Post/Redirect/Get, see server.outcome): the POST never answers with a page,
+# because the browser keeps a POST answer's request body - the code and the date of birth -
+# with the tab. The outcome rides to GET /join with its detail: a Retry-After or when the
+# window opens.
 FORM_ERRORS = {"dob": 422, "unknown": 422, "rate_limited": 429}
 REFUSALS = {"too_early": 200, "expired": 410, "cancelled": 410}
 
 
-def _back(request: web.Request, outcome: str, detail: str = "") -> web.StreamResponse:
-    response = web.HTTPSeeOther("/join")
-    response.set_cookie(REFUSAL_COOKIE, f"{outcome}|{detail}", max_age=REFUSAL_AGE_S,
-                        path=LINK_COOKIE_PATH, httponly=True, samesite="Lax",
-                        secure=is_https(request))
-    return response
+def _back(request: web.Request, result: str, detail: str = "") -> web.StreamResponse:
+    return outcome.redirect(request, "/join", outcome.Outcome(kind=result,
+                                                              keep={"detail": detail}))
 
 
 async def join_form(request: web.Request) -> web.StreamResponse:
     """GET /join: the code and date-of-birth form, saying why the last attempt was refused
-    (from the refusal cookie) with that refusal's status."""
-    outcome, _sep, detail = request.cookies.get(REFUSAL_COOKIE, "").partition("|")
-    if outcome in REFUSALS:
+    (carried by server.outcome) with that refusal's status."""
+    last = outcome.take(request) or outcome.Outcome()
+    kind, detail = last.kind, str(last.keep.get("detail", ""))
+    if kind in REFUSALS:
         try:
             opens_at = to_local(datetime.fromisoformat(detail)) if detail else None
         except ValueError:
             opens_at = None
-        response = render(request, "join/refused.html", status=REFUSALS[outcome], path="/join",
-                          outcome=outcome if opens_at or outcome != "too_early" else "unknown",
+        response = render(request, "join/refused.html", status=REFUSALS[kind], path="/join",
+                          outcome=kind if opens_at or kind != "too_early" else "unknown",
                           opens_at=opens_at, starts_at=None)
     else:
-        error = outcome if outcome in FORM_ERRORS else None
-        response = render(request, "join/form.html", status=FORM_ERRORS.get(outcome, 200),
-                          error=error, code="", day="", month="", year="")
-        if outcome == "rate_limited" and detail.isdigit():
+        # Any other refusal (a stale CSRF token) says what the error pages would have said.
+        error = kind if kind in FORM_ERRORS else None
+        response = render(request, "join/form.html",
+                          status=FORM_ERRORS.get(kind, last.status), error=error,
+                          message=last.message, code="", day="", month="", year="")
+        if kind == "rate_limited" and detail.isdigit():
             response.headers["Retry-After"] = detail
-    if outcome:
-        response.del_cookie(REFUSAL_COOKIE, path=LINK_COOKIE_PATH)
-    return response
+    return outcome.forget(request, response)
 
 
 def _dob(day: str, month: str, year: str) -> date | None:
@@ -157,6 +154,11 @@ def _dob(day: str, month: str, year: str) -> date | None:
     return d if 1900 <= d.year <= _now().year else None
 
 
+async def _join_page(request: web.Request) -> str:
+    return "/join"
+
+
+@outcome.form(_join_page)
 async def join_submit(request: web.Request) -> web.StreamResponse:
     """POST /join: check the code with the date of birth (rate-limited)."""
     form = await request.post()

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from aiohttp import web
 
-from server import centres, errors, patients
+from server import centres, errors, outcome, patients
 from server.bookings import (
     availability,
     booking_form,
@@ -111,17 +111,41 @@ async def today(request: web.Request) -> web.StreamResponse:
                   next_day=(day + timedelta(days=1)).isoformat(), css=CSS)
 
 
+async def _search_page(request: web.Request) -> str:
+    return "/bookings/patients"
+
+
+async def _booking_page(request: web.Request) -> str:
+    return f"/bookings/{int(request.match_info['booking_id'])}"
+
+
+@outcome.form(_search_page)
 @require_staff(*CARE_ROLES)
 async def patient_search(request: web.Request) -> web.StreamResponse:
-    params = await request.post() if request.method == "POST" else request.query
-    q = str(params.get("q", ""))[:100]
     user = current_staff(request)
-    found = await search_patients(request.app[POOL], user, q, SEARCH_LIMIT) if q else []
+    pool = request.app[POOL]
+    if request.method == "POST":
+        # Answered with a redirect (see server.outcome): the name or codice fiscale typed
+        # stays out of the address and out of the history entry; the ids found go on.
+        q = str((await request.post()).get("q", ""))[:100]
+        hits = await search_patients(pool, user, q, SEARCH_LIMIT) if q else []
+        raise outcome.redirect(request, "/bookings/patients", outcome.Outcome(
+            keep={"found": [[p.id, in_scope] for p, in_scope in hits]}))
+    q = str(request.query.get("q", ""))[:100]
+    found = await search_patients(pool, user, q, SEARCH_LIMIT) if q else []
+    last = outcome.take(request)
+    if last is not None and "found" in last.keep:
+        for pid, in_scope in last.keep["found"][:SEARCH_LIMIT]:
+            p = await patients.get(pool, int(pid))
+            if p is not None:
+                found.append((p, bool(in_scope)))
     # A patient found only by the full codice fiscale is offered for booking, with the proof
     # the booking form asks for (it shows nobody else).
     secret = request.app[CONFIG].secret_key
     picks = {p.id: patient_pick(secret, user, p.id) for p, in_scope in found if not in_scope}
-    return render(request, "bookings/patients.html", q=q, found=found, picks=picks, css=CSS)
+    return outcome.forget(request, render(
+        request, "bookings/patients.html", q=q, found=found, picks=picks, css=CSS,
+        searched=bool(q) or (last is not None and "found" in last.keep)))
 
 
 def _visible_to(user: Staff, row: views.Row) -> bool:
@@ -165,11 +189,15 @@ async def booking_page(request: web.Request) -> web.StreamResponse:
     row = await _row_for(request)
     user = current_staff(request)
     history = await _history(request, row)
-    return render(request, "bookings/booking.html", b=row, error=None, history=history,
-                  may_change=can_book(user, row.centre_id, row.clinician_id),
-                  local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS)
+    last = outcome.take(request)
+    return outcome.forget(request, render(
+        request, "bookings/booking.html", status=last.status if last else 200, b=row,
+        error=last.message if last else None, history=history,
+        may_change=can_book(user, row.centre_id, row.clinician_id),
+        local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS))
 
 
+@outcome.form(_booking_page)
 @require_staff(*CARE_ROLES)
 async def booking_action(request: web.Request) -> web.StreamResponse:
     """Check in, no-show, fulfilled, cancel or reschedule from the booking page."""
@@ -197,11 +225,10 @@ async def booking_action(request: web.Request) -> web.StreamResponse:
     except bookings.BookingError as exc:
         err = booking_error(request, exc)
         _ = translator(request)
-        return render(request, "bookings/booking.html", status=err.kind.status, b=row,
-                      error=err.message or _(err.kind.message),
-                      history=await _history(request, row),
-                      may_change=can_book(user, row.centre_id, row.clinician_id),
-                      local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS)
+        # Back to the booking's page with the refusal; a cancellation's reason is not
+        # carried (it is typed again).
+        raise outcome.redirect(request, f"/bookings/{row.id}", outcome.Outcome(
+            err.kind.status, err.message or _(err.kind.message))) from None
     raise web.HTTPSeeOther(f"/bookings/{row.id}")
 
 

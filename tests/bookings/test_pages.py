@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.bookings.timeutil import ROME
 from server.staff import Role
 from tests.bookings.conftest import Api, future
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, post_refused
 
 
 async def signed_in(api: Api, make_staff: Any, role: Role) -> Any:
@@ -58,13 +59,14 @@ async def test_booking_form_from_search_to_booked(api: Api, make_staff):
             "service": "gp_visit", "mode": "home_video", "day": day, "slot": slots[0]}
     resp = await api.client.post("/bookings/new", data=form, allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"].startswith("/bookings/")
-    again = await api.client.post("/bookings/new", data=form, allow_redirects=False)
-    assert again.status == 409
-    assert "Il professionista ha già una prenotazione" in await again.text() or \
-        "Il paziente ha già" in await again.text()
-    bad = await api.client.post("/bookings/new", data={**form, "slot": "x|y"},
-                                allow_redirects=False)
-    assert bad.status == 422
+    # Refusals go back to the form with the choices made (never a page answering the POST).
+    again = await post_refused(api.client, "/bookings/new", form)
+    assert again.status == 409 and f"patient={api.world.patient}" in again.location
+    assert "Il professionista ha già una prenotazione" in again.html or \
+        "Il paziente ha già" in again.html
+    assert len(re.findall(r'name="slot" value="([^"]+)"', again.html)) == 2
+    bad = await post_refused(api.client, "/bookings/new", {**form, "slot": "x|y"})
+    assert bad.status == 422 and "Scelga prima" in bad.html
 
 
 async def test_register_patient_from_the_form(api: Api, make_staff):
@@ -74,10 +76,13 @@ async def test_register_patient_from_the_form(api: Api, make_staff):
         "csrf_token": token, "action": "patient", "given_name": "Ana", "family_name": "Reyes",
         "date_of_birth": "1977-05-06", "language": "es"}, allow_redirects=False)
     assert ok.status == 303 and "patient=" in ok.headers["Location"]
-    bad = await api.client.post("/bookings/new", data={
-        "csrf_token": token, "action": "patient", "given_name": "", "family_name": "X",
-        "date_of_birth": "nope"}, allow_redirects=False)
-    assert bad.status == 422
+    family, phone, cf = "Refused" + secrets.token_hex(4), "+39 347 " + "5" * 7, "RFSD" * 4
+    bad = await post_refused(api.client, "/bookings/new", {
+        "csrf_token": token, "action": "patient", "given_name": "", "family_name": family,
+        "date_of_birth": "nope", "phone": phone, "codice_fiscale": cf, "language": "es"},
+        typed=(family, phone, cf))
+    assert bad.status == 422 and bad.location == "/bookings/new"
+    assert "given_name" in bad.html and "date_of_birth" in bad.html
 
 
 async def test_clinician_today_and_booking_actions(api: Api, make_staff):
@@ -96,9 +101,12 @@ async def test_clinician_today_and_booking_actions(api: Api, make_staff):
     act = await api.client.post(f"/bookings/{b['id']}", data={
         "csrf_token": token, "action": "arrived"}, allow_redirects=False)
     assert act.status == 303
-    cancel = await api.client.post(f"/bookings/{b['id']}", data={
-        "csrf_token": token, "action": "cancelled"}, allow_redirects=False)
+    reason = "Reason" + secrets.token_hex(4)
+    cancel = await post_refused(api.client, f"/bookings/{b['id']}", {
+        "csrf_token": token, "action": "cancelled", "reason": reason}, typed=(reason,))
     assert cancel.status == 409  # an arrived booking cannot be cancelled
+    assert 'role="alert"' in cancel.html
+    assert (await api.client.get(f"/bookings/{b['id']}")).status == 200  # shown once
     other = await (await api.post("/api/v1/bookings", api.booking_body(
         future(hh=16), patient_id=api.world.patient2))).json()
     assert (await api.client.get(f"/bookings/{other['id']}")).status == 404
@@ -149,10 +157,11 @@ async def test_coordinator_edits_availability_and_slots_follow(api: Api, make_st
     slots = await (await api.get("/api/v1/slots", centre="san-siro", service="gp_visit",
                                  date="2030-06-03")).json()
     assert [s["starts_at"][11:16] for s in slots["slots"]] == ["09:40"]
-    bad = await api.client.post("/bookings/availability", data={
+    bad = await post_refused(api.client, "/bookings/availability", {
         **base, "action": "add_weekly", "weekday": "0", "starts": "11:00", "ends": "10:00"})
-    assert bad.status == 422
-    foreign = await api.client.post("/bookings/availability", data={
+    assert bad.status == 422 and 'role="alert"' in bad.html
+    assert bad.location == "/bookings/availability?centre=san-siro"
+    foreign = await post_refused(api.client, "/bookings/availability", {
         **base, "centre": "mazzini", "action": "add_weekly", "weekday": "0",
         "starts": "09:00", "ends": "10:00"})
     assert foreign.status == 403

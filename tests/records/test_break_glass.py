@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
+
 from records import content
 from records.access import Category
 from server.staff import Role
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, post_refused
 from tests.records.conftest import api_headers, login_as
 
 
@@ -29,9 +31,13 @@ async def test_break_glass_is_logged_and_the_author_sees_it(client, conn, rec, m
     resp = await client.get(f"/api/records/notes/{note.id}", headers=h)
     assert resp.status == 403
     token = await csrf_token(client, f"/patients/{patient}/record")
-    resp = await client.post(f"/records/notes/{note.id}/break-glass",
-                             data={"reason": "short", "csrf_token": token})
-    assert resp.status == 422
+    # Refused: back to the record page saying why, without the reason typed.
+    typed = "Rx" + secrets.token_hex(3)  # under 10 characters
+    refused = await post_refused(client, f"/records/notes/{note.id}/break-glass",
+                                 {"reason": typed, "csrf_token": token,
+                                  "patient": str(patient)}, typed=(typed,))
+    assert refused.status == 422 and refused.location == f"/patients/{patient}/record"
+    assert "10" in refused.html and 'role="alert"' in refused.html
     resp = await client.post(f"/records/notes/{note.id}/break-glass",
                              data={"reason": "Patient in A&E, unresponsive; need history",
                                    "csrf_token": token}, allow_redirects=False)
@@ -85,9 +91,10 @@ async def test_author_shares_and_makes_a_summary_link_from_the_record_page(
     assert resp.status == 303
     assert await conn.fetchval("SELECT staff_id FROM note_shares WHERE note_id = $1",
                                note.id) == colleague.id
-    resp = await client.post(f"/records/notes/{note.id}/share",
-                             data={"staff_id": "abc", "csrf_token": token})
-    assert resp.status == 422
+    refused = await post_refused(client, f"/records/notes/{note.id}/share",
+                                 {"staff_id": "abc", "csrf_token": token,
+                                  "patient": str(patient)})
+    assert refused.status == 422
     resp = await client.post(f"/records/notes/{note.id}/summary-link",
                              data={"csrf_token": token})
     text = await resp.text()
@@ -112,9 +119,15 @@ async def test_a_restricted_draft_is_not_offered_for_break_glass(client, conn, r
     # tell the GP that a draft exists.
     assert f"/records/notes/{note.id}/break-glass" not in page
     token = await csrf_token(client, f"/patients/{patient}/record")
+    reason = "Patient in A&E, unresponsive; " + secrets.token_hex(5)
+    refused = await post_refused(client, f"/records/notes/{note.id}/break-glass",
+                                 {"reason": reason, "csrf_token": token,
+                                  "patient": str(patient)}, typed=(reason,))
+    assert refused.status == 409
+    # Without the record page to go back to (a client that is not the page), still refused.
     resp = await client.post(f"/records/notes/{note.id}/break-glass",
-                             data={"reason": "Patient in A&E, unresponsive; need history",
-                                   "csrf_token": token}, allow_redirects=False)
+                             data={"reason": reason, "csrf_token": token},
+                             allow_redirects=False)
     assert resp.status == 409
     assert await conn.fetchval("SELECT count(*) FROM break_glass") == 0
     assert await conn.fetchval(

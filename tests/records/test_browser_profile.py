@@ -4,11 +4,12 @@ victim's phone, the next patient at the kiosk, a colleague at a shared clinic co
 One Chromium with a persistent profile, as a clinician's or a kiosk's browser has: a kiosk
 join with a date of birth (a wrong code first, then the right one), a restricted note in the
 call page's notes panel, signed and amended, a note with measurements in the editor, a
-break-glass reason, a patient search by codice fiscale and a refused registration; some of
-it sent, some typed and left on the page. The tabs stay open when the browser closes, as a
-clinician's do at the end of the day, so session restore writes them. Then every file of the
-profile is searched, byte for byte, for each value typed, in UTF-8 and in UTF-16 (how
-Chromium keeps page state): none may be there."""
+break-glass reason (one refused), a patient search by codice fiscale and a refused
+registration; some of it sent, some typed and left on the page. No form is answered with a
+page (the browser would keep its request body with the tab): each goes on to a GET. The tabs
+stay open when the browser closes, as a clinician's do at the end of the day, so session
+restore writes them. Then every file of the profile is searched, byte for byte, for each value
+typed, in UTF-8 and in UTF-16 (how Chromium keeps page state): none may be there."""
 
 from __future__ import annotations
 
@@ -136,7 +137,7 @@ async def test_nothing_typed_stays_in_the_browser_profile(
     typed = {k: marker(k) for k in (
         "panel_reason_sent", "panel_amend_reason", "panel_plan_unsent", "editor_text_sent",
         "editor_amend_reason", "editor_plan_unsent", "glass_reason_sent",
-        "glass_reason_unsent")}
+        "glass_reason_unsent", "glass_reason_refused")}
     wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
     cf_searched = "SRC" + secrets.token_hex(6).upper() + "Z"
     cf_registered = "REG" + secrets.token_hex(6).upper() + "Z"
@@ -173,8 +174,8 @@ async def test_nothing_typed_stays_in_the_browser_profile(
         context.on("dialog", accept)
         context.set_default_timeout(STEP_MS)
 
-        # The kiosk: a wrong code first (the page comes back with the date of birth filled
-        # in), then, in another tab, the right one.
+        # The kiosk: a wrong code first (the form comes back, empty, saying so), then, in
+        # another tab, the right one.
         k1 = Watched(await context.new_page())
         await k1.page.goto(live + "/join")
         await k1.page.fill("#code", wrong_code)
@@ -247,7 +248,16 @@ async def test_nothing_typed_stays_in_the_browser_profile(
         await reg.page.click("details button[type=submit]")
         await reg.page.wait_for_selector(".alert")
 
-        # The record: the glass broken on one restricted note, a reason typed for the other.
+        # The record: a reason refused (too long: pasted, past the field's own limit), so the
+        # page comes back saying why...
+        gr = Watched(await context.new_page())
+        await gr.page.goto(f"{live}/patients/{patient}/record")
+        glass = ".glass-form textarea >> nth=0"
+        await gr.page.eval_on_selector(glass, "el => el.removeAttribute('maxlength')")
+        await gr.page.fill(glass, typed["glass_reason_refused"] + " " + "x" * 1100)
+        await gr.page.click(".glass-form button[type=submit] >> nth=0")
+        await gr.page.wait_for_selector("p.alert[role=alert]")
+        # ...then the glass broken on one restricted note, a reason typed for the other.
         rp = Watched(await context.new_page())
         await rp.page.goto(f"{live}/patients/{patient}/record")
         await rp.page.fill(".glass-form textarea >> nth=0", typed["glass_reason_sent"])

@@ -7,7 +7,7 @@ import re
 from records import content
 from records.access import Category
 from server.staff import Role
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, post_refused
 from tests.records.conftest import api_headers, login_as
 
 
@@ -32,15 +32,21 @@ async def test_admin_erases_a_patients_notes_on_request(client, conn, rec, make_
     admin = await make_staff(Role.ADMIN, ("san-siro",))
     await login_as(client, admin, db_url)
     token = await csrf_token(client, "/admin/records/erase")
-    resp = await client.post("/admin/records/erase", data={"patient": str(patient),
-                                                           "csrf_token": token})
-    assert resp.status == 422  # not confirmed
+    refused = await post_refused(client, "/admin/records/erase",
+                                 {"patient": str(patient), "csrf_token": token})
+    assert refused.status == 422 and 'role="alert"' in refused.html  # not confirmed
     resp = await client.post("/admin/records/erase", data={"patient": str(patient),
                                                            "confirm": "yes",
-                                                           "csrf_token": token})
-    # The confirmation names the count: "2 note(s) of ..." / "2 nota/e di ...".
-    html = await resp.text()
-    assert resp.status == 200 and re.search(r'role="status">2 (note\(s\) of|nota/e di) ', html)
+                                                           "csrf_token": token},
+                             allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/admin/records/erase"
+    # The confirmation, on the page it leads to, names the count: "2 note(s) of ..." /
+    # "2 nota/e di ...".
+    shown = await client.get("/admin/records/erase")
+    html = await shown.text()
+    assert shown.status == 200 and re.search(r'role="status">2 (note\(s\) of|nota/e di) ', html)
+    # Once: a reload shows the plain form.
+    assert 'role="status"' not in await (await client.get("/admin/records/erase")).text()
     left = {r["patient_id"] for r in await conn.fetch(
         "SELECT n.patient_id FROM notes n JOIN note_versions v ON v.note_id = n.id "
         "WHERE v.wrapped_key IS NOT NULL")}
