@@ -14,6 +14,7 @@ typed, in UTF-8 and in UTF-16 (how Chromium keeps page state): none may be there
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -57,7 +58,8 @@ def profile_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def find_in_profile(root: Path, values: dict[str, list[bytes]]) -> list[str]:
+def find_in_profile(root: Path,
+                    values: dict[str, list[bytes | re.Pattern[bytes]]]) -> list[str]:
     """Every (value, file) where one of the value's encodings occurs, with the bytes around
     it (to tell where in the file it was kept)."""
     found = []
@@ -65,14 +67,22 @@ def find_in_profile(root: Path, values: dict[str, list[bytes]]) -> list[str]:
         data = path.read_bytes()
         for label, forms in values.items():
             for form in forms:
-                at = data.find(form)
-                if at >= 0:
-                    around = data[max(0, at - 60):at + len(form) + 60]
+                hit = (form if isinstance(form, re.Pattern) else re.compile(re.escape(form))
+                       ).search(data)
+                if hit:
+                    around = data[max(0, hit.start() - 60):hit.end() + 60]
                     found.append(f"{label} in {path.relative_to(root)}: {around!r}")
     return found
 
 
-def encodings(text: str) -> list[bytes]:
+def alone_in_utf16(text: str) -> re.Pattern[bytes]:
+    """``text`` in UTF-16-LE with no letter or digit just before or after it."""
+    word = rb"[0-9A-Za-z]\x00"
+    return re.compile(rb"(?<!" + word + rb")" + re.escape(text.encode("utf-16-le"))
+                      + rb"(?!" + word + rb")")
+
+
+def encodings(text: str) -> list[bytes | re.Pattern[bytes]]:
     return [text.encode(), text.encode("utf-16-le")]
 
 
@@ -143,7 +153,8 @@ async def test_nothing_typed_stays_in_the_browser_profile(
     cf_registered = "REG" + secrets.token_hex(6).upper() + "Z"
     new_name = marker("Nuovo")
     phone = "+39 3" + "".join(secrets.choice("0123456789") for _ in range(9))
-    values = {k: encodings(v) for k, v in typed.items()}
+    values: dict[str, list[bytes | re.Pattern[bytes]]] = {
+        k: encodings(v) for k, v in typed.items()}
     values |= {"codice fiscale searched": encodings(cf_searched),
                "codice fiscale registered": encodings(cf_registered),
                "new patient's name": encodings(new_name), "phone": encodings(phone),
@@ -151,10 +162,12 @@ async def test_nothing_typed_stays_in_the_browser_profile(
                "glucose": encodings(GLUCOSE),
                "join code": encodings(code), "wrong code": encodings(wrong_code),
                # The date of birth as the form sends it and as people write it; its year
-               # alone only in UTF-16 (four ASCII digits turn up in binary files by chance).
+               # alone only in UTF-16 and standing alone, as a field's value is kept (four
+               # ASCII digits turn up in binary files by chance, and inside UTF-16 ids and
+               # hashes too).
                "date of birth": [f"year={DOB.year}".encode(), DOB.isoformat().encode(),
                                  DOB.strftime("%d/%m/%Y").encode(),
-                                 str(DOB.year).encode("utf-16-le")]}
+                                 alone_in_utf16(str(DOB.year))]}
 
     profile = tmp_path / "profile"
     async with async_playwright() as p:
