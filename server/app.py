@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -33,7 +34,10 @@ def _feature_setups() -> list[Setup]:
     return [module.setup for module in optional_modules(FEATURES)]
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, *,
+               password_checks: concurrent.futures.Executor | None = None) -> web.Application:
+    """The whole application. ``password_checks``: an executor for password checks that the
+    caller owns and shares between apps (a test session does; a server uses its own pool)."""
     app = web.Application(
         middlewares=[middleware.request_context, middleware.error_pages, edge.body_in_time,
                      middleware.identity],
@@ -45,7 +49,7 @@ def create_app(config: Config) -> web.Application:
     metrics.setup(app)
     pages.setup(app)
     health.setup(app)
-    auth_checker.setup(app)
+    auth_checker.setup(app, shared=password_checks)
     auth_throttle.setup(app)
     auth_views.setup(app)
     home.setup(app)

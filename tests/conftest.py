@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from server import staff as staff_store
 from server.app import create_app
-from server.auth import passwords
+from server.auth import checker, passwords
 from server.config import Config
 from server.staff import Role
 from tests.pg import TestDatabases, serving_url
@@ -56,11 +57,21 @@ def config(db_url: str, tmp_path: Path) -> Config:
     return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url))
 
 
+@pytest.fixture(scope="session")
+def password_checks() -> Iterator[concurrent.futures.Executor]:
+    """One pool of password-check workers for the whole run: spawning one per test app cost
+    about 0.6 s for each test that signs in."""
+    pool = checker.process_pool(checker.WORKERS)
+    yield pool
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.fixture
-async def client(config: Config, aiohttp_client: Any) -> TestClient[Any, Any]:
+async def client(config: Config, aiohttp_client: Any,
+                 password_checks: concurrent.futures.Executor) -> TestClient[Any, Any]:
     from server import centres
 
-    app = create_app(config)
+    app = create_app(config, password_checks=password_checks)
     c: TestClient[Any, Any] = await aiohttp_client(app)
     conn = await asyncpg.connect(config.database_url)
     try:

@@ -119,13 +119,18 @@ def process_pool(workers: int) -> concurrent.futures.Executor:
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
 
 
-def setup(app: web.Application, executor: ExecutorFactory = process_pool) -> None:
+def setup(app: web.Application, executor: ExecutorFactory = process_pool,
+          shared: concurrent.futures.Executor | None = None) -> None:
+    """The app's checker, over a pool of its own (``executor``), or over ``shared``, an
+    executor its caller owns and shuts down (a test session's, so that each test app does not
+    spawn worker processes of its own)."""
     metrics = CheckMetrics.create(app[METRICS])
 
     async def pool(app: web.Application) -> AsyncIterator[None]:
-        ex = executor(WORKERS)
+        ex = shared if shared is not None else executor(WORKERS)
         app[CHECKER] = PasswordChecker(ex, metrics)
         yield
-        ex.shutdown(wait=True, cancel_futures=True)
+        if shared is None:
+            ex.shutdown(wait=True, cancel_futures=True)
 
     app.cleanup_ctx.append(pool)

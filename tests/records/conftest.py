@@ -41,7 +41,8 @@ def rec(ring: Keyring) -> Records:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch) -> Any:
+async def client(aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch,
+                 password_checks: Any) -> Any:
     """The app with the foundation and records only: the other feature packages are being
     written in the same tree and must not make these tests depend on their state."""
     from records.setup import setup as records_setup
@@ -49,7 +50,7 @@ async def client(aiohttp_client: Any, config: Config, monkeypatch: pytest.Monkey
     from server import centres
 
     monkeypatch.setattr(app_module, "_feature_setups", lambda: [records_setup])
-    app = app_module.create_app(config)
+    app = app_module.create_app(config, password_checks=password_checks)
     c = await aiohttp_client(app)
     conn = await asyncpg.connect(config.database_url)
     try:
