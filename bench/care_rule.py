@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
 
-from server import care, centres, db, staff_quota
+from bench.scratch import scratch_pool
+from server import care, centres, staff_quota
 from server.bookings.access import search_patients
 from server.staff import Role, Staff
 
@@ -85,19 +83,7 @@ async def _time(calls: int, fn: object) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = tempfile.TemporaryDirectory(prefix="casa-bench-")
-    os.chmod(tmp.name, 0o755)  # noqa: S103  (the embedded server's own user enters it)
-    embedded = None
-    server_uri = os.environ.get("DATABASE_URL")
-    if not server_uri:
-        embedded = db.EmbeddedDatabase(Path(tmp.name))
-        server_uri = embedded.start()
-    name = f"casa_bench_care_{os.getpid()}"
-    await db.ensure_database(server_uri, name)
-    pool = await db.create_pool(db.database_name_uri(server_uri, name))
-    try:
-        async with pool.acquire() as conn:
-            await db.migrate(conn)
+    async with scratch_pool("care") as (pool, _files):
         gps, outsider = await _seed(pool, args.patients, args.bookings)
         pids = [r["id"] for r in await pool.fetch("SELECT id FROM patients ORDER BY id")]
         print(f"seeded {len(pids)} patients, {args.bookings} bookings, "
@@ -135,11 +121,6 @@ async def main(args: argparse.Namespace) -> None:
         exact = sorted(counts) == list(range(1, racers + 1))
         print(f"quota under {racers} concurrent takes: counts 1..{max(counts)}, "
               f"distinct {len(set(counts))} (exact: {exact})")
-    finally:
-        await pool.close()
-        if embedded is not None:
-            embedded.stop()
-        tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from bench.records_bench import _bulk_notes, _setup_people
+from bench.scratch import scratch_pool
 from records import keyring
 from records.crypto import Envelope
 from records.service import RECORD_PAGE, Records
-from server import db
 
 # The cursor of a page in the middle of the record (what its "older notes" links lead to).
 MIDDLE = ("SELECT id FROM notes WHERE patient_id = $1 ORDER BY created_at DESC, id DESC"
@@ -29,20 +26,8 @@ MIDDLE = ("SELECT id FROM notes WHERE patient_id = $1 ORDER BY created_at DESC, 
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = tempfile.TemporaryDirectory(prefix="casa-bench-")
-    os.chmod(tmp.name, 0o755)  # noqa: S103 (the embedded server's own user enters it)
-    embedded = None
-    server_uri = os.environ.get("DATABASE_URL")
-    if not server_uri:
-        embedded = db.EmbeddedDatabase(Path(tmp.name))
-        server_uri = embedded.start()
-    name = f"casa_bench_page_{os.getpid()}"
-    await db.ensure_database(server_uri, name)
-    pool = await db.create_pool(db.database_name_uri(server_uri, name))
-    try:
-        async with pool.acquire() as conn:
-            await db.migrate(conn)
-        ring = keyring.load_or_create(Path(tmp.name) / "keyring.json")
+    async with scratch_pool("page") as (pool, tmp_dir):
+        ring = keyring.load_or_create(tmp_dir / "keyring.json")
         rec = Records(Envelope(ring))
         gp, patient, booking = await _setup_people(pool)
         load_s = await _bulk_notes(pool, ring, gp.id, patient, booking, args.notes)
@@ -68,11 +53,6 @@ async def main(args: argparse.Namespace) -> None:
               f"{statistics.median(deep) * 1000:.0f} ms ({args.rounds} rounds)")
         print(f"whole record for export ({args.notes} notes, decrypted and audited): median "
               f"{statistics.median(export):.1f} s")
-    finally:
-        await pool.close()
-        if embedded is not None:
-            embedded.stop()
-        tmp.cleanup()
 
 
 if __name__ == "__main__":
