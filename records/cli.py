@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from records import anchor, audit, keyring, rotate, subkeys
 from records.crypto import Envelope
@@ -117,6 +121,18 @@ class _Busy(Exception):
     pass
 
 
+@asynccontextmanager
+async def _rotation_lock(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """One rotation or prune at a time across every host (every change of the keyring file is
+    also serialised by records.subkeys.KEYRING_LOCK_ID); _Busy when another holds it."""
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", rotate.ROTATE_LOCK_ID):
+        raise _Busy
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
+
+
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     config = _config(args)
     path = config.keyring_path
@@ -127,37 +143,30 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> tuple[int, str]:
-        async with db.open_database(config) as pool, pool.acquire() as lock_conn:
-            # One rotation at a time across every host (every change of the keyring file is
-            # also serialised by records.subkeys.KEYRING_LOCK_ID).
-            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)",
-                                            rotate.ROTATE_LOCK_ID):
-                raise _Busy
-            try:
-                ring = keyring.load(path)
-                if not args.resume:
-                    kid = await rotate.rotate_master(lock_conn, ring)
-                    _say(f"new master key {kid} is now current in {path}; "
-                         f"{len(ring.sealed)} patient and day key(s) re-sealed under it")
-                else:
-                    _say(f"resuming with master key {ring.current}")
-                await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
-                                   actor_kind="cli", patient_id=None, booking_id=None,
-                                   detail={"kek_id": ring.current, "phase": "start",
-                                           "resume": bool(args.resume)})
-                n = await rotate.rewrap_all(pool, ring, batch=max(1, args.batch),
-                                            progress=_progress("re-wrapped"))
-                reasons = await rotate.seal_reasons(pool, ring, batch=max(1, args.batch))
-                if reasons:
-                    _say(f"{reasons} break-glass reason(s) sealed")
-                await subkeys.sweep(lock_conn, ring)
-                await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
-                                   actor_kind="cli", patient_id=None, booking_id=None,
-                                   detail={"kek_id": ring.current, "phase": "done",
-                                           "rewrapped": n, "reasons_sealed": reasons})
-                return n, ring.current
-            finally:
-                await lock_conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
+        async with db.open_database(config) as pool, pool.acquire() as lock_conn, \
+                _rotation_lock(lock_conn):
+            ring = keyring.load(path)
+            if not args.resume:
+                kid = await rotate.rotate_master(lock_conn, ring)
+                _say(f"new master key {kid} is now current in {path}; "
+                     f"{len(ring.sealed)} patient and day key(s) re-sealed under it")
+            else:
+                _say(f"resuming with master key {ring.current}")
+            await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
+                               actor_kind="cli", patient_id=None, booking_id=None,
+                               detail={"kek_id": ring.current, "phase": "start",
+                                       "resume": bool(args.resume)})
+            n = await rotate.rewrap_all(pool, ring, batch=max(1, args.batch),
+                                        progress=_progress("re-wrapped"))
+            reasons = await rotate.seal_reasons(pool, ring, batch=max(1, args.batch))
+            if reasons:
+                _say(f"{reasons} break-glass reason(s) sealed")
+            await subkeys.sweep(lock_conn, ring)
+            await audit.append(lock_conn, action="key_rotation", actor_staff_id=None,
+                               actor_kind="cli", patient_id=None, booking_id=None,
+                               detail={"kek_id": ring.current, "phase": "done",
+                                       "rewrapped": n, "reasons_sealed": reasons})
+            return n, ring.current
 
     try:
         n, current = asyncio.run(run())
@@ -183,18 +192,13 @@ def cmd_keys_prune(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> list[str]:
-        async with db.open_database(config) as pool, pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)",
-                                       rotate.ROTATE_LOCK_ID):
-                raise _Busy
-            try:
-                removed = await rotate.prune_masters(conn, ring)
-                await audit.append(conn, action="key_rotation", actor_staff_id=None,
-                                   actor_kind="cli", patient_id=None, booking_id=None,
-                                   detail={"phase": "prune", "removed": removed})
-                return removed
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", rotate.ROTATE_LOCK_ID)
+        async with db.open_database(config) as pool, pool.acquire() as conn, \
+                _rotation_lock(conn):
+            removed = await rotate.prune_masters(conn, ring)
+            await audit.append(conn, action="key_rotation", actor_staff_id=None,
+                               actor_kind="cli", patient_id=None, booking_id=None,
+                               detail={"phase": "prune", "removed": removed})
+            return removed
 
     try:
         removed = asyncio.run(run())
