@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 # Secrets shorter than this are refused: they would be guessable offline from a session cookie.
 MIN_SECRET_BYTES = 32
@@ -98,30 +99,33 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+N = TypeVar("N", int, float)
+
+
+def _number(env: Mapping[str, str], name: str, default: N, lo: N, hi: N,
+            parse: Callable[[str], N], what: str) -> N:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number") from None
+        raise ConfigError(f"{name} must be {what}") from None
     if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}")
+        raise ConfigError(f"{name} must be between {_shown(lo)} and {_shown(hi)}")
     return value
+
+
+def _shown(v: float) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    return _number(env, name, default, lo, hi, int, "a whole number")
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}")
-    return value
+    return _number(env, name, default, lo, hi, float, "a number of seconds")
 
 
 def _urls(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
