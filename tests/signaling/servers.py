@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,11 +19,19 @@ from tests.pg import serving_url
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port nobody listens on, and not one this run handed out before: two servers asked for
+    ports one after the other could otherwise be given the same just-closed port."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 class ServerProcess:
@@ -35,6 +44,9 @@ class ServerProcess:
                     "CASA_PUBLIC_ORIGIN": f"http://127.0.0.1:{self.port}",
                     **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        # The server's log, read back only to say why it would not start (a file, not a pipe:
+        # a pipe nobody reads would stall a chatty server).
+        self._log = tempfile.TemporaryFile()
 
     @property
     def http(self) -> str:
@@ -48,7 +60,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1",
              "--port", str(self.port)], cwd=ROOT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=self._log)
 
     async def start(self, within: float = 20.0) -> None:
         """Spawn the process and wait until /healthz answers."""
@@ -58,7 +70,10 @@ class ServerProcess:
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}")
+                    self._log.seek(0)
+                    err = self._log.read()
+                    raise RuntimeError(f"server exited with {self.proc.returncode}: "
+                                       + err.decode(errors="replace")[-2000:])
                 try:
                     async with session.get(self.http + "/healthz") as r:
                         if r.status == 200:
