@@ -178,6 +178,14 @@ class Database:
     embedded: EmbeddedDatabase | None = None
     applied: list[int] = field(default_factory=list)  # migrations this opening applied
     supervisor: EmbeddedSupervisor | None = None
+    # The serving role's address, for the few connections held outside the pool (the
+    # signalling bus's listener and publisher).
+    dsn: str = ""
+
+    async def connect(self) -> asyncpg.Connection:
+        """A connection outside the pool, as the serving role."""
+        conn: asyncpg.Connection = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT_S)
+        return conn
 
 
 def serving_dsn(config: Config, embedded_uri: str | None) -> str:
@@ -275,12 +283,13 @@ async def open_served(config: Config, *, run_migrations: bool = True
         applied: list[int] = []
         if run_migrations and (embedded_uri is not None or config.owner_database_url):
             applied = await migrate_as_owner(config, embedded_uri)
-        pool = await create_pool(serving_dsn(config, embedded_uri))
+        dsn = serving_dsn(config, embedded_uri)
+        pool = await create_pool(dsn)
         try:
             async with pool.acquire() as conn:
                 await dbroles.check_serving(conn)
                 await check_schema(conn)
-            yield Database(pool, embedded, applied)
+            yield Database(pool, embedded, applied, dsn=dsn)
         finally:
             await pool.close()
     finally:

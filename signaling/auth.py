@@ -23,6 +23,7 @@ from signaling import errors, presence
 from signaling.directory import Consultation, Directory
 from signaling.errors import ProtocolError
 from signaling.messages import Hello
+from signaling.states import Kind
 
 PATIENT_COOKIE = "casa_patient"
 PROBE_PREFIX = "probe."
@@ -32,7 +33,7 @@ PROBE_TOKEN_TTL_S = 600
 
 @dataclass(frozen=True)
 class Identity:
-    kind: str                      # clinician, dashboard, patient, guest, probe
+    kind: Kind
     participant: str = ""          # patient, staff:<id>, guest:<id>
     consultation: Consultation | None = None
     staff_id: int | None = None
@@ -76,7 +77,7 @@ async def identify(request: web.Request, hello: Hello, directory: Directory) -> 
         nonce = check_probe_token(app[CONFIG].secret_key, credential)
         if nonce is None:
             raise ProtocolError(errors.UNAUTHENTICATED)
-        return Identity("probe", probe_room=f"probe-{nonce}", name="probe")
+        return Identity(Kind.PROBE, probe_room=f"probe-{nonce}", name="probe")
     if credential and credential.startswith(presence.GUEST_PREFIX):
         guest = await presence.resolve_guest(pool, credential)
         if guest is None:
@@ -84,7 +85,7 @@ async def identify(request: web.Request, hello: Hello, directory: Directory) -> 
         c = await directory.get(pool, guest[1])
         if c is None:
             raise ProtocolError(errors.UNAUTHENTICATED)
-        return Identity("guest", f"guest:{guest[0]}", c, name=guest[2] or "")
+        return Identity(Kind.GUEST, f"guest:{guest[0]}", c, name=guest[2] or "")
     if credential is None:
         token = request.cookies.get(sessions.COOKIE)
         if token:
@@ -102,7 +103,7 @@ async def identify(request: web.Request, hello: Hello, directory: Directory) -> 
     from server import patients
 
     patient = await patients.get(pool, c.patient_id)
-    return Identity("patient", "patient", c, name=patient.full_name if patient else "")
+    return Identity(Kind.PATIENT, "patient", c, name=patient.full_name if patient else "")
 
 
 async def _staff(request: web.Request, token: str, hello: Hello,
@@ -117,14 +118,14 @@ async def _staff(request: web.Request, token: str, hello: Hello,
     if person is None or person.needs_totp_enrolment:
         raise ProtocolError(errors.UNAUTHENTICATED)
     if hello.room is None:
-        return Identity("dashboard", staff_id=person.id, session_hash=session.token_hash,
+        return Identity(Kind.DASHBOARD, staff_id=person.id, session_hash=session.token_hash,
                         name=person.full_name)
     c = await directory.get_by_room(pool, hello.room)
     from signaling.directory import staff_ids
 
     if c is None or person.id not in staff_ids(c):
         raise ProtocolError(errors.ROOM_NOT_FOUND)
-    return Identity("clinician", f"staff:{person.id}", c, person.id, session.token_hash,
+    return Identity(Kind.CLINICIAN, f"staff:{person.id}", c, person.id, session.token_hash,
                     person.full_name)
 
 

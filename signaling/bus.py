@@ -16,54 +16,58 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 
-from signaling import envelope, relaystore, seal
+from signaling import envelope, events, relaystore, seal
 from signaling.envelope import Envelope, EnvelopeError
+from signaling.events import BusEvent, Ref, Resync
 
 log = logging.getLogger("casa.signaling.bus")
 
 CHANNEL = "casa_signal"
 # One round trip carries up to this many notifications.
 MAX_BATCH = 200
-# An instance that had to drop events it could not publish asks the others to re-read.
-RESYNC = "resync"
-# The event standing for one stored in ``signaling_relay``: its row id, and its one reader.
-REF = "ref"
 # Reconnect backoff after losing the database.
 RECONNECT_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
-EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+EventHandler = Callable[[BusEvent], Awaitable[None]]
 ResyncHandler = Callable[[], Awaitable[None]]
 RejectHandler = Callable[[str], None]
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
 
-async def connect_like(pool: asyncpg.Pool) -> asyncpg.Connection:
-    """A new connection to the pool's database, outside the pool (asyncpg keeps the pool's
-    connect arguments; there is no public accessor)."""
-    args = getattr(pool, "_connect_args", [])
-    kwargs = getattr(pool, "_connect_kwargs", {})
-    conn: asyncpg.Connection = await asyncpg.connect(*args, **kwargs)
-    return conn
+class Outbox:
+    """Events waiting to be published: what the rest of signalling holds to publish (it never
+    waits: the bus's publishing task drains it)."""
+
+    def __init__(self) -> None:
+        # (encoded event, the one instance that needs it or None for all)
+        self.queue: asyncio.Queue[tuple[bytes, str | None]] = asyncio.Queue()
+
+    def publish(self, event: BusEvent, reader: str | None = None) -> None:
+        """Queue an event for every other instance. ``reader``: the only instance that needs
+        it (a relay to a peer whose socket is there), so that a large one stored in the
+        database is deleted as soon as that instance has read it."""
+        self.queue.put_nowait((events.encode(event), reader))
 
 
 class Bus:
-    """Publish events to every instance; deliver the others' events to ``on_event`` in order."""
+    """Publish the outbox's events to every instance; deliver the others' events to
+    ``on_event`` in order."""
 
-    def __init__(self, pool: asyncpg.Pool, instance_id: str, on_event: EventHandler,
-                 on_resync: ResyncHandler, secret_key: str,
+    def __init__(self, pool: asyncpg.Pool, connect: Connect, instance_id: str, outbox: Outbox,
+                 on_event: EventHandler, on_resync: ResyncHandler, secret_key: str,
                  on_rejected: RejectHandler = lambda _reason: None) -> None:
         self.pool = pool
+        self.connect = connect
         self.instance_id = instance_id
         self.on_event = on_event
         self.on_resync = on_resync
         self.on_rejected = on_rejected
         self.envelope = Envelope(secret_key, CHANNEL, instance_id)
         self._key = seal.relay_key(secret_key)
-        # (packed event, the one instance that needs it or None for all)
-        self._outbox: asyncio.Queue[tuple[bytes, str | None]] = asyncio.Queue()
+        self._outbox = outbox.queue
         # (payload, when it arrived)
         self._inbox: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,19 +92,13 @@ class Bus:
             with contextlib.suppress(Exception):
                 await self._listener.close()
 
-    def publish(self, kind: str, reader: str | None = None, **fields: Any) -> None:
-        """Queue an event for every other instance (never blocks the caller). ``reader``: the
-        only instance that needs it (a relay to a peer whose socket is there), so that a large
-        one stored in the database is deleted as soon as that instance has read it."""
-        self._outbox.put_nowait((envelope.pack({"k": kind, **fields}), reader))
-
     # --- listening ---
 
     async def _listen_forever(self) -> None:
         attempt = 0
         while True:
             try:
-                conn = await connect_like(self.pool)
+                conn = await self.connect()
                 self._lost.clear()
                 conn.add_termination_listener(lambda _c: self._lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
@@ -137,11 +135,11 @@ class Bus:
                 continue
             sender, body = opened
             try:
-                event = envelope.unpack(body)
-                if event.get("k") == RESYNC:   # another instance lost some of its events
+                event = events.decode(body)
+                if isinstance(event, Resync):   # another instance lost some of its events
                     await self.on_resync()
                     continue
-                if event.get("k") == REF:
+                if isinstance(event, Ref):
                     loaded = await self._load(event, sender)
                     if loaded is None:
                         continue
@@ -152,20 +150,20 @@ class Bus:
             except Exception:
                 log.exception("bus event failed")
 
-    async def _load(self, ref: dict[str, Any], sender: str) -> dict[str, Any] | None:
+    async def _load(self, ref: Ref, sender: str) -> BusEvent | None:
         """The event a reference stands for, or None when it is not for this instance (or
         already purged)."""
-        reader = ref.get("r")
+        reader = ref.r
         if reader is not None and reader != self.instance_id:
             return None
-        relay_id = int(ref["ref"])
+        relay_id = ref.ref
         if reader is not None:
             sealed = await relaystore.take_relay(self.pool, relay_id)
         else:
             sealed = await relaystore.read_relay(self.pool, relay_id)
         if sealed is None:
             return None
-        return envelope.unpack(seal.unseal(self._key, sealed, _context(sender, reader)))
+        return events.decode(seal.unseal(self._key, sealed, _context(sender, reader)))
 
     # --- publishing ---
 
@@ -179,7 +177,7 @@ class Bus:
             while True:
                 try:
                     if conn is None or conn.is_closed():
-                        conn = await connect_like(self.pool)
+                        conn = await self.connect()
                     await self._send(conn, batch)
                     attempt = 0
                     break
@@ -194,7 +192,7 @@ class Bus:
                     if attempt > len(RECONNECT_DELAYS_S):
                         # Drop this batch, and once publishing works again tell the other
                         # instances to re-read from the database what it said.
-                        self._outbox.put_nowait((envelope.pack({"k": RESYNC}), None))
+                        self._outbox.put_nowait((events.encode(Resync()), None))
                         break
 
     async def _send(self, conn: asyncpg.Connection,
@@ -206,7 +204,7 @@ class Bus:
                     1, await relaystore.other_instances(conn, self.instance_id))
                 sealed = seal.seal(self._key, body, _context(self.instance_id, reader))
                 ref = await relaystore.store_relay(conn, sealed, readers)
-                body = envelope.pack({"k": REF, "ref": ref, "r": reader})
+                body = events.encode(Ref(ref=ref, r=reader))
             out.append(self.envelope.seal(body))
         await conn.execute("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, out)
 

@@ -1,15 +1,25 @@
 """One WebSocket of this instance: who is on it, its rate-limit and error-budget counters, and
-how it is closed (politely, or cut off when abusive). Kept small: thousands are open at once."""
+its way out.
+
+Nothing sends to a socket by awaiting it. ``send`` puts the frame on the socket's own bounded
+queue and returns; one writer task per socket drains it, in order, with a deadline on every
+write that has to wait for the peer. A peer that does not take what it is sent (its queue
+overflows, or one write misses the deadline) is disconnected with ``too_slow`` and nobody
+else ever waits for it: a relay, a fan-out to a waiting room or the bus consumer only append.
+
+Kept small: thousands are open at once (the writer task exists once something was sent)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from signaling import errors
+from signaling.states import Kind, Place
 
 if TYPE_CHECKING:
     from signaling.rooms import Room
@@ -18,30 +28,44 @@ if TYPE_CHECKING:
 CLOSE_HANDSHAKE_S = 5.0
 # A flooder's close: its transport is closed at once; this bounds the wait for aiohttp.
 ABUSIVE_CLOSE_S = 0.05
+# What one socket may have queued: a few dozen offers, far more than a call ever has in flight
+# (an offer is ~10 KiB, a dashboard's list a few KiB and replaced by the next one).
+MAX_QUEUE_BYTES = 1024 * 1024
+MAX_QUEUE_FRAMES = 1000
+# One write waiting for the peer to read: a phone on a poor uplink takes a second or two; ten
+# without reading a byte is a dead uplink.
+WRITE_DEADLINE_S = 10.0
+# A peer given up on (too slow, or abusive) may not read its close frame either: its transport
+# is aborted after this, so its handler ends (and its place's grace begins).
+SLOW_ABORT_S = 2.0
 
 
 class Conn:
-    """One WebSocket. Kept small: thousands are open at once."""
+    """One WebSocket."""
 
-    __slots__ = ("close_done", "closed", "err_count", "err_window", "kind", "lang", "last",
-                 "participant", "peer_id", "replaced", "room", "session_hash", "staff_id",
+    __slots__ = ("_bytes", "_closing", "_given_up", "_queue", "_wake", "_writer", "close_done",
+                 "closed", "err_count", "err_window", "kind", "lang", "last", "participant",
+                 "peer_id", "ready", "replaced", "room", "session_hash", "staff_id",
                  "throttle_s", "throttle_window", "tokens", "transport", "waiting", "warned",
-                 "ws")
+                 "write_deadline", "ws")
 
     def __init__(self, ws: web.WebSocketResponse,
-                 transport: asyncio.BaseTransport | None = None) -> None:
+                 transport: asyncio.Transport | None = None,
+                 write_deadline: float = WRITE_DEADLINE_S) -> None:
         self.ws = ws
         self.transport = transport
-        self.kind = ""                 # patient, clinician, guest, dashboard, probe
+        self.write_deadline = write_deadline
+        self.kind = Kind.NONE
         self.peer_id = ""
         self.participant = ""
         self.room: Room | None = None
         self.staff_id: int | None = None
         self.session_hash: bytes | None = None
         self.lang = "it"
+        # No more frames are accepted (closing, closed, or given up on).
         self.closed = False
-        # Set once a close started by another task (logout, replace, end) has finished, so the
-        # socket's own handler does not return (and drop the connection) in the middle of it.
+        # Set once the close started on this socket (by it or by another task) has finished,
+        # so its handler does not return (and drop the connection) in the middle of it.
         self.close_done: asyncio.Event | None = None
         self.replaced = False
         self.tokens = 0.0
@@ -51,8 +75,16 @@ class Conn:
         self.warned = False
         self.err_count = 0
         self.err_window = 0.0
+        # Dashboards only: false until its welcome is out (its list is sent after it).
+        self.ready = True
         # Dashboards only: waiting entries by consultation id.
-        self.waiting: dict[int, list[dict[str, Any]]] | None = None
+        self.waiting: dict[int, list[Any]] | None = None
+        self._queue: deque[bytes] = deque()
+        self._bytes = 0
+        self._closing: int | None = None
+        self._given_up = False
+        self._wake: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     @property
     def in_call(self) -> bool:
@@ -60,44 +92,137 @@ class Conn:
         if room is None:
             return False
         m = room.members.get(self.peer_id)
-        return m is not None and m.status == "in_call"
+        return m is not None and m.status == Place.IN_CALL
 
-    async def send(self, text: str) -> None:
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    # --- sending ---
+
+    def send(self, data: bytes) -> None:
+        """Queue a text frame (UTF-8 JSON) for this socket; never waits."""
         if self.closed:
             return
+        self._queue.append(data)
+        self._bytes += len(data)
+        if self._bytes > MAX_QUEUE_BYTES or len(self._queue) > MAX_QUEUE_FRAMES:
+            self.give_up(errors.TOO_SLOW)
+            return
+        self._kick()
+
+    def _kick(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
+        elif self._writer is None:
+            self._writer = asyncio.ensure_future(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        ws, queue = self.ws, self._queue
         try:
-            await self.ws.send_str(text)
+            while True:
+                while queue:
+                    data = queue.popleft()
+                    self._bytes -= len(data)
+                    transport = self.transport
+                    if transport is not None and transport.get_write_buffer_size() == 0:
+                        # Nothing is waiting to go out: this write cannot wait for the peer.
+                        await ws.send_frame(data, WSMsgType.TEXT)
+                    else:
+                        async with asyncio.timeout(self.write_deadline):
+                            await ws.send_frame(data, WSMsgType.TEXT)
+                if self._closing is not None:
+                    await self._close_now(self._closing)
+                    return
+                self._wake = wake = loop.create_future()
+                await wake
+        except TimeoutError:
+            self.give_up(errors.TOO_SLOW)
         except (ConnectionError, RuntimeError):
             self.closed = True
+            self._queue.clear()
+            self._bytes = 0
+            if self.close_done is not None:
+                self.close_done.set()
 
-    async def fail(self, kind: errors.SignalError, msg_id: str | None = None,
-                   details: dict[str, Any] | None = None) -> None:
-        """Send a catalogued error; close the socket when it is fatal."""
-        await self.send(errors.error_frame(kind, msg_id, details))
+    # --- closing ---
+
+    def fail(self, kind: errors.SignalError, msg_id: str | None = None,
+             details: dict[str, Any] | None = None) -> None:
+        """Send a catalogued error; close the socket after it when it is fatal."""
         if kind in errors.CUT_OFF:
-            await self.cut(kind.close_code)
-        elif kind.fatal:
-            await self.close(kind.close_code)
+            self.give_up(kind, close_within=ABUSIVE_CLOSE_S)
+            return
+        self.send(errors.error_frame(kind, msg_id, details))
+        if kind.fatal:
+            self.close(kind.close_code)
 
-    async def cut(self, code: int) -> None:
-        """Close an abusive peer without a close handshake: aiohttp would go on reading (and
-        parsing) its flood while waiting for the peer's close frame, in a loop that need not
-        yield while input is queued. Our close frame is written, then the transport closed."""
+    def close(self, code: int = 1000) -> None:
+        """Close once everything queued before is written (the close handshake bounded by
+        ``CLOSE_HANDSHAKE_S``). ``wait_closed`` waits for it."""
+        if self.closed:
+            return
         self.closed = True
-        closing = asyncio.ensure_future(self.ws.close(code=code))
-        await asyncio.sleep(0)   # ws.close writes the close frame before its first wait
-        if self.transport is not None:
-            self.transport.close()   # flushes what is written; reads nothing more
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(closing, ABUSIVE_CLOSE_S)
+        self._closing = code
+        self.close_done = asyncio.Event()
+        self._kick()
 
-    async def close(self, code: int = 1000, within: float = CLOSE_HANDSHAKE_S) -> None:
-        """Close, waiting at most ``within`` for the peer's close frame: aiohttp reads (and
-        parses) everything the peer still sends until then, which a flooder would abuse."""
-        self.closed = True
-        done = self.close_done = asyncio.Event()
+    async def wait_closed(self, within: float = CLOSE_HANDSHAKE_S + 1) -> None:
+        done = self.close_done
+        if done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), within)
+
+    async def _close_now(self, code: int) -> None:
         try:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(code=code), within)
+                await asyncio.wait_for(self.ws.close(code=code), CLOSE_HANDSHAKE_S)
+        finally:
+            if self.close_done is not None:
+                self.close_done.set()
+
+    def give_up(self, kind: errors.SignalError, close_within: float = CLOSE_HANDSHAKE_S) -> None:
+        """Disconnect at once, dropping what is queued: the catalogued error and the close
+        frame are written straight to the transport (behind whatever it already holds), the
+        transport is closed (it reads nothing more: a flooder's input is not parsed) and
+        aborted after ``close_within`` if the peer does not take them."""
+        if self._given_up:
+            return
+        self._given_up = True
+        self.closed = True
+        self._closing = kind.close_code
+        self._queue.clear()
+        self._bytes = 0
+        done = self.close_done = self.close_done or asyncio.Event()
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+        self._wake = None
+        task = asyncio.ensure_future(self._farewell(kind, close_within, done))
+        # The farewell runs on its own; its result is of no interest.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _farewell(self, kind: errors.SignalError, within: float,
+                        done: asyncio.Event) -> None:
+        ws, transport = self.ws, self.transport
+        try:
+            # Each write happens before the coroutine's first wait, so both frames are in the
+            # transport's buffer once these two tasks have started.
+            sending = asyncio.ensure_future(
+                ws.send_frame(errors.error_frame(kind), WSMsgType.TEXT))
+            await asyncio.sleep(0)
+            closing = asyncio.ensure_future(ws.close(code=kind.close_code))
+            await asyncio.sleep(0)
+            if transport is not None:
+                transport.close()   # flushes what is written; reads nothing more
+                # A peer that never reads would keep the unflushed transport open for good.
+                asyncio.get_running_loop().call_later(SLOW_ABORT_S, transport.abort)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(sending, closing, return_exceptions=True),
+                                       within)
         finally:
             done.set()

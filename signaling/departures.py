@@ -1,36 +1,42 @@
 """Leaving a consultation: a dropped socket (its place kept for the grace), the end of the
 grace, a deliberate ``leave``, and the sockets of a dead instance. Each writes PostgreSQL
-first, then tells the sockets here and the other instances (``Hub.publish_change``)."""
+first (the consultation's lock taken first, as every writer does), then tells the sockets here
+and the other instances the row as it now is (``Hub.publish_change``)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
-from typing import TYPE_CHECKING
+import logging
 
-from signaling import presence, views
+import asyncpg
+
+from server.background import Background
+from signaling import presence
 from signaling.conn import Conn
-from signaling.directory import Consultation
+from signaling.directory import Consultation, Directory
+from signaling.hub import Hub
 from signaling.presence import Member
-from signaling.rooms import Room
+from signaling.probes import Probes
+from signaling.states import Change, LeftReason
+from signaling.views import Views
 
-if TYPE_CHECKING:
-    import asyncpg
-
-    from signaling.directory import Directory
-    from signaling.hub import Hub
+log = logging.getLogger("casa.signaling.departures")
 
 
 class Departures:
-    """The leaving half of ``Lifecycle`` (a mixin: it shares its pool, hub and timers)."""
+    """Sockets and people leaving, on this instance."""
 
-    hub: Hub
-    directory: Directory
-    _timers: set[asyncio.TimerHandle]
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        raise NotImplementedError
+    def __init__(self, pool: asyncpg.Pool, hub: Hub, views: Views, directory: Directory,
+                 probes: Probes, background: Background,
+                 grace_s: float = presence.GRACE_S) -> None:
+        self.pool = pool
+        self.hub = hub
+        self.views = views
+        self.directory = directory
+        self.probes = probes
+        self.background = background
+        self.grace_s = grace_s
+        self._timers: set[asyncio.TimerHandle] = set()
 
     async def dropped(self, conn: Conn) -> None:
         """The socket closed without ``leave``: keep the place for the grace period."""
@@ -40,78 +46,71 @@ class Departures:
         if room.local.get(conn.peer_id) is conn:
             del room.local[conn.peer_id]
         if room.consultation is None:   # probe room
-            await self.probe_dropped(room, conn)
+            self.probes.dropped(room, conn)
             return
-        member = room.members.get(conn.peer_id)
-        if member is not None and await presence.drop(self.pool, conn.peer_id,
-                                                      self.hub.instance_id):
-            await self.hub.publish_change(room, replace(member, instance_id=None), "away")
-            self.expire_later(room.consultation, member)
-        self.forget_if_empty(room)
-
-    async def probe_dropped(self, room: Room, conn: Conn) -> None:
-        raise NotImplementedError
-
-    def forget_if_empty(self, room: Room) -> None:
-        if not room.local and self.hub.rooms.get(room.key) is room:
-            del self.hub.rooms[room.key]
+        c = room.consultation
+        member = await presence.drop(self.pool, conn.peer_id, self.hub.instance_id)
+        if member is not None:
+            await self.views.name(room, member)
+            self.hub.publish_change(room, member, Change.AWAY)
+            self.expire_later(c, member)
+        self.hub.forget_if_empty(room)
 
     def expire_later(self, c: Consultation, member: Member) -> None:
         loop = asyncio.get_running_loop()
 
         def fire() -> None:
             self._timers.discard(handle)
-            task = asyncio.ensure_future(self.expire(c, member))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self.background.spawn(self.expire(c, member), "grace expiry")
 
-        handle = loop.call_later(presence.GRACE_S, fire)
+        handle = loop.call_later(self.grace_s, fire)
         self._timers.add(handle)
 
     async def expire(self, c: Consultation, member: Member) -> None:
         """The grace is over: the person has left, unless they came back meanwhile."""
         async with self.pool.acquire() as db, db.transaction():
-            if not await presence.expire(db, member.peer_id):
+            await self.directory.lock(db, c.id)
+            gone = await presence.expire(db, member.peer_id, self.grace_s)
+            if gone is None:
                 return
             await self.directory.record_event(
-                db, c.id, "participant_left", staff_id=member.staff_id,
-                detail={"participant": member.participant, "reason": "timeout"})
-        await self._announce_left(c, member, "timeout")
+                db, c.id, "participant_left", staff_id=gone.staff_id,
+                detail={"participant": gone.participant, "reason": LeftReason.TIMEOUT})
+        await self._announce(c, gone, Change.LEFT, LeftReason.TIMEOUT)
 
-    async def _scratch_room(self, c: Consultation) -> Room:
-        """The room here, or one read from the database to compute what others must see."""
+    async def _announce(self, c: Consultation, member: Member, change: Change,
+                        reason: str = "") -> None:
+        """Tell the sockets here (the room here, or one read from the database to compute
+        what dashboards must see) and the other instances."""
         room = self.hub.view(c.id)
         if room is None:
-            room = await views.load(self.pool, c)
-        return room
-
-    async def _announce_left(self, c: Consultation, member: Member, reason: str) -> None:
-        room = await self._scratch_room(c)
-        await self.hub.publish_change(room, member, "left", reason)
+            room = await self.views.load(c)
+        await self.views.name(room, member)
+        self.hub.publish_change(room, member, change, reason)
 
     async def leave(self, conn: Conn) -> None:
         room = conn.room
+        conn.replaced = True   # nothing to keep for a deliberate leave
+        if room is not None and room.local.get(conn.peer_id) is conn:
+            del room.local[conn.peer_id]
         if room is None or room.consultation is None:
             if room is not None and conn.peer_id:   # a probe: gone at once, not after the close
-                conn.replaced = True
-                if room.local.get(conn.peer_id) is conn:
-                    del room.local[conn.peer_id]
-                await self.probe_dropped(room, conn)
-            await conn.close(1000)
+                self.probes.dropped(room, conn)
+            conn.close(1000)
             return
         c = room.consultation
-        member = room.members.get(conn.peer_id)
-        conn.replaced = True   # nothing to keep for a deliberate leave
-        if room.local.get(conn.peer_id) is conn:
-            del room.local[conn.peer_id]
-        async with self.pool.acquire() as db, db.transaction():
-            if await presence.leave(db, conn.peer_id) and member is not None:
-                await self.directory.record_event(
-                    db, c.id, "participant_left", staff_id=member.staff_id,
-                    detail={"participant": member.participant, "reason": "left"})
-        if member is not None:
-            await self._announce_left(c, member, "left")
-        self.forget_if_empty(room)
-        await conn.close(1000)
+        async with room.lock:
+            async with self.pool.acquire() as db, db.transaction():
+                await self.directory.lock(db, c.id)
+                gone = await presence.leave(db, conn.peer_id)
+                if gone is not None:
+                    await self.directory.record_event(
+                        db, c.id, "participant_left", staff_id=gone.staff_id,
+                        detail={"participant": gone.participant, "reason": LeftReason.LEFT})
+            if gone is not None:
+                self.hub.publish_change(room, gone, Change.LEFT, LeftReason.LEFT)
+        self.hub.forget_if_empty(room)
+        conn.close(1000)
 
     async def reaped(self, pairs: list[tuple[int, str]]) -> None:
         """Sockets of a dead instance: announce them away and start their grace."""
@@ -119,15 +118,13 @@ class Departures:
             c = await self.directory.get(self.pool, consultation_id)
             if c is None:
                 continue
-            room = await self._scratch_room(c)
-            members = await presence.members(self.pool, c.id)
-            room.members.update({m.peer_id: m for m in members})
-            member = room.members.get(peer_id)
+            room = self.hub.view(c.id) or await self.views.load(c)
+            rows = await presence.members(self.pool, c.id)
+            member = next((m for m, kept in rows if m.peer_id == peer_id and kept), None)
             if member is None:
                 continue
-            if member.peer_id not in room.names:
-                room.names[member.peer_id] = await views.name_of(self.pool, c, member)
-            await self.hub.publish_change(room, replace(member, instance_id=None), "away")
+            await self.views.name(room, member)
+            self.hub.publish_change(room, member, Change.AWAY)
             self.expire_later(c, member)
 
     def cancel_timers(self) -> None:

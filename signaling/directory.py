@@ -77,6 +77,7 @@ class Directory(Protocol):
                            staff_id: int | None = None,
                            detail: dict[str, Any] | None = None) -> None: ...
     async def add_participant(self, conn: Conn, consultation_id: int, staff_id: int) -> None: ...
+    async def lock(self, conn: asyncpg.Connection, consultation_id: int) -> bool: ...
 
 
 class BookingsDirectory:
@@ -123,3 +124,8 @@ class BookingsDirectory:
         from server.bookings import consultations
 
         await consultations.add_participant(conn, consultation_id, staff_id)
+
+    async def lock(self, conn: asyncpg.Connection, consultation_id: int) -> bool:
+        from server.bookings import consultations
+
+        return await consultations.lock(conn, consultation_id)

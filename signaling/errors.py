@@ -4,9 +4,10 @@ logs and never carries the client's input back."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from signaling.frames import ErrorFrame, encode, unset_if_none
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ MESSAGE_TOO_LARGE = _error("message_too_large", "Message too large.", 1009)
 REPLACED = _error("replaced", "Connected again elsewhere.", 4009)
 INTERNAL = _error("internal_error", "Server error; the message was dropped.")
 SERVER_SHUTDOWN = _error("server_shutdown", "The server is restarting; reconnect.", 1001)
+# The client did not take what was sent to it: its queue overflowed, or one write missed the
+# deadline (``signaling.conn``). It is disconnected so nobody waits for it; it may reconnect.
+TOO_SLOW = _error("too_slow", "The connection is too slow to keep up; reconnect.", 4010)
 
 
 # Closed without waiting for the peer's close frame (``Conn.cut``): the peer is flooding, and
@@ -77,12 +81,8 @@ class ProtocolError(Exception):
 
 
 def error_frame(kind: SignalError, msg_id: str | None = None,
-                details: dict[str, Any] | None = None) -> str:
+                details: dict[str, Any] | None = None) -> bytes:
     """The ``error`` message as sent on the wire."""
-    out: dict[str, Any] = {"type": "error", "code": kind.code, "message": kind.message,
-                           "fatal": kind.fatal}
-    if details:
-        out["details"] = details
-    if msg_id is not None:
-        out["id"] = msg_id
-    return json.dumps(out)
+    return encode(ErrorFrame(code=kind.code, message=kind.message, fatal=kind.fatal,
+                             details=unset_if_none(details or None),
+                             id=unset_if_none(msg_id)))

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from signaling.bus import Bus
 from signaling.directory import BookingsDirectory, Directory
-from signaling.hub import Hub
-from signaling.lifecycle import Lifecycle
+from signaling.engine import Engine
 
-HUB = web.AppKey("signaling_hub", Hub)
-# The bus: tests cut its listening connection to check the refresh after a reconnect.
-BUS = web.AppKey("signaling_bus", Bus)
-LIFECYCLE = web.AppKey("signaling_lifecycle", Lifecycle)
+ENGINE = web.AppKey("signaling_engine", Engine)
 # Tests may put another Directory here before the app starts; the default is bookings'.
 DIRECTORY: web.AppKey[Directory] = web.AppKey("signaling_directory")
+# Tests may shorten the grace period and the write deadline (seconds) before the app starts.
+GRACE_S: web.AppKey[float] = web.AppKey("signaling_grace_s")
+WRITE_DEADLINE_S: web.AppKey[float] = web.AppKey("signaling_write_deadline_s")
 
-__all__ = ["BUS", "DIRECTORY", "HUB", "LIFECYCLE", "BookingsDirectory"]
+__all__ = ["DIRECTORY", "ENGINE", "GRACE_S", "WRITE_DEADLINE_S", "BookingsDirectory"]

@@ -3,9 +3,18 @@ language by the server (the patient's client shows ``text`` as is, or translates
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from server.pages import catalogues
+
+NoticeText = Callable[[str, str, "int | None"], str]
+
+
+def translator(app: web.Application) -> NoticeText:
+    """``notice_text`` in the app's catalogues."""
+    return lambda lang, code, minutes: notice_text(app, lang, code, minutes)
 
 
 def notice_text(app: web.Application, lang: str, code: str, minutes: int | None) -> str:

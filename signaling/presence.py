@@ -17,6 +17,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from signaling.states import Place, Role
+
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 # A reload or a network switch takes a few seconds; 30 s covers a server restart too.
@@ -38,11 +40,13 @@ _CONNECTED = ("(p.instance_id IS NOT NULL AND i.heartbeat_at > now() - "
 class Member:
     peer_id: str
     participant: str
-    role: str
-    status: str
+    role: Role
+    status: Place
     instance_id: str | None   # None while disconnected
     arrived_at: datetime
     detail: dict[str, Any]
+    # The row's version: every write raises it, so the newest of two views of a member wins.
+    version: int = 0
 
     @property
     def staff_id(self) -> int | None:
@@ -72,7 +76,8 @@ WITH dead AS (
     DELETE FROM signaling_instances
     WHERE heartbeat_at < now() - make_interval(secs => {INSTANCE_DEAD_S}) RETURNING id, heartbeat_at
 )
-UPDATE signaling_participants p SET instance_id = NULL, last_seen_at = d.heartbeat_at
+UPDATE signaling_participants p SET instance_id = NULL, last_seen_at = d.heartbeat_at,
+    version = p.version + 1
 FROM dead d WHERE p.instance_id = d.id
 RETURNING p.consultation_id, p.peer_id
 """
@@ -84,7 +89,8 @@ async def reap_dead_instances(conn: Conn) -> list[tuple[int, str]]:
 
 
 DROP_INSTANCE = """
-UPDATE signaling_participants SET instance_id = NULL, last_seen_at = now()
+UPDATE signaling_participants SET instance_id = NULL, last_seen_at = now(),
+    version = version + 1
 WHERE instance_id = $1
 """
 DEREGISTER = "DELETE FROM signaling_instances WHERE id = $1"
@@ -109,8 +115,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
 ON CONFLICT (consultation_id, participant) DO UPDATE SET
     status = EXCLUDED.status, instance_id = EXCLUDED.instance_id, role = EXCLUDED.role,
     arrived_at = CASE WHEN $8 THEN p.arrived_at ELSE now() END,
-    last_seen_at = now(), detail = EXCLUDED.detail
-RETURNING peer_id, participant, role, status, instance_id, arrived_at, detail
+    last_seen_at = now(), detail = EXCLUDED.detail, version = p.version + 1
+RETURNING peer_id, participant, role, status, instance_id, arrived_at, detail, version
 """
 
 
@@ -118,15 +124,15 @@ def new_peer_id() -> str:
     return "p_" + secrets.token_urlsafe(12)
 
 
-async def arrive(conn: asyncpg.Connection, consultation_id: int, participant: str, role: str,
+async def arrive(conn: asyncpg.Connection, consultation_id: int, participant: str, role: Role,
                  instance_id: str, detail: dict[str, Any]) -> Arrival:
     """Register a socket for this person (in the caller's transaction). A patient whose place
     was kept resumes it; one arriving fresh waits. Staff and guests are always in the call."""
     old = await conn.fetchrow(SELECT_FOR_ARRIVAL, consultation_id, participant)
     resumed = bool(old and old["kept"])
-    status = "waiting" if role == "patient" else "in_call"
+    status = Place.WAITING if role == Role.PATIENT else Place.IN_CALL
     if resumed and old is not None:
-        status = old["status"]
+        status = Place(old["status"])
     previous = old["instance_id"] if old is not None and old["connected"] else None
     r = await conn.fetchrow(UPSERT, consultation_id, participant,
                             old["peer_id"] if old else new_peer_id(), role, status, instance_id,
@@ -136,28 +142,31 @@ async def arrive(conn: asyncpg.Connection, consultation_id: int, participant: st
 
 def _member(r: asyncpg.Record) -> Member:
     detail = r["detail"]
-    return Member(r["peer_id"], r["participant"], r["role"], r["status"], r["instance_id"],
-                  r["arrived_at"], json.loads(detail) if isinstance(detail, str) else detail)
+    return Member(r["peer_id"], r["participant"], Role(r["role"]), Place(r["status"]),
+                  r["instance_id"], r["arrived_at"],
+                  json.loads(detail) if isinstance(detail, str) else detail, r["version"])
 
 
 MEMBERS = f"""
 SELECT p.peer_id, p.participant, p.role, p.status,
-       CASE WHEN {_CONNECTED} THEN p.instance_id END AS instance_id, p.arrived_at, p.detail
+       CASE WHEN {_CONNECTED} THEN p.instance_id END AS instance_id, p.arrived_at, p.detail,
+       p.version, {_KEPT} AS kept
 FROM signaling_participants p LEFT JOIN signaling_instances i ON i.id = p.instance_id
-WHERE p.consultation_id = $1 AND {_KEPT}
+WHERE p.consultation_id = $1
 ORDER BY p.arrived_at, p.peer_id
 """
 
 
-async def members(conn: Conn, consultation_id: int) -> list[Member]:
-    """Everyone who holds a place in the consultation (connected or within the grace)."""
-    return [_member(r) for r in await conn.fetch(MEMBERS, consultation_id)]
+async def members(conn: Conn, consultation_id: int) -> list[tuple[Member, bool]]:
+    """Everyone who came to the consultation, and whether they hold a place (connected or
+    within the grace)."""
+    return [(_member(r), bool(r["kept"])) for r in await conn.fetch(MEMBERS, consultation_id)]
 
 
 PATIENT_ROWS = f"""
 SELECT p.consultation_id, p.peer_id, p.participant, p.role, p.status,
        CASE WHEN {_CONNECTED} THEN p.instance_id END AS instance_id, p.arrived_at, p.detail,
-       {_KEPT} AS kept
+       p.version, {_KEPT} AS kept
 FROM signaling_participants p LEFT JOIN signaling_instances i ON i.id = p.instance_id
 WHERE p.consultation_id = ANY($1::bigint[]) AND p.participant = 'patient'
 """
@@ -179,56 +188,65 @@ async def guest_label(conn: Conn, peer_id: str) -> str:
     return value or ""
 
 
-DROP = """
-UPDATE signaling_participants SET instance_id = NULL, last_seen_at = now()
-WHERE peer_id = $1 AND instance_id = $2 RETURNING consultation_id
+# What a write hands back: the row as it now is, so the caller announces the database's truth
+# (with its version), not its own guess.
+_ROW = "peer_id, participant, role, status, instance_id, arrived_at, detail, version"
+
+DROP = f"""
+UPDATE signaling_participants SET instance_id = NULL, last_seen_at = now(), version = version + 1
+WHERE peer_id = $1 AND instance_id = $2 RETURNING {_ROW}
 """
 
 
-async def drop(conn: Conn, peer_id: str, instance_id: str) -> bool:
-    """The socket on this instance closed; False when it had already been replaced."""
-    return await conn.fetchval(DROP, peer_id, instance_id) is not None
+async def drop(conn: Conn, peer_id: str, instance_id: str) -> Member | None:
+    """The socket on this instance closed; None when it had already been replaced."""
+    r = await conn.fetchrow(DROP, peer_id, instance_id)
+    return _member(r) if r is not None else None
 
 
-LEAVE = """
-UPDATE signaling_participants SET status = 'left', instance_id = NULL, last_seen_at = now()
-WHERE peer_id = $1 AND status <> 'left' RETURNING consultation_id
+LEAVE = f"""
+UPDATE signaling_participants SET status = 'left', instance_id = NULL, last_seen_at = now(),
+    version = version + 1
+WHERE peer_id = $1 AND status <> 'left' RETURNING {_ROW}
 """
 
 
-async def leave(conn: Conn, peer_id: str) -> bool:
-    return await conn.fetchval(LEAVE, peer_id) is not None
+async def leave(conn: Conn, peer_id: str) -> Member | None:
+    r = await conn.fetchrow(LEAVE, peer_id)
+    return _member(r) if r is not None else None
 
 
-EXPIRE = """
-UPDATE signaling_participants SET status = 'left'
+EXPIRE = f"""
+UPDATE signaling_participants SET status = 'left', version = version + 1
 WHERE peer_id = $1 AND status <> 'left' AND instance_id IS NULL
   AND last_seen_at <= now() - make_interval(secs => $2)
-RETURNING consultation_id
+RETURNING {_ROW}
 """
 
 
-async def expire(conn: Conn, peer_id: str, grace_s: float = GRACE_S) -> bool:
-    """After the grace: the person has left (False if they came back meanwhile)."""
-    return await conn.fetchval(EXPIRE, peer_id, grace_s - 0.05) is not None
+async def expire(conn: Conn, peer_id: str, grace_s: float = GRACE_S) -> Member | None:
+    """After the grace: the person has left (None if they came back meanwhile)."""
+    r = await conn.fetchrow(EXPIRE, peer_id, grace_s - 0.05)
+    return _member(r) if r is not None else None
 
 
-SET_STATUS = """
-UPDATE signaling_participants SET status = $4, arrived_at = now()
+SET_STATUS = f"""
+UPDATE signaling_participants SET status = $4, arrived_at = now(), version = version + 1
 WHERE consultation_id = $1 AND peer_id = $2 AND status = $3 AND role = 'patient'
-RETURNING peer_id
+RETURNING {_ROW}
 """
 
 
-async def move_patient(conn: Conn, consultation_id: int, peer_id: str, from_status: str,
-                       to_status: str) -> bool:
-    """Admit (waiting -> in_call) or send back (in_call -> waiting); False if not in from."""
-    return await conn.fetchval(SET_STATUS, consultation_id, peer_id, from_status,
-                               to_status) is not None
+async def move_patient(conn: Conn, consultation_id: int, peer_id: str, from_status: Place,
+                       to_status: Place) -> Member | None:
+    """Admit (waiting -> in_call) or send back (in_call -> waiting); None if not in from."""
+    r = await conn.fetchrow(SET_STATUS, consultation_id, peer_id, from_status, to_status)
+    return _member(r) if r is not None else None
 
 
 END_ALL = """
-UPDATE signaling_participants SET status = 'left', instance_id = NULL, last_seen_at = now()
+UPDATE signaling_participants SET status = 'left', instance_id = NULL, last_seen_at = now(),
+    version = version + 1
 WHERE consultation_id = $1 AND status <> 'left'
 """
 

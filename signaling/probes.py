@@ -6,69 +6,68 @@ by the bus like any other."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
-from signaling import presence
+from signaling import events, presence
 from signaling.conn import Conn
+from signaling.directory import Consultation
+from signaling.events import ProbeMember
+from signaling.hub import Hub
 from signaling.presence import Member
-from signaling.rooms import Room, member_from_wire, member_to_wire
+from signaling.rooms import Room
+from signaling.states import Change, Place, Role
 
-if TYPE_CHECKING:
-    from signaling.auth import Identity
-    from signaling.hub import Hub
+Welcome = Callable[[Conn, Room, Member, bool, "Consultation | None"], bytes]
 
 
 class Probes:
-    """The probe half of ``Lifecycle`` (a mixin sharing its hub)."""
+    """Probe rooms of this instance."""
 
-    hub: Hub
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
 
-    def welcome(self, conn: Conn, room: Room, member: Member, resumed: bool,
-                c: Any) -> str:
-        raise NotImplementedError
-
-    async def join_probe(self, conn: Conn, who: Identity) -> None:
+    def join(self, conn: Conn, who_room: str, welcome: Welcome) -> None:
         """A probe peer enters its room, held in memory only, and is announced everywhere."""
-        room = self.hub.rooms.get(who.probe_room)
+        room = self.hub.rooms.get(who_room)
         if room is None:
-            room = self.hub.rooms[who.probe_room] = Room(who.probe_room, None)
-        member = Member(presence.new_peer_id(), "probe", "clinician", "in_call",
-                        self.hub.instance_id, datetime.now(UTC), {})
+            room = self.hub.rooms[who_room] = Room(who_room, None)
+        member = Member(presence.new_peer_id(), "probe", Role.CLINICIAN, Place.IN_CALL,
+                        self.hub.instance_id, datetime.now(UTC), {}, 1)
         conn.peer_id, conn.room = member.peer_id, room
         room.local[member.peer_id] = conn
-        room.members[member.peer_id] = member
         room.names[member.peer_id] = "probe"
-        await conn.send(self.welcome(conn, room, member, False, None))
-        await self.hub.apply_change(room, member, "joined")
-        self.hub.bus("probe", room=room.key, member=member_to_wire(member), change="joined")
+        conn.send(welcome(conn, room, member, False, None))
+        self.hub.apply_change(room, member, Change.JOINED)
+        self.hub.outbox.publish(ProbeMember(room=room.key, member=events.to_wire(member),
+                                            change=Change.JOINED))
 
-    async def probe_dropped(self, room: Room, conn: Conn) -> None:
+    def dropped(self, room: Room, conn: Conn) -> None:
         member = room.members.get(conn.peer_id)
         if member is not None:
-            await self.hub.apply_change(room, member, "left", "left")
-            self.hub.bus("probe", room=room.key, member=member_to_wire(member), change="left")
-        if not room.local and self.hub.rooms.get(room.key) is room:
-            del self.hub.rooms[room.key]
+            gone = replace(member, status=Place.LEFT, version=member.version + 1)
+            self.hub.apply_change(room, gone, Change.LEFT, "left")
+            self.hub.outbox.publish(ProbeMember(room=room.key, member=events.to_wire(gone),
+                                                change=Change.LEFT))
+        self.hub.forget_if_empty(room)
 
-
-async def on_probe_event(hub: Hub, event: dict[str, Any]) -> None:
-    """A probe member of another instance joined or left a probe room."""
-    room = hub.rooms.get(str(event["room"]))
-    if room is None or room.consultation is not None or not room.local:
-        return
-    member = member_from_wire(event["member"])
-    if event["change"] == "left":
+    def on_event(self, event: ProbeMember) -> None:
+        """A probe member of another instance joined or left a probe room."""
+        room = self.hub.rooms.get(event.room)
+        if room is None or room.consultation is not None or not room.local:
+            return
+        member = events.from_wire(event.member)
+        if event.change == Change.LEFT:
+            self.hub.apply_change(room, member, Change.LEFT, "left")
+            return
         if member.peer_id in room.members:
-            await hub.apply_change(room, member, "left", "left")
-        return
-    if member.peer_id in room.members:
-        return   # already known (the two instances announced each other at once)
-    room.names[member.peer_id] = "probe"
-    await hub.apply_change(room, member, "joined")
-    if not event.get("reply"):
-        for own in list(room.local.values()):
-            m = room.members.get(own.peer_id)
-            if m is not None:
-                hub.bus("probe", room=room.key, member=member_to_wire(m), change="joined",
-                        reply=True)
+            return   # already known (the two instances announced each other at once)
+        room.names[member.peer_id] = "probe"
+        self.hub.apply_change(room, member, Change.JOINED)
+        if not event.reply:
+            for own in list(room.local.values()):
+                m = room.members.get(own.peer_id)
+                if m is not None:
+                    self.hub.outbox.publish(ProbeMember(room=room.key, member=events.to_wire(m),
+                                                        change=Change.JOINED, reply=True))

@@ -1,21 +1,19 @@
 """Background duties of one instance: re-check the staff sessions behind open sockets (so a
 logout or revocation closes them within a second on every instance), beat the instance's
-heart, take over the sockets of dead instances, and purge old relay payloads."""
+heart, take over the sockets of dead instances, and purge old relay payloads. Each is a loop
+of ``server.background`` (logged, backed off, never dying of a failure)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from datetime import timedelta
 
 import asyncpg
 
+from server.background import Background
 from signaling import errors, presence, relaystore
+from signaling.departures import Departures
 from signaling.hub import Hub
-from signaling.lifecycle import Lifecycle
-
-log = logging.getLogger("casa.signaling.watch")
 
 # Twice a second, so a revoked session's sockets close well within a second.
 SESSION_CHECK_S = 0.5
@@ -49,39 +47,46 @@ async def check_sessions(pool: asyncpg.Pool, hub: Hub, idle: timedelta) -> int:
     for conn in ended:
         hub.metrics.errors.labels(errors.SESSION_ENDED.code).inc()
         hub.untrack(conn)   # checked once: its close handshake may take a moment
-    # Concurrently: one slow close handshake must not hold up the others.
-    await asyncio.gather(*(conn.fail(errors.SESSION_ENDED) for conn in ended))
+        conn.fail(errors.SESSION_ENDED)
     return len(ended)
 
 
-async def run(pool: asyncpg.Pool, hub: Hub, life: Lifecycle, idle: timedelta) -> None:
-    loop = asyncio.get_running_loop()
-    next_beat = next_touch = next_purge = 0.0
-    while True:
-        try:
-            await check_sessions(pool, hub, idle)
-            now = loop.time()
-            if now >= next_beat:
-                next_beat = now + HEARTBEAT_S
-                await presence.heartbeat(pool, hub.instance_id)
-                reaped = await presence.reap_dead_instances(pool)
-                if reaped:
-                    await life.reaped(reaped)
-            if now >= next_touch:
-                next_touch = now + TOUCH_SESSIONS_S
-                if hub.sessions:
-                    await pool.execute(TOUCH_SESSIONS, list(hub.sessions))
-            if now >= next_purge:
-                next_purge = now + PURGE_S
-                await relaystore.purge_relay(pool)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database may be briefly away; keep watching
-            log.warning("signalling watch failed", extra={"error": type(exc).__name__})
-        await asyncio.sleep(SESSION_CHECK_S)
+class Watch:
+    """The instance's periodic duties."""
 
+    def __init__(self, pool: asyncpg.Pool, hub: Hub, departures: Departures, idle: timedelta,
+                 background: Background) -> None:
+        self.pool = pool
+        self.hub = hub
+        self.departures = departures
+        self.idle = idle
+        self.background = background
+        self._tasks: list[asyncio.Task[None]] = []
 
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    def start(self) -> None:
+        every = self.background.every
+        self._tasks = [every(SESSION_CHECK_S, self.sessions, "session check"),
+                       every(HEARTBEAT_S, self.heartbeat, "heartbeat"),
+                       every(TOUCH_SESSIONS_S, self.touch, "session touch"),
+                       every(PURGE_S, self.purge, "relay purge")]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def sessions(self) -> None:
+        await check_sessions(self.pool, self.hub, self.idle)
+
+    async def heartbeat(self) -> None:
+        await presence.heartbeat(self.pool, self.hub.instance_id)
+        reaped = await presence.reap_dead_instances(self.pool)
+        if reaped:
+            await self.departures.reaped(reaped)
+
+    async def touch(self) -> None:
+        if self.hub.sessions:
+            await self.pool.execute(TOUCH_SESSIONS, list(self.hub.sessions))
+
+    async def purge(self) -> None:
+        await relaystore.purge_relay(self.pool)

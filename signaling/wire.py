@@ -111,3 +111,14 @@ def relay_target(obj: dict[str, Any]) -> str | None:
     if type(to) is not str or not 1 <= len(to) <= MAX_PEER_ID_CHARS:
         return None
     return to
+
+
+def id_of(text: str) -> str | None:
+    """The ``id`` of a frame that failed validation, if it has a valid one (echoed with the
+    error)."""
+    try:
+        obj = decode(text)
+    except ProtocolError:
+        return None
+    i = obj.get("id")
+    return i if isinstance(i, str) and 1 <= len(i) <= MAX_ID_CHARS else None

@@ -20,14 +20,13 @@ from server.keys import CONFIG
 from server.middleware import _own_origin, client_ip
 from signaling import errors
 from signaling.auth import identify
-from signaling.conn import CLOSE_HANDSHAKE_S, Conn
+from signaling.conn import Conn
+from signaling.engine import Engine
 from signaling.errors import ProtocolError
-from signaling.handlers import HANDLERS, relay
 from signaling.hub import Hub
-from signaling.keys import DIRECTORY, HUB, LIFECYCLE
-from signaling.lifecycle import Lifecycle
-from signaling.messages import PROTOCOL_VERSION, Hello, from_dict
-from signaling.wire import decode, relay_target
+from signaling.keys import ENGINE
+from signaling.messages import PROTOCOL_VERSION, Hello
+from signaling.wire import id_of, parse
 
 log = logging.getLogger("casa.signaling.ws")
 
@@ -68,7 +67,8 @@ def origin_allowed(request: web.Request) -> bool:
 async def ws_view(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(text="origin not allowed")
-    hub = request.app[HUB]
+    engine = request.app[ENGINE]
+    hub = engine.hub
     address = client_ip(request)
     if not hub.pending.enter(address):
         hub.metrics.unauthenticated_refused.inc()
@@ -82,13 +82,13 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
         pending = False
 
     try:
-        return await _serve(request, hub, said_hello)
+        return await _serve(request, engine, said_hello)
     finally:
         if pending:
             hub.pending.leave(address)
 
 
-async def _serve(request: web.Request, hub: Hub, said_hello: Callable[[], None]
+async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], None]
                  ) -> web.StreamResponse:
     # Frames up to twice the limit reach us, so we can answer with our catalogued error;
     # anything larger aiohttp closes with 1009 itself.
@@ -97,13 +97,14 @@ async def _serve(request: web.Request, hub: Hub, said_hello: Callable[[], None]
     ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, max_msg_size=2 * MAX_MESSAGE_BYTES,
                                autoping=False)
     await ws.prepare(request)
-    conn = Conn(ws, request.transport)
+    conn = Conn(ws, request.transport, engine.write_deadline_s)
     conn.tokens = RATE_BURST
     conn.last = asyncio.get_running_loop().time()
+    hub = engine.hub
     try:
-        if await _hello(request, conn):
+        if await _hello(request, engine, conn):
             said_hello()
-            await _loop(request, hub, conn)
+            await _loop(engine, conn)
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -112,67 +113,58 @@ async def _serve(request: web.Request, hub: Hub, said_hello: Callable[[], None]
         hub.untrack(conn)
         # aiohttp cancels this handler when the peer's TCP connection goes away; recording the
         # drop must not be cancelled with it.
-        drop = asyncio.ensure_future(_record_drop(request.app[LIFECYCLE], conn))
-        hub.background.add(drop)
-        drop.add_done_callback(hub.background.discard)
-        with contextlib.suppress(asyncio.CancelledError):
+        drop = engine.background.spawn(engine.departures.dropped(conn),
+                                       "recording a dropped socket")
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.shield(drop)
-        if conn.close_done is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(conn.close_done.wait(), CLOSE_HANDSHAKE_S + 1)
+        with contextlib.suppress(asyncio.CancelledError):
+            await conn.wait_closed()
         if not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()
     return ws
 
 
-async def _record_drop(life: Lifecycle, conn: Conn) -> None:
-    try:
-        await life.dropped(conn)
-    except Exception:
-        log.warning("could not record a dropped socket", extra={"peer_id": conn.peer_id})
-
-
-async def _hello(request: web.Request, conn: Conn) -> bool:
-    hub = request.app[HUB]
+async def _hello(request: web.Request, engine: Engine, conn: Conn) -> bool:
+    hub = engine.hub
     try:
         msg = await asyncio.wait_for(_receive(hub, conn), HELLO_TIMEOUT_S)
     except TimeoutError:
-        await _fail(hub, conn, errors.HELLO_REQUIRED)
+        _fail(hub, conn, errors.HELLO_REQUIRED)
         return False
     if msg is None or msg.type != WSMsgType.TEXT:
         if msg is not None and msg.type == WSMsgType.BINARY:
-            await _fail(hub, conn, errors.BINARY_FRAME)
+            _fail(hub, conn, errors.BINARY_FRAME)
         return False
     started = time.perf_counter()
     try:
         if len(msg.data) > MAX_MESSAGE_BYTES:
             raise ProtocolError(errors.MESSAGE_TOO_LARGE)
-        hello = from_dict(decode(msg.data))
+        hello = parse(msg.data)
         if not isinstance(hello, Hello):
             raise ProtocolError(errors.HELLO_REQUIRED)
         if hello.version != PROTOCOL_VERSION:
             raise ProtocolError(errors.UNSUPPORTED_VERSION, {"supported": [PROTOCOL_VERSION]})
         conn.lang = hello.lang or "it"
-        who = await identify(request, hello, request.app[DIRECTORY])
-        await request.app[LIFECYCLE].enter(conn, who, hello.nurse_present)
+        who = await identify(request, hello, engine.arrivals.directory)
+        await engine.arrivals.enter(conn, who, hello.nurse_present)
     except ProtocolError as exc:
         if exc.kind.fatal:
-            await _fail(hub, conn, exc.kind, exc.details)
+            _fail(hub, conn, exc.kind, exc.details)
         else:  # an invalid hello cannot be retried on this socket
             if exc.kind not in (errors.BAD_JSON, errors.UNKNOWN_TYPE):
                 hub.metrics.errors.labels(exc.kind.code).inc()
-                await conn.send(errors.error_frame(exc.kind, None, exc.details))
-            await _fail(hub, conn, errors.HELLO_REQUIRED)
+                conn.send(errors.error_frame(exc.kind, None, exc.details))
+            _fail(hub, conn, errors.HELLO_REQUIRED)
         return False
     hub.metrics.hello_seconds.observe(time.perf_counter() - started)
     return True
 
 
-async def _fail(hub: Hub, conn: Conn, kind: errors.SignalError,
-                details: dict[str, object] | None = None, msg_id: str | None = None) -> None:
+def _fail(hub: Hub, conn: Conn, kind: errors.SignalError,
+          details: dict[str, object] | None = None, msg_id: str | None = None) -> None:
     hub.metrics.errors.labels(kind.code).inc()
-    await conn.fail(kind, msg_id, details)
+    conn.fail(kind, msg_id, details)
 
 
 async def _receive(hub: Hub, conn: Conn) -> WSMessage | None:
@@ -196,11 +188,11 @@ async def _receive(hub: Hub, conn: Conn) -> WSMessage | None:
             wait = (1.0 - conn.tokens) / RATE_PER_S
             conn.throttle_s += wait
             if conn.throttle_s > FLOOD_LIMIT_S:
-                await _fail(hub, conn, errors.FLOODING)
+                _fail(hub, conn, errors.FLOODING)
                 return None
             if not conn.warned:
                 conn.warned = True
-                await _fail(hub, conn, errors.RATE_LIMITED)
+                _fail(hub, conn, errors.RATE_LIMITED)
             await asyncio.sleep(wait)
             conn.tokens, conn.last = 1.0, loop.time()
         conn.tokens -= 1.0
@@ -211,48 +203,51 @@ async def _receive(hub: Hub, conn: Conn) -> WSMessage | None:
             return msg
 
 
-async def _loop(request: web.Request, hub: Hub, conn: Conn) -> None:
+async def _loop(engine: Engine, conn: Conn) -> None:
     loop = asyncio.get_running_loop()
-    handlers = request.app[HANDLERS]
+    hub = engine.hub
+    handlers = engine.handlers.by_type
     while not conn.closed:
         msg = await _receive(hub, conn)
         if msg is None or msg.type != WSMsgType.TEXT:
             if msg is not None and msg.type == WSMsgType.BINARY:
-                await _fail(hub, conn, errors.BINARY_FRAME)
+                _fail(hub, conn, errors.BINARY_FRAME)
             return  # cut, closed, or an error (aiohttp has already closed oversized frames)
         text: str = msg.data
-        obj = None
+        parsed = None
         try:
             if len(text) > MAX_MESSAGE_BYTES:
-                await _fail(hub, conn, errors.MESSAGE_TOO_LARGE)
+                _fail(hub, conn, errors.MESSAGE_TOO_LARGE)
                 return
-            obj = decode(text)
-            to = relay_target(obj)
-            if to is not None:   # a valid offer, answer or candidate: no message object
-                await relay(hub, conn, obj["type"], to, text)
-            else:
-                parsed = from_dict(obj)
-                await handlers[parsed.TYPE](conn, parsed, text)
+            parsed = parse(text)
+            await handlers[type(parsed)](conn, parsed, text)
         except ProtocolError as exc:
-            msg_id = obj.get("id") if obj is not None else None
-            await _fail(hub, conn, exc.kind, exc.details,
-                        msg_id if isinstance(msg_id, str) and len(msg_id) <= 64 else None)
+            _fail(hub, conn, exc.kind, exc.details, _echo_id(parsed, text))
             if exc.kind.fatal:
                 return
-            if await _over_budget(hub, conn, loop.time()):
+            if _over_budget(hub, conn, loop.time()):
                 return
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("signalling handler failed", extra={"peer_id": conn.peer_id})
-            await _fail(hub, conn, errors.INTERNAL)
+            _fail(hub, conn, errors.INTERNAL)
 
 
-async def _over_budget(hub: Hub, conn: Conn, now: float) -> bool:
+def _echo_id(parsed: object, text: str) -> str | None:
+    """The id to echo with an error: the message's, once parsed; for a frame refused by
+    validation, its ``id`` if that alone is a valid one."""
+    if parsed is not None:
+        msg_id = getattr(parsed, "id", None)
+        return msg_id if isinstance(msg_id, str) else None
+    return id_of(text)
+
+
+def _over_budget(hub: Hub, conn: Conn, now: float) -> bool:
     if now - conn.err_window > ERROR_WINDOW_S:
         conn.err_window, conn.err_count = now, 0
     conn.err_count += 1
     if conn.err_count > ERROR_BUDGET:
-        await _fail(hub, conn, errors.TOO_MANY_ERRORS)
+        _fail(hub, conn, errors.TOO_MANY_ERRORS)
         return True
     return False

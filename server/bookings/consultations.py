@@ -226,6 +226,14 @@ def _next_state(state: str, event: str) -> str:
     return state
 
 
+async def lock(conn: asyncpg.Connection, consultation_id: int) -> bool:
+    """Take the consultation's row locks (in the caller's transaction) before anything else
+    that writes its presence or lifecycle, so concurrent arrivals and actions queue in one
+    order instead of deadlocking (a presence row's foreign key takes KEY SHARE on the
+    consultation, which ``record_event`` would then want to upgrade). False if unknown."""
+    return await conn.fetchrow(LOCK, consultation_id) is not None
+
+
 async def record_event(conn: Conn, consultation_id: int, event: str, *,
                        staff_id: int | None = None, detail: dict[str, Any] | None = None) -> None:
     """Apply a signalling event: move the state, stamp the first arrival, admission and end,

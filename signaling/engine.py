@@ -1,0 +1,99 @@
+"""The signalling engine of one instance, put together: each part receives its collaborators
+when it is made, in this order (no part reaches for another later, none imports a part made
+after it):
+
+    Outbox -> Hub -> Views, Probes -> Arrivals, Departures, Actions -> Handlers, Inbound
+    -> Bus (publishes the outbox, delivers to Inbound) -> Watch
+
+``start`` and ``stop`` run with the app (``signaling.setup``); ``shutdown`` runs in aiohttp's
+``on_shutdown``, while the socket handlers still run, so every client hears
+``server_shutdown`` and a 1001 close before anything is torn down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+from prometheus_client import CollectorRegistry
+
+from server.background import Background
+from server.config import Config
+from signaling import conn as conn_module
+from signaling import errors, presence
+from signaling.actions import Actions
+from signaling.arrivals import Arrivals
+from signaling.bus import Bus, Outbox
+from signaling.departures import Departures
+from signaling.directory import Directory
+from signaling.handlers import Handlers
+from signaling.hub import Hub
+from signaling.inbound import Inbound
+from signaling.metrics import SignalMetrics
+from signaling.notices import NoticeText
+from signaling.probes import Probes
+from signaling.views import Views
+from signaling.watch import Watch
+
+log = logging.getLogger("casa.signaling")
+
+# How long shutdown waits for the clients' close handshakes before the sockets are dropped.
+SHUTDOWN_CLOSE_S = 2.0
+
+
+class Engine:
+    """Signalling on one instance."""
+
+    def __init__(self, *, pool: asyncpg.Pool,
+                 connect: Callable[[], Awaitable[asyncpg.Connection]], config: Config,
+                 registry: CollectorRegistry, directory: Directory, notice_text: NoticeText,
+                 grace_s: float = presence.GRACE_S,
+                 write_deadline_s: float = conn_module.WRITE_DEADLINE_S) -> None:
+        self.pool = pool
+        self.write_deadline_s = write_deadline_s
+        self.background = Background("signaling")
+        self.outbox = Outbox()
+        self.metrics = SignalMetrics(registry)
+        self.hub = Hub(self.metrics, self.outbox)
+        self.views = Views(pool, directory)
+        self.probes = Probes(self.hub)
+        self.arrivals = Arrivals(pool, config, self.hub, self.views, directory, self.probes)
+        self.departures = Departures(pool, self.hub, self.views, directory, self.probes,
+                                     self.background, grace_s)
+        self.actions = Actions(pool, self.hub, self.views, directory, notice_text)
+        self.handlers = Handlers(self.hub, self.actions, self.departures)
+        self.inbound = Inbound(self.hub, self.views, self.probes)
+        self.bus = Bus(pool, connect, self.hub.instance_id, self.outbox, self.inbound.on_event,
+                       self.arrivals.resync, config.secret_key,
+                       on_rejected=lambda reason: self.metrics.bus_rejected.labels(reason).inc())
+        self.watch = Watch(pool, self.hub, self.departures,
+                           timedelta(minutes=config.session_idle_minutes), self.background)
+
+    async def start(self) -> None:
+        await presence.heartbeat(self.pool, self.hub.instance_id)
+        await self.bus.start()
+        self.watch.start()
+
+    async def shutdown(self) -> None:
+        """Tell every client the instance is stopping (``server_shutdown``, close 1001) and
+        wait, briefly, for their close handshakes. Their places are kept (``stop`` marks them
+        dropped in one statement), so they resume on another instance or after a restart."""
+        conns = list(self.hub.conns)
+        for c in conns:
+            c.replaced = True
+            c.fail(errors.SERVER_SHUTDOWN)
+        if conns:
+            await asyncio.wait_for(
+                asyncio.gather(*(c.wait_closed(SHUTDOWN_CLOSE_S) for c in conns)),
+                SHUTDOWN_CLOSE_S + 1)
+
+    async def stop(self) -> None:
+        await self.watch.stop()
+        self.departures.cancel_timers()
+        await self.background.close()
+        await self.bus.stop()
+        with contextlib.suppress(Exception):
+            await presence.deregister(self.pool, self.hub.instance_id)
