@@ -25,11 +25,9 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -51,7 +49,6 @@ MAX_AGE_S = 60.0
 # Senders silent for this long are forgotten: any payload of theirs is stale by then.
 FORGET_AFTER_S = 2 * MAX_AGE_S
 
-_SEPARATOR = b"\n"   # never inside compact JSON, where a newline is escaped
 
 
 class EnvelopeError(Exception):
@@ -61,27 +58,6 @@ class EnvelopeError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def pack(event: dict[str, Any]) -> bytes:
-    """The event as sealed: compact JSON, then its relayed frame (``text``) as it is."""
-    text = event.get("text")
-    if isinstance(text, str):
-        head = {k: v for k, v in event.items() if k != "text"}
-        return (json.dumps(head, separators=(",", ":"), default=str).encode() + _SEPARATOR
-                + text.encode("utf-8", "surrogatepass"))
-    return json.dumps(event, separators=(",", ":"), default=str).encode()
-
-
-def unpack(body: bytes) -> dict[str, Any]:
-    """The event ``pack`` made (raises ValueError on anything else)."""
-    head, sep, text = body.partition(_SEPARATOR)
-    event = json.loads(head)
-    if type(event) is not dict:
-        raise ValueError("not an event")
-    if sep:
-        event["text"] = text.decode("utf-8", "surrogatepass")
-    return event
 
 
 class Envelope:

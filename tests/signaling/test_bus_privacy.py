@@ -11,10 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from server import patients
 from server.keys import METRICS
-from signaling import bus, envelope
+from signaling import bus
+from signaling import events as signal_events
 from signaling.envelope import Envelope
 from signaling.peer import CallPeer
 from tests.conftest import SECRET_KEY
@@ -47,7 +49,7 @@ class Tap:
         for payload in self.payloads[len(self._opened):]:
             opened = self.opener.open(payload)
             assert opened is not None
-            self._opened.append(envelope.unpack(opened[1]))
+            self._opened.append(msgspec.to_builtins(signal_events.decode(opened[1])))
         return list(self._opened)
 
     async def start(self, db_url: str) -> None:
@@ -201,7 +203,7 @@ async def test_chat_crosses_sealed_and_an_altered_or_replayed_payload_is_refused
                        Envelope(SECRET_KEY, "another_channel", "i_x").seal(b'{"k":"resync"}'),
                        # sealed under another deployment's key
                        Envelope(SECRET_KEY + "-other", bus.CHANNEL, "i_y").seal(
-                           envelope.pack({"k": bus.RESYNC}))],
+                           signal_events.encode(signal_events.Resync()))],
         }
         before = {reason: _rejected(b.app, reason) for reason in attempts}
         conn = await asyncpg.connect(db_url)

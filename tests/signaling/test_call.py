@@ -8,7 +8,7 @@ from typing import Any
 
 from server.bookings import consultations
 from server.staff import Role
-from signaling import envelope
+from signaling import events
 from signaling.bus import CHANNEL
 from signaling.envelope import MAX_PAYLOAD_BYTES, MAX_SENDER_CHARS, Envelope
 from signaling.handlers import chat_frame
@@ -83,10 +83,9 @@ def test_every_accepted_chat_fits_a_notify_payload():
         text = chat_worst_case(char)
         Chat(text=text).check()
         out = chat_frame(Chat(text=text, id=EMOJI * 64), "p_" + "x" * 38)
-        event = {"k": "relay", "room": "9" * 64, "to": None, "text": out,
-                 "from": "p_" + "x" * 38}
+        event = events.Relay(room="9" * 64, to=None, text=out.decode(), from_="p_" + "x" * 38)
         sealer = Envelope(SECRET_KEY, CHANNEL, "i_" + "x" * (MAX_SENDER_CHARS - 2))
-        payload = sealer.seal(envelope.pack(event))   # raises when over MAX_BODY_BYTES
+        payload = sealer.seal(events.encode(event))   # raises when over MAX_BODY_BYTES
         assert len(payload.encode()) <= MAX_PAYLOAD_BYTES, (repr(char), len(payload))
     assert len(chat_worst_case("a")) == CHAT_MAX_CHARS   # plain text keeps its 2000 chars
     assert len(chat_worst_case(EMOJI)) < CHAT_MAX_CHARS

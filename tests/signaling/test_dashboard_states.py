@@ -9,10 +9,11 @@ import time
 import asyncpg
 
 from server.bookings import consultations
-from signaling import bus, envelope
+from signaling import bus, events
 from signaling.envelope import Envelope
-from signaling.keys import BUS, HUB, LIFECYCLE
+from signaling.keys import ENGINE
 from signaling.presence import Member
+from signaling.states import Place, Role
 from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import on_today, states, two_instances, waiting_until
 
@@ -76,9 +77,9 @@ async def test_a_patient_who_does_not_come_back_is_shown_left(clients, visits, g
     finally:
         await conn.close()
     assert c is not None
-    life = client.server.app[LIFECYCLE]
-    member = Member(pid, "patient", "patient", "waiting", None, c.starts_at, {})
-    await life.expire(c, member)
+    departures = client.server.app[ENGINE].departures
+    member = Member(pid, "patient", Role.PATIENT, Place.WAITING, None, c.starts_at, {})
+    await departures.expire(c, member)
     await waiting_until(dashboard, lambda e: states(e) == [(pid, "left")])
     # A dashboard opened now reads the same from the database.
     fresh = await clients.staff(gp.id)
@@ -97,7 +98,7 @@ async def test_a_dashboard_opened_late_sees_an_ended_consultation(clients, visit
 
 
 async def _listener_pid(app: object, within: float = 10.0) -> int:
-    bus = app[BUS]  # type: ignore[index]
+    bus = app[ENGINE].bus  # type: ignore[index]
     deadline = time.monotonic() + within
     while bus._listener is None or bus._listener.is_closed() or not bus.connected.is_set():
         assert time.monotonic() < deadline, "the bus did not connect"
@@ -117,12 +118,13 @@ async def test_dashboard_is_refreshed_after_the_bus_reconnects(
         await waiting_until(dashboard, lambda e: states(e) == [(pid, "waiting")])
         # A's events stop reaching B (as when B's listening connection is down): the admit
         # goes unheard there.
-        hub_a = a.app[HUB]
-        publish, hub_a.publish = hub_a.publish, None
+        outbox_a = a.app[ENGINE].outbox
+        publish = outbox_a.publish
+        outbox_a.publish = lambda *_args, **_kw: None
         doctor = await a.staff(gp.id, visit.room_id)
         await doctor.send("admit", peer=pid)
         await patient.expect("admitted", 5)
-        hub_a.publish = publish
+        outbox_a.publish = publish
         await dashboard.send("ping")
         await dashboard.expect("pong", 5)
         assert all(states(m["entries"]) == [(pid, "waiting")] for m in dashboard.backlog
@@ -202,7 +204,7 @@ async def test_an_instance_that_lost_events_makes_the_others_refresh(clients, vi
     try:
         sealer = Envelope(SECRET_KEY, bus.CHANNEL, "i_another_instance")
         await conn.execute("SELECT pg_notify($1, $2)", bus.CHANNEL,
-                           sealer.seal(envelope.pack({"k": bus.RESYNC})))
+                           sealer.seal(events.encode(events.Resync())))
     finally:
         await conn.close()
     deadline = time.monotonic() + 10

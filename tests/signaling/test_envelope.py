@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from signaling import envelope
+from signaling import envelope, events
 from signaling.envelope import MAX_AGE_S, MAX_BODY_BYTES, MAX_PAYLOAD_BYTES, Envelope
 from tests.conftest import SECRET_KEY
 
@@ -35,16 +35,16 @@ def _reason(opener: Envelope, payload: str) -> str:
 def test_an_event_and_its_relayed_frame_open_as_they_were_sent():
     sender, reader = _pair(Clock())
     frame = '{"type":"chat","text":"riga\\ndue \\u00e8","from":"p_1"}\n'
-    event = {"k": "relay", "room": "7", "to": None, "text": frame, "from": "p_1"}
-    payload = sender.seal(envelope.pack(event))
+    event = events.Relay(room="7", to=None, text=frame, from_="p_1")
+    payload = sender.seal(events.encode(event))
     assert "riga" not in payload and "relay" not in payload
     assert payload.startswith("i_sender.1.")
     opened = reader.open(payload)
     assert opened is not None and opened[0] == "i_sender"
-    assert envelope.unpack(opened[1]) == event
+    assert events.decode(opened[1]) == event
     assert sender.open(payload) is None   # its own: skipped, not an error
     # The frame is carried as it is, not escaped again: the body is its size plus the head.
-    assert len(envelope.pack(event)) < len(frame) + 60
+    assert len(events.encode(event)) < len(frame) + 60
 
 
 def test_a_payload_is_refused_when_replayed_late_or_early():

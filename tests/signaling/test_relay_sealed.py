@@ -5,6 +5,7 @@ trigger and searched for the plaintext."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -13,9 +14,9 @@ import asyncpg
 import pytest
 
 from server.keys import METRICS
-from signaling import bus, envelope, seal
+from signaling import bus, events, seal
 from signaling.envelope import Envelope
-from signaling.keys import BUS, HUB
+from signaling.keys import ENGINE
 from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import states, two_instances, waiting_until
 
@@ -116,7 +117,7 @@ async def test_a_large_event_for_every_instance_is_deleted_after_the_last_reads_
     try:
         # No relay for everyone is this large today (chat is capped); the bus must still
         # count its readers and delete the row. The room is unknown: nothing is delivered.
-        a.app[BUS].publish("relay", room="nowhere", to=None, text=MARKER * 400)
+        a.app[ENGINE].outbox.publish(events.Relay(room="nowhere", to=None, text=MARKER * 400))
         deadline = time.monotonic() + 5
         while not await captured.fetchval("SELECT count(*) FROM relay_capture"):
             assert time.monotonic() < deadline, "the event did not go through the table"
@@ -136,7 +137,7 @@ async def test_garbled_or_forged_bus_payloads_are_dropped_and_the_bus_goes_on(
     try:
         dashboard = await b.staff(gp.id)
         assert await waiting_until(dashboard, lambda e: True) == []
-        target = b.app[HUB].instance_id
+        target = b.app[ENGINE].hub.instance_id
         # A row that is not a seal under our key (as if written by someone without it).
         forged = await captured.fetchval(
             "INSERT INTO signaling_relay (sealed, readers) VALUES ($1, 1) RETURNING id",
@@ -147,11 +148,11 @@ async def test_garbled_or_forged_bus_payloads_are_dropped_and_the_bus_goes_on(
         # Sealed under the key, but not events the hub can apply (an instance with a bug).
         sealer = Envelope(SECRET_KEY, bus.CHANNEL, "i_elsewhere")
         for event in ({"k": "member"}, {"k": "relay", "room": 5},
-                      {"k": bus.REF, "ref": 987654321, "r": target},
-                      {"k": bus.REF, "ref": "x", "r": target},
-                      {"k": bus.REF, "ref": forged, "r": target}):
+                      {"k": "ref", "ref": 987654321, "r": target},
+                      {"k": "ref", "ref": "x", "r": target},
+                      {"k": "ref", "ref": forged, "r": target}):
             await captured.execute("SELECT pg_notify($1, $2)", bus.CHANNEL,
-                                   sealer.seal(envelope.pack(event)))
+                                   sealer.seal(json.dumps(event).encode()))
         await captured.execute("SELECT pg_notify($1, $2)", bus.CHANNEL, sealer.seal(b"[]"))
         patient = await a.patient(visit)
         pid = patient.welcome["peer_id"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from signaling.keys import HUB, LIFECYCLE
+from signaling.keys import ENGINE
 from signaling.peer import CallPeer
 
 
@@ -76,9 +76,9 @@ async def test_after_the_grace_the_patient_has_left(client, clients, visits, gp,
     await conn.execute("UPDATE signaling_participants SET last_seen_at = now() - "
                        "interval '31 seconds' WHERE peer_id = $1", pid)
     app = client.app
-    room = app[HUB].rooms[str(visit.consultation_id)]
+    room = app[ENGINE].hub.rooms[str(visit.consultation_id)]
     assert room.consultation is not None
-    await app[LIFECYCLE].expire(room.consultation, room.members[pid])
+    await app[ENGINE].departures.expire(room.consultation, room.members[pid])
     left = await doctor.expect("peer_left", 2)
     assert left == {"type": "peer_left", "peer_id": pid, "reason": "timeout"}
     back = await clients.patient(visit)
