@@ -16,6 +16,7 @@ from signaling.ws import ws_view
 
 
 def setup(app: web.Application) -> None:
+    app[DIRECTORY] = BookingsDirectory()   # tests may replace it before the app starts
     app.router.add_get("/ws", ws_view, name="signaling_ws")
     echo.setup(app)
     app.cleanup_ctx.append(_signaling)
@@ -24,7 +25,7 @@ def setup(app: web.Application) -> None:
 
 async def _signaling(app: web.Application) -> AsyncIterator[None]:
     engine = Engine(pool=app[POOL], connect=app[DATABASE].connect, config=app[CONFIG],
-                    registry=app[METRICS], directory=app.get(DIRECTORY, BookingsDirectory()),
+                    registry=app[METRICS], directory=app[DIRECTORY],
                     notice_text=notices.translator(app),
                     grace_s=app.get(GRACE_S, presence.GRACE_S),
                     write_deadline_s=app.get(WRITE_DEADLINE_S, conn.WRITE_DEADLINE_S))
