@@ -26,6 +26,8 @@ from signaling.events import BusEvent, Ref, Resync
 log = logging.getLogger("casa.signaling.bus")
 
 CHANNEL = "casa_signal"
+# Staff sessions that stopped being live (migration 0311): the payload is a staff id.
+SESSION_CHANNEL = "casa_session"
 # One round trip carries up to this many notifications.
 MAX_BATCH = 200
 # Reconnect backoff after losing the database.
@@ -34,6 +36,7 @@ RECONNECT_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 EventHandler = Callable[[BusEvent], Awaitable[None]]
 ResyncHandler = Callable[[], Awaitable[None]]
 RejectHandler = Callable[[str], None]
+SessionHandler = Callable[[int], None]
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
 
@@ -58,8 +61,10 @@ class Bus:
 
     def __init__(self, pool: asyncpg.Pool, connect: Connect, instance_id: str, outbox: Outbox,
                  on_event: EventHandler, on_resync: ResyncHandler, secret_key: str,
-                 on_rejected: RejectHandler = lambda _reason: None) -> None:
+                 on_rejected: RejectHandler = lambda _reason: None,
+                 on_session: SessionHandler = lambda _staff_id: None) -> None:
         self.pool = pool
+        self.on_session = on_session
         self.connect = connect
         self.instance_id = instance_id
         self.on_event = on_event
@@ -102,6 +107,7 @@ class Bus:
                 self._lost.clear()
                 conn.add_termination_listener(lambda _c: self._lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
+                await conn.add_listener(SESSION_CHANNEL, self._on_session)
                 self._listener = conn
                 resync = attempt > 0
                 attempt = 0
@@ -117,6 +123,10 @@ class Bus:
             delay = RECONNECT_DELAYS_S[min(attempt, len(RECONNECT_DELAYS_S) - 1)]
             attempt += 1
             await asyncio.sleep(delay)
+
+    def _on_session(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload.isdigit():
+            self.on_session(int(payload))
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self._inbox.put_nowait((payload, time.time()))

@@ -3,7 +3,7 @@ when it is made, in this order (no part reaches for another later, none imports 
 after it):
 
     Outbox -> Hub -> Views, Probes -> Arrivals, Departures, Actions -> Handlers, Inbound
-    -> Bus (publishes the outbox, delivers to Inbound) -> Watch
+    -> Watch -> Bus (publishes the outbox, delivers to Inbound and Watch)
 
 ``start`` and ``stop`` run with the app (``signaling.setup``); ``shutdown`` runs in aiohttp's
 ``on_shutdown``, while the socket handlers still run, so every client hears
@@ -66,11 +66,17 @@ class Engine:
         self.actions = Actions(pool, self.hub, self.views, directory, notice_text)
         self.handlers = Handlers(self.hub, self.actions, self.departures)
         self.inbound = Inbound(self.hub, self.views, self.probes)
-        self.bus = Bus(pool, connect, self.hub.instance_id, self.outbox, self.inbound.on_event,
-                       self.arrivals.resync, config.secret_key,
-                       on_rejected=lambda reason: self.metrics.bus_rejected.labels(reason).inc())
         self.watch = Watch(pool, self.hub, self.departures,
                            timedelta(minutes=config.session_idle_minutes), self.background)
+        self.bus = Bus(pool, connect, self.hub.instance_id, self.outbox, self.inbound.on_event,
+                       self._resync, config.secret_key,
+                       on_rejected=lambda reason: self.metrics.bus_rejected.labels(reason).inc(),
+                       on_session=self.watch.session_ended)
+
+    async def _resync(self) -> None:
+        """The bus was lost a while: what was announced meanwhile was not heard."""
+        await self.arrivals.resync()
+        await self.watch.sessions()
 
     async def start(self) -> None:
         await presence.heartbeat(self.pool, self.hub.instance_id)

@@ -1,7 +1,8 @@
-"""Background duties of one instance: re-check the staff sessions behind open sockets (so a
-logout or revocation closes them within a second on every instance), beat the instance's
-heart, take over the sockets of dead instances, and purge old relay payloads. Each is a loop
-of ``server.background`` (logged, backed off, never dying of a failure)."""
+"""Background duties of one instance: close the sockets of staff sessions that ended (a logout
+or revocation is announced by the database, migration 0311, and closes that person's sockets
+at once on every instance; expiry by time is caught by a sweep), beat the instance's heart,
+take over the sockets of dead instances, and purge old relay payloads. Each is a loop of
+``server.background`` (logged, backed off, never dying of a failure)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from signaling import errors, presence, relaystore
 from signaling.departures import Departures
 from signaling.hub import Hub
 
-# Twice a second, so a revoked session's sockets close well within a second.
-SESSION_CHECK_S = 0.5
+# A session reaching its absolute expiry (or its idle limit, which an open socket's touches
+# hold off) is noticed within this. Logouts and revocations are announced, not swept for.
+SESSION_SWEEP_S = 30.0
 # Instances beat every second; INSTANCE_DEAD_S (5 s) without a beat is death.
 HEARTBEAT_S = 1.0
 # An open call counts as activity for the session's idle timer (a 50-minute session has no
@@ -37,9 +39,12 @@ WHERE token_hash = ANY($1::bytea[]) AND revoked_at IS NULL
 """
 
 
-async def check_sessions(pool: asyncpg.Pool, hub: Hub, idle: timedelta) -> int:
-    """Close the sockets whose staff session is no longer live; returns how many."""
-    hashes = list(hub.sessions)
+async def check_sessions(pool: asyncpg.Pool, hub: Hub, idle: timedelta,
+                         staff_id: int | None = None) -> int:
+    """Close the sockets whose staff session is no longer live (of ``staff_id`` only, when
+    given); returns how many."""
+    hashes = [h for h, conns in hub.sessions.items()
+              if staff_id is None or any(c.staff_id == staff_id for c in conns)]
     if not hashes:
         return 0
     live = {r["token_hash"] for r in await pool.fetch(LIVE_SESSIONS, hashes, idle)}
@@ -65,7 +70,7 @@ class Watch:
 
     def start(self) -> None:
         every = self.background.every
-        self._tasks = [every(SESSION_CHECK_S, self.sessions, "session check"),
+        self._tasks = [every(SESSION_SWEEP_S, self.sessions, "session sweep"),
                        every(HEARTBEAT_S, self.heartbeat, "heartbeat"),
                        every(TOUCH_SESSIONS_S, self.touch, "session touch"),
                        every(PURGE_S, self.purge, "relay purge")]
@@ -77,6 +82,11 @@ class Watch:
 
     async def sessions(self) -> None:
         await check_sessions(self.pool, self.hub, self.idle)
+
+    def session_ended(self, staff_id: int) -> None:
+        """The database announced that one of this person's sessions ended."""
+        self.background.spawn(check_sessions(self.pool, self.hub, self.idle, staff_id),
+                              "session check")
 
     async def heartbeat(self) -> None:
         await presence.heartbeat(self.pool, self.hub.instance_id)
