@@ -13,7 +13,6 @@ import asyncpg
 
 from server import staff as staff_store
 from signaling import errors, frames, presence
-from signaling.conn import Conn
 from signaling.directory import Consultation, Directory, staff_ids
 from signaling.errors import ProtocolError
 from signaling.events import Direct, Ended, Invited
@@ -21,12 +20,12 @@ from signaling.hub import Hub
 from signaling.messages import Admit, Invite, Notice, SendBack
 from signaling.notices import NoticeText
 from signaling.presence import Member
-from signaling.rooms import Room
+from signaling.rooms import Room, Socket
 from signaling.states import Change, Kind, LeftReason, Place, Role
 from signaling.views import Views
 
 
-def _clinician_room(conn: Conn) -> tuple[Room, Consultation]:
+def _clinician_room(conn: Socket) -> tuple[Room, Consultation]:
     room = conn.room
     if conn.kind != Kind.CLINICIAN or room is None or room.consultation is None:
         raise ProtocolError(errors.NOT_ALLOWED)
@@ -51,7 +50,7 @@ class Actions:
         self.directory = directory
         self.notice_text = notice_text
 
-    async def _move(self, conn: Conn, peer: str, src: Place, dst: Place, event: str,
+    async def _move(self, conn: Socket, peer: str, src: Place, dst: Place, event: str,
                     refused: errors.SignalError) -> tuple[Room, Member]:
         room, c = _clinician_room(conn)
         m = _patient(room, peer)
@@ -65,18 +64,18 @@ class Actions:
         # held the socket last, which may since have died).
         return room, replace(moved, instance_id=room.members.get(m.peer_id, m).instance_id)
 
-    async def admit(self, conn: Conn, msg: Admit) -> None:
+    async def admit(self, conn: Socket, msg: Admit) -> None:
         room, moved = await self._move(conn, msg.peer, Place.WAITING, Place.IN_CALL,
                                        "admitted", errors.NOT_WAITING)
         room.setup_started = time.perf_counter()
         self.hub.publish_change(room, moved, Change.ADMITTED)
 
-    async def send_back(self, conn: Conn, msg: SendBack) -> None:
+    async def send_back(self, conn: Socket, msg: SendBack) -> None:
         room, moved = await self._move(conn, msg.peer, Place.IN_CALL, Place.WAITING,
                                        "sent_back", errors.UNKNOWN_PEER)
         self.hub.publish_change(room, moved, Change.SENT_BACK, LeftReason.SENT_BACK)
 
-    def notice(self, conn: Conn, msg: Notice) -> None:
+    def notice(self, conn: Socket, msg: Notice) -> None:
         room, _c = _clinician_room(conn)
         m = _patient(room, msg.peer)
         if m.status != Place.WAITING:
@@ -91,7 +90,7 @@ class Actions:
         elif m.instance_id is not None:
             self.hub.outbox.publish(Direct(room=room.key, to=m.peer_id, text=text.decode()))
 
-    async def invite(self, conn: Conn, msg: Invite) -> None:
+    async def invite(self, conn: Socket, msg: Invite) -> None:
         room, c = _clinician_room(conn)
         msg_id: Any = frames.unset_if_none(msg.id)
         if msg.guest:
@@ -118,7 +117,7 @@ class Actions:
         self.hub.outbox.publish(Invited(cid=c.id, staff_id=msg.staff_id))
         conn.send(frames.encode(frames.Invited(id=msg_id, staff_id=msg.staff_id)))
 
-    async def end(self, conn: Conn) -> None:
+    async def end(self, conn: Socket) -> None:
         room, c = _clinician_room(conn)
         async with room.lock:
             present = sorted({m.participant for m in room.members.values()

@@ -22,7 +22,6 @@ from records import audit
 from server.config import Config
 from signaling import errors, frames, presence, turn
 from signaling.auth import Identity, check_window
-from signaling.conn import Conn
 from signaling.directory import GONE_BOOKING_STATUSES, Consultation, Directory
 from signaling.errors import ProtocolError
 from signaling.events import Replace
@@ -36,7 +35,7 @@ from signaling.messages import (
 )
 from signaling.presence import Member
 from signaling.probes import Probes
-from signaling.rooms import Room
+from signaling.rooms import Room, Socket
 from signaling.states import Change, Kind, Place, Role
 from signaling.views import Views, finished
 
@@ -58,7 +57,7 @@ class Arrivals:
         self.directory = directory
         self.probes = probes
 
-    async def enter(self, conn: Conn, who: Identity, nurse_present: bool | None) -> None:
+    async def enter(self, conn: Socket, who: Identity, nurse_present: bool | None) -> None:
         """Route an authenticated hello: probe, dashboard, or a consultation."""
         conn.kind = who.kind
         conn.staff_id = who.staff_id
@@ -93,7 +92,7 @@ class Arrivals:
         self.hub.track(conn)
         await self.join(conn, who, detail)
 
-    async def join(self, conn: Conn, who: Identity, detail: dict[str, Any]) -> None:
+    async def join(self, conn: Socket, who: Identity, detail: dict[str, Any]) -> None:
         """A socket enters its consultation (waiting or in the call) and gets ``welcome``."""
         c = who.consultation
         assert c is not None
@@ -145,7 +144,7 @@ class Arrivals:
             if conn.kind == Kind.CLINICIAN:
                 conn.send(frames.encode(frames.WaitingList(entries=room.waiting_entries())))
 
-    def welcome(self, conn: Conn, room: Room, member: Member, resumed: bool,
+    def welcome(self, conn: Socket, room: Room, member: Member, resumed: bool,
                 c: Consultation | None) -> bytes:
         expires = c.join_closes_at.timestamp() if c is not None else None
         peers = ([room.peer_object(m, conn) for m in room.in_call(member.peer_id)]
@@ -158,7 +157,7 @@ class Arrivals:
 
     # --- dashboards ---
 
-    async def dashboard(self, conn: Conn, who: Identity) -> None:
+    async def dashboard(self, conn: Socket, who: Identity) -> None:
         """A clinician's dashboard: the live state of all their consultations today. Tracked
         before it is filled, so no change made meanwhile is missed (its entries are sent once
         it has had its welcome)."""
@@ -173,7 +172,7 @@ class Arrivals:
         conn.ready = True
         send_dashboard(conn)
 
-    async def fill_dashboard(self, conn: Conn) -> None:
+    async def fill_dashboard(self, conn: Socket) -> None:
         """(Re)compute a dashboard's entries from the rooms here or from the database."""
         assert conn.staff_id is not None and conn.waiting is not None
         today = datetime.now(ROME).date()

@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import WSMsgType, web
 
 from signaling import errors
+from signaling.presence import Member
 from signaling.states import Kind, Place
-
-if TYPE_CHECKING:
-    from signaling.rooms import Room
 
 # A well-behaved client answers a close frame at once; waiting longer only reads more input.
 CLOSE_HANDSHAKE_S = 5.0
@@ -40,8 +39,19 @@ WRITE_DEADLINE_S = 10.0
 SLOW_ABORT_S = 2.0
 
 
-class Conn:
-    """One WebSocket."""
+class HasMembers(Protocol):
+    """What a socket needs of its room (``signaling.rooms.Room``, which imports this module:
+    the room's type is a parameter here rather than an import)."""
+
+    @property
+    def members(self) -> Mapping[str, Member]: ...
+
+
+RoomT = TypeVar("RoomT", bound=HasMembers)
+
+
+class Conn(Generic[RoomT]):
+    """One WebSocket (``Socket``, in ``signaling.rooms``: a socket in a ``Room``)."""
 
     __slots__ = ("_bytes", "_closing", "_given_up", "_queue", "_wake", "_writer", "close_done",
                  "closed", "err_count", "err_window", "kind", "lang", "last", "participant",
@@ -58,7 +68,7 @@ class Conn:
         self.kind = Kind.NONE
         self.peer_id = ""
         self.participant = ""
-        self.room: Room | None = None
+        self.room: RoomT | None = None
         self.staff_id: int | None = None
         self.session_hash: bytes | None = None
         self.lang = "it"

@@ -12,11 +12,11 @@ import asyncpg
 
 from server.background import Background
 from signaling import presence
-from signaling.conn import Conn
 from signaling.directory import Consultation, Directory
 from signaling.hub import Hub
 from signaling.presence import Member
 from signaling.probes import Probes
+from signaling.rooms import Socket
 from signaling.states import Change, LeftReason
 from signaling.views import Views
 
@@ -38,7 +38,7 @@ class Departures:
         self.grace_s = grace_s
         self._timers: set[asyncio.TimerHandle] = set()
 
-    async def dropped(self, conn: Conn) -> None:
+    async def dropped(self, conn: Socket) -> None:
         """The socket closed without ``leave``: keep the place for the grace period."""
         room = conn.room
         if room is None or conn.replaced or not conn.peer_id:
@@ -88,7 +88,7 @@ class Departures:
         await self.views.name(room, member)
         self.hub.publish_change(room, member, change, reason)
 
-    async def leave(self, conn: Conn) -> None:
+    async def leave(self, conn: Socket) -> None:
         room = conn.room
         conn.replaced = True   # nothing to keep for a deliberate leave
         if room is not None and room.local.get(conn.peer_id) is conn:

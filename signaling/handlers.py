@@ -12,7 +12,6 @@ from typing import Any
 
 from signaling import errors, frames
 from signaling.actions import Actions
-from signaling.conn import Conn
 from signaling.departures import Departures
 from signaling.errors import ProtocolError
 from signaling.events import Relay
@@ -32,9 +31,10 @@ from signaling.messages import (
     Ping,
     SendBack,
 )
+from signaling.rooms import Socket
 from signaling.states import Place
 
-Handler = Callable[[Conn, Any, str], Awaitable[None]]
+Handler = Callable[[Socket, Any, str], Awaitable[None]]
 _PONG = frames.encode(frames.Pong())
 
 
@@ -67,7 +67,7 @@ class Handlers:
             Hello: self.hello, Admit: self.admit, SendBack: self.send_back,
             Notice: self.notice, Invite: self.invite, Leave: self.leave, End: self.end}
 
-    async def relay(self, conn: Conn, msg: Offer | Answer | Candidate, text: str) -> None:
+    async def relay(self, conn: Socket, msg: Offer | Answer | Candidate, text: str) -> None:
         """Relay an offer, answer or candidate to ``msg.to``, inside the sender's consultation
         only, with the server's ``from``."""
         room = conn.room
@@ -95,7 +95,7 @@ class Handlers:
             hub.metrics.setup_seconds.observe(time.perf_counter() - room.setup_started)
             room.setup_started = None
 
-    async def broadcast(self, conn: Conn, msg: MediaState | Chat, text: str) -> None:
+    async def broadcast(self, conn: Socket, msg: MediaState | Chat, text: str) -> None:
         room = conn.room
         if room is None or not conn.in_call:
             raise ProtocolError(errors.NOT_IN_CALL)
@@ -113,26 +113,26 @@ class Handlers:
             self.hub.outbox.publish(Relay(room=room.key, to=None, from_=conn.peer_id,
                                           text=out.decode()))
 
-    async def ping(self, conn: Conn, msg: Ping, text: str) -> None:
+    async def ping(self, conn: Socket, msg: Ping, text: str) -> None:
         conn.send(frames.encode(frames.Pong(id=msg.id)) if msg.id else _PONG)
 
-    async def hello(self, conn: Conn, msg: Hello, text: str) -> None:
+    async def hello(self, conn: Socket, msg: Hello, text: str) -> None:
         raise ProtocolError(errors.DUPLICATE_HELLO)
 
-    async def admit(self, conn: Conn, msg: Admit, text: str) -> None:
+    async def admit(self, conn: Socket, msg: Admit, text: str) -> None:
         await self.actions.admit(conn, msg)
 
-    async def send_back(self, conn: Conn, msg: SendBack, text: str) -> None:
+    async def send_back(self, conn: Socket, msg: SendBack, text: str) -> None:
         await self.actions.send_back(conn, msg)
 
-    async def notice(self, conn: Conn, msg: Notice, text: str) -> None:
+    async def notice(self, conn: Socket, msg: Notice, text: str) -> None:
         self.actions.notice(conn, msg)
 
-    async def invite(self, conn: Conn, msg: Invite, text: str) -> None:
+    async def invite(self, conn: Socket, msg: Invite, text: str) -> None:
         await self.actions.invite(conn, msg)
 
-    async def leave(self, conn: Conn, msg: Leave, text: str) -> None:
+    async def leave(self, conn: Socket, msg: Leave, text: str) -> None:
         await self.departures.leave(conn)
 
-    async def end(self, conn: Conn, msg: End, text: str) -> None:
+    async def end(self, conn: Socket, msg: End, text: str) -> None:
         await self.actions.end(conn)

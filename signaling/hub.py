@@ -16,13 +16,12 @@ import msgspec
 
 from signaling import errors, events, frames
 from signaling.bus import Outbox
-from signaling.conn import Conn
 from signaling.directory import Consultation, staff_ids
 from signaling.frames import WaitingEntry
 from signaling.metrics import SignalMetrics
 from signaling.pending import Pending
 from signaling.presence import Member
-from signaling.rooms import Room
+from signaling.rooms import Room, Socket
 from signaling.states import Change, EntryState, Kind, Place, Role
 
 
@@ -38,11 +37,11 @@ class Hub:
         # Consultations shown on a dashboard here, by id (the same Room as in ``rooms`` when
         # a socket here is in it), kept current by the bus like the rooms.
         self.views: dict[int, Room] = {}
-        self.conns: set[Conn] = set()
+        self.conns: set[Socket] = set()
         # Sockets not yet past hello, by client address (capped per address in ws.py).
         self.pending = Pending()
-        self.dashboards: dict[int, set[Conn]] = {}
-        self.sessions: dict[bytes, set[Conn]] = {}
+        self.dashboards: dict[int, set[Socket]] = {}
+        self.sessions: dict[bytes, set[Socket]] = {}
         metrics.bind(lambda: len(self.conns), self._count_waiting, self._count_in_call,
                      lambda: len(self.pending))
 
@@ -81,14 +80,14 @@ class Hub:
 
     # --- sockets by session and dashboards ---
 
-    def track(self, conn: Conn) -> None:
+    def track(self, conn: Socket) -> None:
         self.conns.add(conn)
         if conn.session_hash is not None:
             self.sessions.setdefault(conn.session_hash, set()).add(conn)
         if conn.kind == Kind.DASHBOARD and conn.staff_id is not None:
             self.dashboards.setdefault(conn.staff_id, set()).add(conn)
 
-    def untrack(self, conn: Conn) -> None:
+    def untrack(self, conn: Socket) -> None:
         self.conns.discard(conn)
         h = conn.session_hash
         if h is not None and h in self.sessions:
@@ -246,7 +245,7 @@ def away(member: Member) -> Member:
     return replace(member, instance_id=None)
 
 
-def send_dashboard(conn: Conn, refresh: bool = False) -> None:
+def send_dashboard(conn: Socket, refresh: bool = False) -> None:
     """A dashboard's whole list (the protocol sends the full list, never a delta)."""
     assert conn.waiting is not None
     out = [e for entries in conn.waiting.values() for e in entries]

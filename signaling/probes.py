@@ -11,15 +11,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from signaling import events, presence
-from signaling.conn import Conn
 from signaling.directory import Consultation
 from signaling.events import ProbeMember
 from signaling.hub import Hub
 from signaling.presence import Member
-from signaling.rooms import Room
+from signaling.rooms import Room, Socket
 from signaling.states import Change, Place, Role
 
-Welcome = Callable[[Conn, Room, Member, bool, "Consultation | None"], bytes]
+Welcome = Callable[[Socket, Room, Member, bool, "Consultation | None"], bytes]
 
 
 class Probes:
@@ -28,7 +27,7 @@ class Probes:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    def join(self, conn: Conn, who_room: str, welcome: Welcome) -> None:
+    def join(self, conn: Socket, who_room: str, welcome: Welcome) -> None:
         """A probe peer enters its room, held in memory only, and is announced everywhere."""
         room = self.hub.rooms.get(who_room)
         if room is None:
@@ -43,7 +42,7 @@ class Probes:
         self.hub.outbox.publish(ProbeMember(room=room.key, member=events.to_wire(member),
                                             change=Change.JOINED))
 
-    def dropped(self, room: Room, conn: Conn) -> None:
+    def dropped(self, room: Room, conn: Socket) -> None:
         member = room.members.get(conn.peer_id)
         if member is not None:
             gone = replace(member, status=Place.LEFT, version=member.version + 1)

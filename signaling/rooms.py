@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeAlias
 
 from signaling.conn import Conn
 from signaling.directory import Consultation
@@ -18,12 +19,15 @@ from signaling.frames import PeerObject, WaitingEntry
 from signaling.presence import Member
 from signaling.states import EntryState, Kind, Place, Role
 
+# A socket in a room (the type every part of signalling passes around).
+Socket: TypeAlias = "Conn[Room]"
+
 
 @dataclass
 class Room:
     key: str                                   # str(consultation id), or "probe-..."
     consultation: Consultation | None          # None for probe rooms
-    local: dict[str, Conn] = field(default_factory=dict)
+    local: dict[str, Socket] = field(default_factory=dict)
     members: dict[str, Member] = field(default_factory=dict)
     # The newest version seen of every member, gone ones included (a late event about a
     # member who has since left must not bring them back).
@@ -76,7 +80,7 @@ class Room:
         return [m for m in self.members.values()
                 if m.status == Place.IN_CALL and m.peer_id != exclude]
 
-    def peer_object(self, m: Member, viewer: Conn) -> PeerObject:
+    def peer_object(self, m: Member, viewer: Socket) -> PeerObject:
         name: str | None = self.names.get(m.peer_id, "")
         if viewer.kind in (Kind.PATIENT, Kind.GUEST):
             if m.role == Role.PATIENT:

@@ -26,6 +26,7 @@ from signaling.errors import ProtocolError
 from signaling.hub import Hub
 from signaling.keys import ENGINE
 from signaling.messages import PROTOCOL_VERSION, Hello
+from signaling.rooms import Socket
 from signaling.wire import id_of, parse
 
 log = logging.getLogger("casa.signaling.ws")
@@ -97,7 +98,7 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
     ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, max_msg_size=2 * MAX_MESSAGE_BYTES,
                                autoping=False)
     await ws.prepare(request)
-    conn = Conn(ws, request.transport, engine.write_deadline_s)
+    conn: Socket = Conn(ws, request.transport, engine.write_deadline_s)
     conn.tokens = RATE_BURST
     conn.last = asyncio.get_running_loop().time()
     hub = engine.hub
@@ -125,7 +126,7 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
     return ws
 
 
-async def _hello(request: web.Request, engine: Engine, conn: Conn) -> bool:
+async def _hello(request: web.Request, engine: Engine, conn: Socket) -> bool:
     hub = engine.hub
     try:
         msg = await asyncio.wait_for(_receive(hub, conn), HELLO_TIMEOUT_S)
@@ -161,13 +162,13 @@ async def _hello(request: web.Request, engine: Engine, conn: Conn) -> bool:
     return True
 
 
-def _fail(hub: Hub, conn: Conn, kind: errors.SignalError,
+def _fail(hub: Hub, conn: Socket, kind: errors.SignalError,
           details: dict[str, object] | None = None, msg_id: str | None = None) -> None:
     hub.metrics.errors.labels(kind.code).inc()
     conn.fail(kind, msg_id, details)
 
 
-async def _receive(hub: Hub, conn: Conn) -> WSMessage | None:
+async def _receive(hub: Hub, conn: Socket) -> WSMessage | None:
     """The next text or binary frame, or the frame that ended the socket; None once the socket
     was cut for flooding. Every frame is paid for from one token bucket, pings and pongs too
     (aiohttp has already joined continuation frames into their message, whose size is
@@ -203,7 +204,7 @@ async def _receive(hub: Hub, conn: Conn) -> WSMessage | None:
             return msg
 
 
-async def _loop(engine: Engine, conn: Conn) -> None:
+async def _loop(engine: Engine, conn: Socket) -> None:
     loop = asyncio.get_running_loop()
     hub = engine.hub
     handlers = engine.handlers.by_type
@@ -243,7 +244,7 @@ def _echo_id(parsed: object, text: str) -> str | None:
     return id_of(text)
 
 
-def _over_budget(hub: Hub, conn: Conn, now: float) -> bool:
+def _over_budget(hub: Hub, conn: Socket, now: float) -> bool:
     if now - conn.err_window > ERROR_WINDOW_S:
         conn.err_window, conn.err_count = now, 0
     conn.err_count += 1
