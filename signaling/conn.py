@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Generic, Protocol, TypeVar
@@ -20,8 +21,11 @@ from typing import Any, Generic, Protocol, TypeVar
 from aiohttp import WSMsgType, web
 
 from signaling import errors
+from signaling.metrics import SignalMetrics
 from signaling.presence import Member
 from signaling.states import Kind, Place
+
+log = logging.getLogger("casa.signaling.conn")
 
 # A well-behaved client answers a close frame at once; waiting longer only reads more input.
 CLOSE_HANDSHAKE_S = 5.0
@@ -54,15 +58,18 @@ class Conn(Generic[RoomT]):
     """One WebSocket (``Socket``, in ``signaling.rooms``: a socket in a ``Room``)."""
 
     __slots__ = ("_bytes", "_closing", "_given_up", "_queue", "_wake", "_writer", "close_done",
-                 "closed", "err_count", "err_window", "kind", "lang", "last", "participant",
+                 "closed", "err_count", "err_window", "kind", "lang", "last", "metrics",
+                 "participant",
                  "peer_id", "ready", "replaced", "room", "session_hash", "staff_id",
                  "throttle_s", "throttle_window", "tokens", "transport", "waiting", "warned",
                  "write_deadline", "ws")
 
     def __init__(self, ws: web.WebSocketResponse,
                  transport: asyncio.Transport | None = None,
-                 write_deadline: float = WRITE_DEADLINE_S) -> None:
+                 write_deadline: float = WRITE_DEADLINE_S,
+                 metrics: SignalMetrics | None = None) -> None:
         self.ws = ws
+        self.metrics = metrics
         self.transport = transport
         self.write_deadline = write_deadline
         self.kind = Kind.NONE
@@ -203,6 +210,11 @@ class Conn(Generic[RoomT]):
         if self._given_up:
             return
         self._given_up = True
+        if kind == errors.TOO_SLOW:
+            # Fatal errors of the loop are counted there; this one starts here.
+            if self.metrics is not None:
+                self.metrics.errors.labels(kind.code).inc()
+            log.info("socket too slow, disconnected", extra={"peer_id": self.peer_id})
         self.closed = True
         self._closing = kind.close_code
         self._queue.clear()

@@ -98,7 +98,7 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
     ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, max_msg_size=2 * MAX_MESSAGE_BYTES,
                                autoping=False)
     await ws.prepare(request)
-    conn: Socket = Conn(ws, request.transport, engine.write_deadline_s)
+    conn: Socket = Conn(ws, request.transport, engine.write_deadline_s, engine.metrics)
     conn.tokens = RATE_BURST
     conn.last = asyncio.get_running_loop().time()
     hub = engine.hub
