@@ -188,6 +188,16 @@ class Conn(Generic[RoomT]):
         self.close_done = asyncio.Event()
         self._kick()
 
+    def detach(self) -> None:
+        """The socket's handler is ending: nothing more will be written (an idle writer would
+        otherwise wait for frames forever)."""
+        self.closed = True
+        self._queue.clear()
+        self._bytes = 0
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            writer.cancel()
+
     async def wait_closed(self, within: float = CLOSE_HANDSHAKE_S + 1) -> None:
         done = self.close_done
         if done is not None:

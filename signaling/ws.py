@@ -120,6 +120,7 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
             await asyncio.shield(drop)
         with contextlib.suppress(asyncio.CancelledError):
             await conn.wait_closed()
+        conn.detach()
         if not ws.closed:
             with contextlib.suppress(Exception):
                 await ws.close()
