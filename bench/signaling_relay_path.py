@@ -1,9 +1,10 @@
 """Benchmark 1c: the relay hot path in process, without sockets: CPU time per relayed frame
-(decode, fast-path validation, membership checks, ``from`` stamped, handed to the socket's
+(validation, membership checks, ``from`` stamped, handed to the socket's
 ``send_str``, here a no-op). The socket benchmarks (bench.signaling_relay) need a quiet
 machine; this one measures only this process's CPU time (``time.process_time``), so a busy
 machine disturbs it much less. It runs against whichever checkout it is started from (module
-layouts before and after the split of ws.py/messages.py/rooms.py), for before/after runs.
+layouts before and after the split of ws.py/messages.py/rooms.py, and before and after the
+msgspec wire types), for before/after runs.
 
     python -m bench.signaling_relay_path [--frames 200000] [--rounds 7] [--pairs 1]
 """
@@ -15,18 +16,19 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
-try:   # after the split (this session)
+from signaling import wire
+
+try:   # after the split of ws.py/messages.py/rooms.py
     from signaling.conn import Conn
     from signaling.handlers import relay
     from signaling.hub import Hub
     from signaling.rooms import Room
-    from signaling.wire import decode, relay_target
 except ImportError:   # before it
-    from signaling.messages import decode, relay_target  # type: ignore[attr-defined,no-redef]
     from signaling.rooms import Conn, Hub, Room  # type: ignore[attr-defined,no-redef]
     from signaling.ws import relay  # type: ignore[attr-defined]
 from signaling.metrics import SignalMetrics
@@ -53,6 +55,20 @@ def frames(to: str) -> list[str]:
     return [offer, *([cand] * 6), answer]
 
 
+def _target() -> Callable[[str], tuple[str, str]]:
+    """The validation ``ws._loop`` applies to a relayed frame: one msgspec decode, or (in
+    checkouts before it) the JSON decode and the dict fast path."""
+    old = vars(wire)
+    if "relay_target" in old:
+        decode, relay_target = old["decode"], old["relay_target"]
+        return lambda text: ((obj := decode(text))["type"], relay_target(obj))
+
+    def parsed(text: str) -> tuple[str, str]:
+        msg = wire.parse(text)
+        return msg.TYPE, msg.to  # type: ignore[union-attr]
+    return parsed
+
+
 async def run_once(n: int, pairs: int) -> float:
     hub = Hub(SignalMetrics(CollectorRegistry()))
     now = datetime.now(UTC)
@@ -75,12 +91,11 @@ async def run_once(n: int, pairs: int) -> float:
     for i in range(n):
         sender, burst = senders[(i // 8) % pairs]
         work.append((sender, burst[i % len(burst)]))
+    target = _target()
     started = time.process_time()
     for sender, text in work:   # the loop of ws._loop for an accepted relay frame
-        obj = decode(text)
-        to = relay_target(obj)
-        assert to is not None
-        await relay(hub, sender, obj["type"], to, text)
+        kind, to = target(text)
+        await relay(hub, sender, kind, to, text)
     return (time.process_time() - started) / n * 1e6
 
 

@@ -17,7 +17,18 @@ from signaling.conn import Conn
 from signaling.errors import ProtocolError
 from signaling.hub import Hub
 from signaling.lifecycle import Lifecycle
-from signaling.messages import Admit, Chat, Invite, Message, Notice, SendBack, frame
+from signaling.messages import (
+    Admit,
+    Answer,
+    Candidate,
+    Chat,
+    Invite,
+    Message,
+    Notice,
+    Offer,
+    SendBack,
+    frame,
+)
 
 Handler = Callable[[Conn, Message, str], Awaitable[None]]
 
@@ -71,7 +82,8 @@ async def relay(hub: Hub, conn: Conn, kind: str, to: str, text: str) -> None:
 
 def make_handlers(hub: Hub, life: Lifecycle) -> dict[str, Handler]:
     async def relay_to(conn: Conn, msg: Message, text: str) -> None:
-        await relay(hub, conn, msg.TYPE, msg.to, text)  # type: ignore[attr-defined]
+        assert isinstance(msg, Offer | Answer | Candidate)
+        await relay(hub, conn, msg.TYPE, msg.to, text)
 
     async def broadcast(conn: Conn, msg: Message, text: str) -> None:
         room = conn.room

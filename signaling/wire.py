@@ -1,113 +1,147 @@
-"""Frames in: ``decode`` (JSON text to a dict, or ``bad_json``), ``parse`` (to a message
-object), and the fast path for the relayed trio (offer, answer, candidate: most of all
-traffic), ``relay_target``.
+"""Frames in: ``parse`` turns one text frame into its message (``signaling.messages``) in one
+pass of msgspec's decoder, or raises a ``ProtocolError`` with the catalogued code:
 
-The fast path applies the same checks as the message classes' ``check`` methods
-(``signaling.messages``), on the decoded dict, without building a message object.
-Accept-only: anything it does not accept goes through ``from_dict``, which names the
-catalogued error, so both paths reject exactly the same frames
-(``test_fast_relay_path_accepts_exactly_what_parse_accepts``)."""
+- ``bad_json``: not JSON, not an object, NaN or Infinity, anything after the object;
+- ``unknown_type``: ``type`` missing, not a string, or not a message of the protocol;
+- ``invalid_field`` with ``details.field``: an unknown field (its name; inside ``candidate``,
+  ``candidate``), a missing one (its name), or a value of the wrong type, length or range
+  (its name, dotted when nested: ``candidate.sdpMid``); chat over its relay size adds
+  ``bytes`` and ``max_bytes``.
+
+Every frame goes through the same decoder, the relayed offers, answers and candidates too.
+Only a refused frame costs more: msgspec stops at the first fault in the order of the text,
+so the frame is decoded once more as plain JSON to name the fault the protocol names when
+there are several (unknown fields, then missing ones, then the fields in the order
+``messages`` declares them), whatever order the client wrote them in."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, get_args
 
-from signaling.errors import BAD_JSON, ProtocolError
-from signaling.messages import (
-    CANDIDATE_KEYS,
-    MAX_CANDIDATE_CHARS,
-    MAX_ID_CHARS,
-    MAX_PEER_ID_CHARS,
-    MAX_SDP_CHARS,
-    Answer,
-    Candidate,
-    Message,
-    Offer,
-    from_dict,
-)
+import msgspec
 
+from signaling.errors import BAD_JSON, INVALID_FIELD, UNKNOWN_TYPE, ProtocolError
+from signaling.messages import MAX_ID_CHARS, TYPES, Message
 
-def _no_constants(name: str) -> Any:
-    # NaN and Infinity are not JSON; a browser's JSON.parse would choke on a relay of them.
-    raise ValueError(name)
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constants)
-
-
-def decode(text: str) -> dict[str, Any]:
-    """The frame as a dict, or ``bad_json``."""
-    try:
-        # The C scanner straight away (JSONDecoder.decode adds two regex passes per frame);
-        # leading or trailing whitespace falls back to the full decoder.
-        obj, end = _DECODER.scan_once(text, 0)  # type: ignore[attr-defined]
-        if end != len(text):
-            obj = _DECODER.decode(text)
-    except StopIteration:
-        try:
-            obj = _DECODER.decode(text)
-        except (ValueError, RecursionError):
-            raise ProtocolError(BAD_JSON) from None
-    except (ValueError, RecursionError):
-        raise ProtocolError(BAD_JSON) from None
-    if type(obj) is not dict:
-        raise ProtocolError(BAD_JSON)
-    return obj
+_DECODER = msgspec.json.Decoder(Message)
+# Plain JSON, for the refused frames only. float_hook: a number too large for a float
+# (1e400) is still JSON; as infinity it fails the field's type check like any float.
+_PLAIN = msgspec.json.Decoder(float_hook=float)
+_MISSING = "Object missing required field `"
+_AT = " - at `$"
 
 
 def parse(text: str) -> Message:
-    """Validate one text frame into its message class (raises ``ProtocolError``)."""
-    return from_dict(decode(text))
+    """Validate one text frame into its message (raises ``ProtocolError``)."""
+    try:
+        return _DECODER.decode(text)
+    except (msgspec.ValidationError, ProtocolError):
+        # ProtocolError: a rule of ``check``, raised before the decoder has seen the rest of
+        # the text, which may not be JSON.
+        pass
+    except (msgspec.DecodeError, UnicodeEncodeError):
+        # UnicodeEncodeError: a lone surrogate in the str, which no UTF-8 frame can carry.
+        raise ProtocolError(BAD_JSON) from None
+    outcome = _fault(text)
+    if isinstance(outcome, ProtocolError):
+        raise outcome
+    return outcome
 
 
-_OFFER_FIELDS = Offer.FIELDS
-_ANSWER_FIELDS = Answer.FIELDS
-_CANDIDATE_FIELDS = Candidate.FIELDS
-_SDP_REQUIRED = Offer.REQUIRED | {"type"}
-_CANDIDATE_REQUIRED = Candidate.REQUIRED | {"type"}
+def reply_id(text: str) -> str | None:
+    """The ``id`` to echo in an error about the frame ``text``: its own, if it has a string
+    one short enough to echo, even when the frame was refused."""
+    try:
+        obj = _PLAIN.decode(text)
+    except (msgspec.MsgspecError, UnicodeEncodeError):
+        return None
+    if type(obj) is not dict:
+        return None
+    msg_id = obj.get("id")
+    return msg_id if type(msg_id) is str and len(msg_id) <= MAX_ID_CHARS else None
 
 
-def relay_target(obj: dict[str, Any]) -> str | None:
-    """The ``to`` of a valid offer, answer or candidate; None for any other frame, valid or
-    not (the caller then validates it with ``from_dict``). Does not modify ``obj``."""
+def _fault(text: str) -> ProtocolError | Message:
+    """The error for a frame the decoder refused (or, for a frame whose keys repeat, the
+    message JSON means: the last value of each key, as browsers read it)."""
+    try:
+        obj = _PLAIN.decode(text)
+    except (msgspec.MsgspecError, UnicodeEncodeError):
+        return ProtocolError(BAD_JSON)   # e.g. trailing text after a refused object
+    if type(obj) is not dict:
+        return ProtocolError(BAD_JSON)
     kind = obj.get("type")
-    keys = obj.keys()
-    if kind == "candidate":
-        if not keys <= _CANDIDATE_FIELDS or not keys >= _CANDIDATE_REQUIRED:
-            return None
-        c = obj["candidate"]
-        if c is not None:
-            if type(c) is not dict or not c.keys() <= CANDIDATE_KEYS:
-                return None
-            line = c.get("candidate")
-            if type(line) is not str or len(line) > MAX_CANDIDATE_CHARS:
-                return None
-            mid = c.get("sdpMid")
-            if mid is not None and (type(mid) is not str or len(mid) > 32):
-                return None
-            index = c.get("sdpMLineIndex")
-            if index is not None and (type(index) is not int or not 0 <= index <= 64):
-                return None
-            frag = c.get("usernameFragment")
-            if frag is not None and (type(frag) is not str or not 1 <= len(frag) <= 256):
-                return None
-    elif kind == "offer" or kind == "answer":
-        if not keys <= (_OFFER_FIELDS if kind == "offer" else _ANSWER_FIELDS) \
-                or not keys >= _SDP_REQUIRED:
-            return None
-        sdp = obj["sdp"]
-        if type(sdp) is not str or not 1 <= len(sdp) <= MAX_SDP_CHARS:
-            return None
-        restart = obj.get("restart")
-        if restart is not None and type(restart) is not bool:
-            return None
-    else:
-        return None
-    i = obj.get("id")
-    if i is not None and (type(i) is not str or not 1 <= len(i) <= MAX_ID_CHARS):
-        return None
-    to = obj["to"]
-    if type(to) is not str or not 1 <= len(to) <= MAX_PEER_ID_CHARS:
-        return None
-    return to
+    cls = TYPES.get(kind) if type(kind) is str else None
+    if cls is None:
+        return ProtocolError(UNKNOWN_TYPE)
+    names, required = _keys(cls)
+    unknown = sorted(k for k in obj if k != "type" and k not in names)
+    if unknown:
+        return _invalid(unknown[0])
+    missing = sorted(required.difference(obj))
+    if missing:
+        return _invalid(missing[0])
+    try:
+        # Fields in declared order, so the first fault msgspec meets is the one to name.
+        msgspec.convert(_ordered(cls, obj), Message)
+    except msgspec.ValidationError as exc:
+        return _invalid(_field(str(exc)))
+    except ProtocolError as exc:   # a rule of ``check``
+        return exc
+    # Valid once its repeated keys are read as JSON reads them: the decoder checks every
+    # occurrence of a key; JSON (and each browser) keeps the last.
+    accepted: Message = msgspec.convert(obj, Message)
+    return accepted
+
+
+def _keys(cls: type[msgspec.Struct]) -> tuple[list[str], frozenset[str]]:
+    fields = msgspec.structs.fields(cls)
+    return ([f.encode_name for f in fields],
+            frozenset(f.encode_name for f in fields if f.required))
+
+
+def _nested(tp: Any) -> type[msgspec.Struct] | None:
+    """The Struct a field holds (``IceCandidate`` in ``IceCandidate | None``), if any."""
+    for arg in (tp, *get_args(tp)):
+        if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
+            return arg
+    return None
+
+
+def _ordered(cls: type[msgspec.Struct], obj: dict[str, Any]) -> dict[str, Any]:
+    out = {"type": obj["type"]} if "type" in obj else {}
+    return out | _in_order(cls, obj)
+
+
+def _in_order(cls: type[msgspec.Struct], obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with the fields of ``cls`` in declared order. Inside a nested object, unknown
+    fields come first and nothing follows a missing required field: that is where the
+    protocol names them."""
+    names, _ = _keys(cls)
+    out = {k: v for k, v in obj.items() if k not in names and k != "type"}
+    for f in msgspec.structs.fields(cls):
+        if f.encode_name not in obj:
+            if f.required:
+                break
+            continue
+        value = obj[f.encode_name]
+        inner = _nested(f.type)
+        out[f.encode_name] = (_in_order(inner, value) if inner is not None
+                              and type(value) is dict else value)
+    return out
+
+
+def _field(error: str) -> str:
+    """The dotted field of a msgspec validation error: its path, plus the field's name when
+    it is missing; an unknown field inside an object names the object."""
+    message, at, path = error.rpartition(_AT)
+    if not at:
+        message, path = error, "`"
+    parts = [p for p in path[:-1].split(".") if p]
+    if message.startswith(_MISSING):
+        parts.append(message[len(_MISSING):message.index("`", len(_MISSING))])
+    return ".".join(parts)
+
+
+def _invalid(name: str) -> ProtocolError:
+    return ProtocolError(INVALID_FIELD, {"field": name})

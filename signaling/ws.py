@@ -26,8 +26,8 @@ from signaling.handlers import HANDLERS, relay
 from signaling.hub import Hub
 from signaling.keys import DIRECTORY, HUB, LIFECYCLE
 from signaling.lifecycle import Lifecycle
-from signaling.messages import PROTOCOL_VERSION, Hello, from_dict
-from signaling.wire import decode, relay_target
+from signaling.messages import PROTOCOL_VERSION, Answer, Candidate, Hello, Message, Offer
+from signaling.wire import parse, reply_id
 
 log = logging.getLogger("casa.signaling.ws")
 
@@ -51,6 +51,8 @@ ERROR_BUDGET = 50
 ERROR_WINDOW_S = 10.0
 # Frames that end the socket's reading: the peer closed, or the transport failed.
 _ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+# Relayed as they came (plus ``from``) by ``handlers.relay``: most of all traffic.
+_RELAYED = (Offer, Answer, Candidate)
 
 def origin_allowed(request: web.Request) -> bool:
     """A browser always sends Origin on a WebSocket upgrade; it must be ours. Non-browser
@@ -148,7 +150,7 @@ async def _hello(request: web.Request, conn: Conn) -> bool:
     try:
         if len(msg.data) > MAX_MESSAGE_BYTES:
             raise ProtocolError(errors.MESSAGE_TOO_LARGE)
-        hello = from_dict(decode(msg.data))
+        hello = parse(msg.data)
         if not isinstance(hello, Hello):
             raise ProtocolError(errors.HELLO_REQUIRED)
         if hello.version != PROTOCOL_VERSION:
@@ -221,22 +223,20 @@ async def _loop(request: web.Request, hub: Hub, conn: Conn) -> None:
                 await _fail(hub, conn, errors.BINARY_FRAME)
             return  # cut, closed, or an error (aiohttp has already closed oversized frames)
         text: str = msg.data
-        obj = None
+        parsed: Message | None = None
         try:
             if len(text) > MAX_MESSAGE_BYTES:
                 await _fail(hub, conn, errors.MESSAGE_TOO_LARGE)
                 return
-            obj = decode(text)
-            to = relay_target(obj)
-            if to is not None:   # a valid offer, answer or candidate: no message object
-                await relay(hub, conn, obj["type"], to, text)
+            parsed = parse(text)
+            if isinstance(parsed, _RELAYED):
+                # The text was validated as one JSON object: relay splices ``from`` into it.
+                await relay(hub, conn, parsed.TYPE, parsed.to, text)
             else:
-                parsed = from_dict(obj)
                 await handlers[parsed.TYPE](conn, parsed, text)
         except ProtocolError as exc:
-            msg_id = obj.get("id") if obj is not None else None
-            await _fail(hub, conn, exc.kind, exc.details,
-                        msg_id if isinstance(msg_id, str) and len(msg_id) <= 64 else None)
+            msg_id = parsed.id if parsed is not None else reply_id(text)
+            await _fail(hub, conn, exc.kind, exc.details, msg_id)
             if exc.kind.fatal:
                 return
             if await _over_budget(hub, conn, loop.time()):
