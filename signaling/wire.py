@@ -16,7 +16,8 @@ there are several (unknown fields, then missing ones, then the fields in the ord
 
 from __future__ import annotations
 
-from typing import Any, get_args
+import functools
+from typing import Any, NamedTuple, get_args
 
 import msgspec
 
@@ -83,25 +84,37 @@ def _fault(text: str) -> ProtocolError | Message:
         return _invalid(missing[0])
     try:
         # Fields in declared order, so the first fault msgspec meets is the one to name.
-        msgspec.convert(_ordered(cls, obj), Message)
+        # Valid this way, the frame is valid once its repeated keys are read as JSON reads
+        # them (the decoder checks every occurrence of a key; JSON, and each browser, keeps
+        # the last): the message is the one the client meant.
+        accepted: Message = msgspec.convert(_ordered(cls, obj), cls)
     except msgspec.ValidationError as exc:
         return _invalid(_field(str(exc)))
     except ProtocolError as exc:   # a rule of ``check``
         return exc
-    # Valid once its repeated keys are read as JSON reads them: the decoder checks every
-    # occurrence of a key; JSON (and each browser) keeps the last.
-    accepted: Message = msgspec.convert(obj, Message)
     return accepted
 
 
-def _keys(cls: type[msgspec.Struct]) -> tuple[list[str], frozenset[str]]:
-    fields = msgspec.structs.fields(cls)
-    return ([f.encode_name for f in fields],
-            frozenset(f.encode_name for f in fields if f.required))
+class _Field(NamedTuple):
+    name: str                             # as on the wire (``sdpMid``)
+    required: bool
+    nested: type[msgspec.Struct] | None   # the Struct it holds (IceCandidate), if any
+
+
+@functools.cache
+def _fields(cls: type[msgspec.Struct]) -> tuple[_Field, ...]:
+    """The fields of ``cls`` in declared order (cached: msgspec reads annotations anew)."""
+    return tuple(_Field(f.encode_name, f.required, _nested(f.type))
+                 for f in msgspec.structs.fields(cls))
+
+
+@functools.cache
+def _keys(cls: type[msgspec.Struct]) -> tuple[frozenset[str], frozenset[str]]:
+    fields = _fields(cls)
+    return frozenset(f.name for f in fields), frozenset(f.name for f in fields if f.required)
 
 
 def _nested(tp: Any) -> type[msgspec.Struct] | None:
-    """The Struct a field holds (``IceCandidate`` in ``IceCandidate | None``), if any."""
     for arg in (tp, *get_args(tp)):
         if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
             return arg
@@ -109,25 +122,25 @@ def _nested(tp: Any) -> type[msgspec.Struct] | None:
 
 
 def _ordered(cls: type[msgspec.Struct], obj: dict[str, Any]) -> dict[str, Any]:
-    out = {"type": obj["type"]} if "type" in obj else {}
-    return out | _in_order(cls, obj)
+    """The message's fields in declared order after its ``type`` (it has no unknown or
+    missing ones: those were named before)."""
+    return {"type": obj["type"]} | _in_order(cls, {k: v for k, v in obj.items() if k != "type"})
 
 
 def _in_order(cls: type[msgspec.Struct], obj: dict[str, Any]) -> dict[str, Any]:
     """``obj`` with the fields of ``cls`` in declared order. Inside a nested object, unknown
-    fields come first and nothing follows a missing required field: that is where the
-    protocol names them."""
+    fields come first (all of them, a ``type`` too) and nothing follows a missing required
+    field: that is where the protocol names them."""
     names, _ = _keys(cls)
-    out = {k: v for k, v in obj.items() if k not in names and k != "type"}
-    for f in msgspec.structs.fields(cls):
-        if f.encode_name not in obj:
+    out = {k: v for k, v in obj.items() if k not in names}
+    for f in _fields(cls):
+        if f.name not in obj:
             if f.required:
                 break
             continue
-        value = obj[f.encode_name]
-        inner = _nested(f.type)
-        out[f.encode_name] = (_in_order(inner, value) if inner is not None
-                              and type(value) is dict else value)
+        value = obj[f.name]
+        out[f.name] = (_in_order(f.nested, value) if f.nested is not None
+                       and type(value) is dict else value)
     return out
 
 

@@ -51,6 +51,8 @@ REFUSED = [
     ('{"type":"candidate","to":"p","candidate":{"sdpMid":5,"x":1}}', "invalid_field",
      {"field": "candidate"}),
     ('{"type":"candidate","to":"p","candidate":"c"}', "invalid_field", {"field": "candidate"}),
+    ('{"type":"candidate","to":"p","candidate":{"candidate":"c","type":1}}', "invalid_field",
+     {"field": "candidate"}),
     ('{"type":"candidate","candidate":{"x":1},"to":""}', "invalid_field", {"field": "to"}),
     ('{"type":"candidate","to":"p"}', "invalid_field", {"field": "candidate"}),
     # Numbers: only whole JSON numbers within range, never booleans or 1.0.
@@ -147,7 +149,7 @@ numbers = (st.integers(-2, 130) | st.sampled_from([2**62, 2**62 + 1, 2**64, 10**
            | st.sampled_from([1.0, 1.5, 1e300]))
 scalars = st.none() | st.booleans() | numbers | texts
 ice = st.fixed_dictionaries({}, optional={k: scalars for k in (
-    "candidate", "sdpMid", "sdpMLineIndex", "usernameFragment", "x")})
+    "candidate", "sdpMid", "sdpMLineIndex", "usernameFragment", "type", "x")})
 values = scalars | ice | st.lists(scalars, max_size=2)
 VALID: dict[str, dict[str, Any]] = {
     "hello": {"version": 1, "room": "r", "credential": "c", "lang": "it",
@@ -180,8 +182,9 @@ def near_valid(draw: st.DrawFn) -> str:
         elif change == 2:
             obj[draw(st.sampled_from(FIELDS))] = draw(values)
         elif isinstance(obj.get("candidate"), dict):
-            obj["candidate"][draw(st.sampled_from(["candidate", "sdpMid", "sdpMLineIndex",
-                                                   "usernameFragment", "x"]))] = draw(values)
+            key = draw(st.sampled_from(["candidate", "sdpMid", "sdpMLineIndex",
+                                        "usernameFragment", "type", "x"]))
+            obj["candidate"][key] = draw(values)
     items = draw(st.permutations(list(obj.items())))
     if items and draw(st.integers(0, 4)) == 0:
         items.insert(draw(st.integers(0, len(items))), (draw(st.sampled_from(items))[0],
@@ -224,3 +227,13 @@ def test_any_json_object_is_parsed_or_refused_with_a_protocol_error(text):
             assert isinstance(exc.details, dict) and isinstance(exc.details["field"], str)
     else:
         assert msg.TYPE in TYPES
+
+
+def test_unpaired_surrogate_escapes_are_bad_json():
+    # The one frame the decoder before msgspec took and this one refuses: "\ud800" alone is
+    # no character (no UTF-8 encodes it), and a browser's textarea never produces one.
+    for text in ('{"type":"chat","text":"a\\ud800"}', '{"type":"ping","id":"\\udc00"}'):
+        with pytest.raises(ProtocolError) as caught:
+            wire.parse(text)
+        assert caught.value.kind.code == "bad_json"
+    assert wire.parse('{"type":"chat","text":"\\ud83d\\ude00"}') == Chat(text="\U0001f600")
