@@ -1,9 +1,8 @@
 """Benchmark 1c: the relay hot path in process, without sockets: CPU time per relayed frame
-(decode, fast-path validation, membership checks, ``from`` stamped, handed to the socket's
-``send_str``, here a no-op). The socket benchmarks (bench.signaling_relay) need a quiet
-machine; this one measures only this process's CPU time (``time.process_time``), so a busy
-machine disturbs it much less. It runs against whichever checkout it is started from (module
-layouts before and after the split of ws.py/messages.py/rooms.py), for before/after runs.
+(validation, membership checks, ``from`` stamped, queued for the target's socket, and the
+socket's writer task handing it to a WebSocket that here does nothing). The socket
+benchmarks (bench.signaling_relay) need a quiet machine; this one measures only this
+process's CPU time (``time.process_time``), so a busy machine disturbs it much less.
 
     python -m bench.signaling_relay_path [--frames 200000] [--rounds 7] [--pairs 1]
 """
@@ -17,20 +16,22 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from aiohttp import WSMsgType
 from prometheus_client import CollectorRegistry
 
-try:   # after the split (this session)
-    from signaling.conn import Conn
-    from signaling.handlers import relay
-    from signaling.hub import Hub
-    from signaling.rooms import Room
-    from signaling.wire import decode, relay_target
-except ImportError:   # before it
-    from signaling.messages import decode, relay_target  # type: ignore[attr-defined,no-redef]
-    from signaling.rooms import Conn, Hub, Room  # type: ignore[attr-defined,no-redef]
-    from signaling.ws import relay  # type: ignore[attr-defined]
+from signaling import wire
+from signaling.bus import Outbox
+from signaling.conn import Conn
+from signaling.handlers import relay
+from signaling.hub import Hub
 from signaling.metrics import SignalMetrics
 from signaling.presence import Member
+from signaling.rooms import Room, Socket
+from signaling.states import Kind, Place, Role
+
+# Frames relayed between two yields to the event loop (the writer tasks run then), as a
+# socket's reader would hand over a read buffer's worth of frames.
+BATCH = 8
 
 
 class NullWs:
@@ -38,7 +39,7 @@ class NullWs:
 
     closed = False
 
-    async def send_str(self, _text: str) -> None:
+    async def send_frame(self, _data: bytes, _opcode: WSMsgType) -> None:
         return None
 
 
@@ -54,20 +55,20 @@ def frames(to: str) -> list[str]:
 
 
 async def run_once(n: int, pairs: int) -> float:
-    hub = Hub(SignalMetrics(CollectorRegistry()))
+    hub = Hub(SignalMetrics(CollectorRegistry()), Outbox())
     now = datetime.now(UTC)
     senders = []
     for k in range(pairs):
         room = Room(f"probe-bench-{k}", None)
         hub.rooms[room.key] = room
-        conns = []
+        conns: list[Socket] = []
         for side in ("a", "b"):
             pid = f"p_{side}{k:015d}"
-            conn = Conn(NullWs())  # type: ignore[arg-type]
-            conn.peer_id, conn.room, conn.kind = pid, room, "probe"
+            conn: Socket = Conn(NullWs())  # type: ignore[arg-type]
+            conn.peer_id, conn.room, conn.kind = pid, room, Kind.PROBE
             room.local[pid] = conn
-            room.members[pid] = Member(pid, "probe", "clinician", "in_call", hub.instance_id,
-                                       now, {})
+            room.members[pid] = Member(pid, "probe", Role.CLINICIAN, Place.IN_CALL,
+                                       hub.instance_id, now, {}, 1)
             hub.conns.add(conn)
             conns.append(conn)
         senders.append((conns[0], frames(conns[1].peer_id)))
@@ -76,11 +77,12 @@ async def run_once(n: int, pairs: int) -> float:
         sender, burst = senders[(i // 8) % pairs]
         work.append((sender, burst[i % len(burst)]))
     started = time.process_time()
-    for sender, text in work:   # the loop of ws._loop for an accepted relay frame
-        obj = decode(text)
-        to = relay_target(obj)
-        assert to is not None
-        await relay(hub, sender, obj["type"], to, text)
+    for i, (sender, text) in enumerate(work):   # ws._loop for an accepted relay frame
+        msg = wire.parse(text)
+        relay(hub, sender, msg, text)  # type: ignore[arg-type]
+        if i % BATCH == BATCH - 1:
+            await asyncio.sleep(0)
+    await asyncio.sleep(0)
     return (time.process_time() - started) / n * 1e6
 
 

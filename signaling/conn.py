@@ -146,7 +146,7 @@ class Conn(Generic[RoomT]):
                     data = queue.popleft()
                     self._bytes -= len(data)
                     transport = self.transport
-                    if transport is not None and transport.get_write_buffer_size() == 0:
+                    if transport is None or transport.get_write_buffer_size() == 0:
                         # Nothing is waiting to go out: this write cannot wait for the peer.
                         await ws.send_frame(data, WSMsgType.TEXT)
                     else:

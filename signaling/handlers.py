@@ -54,6 +54,33 @@ def chat_frame(msg: Chat, peer_id: str) -> bytes:
                                           at=datetime.now(UTC).isoformat(), from_=peer_id))
 
 
+def relay(hub: Hub, conn: Socket, msg: Offer | Answer | Candidate, text: str) -> None:
+    """Relay an offer, answer or candidate to ``msg.to``, inside the sender's consultation
+    only, with the server's ``from`` (the per-frame hot path: it only queues)."""
+    room = conn.room
+    if room is None:
+        raise ProtocolError(errors.NOT_IN_CALL)
+    members = room.members
+    me = members.get(conn.peer_id)
+    if me is None or me.status != Place.IN_CALL:
+        raise ProtocolError(errors.NOT_IN_CALL)
+    to = msg.to
+    target = members.get(to)
+    if target is None or target.status != Place.IN_CALL or to == conn.peer_id:
+        raise ProtocolError(errors.UNKNOWN_PEER)
+    local = room.local.get(to)
+    if local is not None:
+        local.send(stamp(text, conn.peer_id))
+        hub.metrics.relayed += 1
+    elif target.instance_id is not None:
+        hub.outbox.publish(Relay(room=room.key, to=to, text=stamp(text, conn.peer_id).decode()),
+                           target.instance_id)
+    # else: the peer is away; it renegotiates when it resumes
+    if room.setup_started is not None and isinstance(msg, Answer):
+        hub.metrics.setup_seconds.observe(time.perf_counter() - room.setup_started)
+        room.setup_started = None
+
+
 class Handlers:
     """The handler of each client message type after hello."""
 
@@ -68,32 +95,7 @@ class Handlers:
             Notice: self.notice, Invite: self.invite, Leave: self.leave, End: self.end}
 
     async def relay(self, conn: Socket, msg: Offer | Answer | Candidate, text: str) -> None:
-        """Relay an offer, answer or candidate to ``msg.to``, inside the sender's consultation
-        only, with the server's ``from``."""
-        room = conn.room
-        if room is None:
-            raise ProtocolError(errors.NOT_IN_CALL)
-        members = room.members
-        me = members.get(conn.peer_id)
-        if me is None or me.status != Place.IN_CALL:
-            raise ProtocolError(errors.NOT_IN_CALL)
-        to = msg.to
-        target = members.get(to)
-        if target is None or target.status != Place.IN_CALL or to == conn.peer_id:
-            raise ProtocolError(errors.UNKNOWN_PEER)
-        hub = self.hub
-        local = room.local.get(to)
-        if local is not None:
-            local.send(stamp(text, conn.peer_id))
-            hub.metrics.relayed += 1
-        elif target.instance_id is not None:
-            hub.outbox.publish(Relay(room=room.key, to=to,
-                                     text=stamp(text, conn.peer_id).decode()),
-                               target.instance_id)
-        # else: the peer is away; it renegotiates when it resumes
-        if room.setup_started is not None and isinstance(msg, Answer):
-            hub.metrics.setup_seconds.observe(time.perf_counter() - room.setup_started)
-            room.setup_started = None
+        relay(self.hub, conn, msg, text)
 
     async def broadcast(self, conn: Socket, msg: MediaState | Chat, text: str) -> None:
         room = conn.room

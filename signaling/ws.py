@@ -27,7 +27,7 @@ from signaling.hub import Hub
 from signaling.keys import ENGINE
 from signaling.messages import PROTOCOL_VERSION, Hello
 from signaling.rooms import Socket
-from signaling.wire import id_of, parse
+from signaling.wire import parse, reply_id
 
 log = logging.getLogger("casa.signaling.ws")
 
@@ -242,7 +242,7 @@ def _echo_id(parsed: object, text: str) -> str | None:
     if parsed is not None:
         msg_id = getattr(parsed, "id", None)
         return msg_id if isinstance(msg_id, str) else None
-    return id_of(text)
+    return reply_id(text)
 
 
 def _over_budget(hub: Hub, conn: Socket, now: float) -> bool:
