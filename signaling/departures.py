@@ -43,17 +43,25 @@ class Departures:
         room = conn.room
         if room is None or conn.replaced or not conn.peer_id:
             return
-        if room.local.get(conn.peer_id) is conn:
-            del room.local[conn.peer_id]
         if room.consultation is None:   # probe room
+            if room.local.get(conn.peer_id) is conn:
+                del room.local[conn.peer_id]
             self.probes.dropped(room, conn)
             return
         c = room.consultation
-        member = await presence.drop(self.pool, conn.peer_id, self.hub.instance_id)
-        if member is not None:
-            await self.views.name(room, member)
-            self.hub.publish_change(room, member, Change.AWAY)
-            self.expire_later(c, member)
+        # Under the room's lock: the same person arriving again on this instance (a reload)
+        # either comes first and marks this socket replaced, or comes after this drop, whose
+        # row update would otherwise clear the new socket's instance.
+        async with room.lock:
+            if conn.replaced:
+                return
+            if room.local.get(conn.peer_id) is conn:
+                del room.local[conn.peer_id]
+            member = await presence.drop(self.pool, conn.peer_id, self.hub.instance_id)
+            if member is not None:
+                await self.views.name(room, member)
+                self.hub.publish_change(room, member, Change.AWAY)
+                self.expire_later(c, member)
         self.hub.forget_if_empty(room)
 
     def expire_later(self, c: Consultation, member: Member) -> None:
