@@ -99,6 +99,17 @@ class Arrivals:
         role = {Kind.PATIENT: Role.PATIENT, Kind.GUEST: Role.GUEST}.get(who.kind,
                                                                          Role.CLINICIAN)
         room = self.hub.room(c)
+        room.arriving += 1
+        try:
+            await self._join(conn, who, detail, room, role)
+        finally:
+            room.arriving -= 1
+            self.hub.forget_if_empty(room)
+
+    async def _join(self, conn: Socket, who: Identity, detail: dict[str, Any], room: Room,
+                    role: Role) -> None:
+        c = who.consultation
+        assert c is not None
         async with room.lock:
             if not room.filled:
                 await self.views.fill(room, c, all_names=True)

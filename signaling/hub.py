@@ -75,7 +75,7 @@ class Hub:
         return room
 
     def forget_if_empty(self, room: Room) -> None:
-        if not room.local and self.rooms.get(room.key) is room:
+        if not room.local and not room.arriving and self.rooms.get(room.key) is room:
             del self.rooms[room.key]
 
     # --- sockets by session and dashboards ---

@@ -42,6 +42,9 @@ class Room:
     # Read from the database once (``Views.fill``): every instance's later changes reach it
     # by the bus.
     filled: bool = False
+    # Arrivals under way here: the room is not forgotten while one is (its socket is not
+    # registered yet, so the room looks empty).
+    arriving: int = 0
     setup_started: float | None = None         # admit time, for the set-up histogram
     # The patient as last seen, kept once they no longer hold a place, and why they do not
     # (LEFT or ENDED; None while they hold one or never came): what a dashboard shows.
