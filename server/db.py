@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
@@ -311,3 +312,37 @@ async def supervise(database: Database) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+# --- writes that may meet another writer ---
+
+T = TypeVar("T")
+# Deadlocks and serialization failures are the database's business, never the user's: the
+# transaction is run again (every package's writes go through ``with_retry``).
+RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+MAX_ATTEMPTS = 8
+
+
+async def with_retry(pool: asyncpg.Pool,
+                     work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """``with_retry_on`` with a connection of its own from ``pool``."""
+    async with pool.acquire() as conn:
+        return await with_retry_on(conn, work)
+
+
+async def with_retry_on(conn: asyncpg.Connection,
+                        work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run ``work(conn)`` in a transaction, retrying deadlocks and serialization failures with
+    a short jittered back-off (``work`` must not have effects outside the transaction before
+    it commits)."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                return await work(conn)
+        except RETRYABLE as exc:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            log.warning("transaction retried",
+                        extra={"attempt": attempt, "error": type(exc).__name__})
+            await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
+    raise AssertionError("unreachable")

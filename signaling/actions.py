@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from server import staff as staff_store
+from server.db import with_retry
 from signaling import errors, frames, presence
 from signaling.directory import Consultation, Directory, staff_ids
 from signaling.errors import ProtocolError
@@ -54,12 +55,16 @@ class Actions:
                     refused: errors.SignalError) -> tuple[Room, Member]:
         room, c = _clinician_room(conn)
         m = _patient(room, peer)
-        async with room.lock, self.pool.acquire() as db, db.transaction():
+        async def move(db: asyncpg.Connection) -> Member:
             await self.directory.lock(db, c.id)
             moved = await presence.move_patient(db, c.id, m.peer_id, src, dst)
             if moved is None:
                 raise ProtocolError(refused)
             await self.directory.record_event(db, c.id, event, staff_id=conn.staff_id)
+            return moved
+
+        async with room.lock:
+            moved = await with_retry(self.pool, move)
         # Whether the patient is connected is the room's view (the row names the instance that
         # held the socket last, which may since have died).
         return room, replace(moved, instance_id=room.members.get(m.peer_id, m).instance_id)
@@ -122,11 +127,13 @@ class Actions:
         async with room.lock:
             present = sorted({m.participant for m in room.members.values()
                               if m.status == Place.IN_CALL})
-            async with self.pool.acquire() as db, db.transaction():
+            async def end(db: asyncpg.Connection) -> None:
                 await self.directory.lock(db, c.id)
                 await presence.end_all(db, c.id)
                 await self.directory.record_event(db, c.id, "ended", staff_id=conn.staff_id,
                                                   detail={"present": present})
+
+            await with_retry(self.pool, end)
             self.hub.outbox.publish(Ended(room=room.key, cid=c.id, staff=list(staff_ids(c)),
                                           by=conn.peer_id))
             self.hub.end_local(room, conn.peer_id)

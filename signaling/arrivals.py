@@ -20,6 +20,7 @@ import asyncpg
 
 from records import audit
 from server.config import Config
+from server.db import with_retry
 from signaling import errors, frames, presence, turn
 from signaling.auth import Identity, check_window
 from signaling.directory import GONE_BOOKING_STATUSES, Consultation, Directory
@@ -117,7 +118,8 @@ class Arrivals:
             else:
                 for m in list(room.members.values()):
                     await self.views.name(room, m)
-            async with self.pool.acquire() as db, db.transaction():
+            async def arrive(db: asyncpg.Connection) -> presence.Arrival:
+                assert c is not None
                 if not await self.directory.lock(db, c.id):
                     raise ProtocolError(errors.ROOM_NOT_FOUND)
                 arrival = await presence.arrive(db, c.id, who.participant, role,
@@ -130,6 +132,9 @@ class Arrivals:
                             db, c.id, "participant_joined", staff_id=who.staff_id,
                             detail={"participant": who.participant, "role": role})
                 await _audit_join(db, who, c, arrival.resumed)
+                return arrival
+
+            arrival = await with_retry(self.pool, arrive)
             # From here to the welcome nothing awaits: no event can come in between.
             member = arrival.member
             room.names[member.peer_id] = who.name

@@ -11,6 +11,7 @@ import logging
 import asyncpg
 
 from server.background import Background
+from server.db import with_retry
 from signaling import presence
 from signaling.directory import Consultation, Directory
 from signaling.hub import Hub
@@ -76,15 +77,18 @@ class Departures:
 
     async def expire(self, c: Consultation, member: Member) -> None:
         """The grace is over: the person has left, unless they came back meanwhile."""
-        async with self.pool.acquire() as db, db.transaction():
+        async def expire(db: asyncpg.Connection) -> Member | None:
             await self.directory.lock(db, c.id)
             gone = await presence.expire(db, member.peer_id, self.grace_s)
-            if gone is None:
-                return
-            await self.directory.record_event(
-                db, c.id, "participant_left", staff_id=gone.staff_id,
-                detail={"participant": gone.participant, "reason": LeftReason.TIMEOUT})
-        await self._announce(c, gone, Change.LEFT, LeftReason.TIMEOUT)
+            if gone is not None:
+                await self.directory.record_event(
+                    db, c.id, "participant_left", staff_id=gone.staff_id,
+                    detail={"participant": gone.participant, "reason": LeftReason.TIMEOUT})
+            return gone
+
+        gone = await with_retry(self.pool, expire)
+        if gone is not None:
+            await self._announce(c, gone, Change.LEFT, LeftReason.TIMEOUT)
 
     async def _announce(self, c: Consultation, member: Member, change: Change,
                         reason: str = "") -> None:
@@ -108,13 +112,16 @@ class Departures:
             return
         c = room.consultation
         async with room.lock:
-            async with self.pool.acquire() as db, db.transaction():
+            async def leave(db: asyncpg.Connection) -> Member | None:
                 await self.directory.lock(db, c.id)
                 gone = await presence.leave(db, conn.peer_id)
                 if gone is not None:
                     await self.directory.record_event(
                         db, c.id, "participant_left", staff_id=gone.staff_id,
                         detail={"participant": gone.participant, "reason": LeftReason.LEFT})
+                return gone
+
+            gone = await with_retry(self.pool, leave)
             if gone is not None:
                 self.hub.publish_change(room, gone, Change.LEFT, LeftReason.LEFT)
         self.hub.forget_if_empty(room)

@@ -61,6 +61,9 @@ MESSAGE_TOO_LARGE = _error("message_too_large", "Message too large.", 1009)
 REPLACED = _error("replaced", "Connected again elsewhere.", 4009)
 INTERNAL = _error("internal_error", "Server error; the message was dropped.")
 SERVER_SHUTDOWN = _error("server_shutdown", "The server is restarting; reconnect.", 1001)
+# hello could not be handled for a reason of the server's (the database away, a fault): the
+# client is told so, and to come back, rather than seeing its socket simply close.
+TRY_AGAIN = _error("try_again", "The server could not take this now; reconnect.", 1013)
 # The client did not take what was sent to it: its queue overflowed, or one write missed the
 # deadline (``signaling.conn``). It is disconnected so nobody waits for it; it may reconnect.
 TOO_SLOW = _error("too_slow", "The connection is too slow to keep up; reconnect.", 4010)

@@ -159,6 +159,12 @@ async def _hello(request: web.Request, engine: Engine, conn: Socket) -> bool:
                 conn.send(errors.error_frame(exc.kind, None, exc.details))
             _fail(hub, conn, errors.HELLO_REQUIRED)
         return False
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("hello failed", extra={"peer_id": conn.peer_id})
+        _fail(hub, conn, errors.TRY_AGAIN)
+        return False
     hub.metrics.hello_seconds.observe(time.perf_counter() - started)
     return True
 

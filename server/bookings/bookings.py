@@ -27,13 +27,9 @@ from server.bookings.locking import (
     LOCK_KIOSK,
     LOCK_PATIENT,
     LOCKS,
-    MAX_ATTEMPTS,
-    RETRYABLE,
     any_clash,
     clash_from,
     lock_parties,
-    with_retry,
-    with_retry_on,
 )
 from server.bookings.model import (
     COLUMNS,
@@ -55,6 +51,7 @@ from server.bookings.model import (
     row_to_booking,
 )
 from server.bookings.timeutil import UTC
+from server.db import MAX_ATTEMPTS, RETRYABLE, with_retry, with_retry_on
 
 __all__ = [
     "CHECK_REFS", "COLUMNS", "CONSTRAINT_CLASH", "FIND_CLASH", "FIND_CLASH_SQL", "GET",

@@ -9,10 +9,7 @@ the same order for every writer, makes the constraint answer at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -28,7 +25,6 @@ T = TypeVar("T")
 # order, the same for every writer, which is what keeps them from deadlocking.
 LOCK_CLINICIAN, LOCK_PATIENT, LOCK_KIOSK = 0x0CA5B001, 0x0CA5B002, 0x0CA5B003
 # Deadlocks and serialization failures are retried this many times, never shown to the user.
-MAX_ATTEMPTS = 8
 CONSTRAINT_CLASH = {
     "bookings_no_clinician_overlap": "clinician",
     "bookings_no_patient_overlap": "patient",
@@ -98,29 +94,3 @@ async def any_clash(conn: asyncpg.Connection, clinician_id: int, patient_id: int
     r = await conn.fetchrow(ANY_CLASH, clinician_id, patient_id, kiosk_id, starts_at, ends_at,
                             list(status.LIVE))
     return Clash(r["what"], r["id"]) if r else None
-
-
-RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-
-
-async def with_retry(pool: asyncpg.Pool,
-                     work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """``with_retry_on`` with a connection of its own from ``pool``."""
-    async with pool.acquire() as conn:
-        return await with_retry_on(conn, work)
-
-
-async def with_retry_on(conn: asyncpg.Connection,
-                        work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Run ``work(conn)`` in a transaction, retrying deadlocks and serialization failures with
-    a short jittered back-off; they are the database's business, never the user's."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            async with conn.transaction():
-                return await work(conn)
-        except RETRYABLE:
-            if attempt == MAX_ATTEMPTS:
-                raise
-            log.warning("booking transaction retried", extra={"attempt": attempt})
-            await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
-    raise AssertionError("unreachable")
