@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import WSMsgType, web
@@ -57,12 +57,11 @@ RoomT = TypeVar("RoomT", bound=HasMembers)
 class Conn(Generic[RoomT]):
     """One WebSocket (``Socket``, in ``signaling.rooms``: a socket in a ``Room``)."""
 
-    __slots__ = ("_bytes", "_closing", "_given_up", "_queue", "_wake", "_writer", "close_done",
-                 "closed", "err_count", "err_window", "kind", "lang", "last", "metrics",
-                 "participant",
-                 "peer_id", "ready", "replaced", "room", "session_hash", "staff_id",
-                 "throttle_s", "throttle_window", "tokens", "transport", "waiting", "warned",
-                 "write_deadline", "ws")
+    __slots__ = ("_bytes", "_closing", "_given_up", "_inflight", "_queue", "_wake", "_writer",
+                 "close_done", "closed", "err_count", "err_window", "kind", "lang", "last",
+                 "metrics", "participant", "peer_id", "ready", "replaced", "room",
+                 "session_hash", "staff_id", "throttle_s", "throttle_window", "tokens",
+                 "transport", "waiting", "warned", "write_deadline", "ws")
 
     def __init__(self, ws: web.WebSocketResponse,
                  transport: asyncio.Transport | None = None,
@@ -102,6 +101,8 @@ class Conn(Generic[RoomT]):
         self._given_up = False
         self._wake: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # A write started in ``send`` that had to wait: (its coroutine, what it waits for).
+        self._inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
 
     @property
     def in_call(self) -> bool:
@@ -121,12 +122,36 @@ class Conn(Generic[RoomT]):
         """Queue a text frame (UTF-8 JSON) for this socket; never waits."""
         if self.closed:
             return
+        if not self._queue and self._inflight is None and self._idle():
+            # Nothing is queued or being written and the transport has room: start the write
+            # here. aiohttp's send only waits when the peer is behind (or to compress a large
+            # frame); when it does not, the frame is on the transport now, without a task
+            # switch. When it does, the writer task finishes it (``_resume``).
+            coro = self.ws.send_frame(data, WSMsgType.TEXT)
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                return
+            except (ConnectionError, RuntimeError):
+                self.closed = True
+                return
+            self._inflight = (coro, waiting)
+            self._kick()
+            return
         self._queue.append(data)
         self._bytes += len(data)
         if self._bytes > MAX_QUEUE_BYTES or len(self._queue) > MAX_QUEUE_FRAMES:
             self.give_up(errors.TOO_SLOW)
             return
         self._kick()
+
+    def _idle(self) -> bool:
+        """The writer is waiting for frames (or was never needed), and the transport holds
+        nothing unsent."""
+        if self._writer is not None and self._wake is None:
+            return False
+        transport = self.transport
+        return transport is None or transport.get_write_buffer_size() == 0
 
     def _kick(self) -> None:
         wake = self._wake
@@ -142,6 +167,11 @@ class Conn(Generic[RoomT]):
         ws, queue = self.ws, self._queue
         try:
             while True:
+                inflight = self._inflight
+                if inflight is not None:
+                    async with asyncio.timeout(self.write_deadline):
+                        await _resume(*inflight)
+                    self._inflight = None
                 while queue:
                     data = queue.popleft()
                     self._bytes -= len(data)
@@ -258,3 +288,24 @@ class Conn(Generic[RoomT]):
                                        within)
         finally:
             done.set()
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Finish a coroutine that was started by hand and is waiting for ``waiting`` (what it
+    yielded: a future, or None for a bare yield), resuming it as an asyncio task would. Being
+    cancelled (the write deadline) closes it."""
+    while True:
+        if waiting is None:
+            await asyncio.sleep(0)
+        else:
+            # Waiting without taking the outcome (the coroutine takes it when resumed).
+            done = asyncio.ensure_future(waiting)
+            try:
+                await asyncio.wait((done,))
+            except asyncio.CancelledError:
+                coro.close()
+                raise
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
