@@ -38,9 +38,14 @@ MAX_QUEUE_FRAMES = 1000
 # One write waiting for the peer to read: a phone on a poor uplink takes a second or two; ten
 # without reading a byte is a dead uplink.
 WRITE_DEADLINE_S = 10.0
+# WebSocket pings: every PING_INTERVAL_S each socket is pinged, and one that has not answered
+# PONG_WAIT_S after is dead (one loop for all sockets, ``Watch``, instead of a timer each).
+PING_INTERVAL_S = 10.0
+PONG_WAIT_S = 5.0
 # A peer given up on (too slow, or abusive) may not read its close frame either: its transport
-# is aborted after this, so its handler ends (and its place's grace begins).
-SLOW_ABORT_S = 2.0
+# is aborted after this. Its handler ends at once (its place's grace begins), but a phone
+# whose uplink comes back within these seconds still reads why it was disconnected.
+SLOW_ABORT_S = 10.0
 
 
 class HasMembers(Protocol):
@@ -59,8 +64,8 @@ class Conn(Generic[RoomT]):
 
     __slots__ = ("_bytes", "_closing", "_given_up", "_inflight", "_queue", "_wake", "_writer",
                  "close_done", "closed", "err_count", "err_window", "kind", "lang", "last",
-                 "metrics", "participant", "peer_id", "ready", "replaced", "room",
-                 "session_hash", "staff_id", "throttle_s", "throttle_window", "tokens",
+                 "metrics", "participant", "peer_id", "pong_due", "reader", "ready", "replaced",
+                 "room", "session_hash", "staff_id", "throttle_s", "throttle_window", "tokens",
                  "transport", "waiting", "warned", "write_deadline", "ws")
 
     def __init__(self, ws: web.WebSocketResponse,
@@ -101,6 +106,10 @@ class Conn(Generic[RoomT]):
         self._given_up = False
         self._wake: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
+        # The socket's handler (``signaling.ws``), which reads its frames.
+        self.reader: asyncio.Task[Any] | None = None
+        # When the pong to the last ping is due (loop time; 0: none outstanding).
+        self.pong_due = 0.0
         # A write started in ``send`` that had to wait: (its coroutine, what it waits for).
         self._inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
 
@@ -144,6 +153,23 @@ class Conn(Generic[RoomT]):
             self.give_up(errors.TOO_SLOW)
             return
         self._kick()
+
+    def heartbeat(self, now: float) -> None:
+        """Ping the peer, or give it up when it did not answer the last ping in time (as
+        ``too_slow`` when frames wait for it: not reading is why it did not answer)."""
+        if self.closed:
+            return
+        if self.pong_due:
+            if now > self.pong_due:
+                backlog = bool(self._queue) or self._inflight is not None or (
+                    self.transport is not None and self.transport.get_write_buffer_size() > 0)
+                self.give_up(errors.TOO_SLOW if backlog else errors.NO_ANSWER)
+            return
+        self.pong_due = now + PONG_WAIT_S
+        if self._inflight is None and not self._queue and self._idle():
+            with contextlib.suppress(StopIteration, ConnectionError, RuntimeError):
+                # A ping is small and never compressed: written at once, or not at all.
+                self.ws.ping().send(None)
 
     def _idle(self) -> bool:
         """The writer is waiting for frames (or was never needed), and the transport holds
@@ -283,6 +309,13 @@ class Conn(Generic[RoomT]):
                 transport.close()   # flushes what is written; reads nothing more
                 # A peer that never reads would keep the unflushed transport open for good.
                 asyncio.get_running_loop().call_later(SLOW_ABORT_S, transport.abort)
+            reader = self.reader
+            if reader is not None and reader is not asyncio.current_task() \
+                    and not reader.done():
+                # Its handler waits for frames that will not come (the transport reads no
+                # more): end it now, once the farewell is written, so the drop is recorded
+                # now rather than when the transport is finally gone.
+                reader.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.gather(sending, closing, return_exceptions=True),
                                        within)

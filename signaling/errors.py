@@ -66,6 +66,8 @@ SERVER_SHUTDOWN = _error("server_shutdown", "The server is restarting; reconnect
 TRY_AGAIN = _error("try_again", "The server could not take this now; reconnect.", 1013)
 # The client did not take what was sent to it: its queue overflowed, or one write missed the
 # deadline (``signaling.conn``). It is disconnected so nobody waits for it; it may reconnect.
+# No answer to a WebSocket ping within 5 s (``conn.PONG_WAIT_S``): the peer is gone.
+NO_ANSWER = _error("no_answer", "No answer to the server's ping; reconnect.", 4011)
 TOO_SLOW = _error("too_slow", "The connection is too slow to keep up; reconnect.", 4010)
 
 

@@ -13,6 +13,7 @@ import asyncpg
 
 from server.background import Background
 from signaling import errors, presence, relaystore
+from signaling.conn import PING_INTERVAL_S
 from signaling.departures import Departures
 from signaling.hub import Hub
 
@@ -73,7 +74,8 @@ class Watch:
         self._tasks = [every(SESSION_SWEEP_S, self.sessions, "session sweep"),
                        every(HEARTBEAT_S, self.heartbeat, "heartbeat"),
                        every(TOUCH_SESSIONS_S, self.touch, "session touch"),
-                       every(PURGE_S, self.purge, "relay purge")]
+                       every(PURGE_S, self.purge, "relay purge"),
+                       every(PING_INTERVAL_S, self.ping, "ping")]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -97,6 +99,11 @@ class Watch:
     async def touch(self) -> None:
         if self.hub.sessions:
             await self.pool.execute(TOUCH_SESSIONS, list(self.hub.sessions))
+
+    async def ping(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for conn in list(self.hub.conns):
+            conn.heartbeat(now)
 
     async def purge(self) -> None:
         await relaystore.purge_relay(self.pool)

@@ -35,8 +35,6 @@ log = logging.getLogger("casa.signaling.ws")
 MAX_MESSAGE_BYTES = 64 * 1024
 # A real client sends hello at once; an idle unauthenticated socket only costs us memory.
 HELLO_TIMEOUT_S = 2.0
-# WebSocket ping; aiohttp closes a peer that has not answered within half the interval more.
-PING_INTERVAL_S = 10.0
 # Sustained frames per second and burst per socket, whatever their type: an offer, an answer
 # and a trickle of 50 candidates fit in the burst; 200/s leaves room for a busy call, not for a
 # flood. A larger burst lets every reconnecting flooder stall the loop for longer
@@ -95,10 +93,13 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
     # anything larger aiohttp closes with 1009 itself.
     # autoping off: aiohttp would answer every ping itself, a flood of them unseen and unpaid
     # for; ``_receive`` answers them within the socket's budget.
-    ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_S, max_msg_size=2 * MAX_MESSAGE_BYTES,
+    # No heartbeat of aiohttp's (a timer per socket): ``Watch`` pings every socket in one loop
+    # and gives up on the ones that do not answer, with a catalogued reason.
+    ws = web.WebSocketResponse(heartbeat=None, max_msg_size=2 * MAX_MESSAGE_BYTES,
                                autoping=False)
     await ws.prepare(request)
     conn: Socket = Conn(ws, request.transport, engine.write_deadline_s, engine.metrics)
+    conn.reader = asyncio.current_task()
     conn.tokens = RATE_BURST
     conn.last = asyncio.get_running_loop().time()
     hub = engine.hub
@@ -207,7 +208,9 @@ async def _receive(hub: Hub, conn: Socket) -> WSMessage | None:
         if msg.type == WSMsgType.PING:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.pong(msg.data)
-        elif msg.type != WSMsgType.PONG:   # a pong only keeps the heartbeat alive
+        elif msg.type == WSMsgType.PONG:   # a pong only says the peer is there
+            conn.pong_due = 0.0
+        else:
             return msg
 
 

@@ -198,7 +198,7 @@ function serverError(msg) {
   if (msg.code === 'too_early' && msg.details && msg.details.opens_at) {
     vars.time = timeOf(msg.details.opens_at, LANG);
   }
-  if (['server_shutdown', 'try_again', 'too_slow'].includes(msg.code)) return;
+  if (['server_shutdown', 'try_again', 'too_slow', 'no_answer'].includes(msg.code)) return;
   if (['consultation_ended', 'too_late'].includes(msg.code)) {
     showEnded(t(msg.code));
     return;

@@ -6,7 +6,7 @@ const BACKOFF_MS = [500, 1000, 2000];
 const STEADY_MS = 3000;
 // Fatal errors after which reconnecting cannot help, except a server restarting or not able
 // to take the hello now, and a connection that could not keep up (the next one may).
-const RETRY_AFTER_FATAL = new Set(['server_shutdown', 'try_again', 'too_slow']);
+const RETRY_AFTER_FATAL = new Set(['server_shutdown', 'try_again', 'too_slow', 'no_answer']);
 const PING_MS = 20000;
 
 export class SignalClient {
