@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import WSMsgType, web
@@ -43,9 +44,9 @@ WRITE_DEADLINE_S = 10.0
 PING_INTERVAL_S = 10.0
 PONG_WAIT_S = 5.0
 # A peer given up on (too slow, or abusive) may not read its close frame either: its transport
-# is aborted after this. Its handler ends at once (its place's grace begins), but a phone
-# whose uplink comes back within these seconds still reads why it was disconnected.
-SLOW_ABORT_S = 10.0
+# is aborted after this. Its place's grace begins at once, but a phone whose uplink comes
+# back within these seconds still reads why it was disconnected.
+SLOW_ABORT_S = 15.0
 
 
 class HasMembers(Protocol):
@@ -64,7 +65,7 @@ class Conn(Generic[RoomT]):
 
     __slots__ = ("_bytes", "_closing", "_given_up", "_inflight", "_queue", "_wake", "_writer",
                  "close_done", "closed", "err_count", "err_window", "kind", "lang", "last",
-                 "metrics", "participant", "peer_id", "pong_due", "reader", "ready", "replaced",
+                 "metrics", "on_gone", "participant", "peer_id", "pong_due", "ready", "replaced",
                  "room", "session_hash", "staff_id", "throttle_s", "throttle_window", "tokens",
                  "transport", "waiting", "warned", "write_deadline", "ws")
 
@@ -107,7 +108,9 @@ class Conn(Generic[RoomT]):
         self._wake: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         # The socket's handler (``signaling.ws``), which reads its frames.
-        self.reader: asyncio.Task[Any] | None = None
+        # Told when this socket is given up on (too slow, no answer): its drop is recorded at
+        # once, while its handler still reads what the peer sends until the close completes.
+        self.on_gone: Callable[[Any], None] | None = None
         # When the pong to the last ping is due (loop time; 0: none outstanding).
         self.pong_due = 0.0
         # A write started in ``send`` that had to wait: (its coroutine, what it waits for).
@@ -303,19 +306,25 @@ class Conn(Generic[RoomT]):
             sending = asyncio.ensure_future(
                 ws.send_frame(errors.error_frame(kind), WSMsgType.TEXT))
             await asyncio.sleep(0)
-            closing = asyncio.ensure_future(ws.close(code=kind.close_code))
-            await asyncio.sleep(0)
+            closing: asyncio.Future[Any]
+            if kind in errors.CUT_OFF:
+                closing = asyncio.ensure_future(ws.close(code=kind.close_code))
+                await asyncio.sleep(0)
+                if transport is not None:
+                    transport.close()   # flushes what is written; reads no more of a flood
+            else:
+                # The close frame alone: the socket's handler goes on reading (and dropping)
+                # what the peer still sends, its pongs and then its own close, so the
+                # connection ends cleanly once the peer has read everything (a socket closed
+                # with unread input is reset, and the peer would lose the reason).
+                closing = asyncio.ensure_future(ws.send_frame(
+                    struct.pack("!H", kind.close_code), WSMsgType.CLOSE))
+                await asyncio.sleep(0)
+                if self.on_gone is not None:
+                    self.on_gone(self)   # its place is marked away now, not at the close
             if transport is not None:
-                transport.close()   # flushes what is written; reads nothing more
                 # A peer that never reads would keep the unflushed transport open for good.
-                asyncio.get_running_loop().call_later(SLOW_ABORT_S, transport.abort)
-            reader = self.reader
-            if reader is not None and reader is not asyncio.current_task() \
-                    and not reader.done():
-                # Its handler waits for frames that will not come (the transport reads no
-                # more): end it now, once the farewell is written, so the drop is recorded
-                # now rather than when the transport is finally gone.
-                reader.cancel()
+                asyncio.get_running_loop().call_later(SLOW_ABORT_S, _abort, transport)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.gather(sending, closing, return_exceptions=True),
                                        within)
@@ -342,3 +351,10 @@ async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
             waiting = coro.send(None)
         except StopIteration:
             return
+
+
+def _abort(transport: asyncio.Transport) -> None:
+    """Abort a transport that is still open (asyncio's abort fails on one already gone)."""
+    if not transport.is_closing() or transport.get_write_buffer_size() > 0:
+        with contextlib.suppress(AttributeError, OSError):
+            transport.abort()

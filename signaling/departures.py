@@ -56,6 +56,7 @@ class Departures:
         async with room.lock:
             if conn.replaced:
                 return
+            conn.replaced = True   # recorded once (a socket given up on is recorded early)
             if room.local.get(conn.peer_id) is conn:
                 del room.local[conn.peer_id]
             member = await presence.drop(self.pool, conn.peer_id, self.hub.instance_id)

@@ -72,13 +72,13 @@ async def caller(request: web.Request) -> Caller:
     if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
         raise ApiError(errors.UNAUTHENTICATED)
     pool, directory = request.app[POOL], request.app[DIRECTORY]
-    c: Consultation | None
+    c: Consultation | None = None
     if credential.startswith(presence.GUEST_PREFIX):
         # A guest (interpreter, second clinician) checks their devices before entering too.
         guest = await presence.resolve_guest(pool, credential)
         c = await directory.get(pool, guest[1]) if guest else None
         key = f"guest:{guest[0]}" if guest else ""
-    else:
+    if c is None:   # a patient's token may start like a guest's (see signaling.auth)
         c = await directory.resolve_patient_credential(pool, credential)
         key = f"patient:{c.id}" if c else ""
     if c is None:

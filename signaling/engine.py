@@ -35,6 +35,7 @@ from signaling.inbound import Inbound
 from signaling.metrics import SignalMetrics
 from signaling.notices import NoticeText
 from signaling.probes import Probes
+from signaling.rooms import Socket
 from signaling.views import Views
 from signaling.watch import Watch
 
@@ -66,12 +67,20 @@ class Engine:
         self.actions = Actions(pool, self.hub, self.views, directory, notice_text)
         self.handlers = Handlers(self.hub, self.actions, self.departures)
         self.inbound = Inbound(self.hub, self.views, self.probes)
+        # One bound method for every socket (``Conn.on_gone``), not one per socket.
+        self.on_socket_gone = self.socket_gone
         self.watch = Watch(pool, self.hub, self.departures,
                            timedelta(minutes=config.session_idle_minutes), self.background)
         self.bus = Bus(pool, connect, self.hub.instance_id, self.outbox, self.inbound.on_event,
                        self._resync, config.secret_key,
                        on_rejected=lambda reason: self.metrics.bus_rejected.labels(reason).inc(),
                        on_session=self.watch.session_ended)
+
+    def socket_gone(self, conn: Socket) -> None:
+        """A socket given up on (too slow, no answer): untracked, and its drop recorded now
+        rather than once its transport is finally closed."""
+        self.hub.untrack(conn)
+        self.background.spawn(self.departures.dropped(conn), "recording a dropped socket")
 
     async def _resync(self) -> None:
         """The bus was lost a while: what was announced meanwhile was not heard."""

@@ -99,7 +99,7 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
                                autoping=False)
     await ws.prepare(request)
     conn: Socket = Conn(ws, request.transport, engine.write_deadline_s, engine.metrics)
-    conn.reader = asyncio.current_task()
+    conn.on_gone = engine.on_socket_gone
     conn.tokens = RATE_BURST
     conn.last = asyncio.get_running_loop().time()
     hub = engine.hub
@@ -218,12 +218,14 @@ async def _loop(engine: Engine, conn: Socket) -> None:
     loop = asyncio.get_running_loop()
     hub = engine.hub
     handlers = engine.handlers.by_type
-    while not conn.closed:
+    while True:
         msg = await _receive(hub, conn)
         if msg is None or msg.type != WSMsgType.TEXT:
-            if msg is not None and msg.type == WSMsgType.BINARY:
+            if msg is not None and msg.type == WSMsgType.BINARY and not conn.closed:
                 _fail(hub, conn, errors.BINARY_FRAME)
             return  # cut, closed, or an error (aiohttp has already closed oversized frames)
+        if conn.closed:
+            continue   # closing: what the peer still sends is read until its close, not acted on
         text: str = msg.data
         parsed = None
         try:

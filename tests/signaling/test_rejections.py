@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from server.bookings import consultations, credentials
 from server.staff import Role
 from tests.signaling.conftest import staff_session
 
@@ -236,3 +238,21 @@ async def test_unknown_room_for_staff(clients, gp):
     c = await clients.raw(cookies={"casa_session": token})
     assert (await c.hello(room="no-such-room-0000000"))["code"] == "room_not_found"
     await asyncio.sleep(0)
+
+
+async def test_a_patient_token_that_starts_like_a_guests_opens(clients, visits, gp, conn):
+    """Invitation tokens are url-safe random text: one in 4,096 starts with ``g_``, the guest
+    tokens' prefix. Such a patient enters (and may run the pre-call check) like any other."""
+    visit = await visits(gp.id)
+    token = "g_" + secrets.token_urlsafe(32)
+    c = await consultations.get(conn, visit.consultation_id)
+    assert c is not None
+    await conn.execute(credentials.INSERT, c.id, "link", consultations.hash_credential(token),
+                       c.join_opens_at, c.join_closes_at)
+    patient = await clients.raw()
+    welcome = await patient.hello(credential=token)
+    assert (welcome["type"], welcome["state"]) == ("welcome", "waiting"), welcome
+    url = clients.url.replace("ws://", "http://").replace("/ws", "/api/v1/precall/ice-servers")
+    async with aiohttp.ClientSession() as http, \
+            http.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 200
