@@ -191,6 +191,11 @@ class Sock:
 
         self._reader = asyncio.ensure_future(read())
 
+    async def closed(self) -> None:
+        """Until the background reader has seen the socket close."""
+        if self._reader is not None:
+            await asyncio.shield(self._reader)
+
     async def stop_reading(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
