@@ -155,7 +155,13 @@ async def away(doctor: Sock, peer_id: str, until: float) -> bool:
 
 
 async def reason(raw: RawSocket) -> tuple[int | None, list[str]]:
-    """Read the stalled socket again to its end: its close code and the error codes seen."""
+    """Read the stalled socket again to its end: its close code and the error codes seen.
+
+    Called once the partner was told the peer dropped (or DISCONNECT_S passed): reading
+    earlier would end the stall the server is meant to notice. So the server announces the
+    drop without waiting on the slow peer, and the close it wrote (behind what was already
+    queued) is still there to read for a few seconds after; a socket reset with nothing
+    readable shows no reason and fails."""
     raw.read_again()
     await raw.ended(5.0)
     return raw.close_code, [str(f.get("code")) for f in raw.frames if f.get("type") == "error"]
