@@ -28,13 +28,13 @@ CLINICIANS = 5
 # Each of the 100 peers sends its partner a candidate this often: 500 relays a second, all
 # crossing between the instances.
 PERIOD_S = 0.2
-PHASE_S = 3.0
+PHASE_S = 2.5
 # Large offers toward one peer, as a renegotiating phone would send them (under the 48 KiB
 # SDP limit), fast enough to fill a stalled socket's buffers within a second.
 BIG_SDP = "v=0\r\n" + "a=x-casa-padding:" + "p" * 40000 + "\r\n"
 BIG_PER_S = 40
 # Relays not arrived this long after their phase are lost (counted as infinitely late).
-GRACE_S = 3.0
+GRACE_S = 2.0
 DISCONNECT_S = 20.0
 CANDIDATE = {"candidate": "candidate:1 1 UDP 2122252543 192.0.2.1 54400 typ host",
              "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "abcd"}
