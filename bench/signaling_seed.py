@@ -42,12 +42,13 @@ class Visit:
 
 async def make_visit(conn: asyncpg.Connection, clinician_id: int, n: int,
                      start: datetime | None = None) -> tuple[str, str]:
-    """A home video consultation of ``clinician_id`` (at ``start``, default now), join window
-    open now; returns (room id, invitation token)."""
+    """A home video consultation of ``clinician_id``, its join window open now; the booking
+    at ``start``, by default ``n`` two-minute slots from now (one clinician's visits do not
+    overlap). Returns (room id, invitation token)."""
     p = await patients.create(conn, patients.NewPatient(
         given_name="Bench", family_name=f"Patient{n}", date_of_birth=date(1960, 1, 1)))
     now = datetime.now(UTC)
-    start = start or now
+    start = start or now + timedelta(minutes=2 * n)
     bid = await conn.fetchval(INSERT_BOOKING, p.id, clinician_id, start,
                               start + timedelta(minutes=1))
     cid = await consultations.create(conn, bid, now - timedelta(hours=1), now + timedelta(hours=4))
@@ -70,7 +71,7 @@ async def _visits(pool: asyncpg.Pool, first: int, count: int, password_hash: str
         for n in range(first, first + count):
             async with conn.transaction():
                 staff_id, session = await make_clinician(conn, n, password_hash)
-                room, token = await make_visit(conn, staff_id, n)
+                room, token = await make_visit(conn, staff_id, n, datetime.now(UTC))
             out.append(Visit(room, token, session))
         return out
 
