@@ -244,8 +244,8 @@ def report(round_: int, peers: int, res: dict[str, dict[str, Any]]) -> None:
 async def run(args: argparse.Namespace) -> list[dict[str, dict[int, dict[str, Any]]]]:
     raise_fd_limit()
     print(f"{'round':>5} {'peers':>6} {'server':>6} {'msgs/s':>9} {'srv cpu':>7} {'cli cpu':>7} "
-          f"{'msg/cpus':>8} {'half-load':>9} {'p50 ms':>7} {'p99 ms':>8} {'cli cpu':>7} {'set-up':>6} "
-          f"{'load':>5} {'lost':>4} other frames, refused pairs", flush=True)
+          f"{'msg/cpus':>8} {'half-load':>9} {'p50 ms':>7} {'p99 ms':>8} {'cli cpu':>7} "
+          f"{'set-up':>6} {'load':>5} {'lost':>4} other frames, refused pairs", flush=True)
     rounds = []
     async with signaling_seed.database() as database:
         visits: list[Visitor] = list(await database.visits(max(args.peers) // 2))
