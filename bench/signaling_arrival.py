@@ -40,6 +40,7 @@ from bench.signaling_load import (
     percentile,
     pin,
     raise_fd_limit,
+    stop_on_sigterm,
 )
 
 # A pair whose other socket is not open this long after the first says hello alone: the wait
@@ -220,6 +221,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2500)
     parser.add_argument("--within", type=float, default=120.0)
     args = parser.parse_args()
+    stop_on_sigterm()
     r, server_log = asyncio.run(run(args.pairs, args.within))
     print(f"{r['pairs']} consultations, patient and clinician hello together: "
           f"{r['in_call']} pairs in the call; all within {r['last_in_call_s']:.2f} s"

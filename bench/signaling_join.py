@@ -25,6 +25,7 @@ from bench.signaling_load import (
     percentile,
     pin,
     raise_fd_limit,
+    stop_on_sigterm,
 )
 from bench.signaling_seed import make_clinician, make_visit
 from signaling.peer import CallPeer, SignalClient
@@ -129,6 +130,7 @@ async def main() -> None:
     parser.add_argument("--hellos", type=int, default=200)
     parser.add_argument("--idle", type=int, default=1000)
     args = parser.parse_args()
+    stop_on_sigterm()
     raise_fd_limit()
     async with signaling_seed.database() as database:
         conn = await asyncpg.connect(database.dsn)

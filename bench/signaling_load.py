@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import secrets
+import signal
 import socket
 import struct
 import subprocess
@@ -37,6 +38,15 @@ CLIENT_CORE = "1"
 PEERJS_SERVER = ROOT / "bench" / "node" / "peerjs_server.mjs"
 PEERJS_KEY = "peerjs"
 KINDS = ("casa", "peerjs", "bare")
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (``timeout``, a CI runner) unwinds like Ctrl-C, so the servers and the embedded
+    PostgreSQL are stopped by their ``finally`` blocks rather than left running."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def raise_fd_limit() -> None:
@@ -454,18 +464,18 @@ SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\n" + "a=rtpmap:96 VP8/90000\r\n"
 CANDIDATE = {"candidate": "candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx "
                           "raddr 192.168.1.10 rport 46154 generation 0",
              "sdpMid": "0", "sdpMLineIndex": 0}
-# What a PeerJS client adds to each payload (``peerjs`` 1.x's media connection).
-PEERJS_MEDIA = {"type": "media", "connectionId": "mc_0123456789abcdef"}
 
 
 def signal_text(kind: str, what: str, to: str, body: Any) -> str:
     """One signalling message in server ``kind``'s dialect, compact as a browser's
     ``JSON.stringify`` writes it: ``what`` is offer, answer or candidate; ``body`` the SDP or
-    the candidate object."""
+    the candidate object. PeerJS's carry the same SDP and candidate in ``payload`` (without
+    the ``type`` and ``connectionId`` its client adds), so its frames are the size of Casa's
+    give or take the envelope's few bytes."""
     if kind == "peerjs":
         payload = ({"sdp": {"type": what, "sdp": body}} if what != "candidate"
                    else {"candidate": body})
-        message = {"type": what.upper(), "dst": to, "payload": {**payload, **PEERJS_MEDIA}}
+        message = {"type": what.upper(), "dst": to, "payload": payload}
     else:
         message = {"type": what, "to": to, "candidate" if what == "candidate" else "sdp": body}
     return json.dumps(message, separators=(",", ":"))

@@ -26,6 +26,7 @@ from bench.signaling_load import (
     make_pairs,
     pin,
     raise_fd_limit,
+    stop_on_sigterm,
 )
 
 BASELINE_PEERS = 200
@@ -96,6 +97,7 @@ async def main() -> None:
     parser.add_argument("--peers", type=int, default=5000)
     parser.add_argument("--servers", nargs="+", choices=KINDS, default=list(KINDS))
     args = parser.parse_args()
+    stop_on_sigterm()
     raise_fd_limit()
     results: dict[str, dict[str, Any]] = {}
     async with signaling_seed.database() as database:

@@ -45,6 +45,7 @@ from bench.signaling_load import (
     percentile,
     pin,
     raise_fd_limit,
+    stop_on_sigterm,
     timed_candidate,
 )
 
@@ -268,6 +269,7 @@ def main() -> None:
     parser.add_argument("--peers", type=int, nargs="+", default=[500, 2000])
     parser.add_argument("--json", help="also write every figure to this file")
     args = parser.parse_args()
+    stop_on_sigterm()
     rounds = asyncio.run(run(args))
     if args.json:
         Path(args.json).write_text(json.dumps(rounds, indent=1))
