@@ -85,7 +85,7 @@ async def main() -> None:
     parser.add_argument("--frames", choices=("text", "binary", "ping"), default="text")
     args = parser.parse_args()
     raise_fd_limit()
-    server = Server("casa")
+    server = Server("casa", behind_proxy=True)
     try:
         await server.wait_ready()
         base1 = await asyncio.to_thread(_normal_traffic, server, args)

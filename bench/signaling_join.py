@@ -21,7 +21,7 @@ from bench.signaling_load import (
     CLIENT_CORE,
     RawWs,
     Server,
-    casa_pair,
+    make_pairs,
     percentile,
     pin,
     raise_fd_limit,
@@ -72,12 +72,8 @@ def _idle_client(port: int, peers: int, ctl: Any, out: Any) -> None:
         def ignore(ws: RawWs, data: bytes) -> None:
             pass
 
-        conns: list[RawWs] = []
-        while len(conns) < peers:
-            for a, b, *_ in await asyncio.gather(*(casa_pair(port, ignore)
-                                                   for _ in range(min(50, (peers - len(conns))
-                                                                      // 2)))):
-                conns += [a, b]
+        conns = [ws for a, b, *_ in await make_pairs("casa", port, peers // 2, ignore)
+                 for ws in (a, b)]
         out.put(len(conns))
         await asyncio.to_thread(ctl.get)
         for ws in conns:
@@ -138,7 +134,7 @@ async def main() -> None:
         calls = [await make_visit(conn, gp_id, i) for i in range(args.calls)]
         dash_visits = [await make_visit(conn, gp_id, 100 + i) for i in range(5)]
         await conn.close()
-        server = Server("casa", database.serving_dsn)
+        server = Server("casa", database.serving_dsn, behind_proxy=True)
         try:
             await server.wait_ready()
             ws = f"ws://127.0.0.1:{server.port}/ws"
