@@ -25,8 +25,8 @@ import asyncpg
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack
 
-from bench.signaling_join import make_visit
 from bench.signaling_load import Server
+from bench.signaling_seed import make_visit
 from server import centres, db, dbroles
 from server import staff as staff_store
 from server.auth import passwords

@@ -10,49 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import os
 import statistics
-import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from bench import signaling_seed
 from bench.signaling_load import (
     CLIENT_CORE,
     RawWs,
     Server,
-    casa_pair,
+    make_pairs,
     percentile,
     pin,
     raise_fd_limit,
+    stop_on_sigterm,
 )
-from server import centres, db, dbroles, patients
-from server import staff as staff_store
-from server.auth import passwords, sessions
-from server.bookings import consultations, credentials
-from server.staff import Role
+from bench.signaling_seed import make_clinician, make_visit
 from signaling.peer import CallPeer, SignalClient
-
-INSERT_BOOKING = """
-INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, during, status)
-VALUES ('san-siro', 'gp_visit', 'home_video', $1, $2, tstzrange($3, $4), 'booked') RETURNING id
-"""
-
-
-async def make_visit(conn: asyncpg.Connection, gp_id: int, n: int) -> tuple[str, str]:
-    """A home video consultation starting now; returns (room id, invitation token)."""
-    p = await patients.create(conn, patients.NewPatient(
-        given_name="Bench", family_name=f"Patient{n}", date_of_birth=date(1960, 1, 1)))
-    start = datetime.now(UTC) + timedelta(minutes=2 * n)  # one slot each: no double booking
-    bid = await conn.fetchval(INSERT_BOOKING, p.id, gp_id, start, start + timedelta(minutes=1))
-    now = datetime.now(UTC)
-    cid = await consultations.create(conn, bid, now - timedelta(hours=1), now + timedelta(hours=4))
-    c = await consultations.get(conn, cid)
-    assert c is not None
-    return c.room_id, await credentials.issue_link(conn, cid)
 
 
 async def join_to_first_frame(ws: str, session: str, room: str, token: str) -> float:
@@ -96,12 +72,8 @@ def _idle_client(port: int, peers: int, ctl: Any, out: Any) -> None:
         def ignore(ws: RawWs, data: bytes) -> None:
             pass
 
-        conns: list[RawWs] = []
-        while len(conns) < peers:
-            for a, b, *_ in await asyncio.gather(*(casa_pair(port, ignore)
-                                                   for _ in range(min(50, (peers - len(conns))
-                                                                      // 2)))):
-                conns += [a, b]
+        conns = [ws for a, b, *_ in await make_pairs("casa", port, peers // 2, ignore)
+                 for ws in (a, b)]
         out.put(len(conns))
         await asyncio.to_thread(ctl.get)
         for ws in conns:
@@ -154,47 +126,34 @@ async def main() -> None:
     parser.add_argument("--hellos", type=int, default=200)
     parser.add_argument("--idle", type=int, default=1000)
     args = parser.parse_args()
+    stop_on_sigterm()
     raise_fd_limit()
-    tmp = tempfile.TemporaryDirectory(prefix="casa-bench-db-")
-    os.chmod(tmp.name, 0o755)  # noqa: S103 - embedded PostgreSQL runs as its own user
-    embedded = db.EmbeddedDatabase(Path(tmp.name))
-    server_uri = embedded.start()
-    server: Server | None = None
-    try:
-        await db.ensure_database(server_uri, "casa")
-        dsn = db.database_name_uri(server_uri, "casa")
-        conn = await asyncpg.connect(dsn)
-        await db.prepare(conn, dbroles.SERVING_ROLE)
-        await centres.sync(conn, centres.load_data())
-        gp_id = await staff_store.create(conn, email="bench.gp@casa.example", full_name="GP",
-                                         role=Role.GP, password="",
-                                         password_hash=passwords.hash_password("x" * 16),
-                                         centres=("san-siro",))
-        session = await sessions.create(conn, gp_id, timedelta(hours=2), False)
+    async with signaling_seed.database() as database:
+        conn = await asyncpg.connect(database.dsn)
+        gp_id, session = await make_clinician(conn, 0, database.password_hash)
         calls = [await make_visit(conn, gp_id, i) for i in range(args.calls)]
         dash_visits = [await make_visit(conn, gp_id, 100 + i) for i in range(5)]
         await conn.close()
-        server = Server("casa", db.with_user(dsn, dbroles.SERVING_ROLE))
-        await server.wait_ready()
-        ws = f"ws://127.0.0.1:{server.port}/ws"
-        joins = [await join_to_first_frame(ws, session, room, token) for room, token in calls]
-        ctx = mp.get_context("spawn")
-        ctl, out = ctx.Queue(), ctx.Queue()
-        p = ctx.Process(target=_idle_client, args=(server.port, args.idle, ctl, out))
-        p.start()
-        idle = await asyncio.to_thread(out.get, True, 300)
-        lat = await hello_to_dashboard(ws, session, dash_visits, args.hellos)
-        ctl.put("done")
-        await asyncio.to_thread(p.join, 30)
-        print(f"join -> first remote video frame ({len(joins)} calls): median "
-              f"{statistics.median(joins) * 1000:.0f} ms, max {max(joins) * 1000:.0f} ms")
-        print(f"patient hello -> dashboard ({len(lat)} samples, {idle} idle peers connected): "
-              f"p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms")
-    finally:
-        if server is not None:
+        server = Server("casa", database.serving_dsn, behind_proxy=True)
+        try:
+            await server.wait_ready()
+            ws = f"ws://127.0.0.1:{server.port}/ws"
+            joins = [await join_to_first_frame(ws, session, room, token)
+                     for room, token in calls]
+            ctx = mp.get_context("spawn")
+            ctl, out = ctx.Queue(), ctx.Queue()
+            p = ctx.Process(target=_idle_client, args=(server.port, args.idle, ctl, out))
+            p.start()
+            idle = await asyncio.to_thread(out.get, True, 300)
+            lat = await hello_to_dashboard(ws, session, dash_visits, args.hellos)
+            ctl.put("done")
+            await asyncio.to_thread(p.join, 30)
+        finally:
             server.stop()
-        embedded.stop()
-        tmp.cleanup()
+    print(f"join -> first remote video frame ({len(joins)} calls): median "
+          f"{statistics.median(joins) * 1000:.0f} ms, max {max(joins) * 1000:.0f} ms")
+    print(f"patient hello -> dashboard ({len(lat)} samples, {idle} idle peers connected): "
+          f"p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms")
 
 
 if __name__ == "__main__":
