@@ -168,11 +168,12 @@ class Conn(Generic[RoomT]):
                     self.transport is not None and self.transport.get_write_buffer_size() > 0)
                 self.give_up(errors.TOO_SLOW if backlog else errors.NO_ANSWER)
             return
+        if self._inflight is not None or self._queue or not self._idle():
+            return   # busy writing: the write deadline watches it; pinged next time
         self.pong_due = now + PONG_WAIT_S
-        if self._inflight is None and not self._queue and self._idle():
-            with contextlib.suppress(StopIteration, ConnectionError, RuntimeError):
-                # A ping is small and never compressed: written at once, or not at all.
-                self.ws.ping().send(None)
+        with contextlib.suppress(StopIteration, ConnectionError, RuntimeError):
+            # A ping is small and never compressed: written at once, or not at all.
+            self.ws.ping().send(None)
 
     def _idle(self) -> bool:
         """The writer is waiting for frames (or was never needed), and the transport holds
