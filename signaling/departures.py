@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -78,18 +79,27 @@ class Departures:
 
     async def expire(self, c: Consultation, member: Member) -> None:
         """The grace is over: the person has left, unless they came back meanwhile."""
-        async def expire(db: asyncpg.Connection) -> Member | None:
+        gone = await self._record_left(
+            c, LeftReason.TIMEOUT, lambda db: presence.expire(db, member.peer_id, self.grace_s))
+        if gone is not None:
+            await self._announce(c, gone, Change.LEFT, LeftReason.TIMEOUT)
+
+    async def _record_left(self, c: Consultation, reason: LeftReason,
+                           take: Callable[[asyncpg.Connection], Awaitable[Member | None]]
+                           ) -> Member | None:
+        """Mark someone left (``take``: the presence write, which returns the row or None
+        when there is nothing to do) and record it in the consultation's history, in one
+        transaction that takes the consultation's lock first."""
+        async def work(db: asyncpg.Connection) -> Member | None:
             await self.directory.lock(db, c.id)
-            gone = await presence.expire(db, member.peer_id, self.grace_s)
+            gone = await take(db)
             if gone is not None:
                 await self.directory.record_event(
                     db, c.id, "participant_left", staff_id=gone.staff_id,
-                    detail={"participant": gone.participant, "reason": LeftReason.TIMEOUT})
+                    detail={"participant": gone.participant, "reason": reason})
             return gone
 
-        gone = await with_retry(self.pool, expire)
-        if gone is not None:
-            await self._announce(c, gone, Change.LEFT, LeftReason.TIMEOUT)
+        return await with_retry(self.pool, work)
 
     async def _announce(self, c: Consultation, member: Member, change: Change,
                         reason: str = "") -> None:
@@ -113,16 +123,8 @@ class Departures:
             return
         c = room.consultation
         async with room.lock:
-            async def leave(db: asyncpg.Connection) -> Member | None:
-                await self.directory.lock(db, c.id)
-                gone = await presence.leave(db, conn.peer_id)
-                if gone is not None:
-                    await self.directory.record_event(
-                        db, c.id, "participant_left", staff_id=gone.staff_id,
-                        detail={"participant": gone.participant, "reason": LeftReason.LEFT})
-                return gone
-
-            gone = await with_retry(self.pool, leave)
+            gone = await self._record_left(c, LeftReason.LEFT,
+                                           lambda db: presence.leave(db, conn.peer_id))
             if gone is not None:
                 self.hub.publish_change(room, gone, Change.LEFT, LeftReason.LEFT)
         self.hub.forget_if_empty(room)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -179,3 +180,14 @@ def on_today(minutes: int = 5, otherwise: int = -25) -> timedelta:
     if (now + timedelta(minutes=minutes)).date() == now.date():
         return timedelta(minutes=minutes)
     return timedelta(minutes=otherwise)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for crowds of sockets (``crowd.connector_session``; crowd imports
+    this module's ``Visit``)."""
+    from tests.signaling.crowd import connector_session
+
+    s = connector_session()
+    yield s
+    await s.close()

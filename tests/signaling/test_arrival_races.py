@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import Visit, staff_session
-from tests.signaling.crowd import Closed, Consultations, Sock, address, connector_session
+from tests.signaling.crowd import Closed, Consultations, Sock, address
 from tests.signaling.servers import ServerProcess
 
 PAIRS = 200
@@ -65,12 +65,6 @@ async def staff(make_staff: Any, db_url: str) -> Staff:
     ids = [(await make_staff(Role.GP)).id for _ in range(CLINICIANS)]
     return Staff(ids, {i: await staff_session(db_url, i) for i in ids})
 
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    s = connector_session()
-    yield s
-    await s.close()
 
 
 async def deadlocks(db_url: str, settle: bool = False) -> int:

@@ -19,7 +19,7 @@ from server.staff import Role
 from signaling.auth import probe_token
 from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import staff_session
-from tests.signaling.crowd import Consultations, Sock, address, connector_session
+from tests.signaling.crowd import Consultations, Sock, address
 from tests.signaling.servers import ServerProcess
 
 CONSULTATIONS = 50        # a patient and a clinician each: 100 sockets
@@ -40,12 +40,6 @@ async def server(db_url: str, tmp_path: Path) -> AsyncIterator[ServerProcess]:
     yield s
     s.stop()
 
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    s = connector_session()
-    yield s
-    await s.close()
 
 
 async def connected(session: aiohttp.ClientSession, url: str, name: str, i: int,

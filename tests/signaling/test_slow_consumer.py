@@ -19,7 +19,7 @@ import pytest
 from server.staff import Role
 from tests.conftest import SECRET_KEY
 from tests.signaling.conftest import Visit, staff_session
-from tests.signaling.crowd import Closed, Consultations, Sock, connector_session
+from tests.signaling.crowd import Closed, Consultations, Sock
 from tests.signaling.rawws import RawSocket
 from tests.signaling.servers import ServerProcess
 
@@ -47,12 +47,6 @@ async def instances(db_url: str, tmp_path: Path) -> AsyncIterator[list[ServerPro
     for s in made:
         s.stop()
 
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    s = connector_session()
-    yield s
-    await s.close()
 
 
 @dataclass
