@@ -111,8 +111,9 @@ class Conn(Generic[RoomT]):
         # Told when this socket is given up on (too slow, no answer): its drop is recorded at
         # once, while its handler still reads what the peer sends until the close completes.
         self.on_gone: Callable[[Any], None] | None = None
-        # When the pong to the last ping is due (loop time; 0: none outstanding).
-        self.pong_due = 0.0
+        # When the pong to the last ping is due (loop time; 0: none outstanding; negative:
+        # not pinged yet, its handler is still busy with hello and reads no pong).
+        self.pong_due = -1.0
         # A write started in ``send`` that had to wait: (its coroutine, what it waits for).
         self._inflight: tuple[Coroutine[Any, Any, None], Any] | None = None
 
@@ -160,7 +161,7 @@ class Conn(Generic[RoomT]):
     def heartbeat(self, now: float) -> None:
         """Ping the peer, or give it up when it did not answer the last ping in time (as
         ``too_slow`` when frames wait for it: not reading is why it did not answer)."""
-        if self.closed:
+        if self.closed or self.pong_due < 0:
             return
         if self.pong_due:
             if now > self.pong_due:

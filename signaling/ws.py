@@ -106,6 +106,7 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
     try:
         if await _hello(request, engine, conn):
             said_hello()
+            conn.pong_due = 0.0   # reading from now on: it may be pinged
             await _loop(engine, conn)
     except asyncio.CancelledError:
         raise
