@@ -58,6 +58,9 @@ async def _hours(conn: asyncpg.Connection, people: list[staff.Staff]) -> None:
 
 
 DEMO_PAST = workflow.PastReason(None, "demo data: the past days of this week")
+# Minutes from now of the consultation open now (its waiting room opens 15 minutes before
+# its start) and of the one later today, in order of preference.
+NOW_MINUTES = ((-5, 5, -15, 10), (75, 100, 125, 150, 180))
 
 
 async def seed_demo(app: web.Application) -> None:
@@ -101,10 +104,17 @@ async def seed_demo(app: web.Application) -> None:
         # and at a kiosk in turn.
         video = cycle(s for s in SERVICES_FOR[person.role] if s not in MODES)
         modes_now = ("home_video", "kiosk_video")[::1 if index % 2 == 0 else -1]
-        for minutes, mode in zip((-5, 75), modes_now, strict=True):
-            start = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-            made += await _one(ctx, pool, person, where[0], next(video), mode, start,
-                               next(patient_ids), kiosks, nurse_at, now, invite=True)
+        # Each at the first of a few times that clashes with nothing of the week (at some
+        # hours of the day the first choice falls on the clinician's own 9:00 booking).
+        for choices, mode in zip(NOW_MINUTES, modes_now, strict=True):
+            service, patient = next(video), next(patient_ids)
+            for minutes in choices:
+                start = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+                one = await _one(ctx, pool, person, where[0], service, mode, start, patient,
+                                 kiosks, nurse_at, now, invite=True)
+                if one:
+                    made += one
+                    break
     log.info("demo bookings", extra={"count": made})
 
 
