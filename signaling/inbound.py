@@ -59,9 +59,12 @@ class Inbound:
         """A colleague was added on another instance: later changes made here must reach
         the invitee too (the room's clinicians changed), and their dashboards here show it."""
         room = self.hub.view(event.cid)
-        fresh = await self.views.load_id(event.cid)
-        if room is not None and fresh is not None:
-            room.consultation = fresh.consultation
-        room = room or fresh
+        if room is not None:
+            # Its clinicians changed: read the consultation again, not the whole room.
+            c = await self.views.directory.get(self.views.pool, event.cid)
+            if c is not None:
+                room.consultation = c
+        elif self.hub.dashboards.get(event.staff_id):
+            room = await self.views.load_id(event.cid)
         if room is not None:
             self.hub.invited(event.cid, event.staff_id, room)
