@@ -45,6 +45,14 @@ TLS_REFUSALS_IN_FLIGHT = 64
 RETRY_AFTER_S = 5
 # Refusals are reported once per interval, with counts: a flood must not flood the log too.
 REFUSAL_LOG_INTERVAL_S = 10.0
+# A refused connection is not closed while the client's request is still unread: closing with
+# unread data sends a reset, and a client that gets the reset before it has read the refusal
+# loses it. It is half-closed (the refusal, then FIN) and closed once what the client sent has
+# been read and dropped (usually the next turn of the loop: the request came with the
+# connection), once the client closes, or after this long at most. At most this many linger at
+# once (each holds a descriptor); beyond, they close at once.
+REFUSAL_LINGER_S = 1.0
+REFUSALS_LINGERING = 256
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -70,6 +78,8 @@ class Admission:
     total_cap: int
     per_address_cap: int
     exempt: tuple[Network, ...] = ()
+    # Refused connections lingering at once (see REFUSAL_LINGER_S).
+    linger_cap: int = REFUSALS_LINGERING
     open_by_address: Counter[str] = field(default_factory=Counter)
     open_total: int = 0
     refused: Counter[int] = field(default_factory=Counter)
@@ -113,6 +123,9 @@ class GuardedConnection(asyncio.Protocol):
         # Set once aiohttp's handler has the connection (after the handshake, under TLS).
         self._inner: asyncio.Protocol | None = None
         self._address: str | None = None
+        # Set while a refused connection lingers (see REFUSAL_LINGER_S).
+        self._linger: asyncio.TimerHandle | None = None
+        self._refused: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -120,7 +133,7 @@ class GuardedConnection(asyncio.Protocol):
         address = str(peer[0]) if peer else ""
         status = self._edge.admission.admit(address)
         if status is not None:
-            self._edge.refuse(transport, status)
+            self._edge.refuse(self, transport, status)
             return
         self._address = address
         if self._edge.ssl_context is None:
@@ -146,11 +159,22 @@ class GuardedConnection(asyncio.Protocol):
         self._inner = self._edge.make_handler()
         self._inner.connection_made(tls)
 
+    def linger(self, transport: asyncio.Transport) -> None:
+        """Refused: the answer is written and the sending side shut; the connection closes
+        once what the client sent is read (and dropped), or when the linger ends."""
+        transport.write_eof()
+        self._refused = transport
+        self._linger = asyncio.get_running_loop().call_later(REFUSAL_LINGER_S, transport.close)
+        self._edge.lingering += 1
+
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:
             self._inner.data_received(data)
+        elif self._refused is not None:
+            self._refused.close()  # the request is read: closing now sends no reset
 
     def eof_received(self) -> bool | None:
+        # A refused client's end: returning None closes the transport.
         return self._inner.eof_received() if self._inner is not None else None
 
     def pause_writing(self) -> None:
@@ -162,6 +186,11 @@ class GuardedConnection(asyncio.Protocol):
             self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+            self._refused = None
+            self._edge.lingering -= 1
         self._release()
         if self._inner is not None:
             self._inner.connection_lost(exc)
@@ -186,6 +215,7 @@ class Edge:
         self._tls_refusals = 0
         self._reported_at: float | None = None
         self._reported: Counter[int] = Counter()
+        self.lingering = 0  # refused plain connections not yet closed
 
     def __call__(self) -> GuardedConnection:
         return GuardedConnection(self)
@@ -195,11 +225,15 @@ class Edge:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def refuse(self, transport: asyncio.Transport, status: int) -> None:
+    def refuse(self, conn: GuardedConnection, transport: asyncio.Transport,
+               status: int) -> None:
         self._report()
         if self.ssl_context is None:
             transport.write(refusal(status))
-            transport.close()
+            if self.lingering < self.admission.linger_cap and transport.can_write_eof():
+                conn.linger(transport)
+            else:
+                transport.close()
         elif self._tls_refusals < TLS_REFUSALS_IN_FLIGHT:
             self.spawn(self._refuse_tls(transport, status))
         else:
@@ -241,9 +275,11 @@ class Edge:
 
 def admission_for(config_cap: int, per_address: int, fd_limit: int, fd_reserve: int,
                   exempt: Iterable[Network]) -> Admission:
-    """The global cap is the configured one, or lower where the open-file limit is lower."""
+    """The global cap is the configured one, or lower where the open-file limit is lower.
+    Lingering refusals take at most a quarter of the descriptors kept in reserve."""
     return Admission(total_cap=max(1, min(config_cap, fd_limit - fd_reserve)),
-                     per_address_cap=per_address, exempt=tuple(exempt))
+                     per_address_cap=per_address, exempt=tuple(exempt),
+                     linger_cap=min(REFUSALS_LINGERING, fd_reserve // 4))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

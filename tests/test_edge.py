@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import resource
+import socket
 import ssl
 import subprocess
 import sys
@@ -120,6 +121,29 @@ async def test_the_global_cap_answers_a_clear_503(config):
             assert (await healthz(port, "127.0.0.5")).startswith(b"HTTP/1.1 200 ")
         finally:
             close_all(conns)
+
+
+async def test_a_refused_client_that_sent_its_whole_request_reads_the_refusal(config):
+    """The request is in the server's receive buffer when the refusal is written: closing at
+    once then resets the connection and the client loses the 503 it was sent."""
+    async with casa(config, max_connections=1, max_connections_per_address=1000) as port:
+        held = await open_slow(port, "127.0.0.2")
+        try:
+            assert await first_bytes(held, 0.2) is None
+            for source in ("127.0.0.3", "127.0.0.4", "127.0.0.5"):
+                # Connected and written before the server's loop runs again: the request
+                # is waiting in the kernel when the server accepts.
+                sock = socket.socket()
+                sock.bind((source, 0))
+                sock.connect(("127.0.0.1", port))
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 2000)
+                sock.setblocking(False)
+                reader, writer = await asyncio.open_connection(sock=sock)
+                answer = await asyncio.wait_for(reader.read(), 3.0)  # raises on a reset
+                writer.close()
+                assert answer.startswith(b"HTTP/1.1 503 ") and answer.endswith(b"shortly\n")
+        finally:
+            close_all([held])
 
 
 async def test_a_trickling_or_silent_head_is_closed_at_the_header_timeout(config):

@@ -63,8 +63,8 @@ DEMO_PAST = workflow.PastReason(None, "demo data: the past days of this week")
 NOW_MINUTES = ((-5, 5, -15, 10), (75, 100, 125, 150, 180))
 
 
-async def seed_demo(app: web.Application) -> None:
-    """Add the bookings demo data (called by ``casa demo``)."""
+async def seed_demo(app: web.Application, now: datetime | None = None) -> None:
+    """Add the bookings demo data (called by ``casa demo``) around ``now`` (the clock's)."""
     pool: asyncpg.Pool = app[POOL]
     people = [s for s in await staff.list_all(pool) if s.role.clinical]
     async with pool.acquire() as conn, conn.transaction():
@@ -85,10 +85,29 @@ async def seed_demo(app: web.Application) -> None:
     desk_at = {c: next((s.id for s in everyone if s.role is Role.COORDINATOR
                         and c in s.centres), None) for c in CENTRES}
     made = 0
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     today = now.astimezone(ROME).date()
     monday = today - timedelta(days=today.weekday())
+    # Right now: one consultation per clinician whose waiting room is open, one later today;
+    # from home and at a kiosk in turn. These go first and the week fills in around them: the
+    # other way round, the week's bookings at 9-11 and 15-16 took the clinician, the patient,
+    # the kiosk or the nurse at most hours of a working day.
     for index, person in enumerate(people):
+        where = [c for c in CENTRES if c in person.centres] or list(CENTRES[:1])
+        video = cycle(s for s in SERVICES_FOR[person.role] if s not in MODES)
+        modes_now = ("home_video", "kiosk_video")[::1 if index % 2 == 0 else -1]
+        # Each at the first of a few times that clashes with nothing made so far (two
+        # clinicians of one centre may want its nurse beside a kiosk at the same moment).
+        for choices, mode in zip(NOW_MINUTES, modes_now, strict=True):
+            service, patient = next(video), next(patient_ids)
+            for minutes in choices:
+                start = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+                one = await _one(ctx, pool, person, where[0], service, mode, start, patient,
+                                 kiosks, nurse_at, now, invite=True)
+                if one:
+                    made += one
+                    break
+    for person in people:
         where = [c for c in CENTRES if c in person.centres] or list(CENTRES[:1])
         services = cycle(SERVICES_FOR[person.role])
         modes = cycle(("home_video", "kiosk_video", "in_person", "home_video"))
@@ -100,21 +119,6 @@ async def seed_demo(app: web.Application) -> None:
                                    local_instant(day, time(hour, 0)), next(patient_ids),
                                    kiosks, nurse_at, now, invite=False,
                                    desk=desk_at.get(centre))
-        # Right now: one consultation whose waiting room is open, one later today; from home
-        # and at a kiosk in turn.
-        video = cycle(s for s in SERVICES_FOR[person.role] if s not in MODES)
-        modes_now = ("home_video", "kiosk_video")[::1 if index % 2 == 0 else -1]
-        # Each at the first of a few times that clashes with nothing of the week (at some
-        # hours of the day the first choice falls on the clinician's own 9:00 booking).
-        for choices, mode in zip(NOW_MINUTES, modes_now, strict=True):
-            service, patient = next(video), next(patient_ids)
-            for minutes in choices:
-                start = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-                one = await _one(ctx, pool, person, where[0], service, mode, start, patient,
-                                 kiosks, nurse_at, now, invite=True)
-                if one:
-                    made += one
-                    break
     log.info("demo bookings", extra={"count": made})
 
 
