@@ -10,7 +10,6 @@ from records.web_common import (
     consultation_patient,
     int_param,
     json_body,
-    map_errors,
     record_of_booking,
     records_of,
     same_patient,
@@ -45,7 +44,6 @@ def _note_id(request: web.Request) -> int:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def consultation_notes(request: web.Request) -> web.StreamResponse:
     booking_id = int_param(request.match_info["booking_id"], "booking_id")
     rec = records_of(request)
@@ -58,14 +56,13 @@ async def consultation_notes(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def create_note(request: web.Request) -> web.StreamResponse:
     booking_id = int_param(request.match_info["booking_id"], "booking_id")
     body = await json_body(request)
     try:
         category = Category(str(body.get("category")))
     except ValueError:
-        raise errors.ApiError(errors.VALIDATION, details={"category": "unknown"}) from None
+        raise errors.invalid({"category": "unknown"}) from None
     note_content = content.parse(body.get("content") or {})
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -79,7 +76,6 @@ async def create_note(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def get_note(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -88,7 +84,6 @@ async def get_note(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def save_draft(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     note_content = content.parse(body.get("content") or {})
@@ -100,7 +95,6 @@ async def save_draft(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def sign_note(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -109,7 +103,6 @@ async def sign_note(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def amend_note(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     rec = records_of(request)
@@ -120,7 +113,6 @@ async def amend_note(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def share_note(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     staff_id = int_param(body.get("staff_id"), "staff_id")
@@ -131,7 +123,6 @@ async def share_note(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def break_glass(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     rec = records_of(request)
@@ -143,7 +134,6 @@ async def break_glass(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def summary_link(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -152,7 +142,6 @@ async def summary_link(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def refer_patient(request: web.Request) -> web.StreamResponse:
     """Refer a patient one cares for to a colleague ``{staff_id}``: the colleague then cares
     for her too. Refused alike for an unknown patient and one the caller does not care for."""
@@ -169,15 +158,13 @@ ERASE_REASONS = ("patient_request", "retention")
 
 
 @require_staff(Role.ADMIN)
-@map_errors
 async def erase_patient(request: web.Request) -> web.StreamResponse:
     """Erase every note of a patient (their request): data keys destroyed, audit-logged."""
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
     body = await json_body(request)
     why = body.get("reason")
     if why not in ERASE_REASONS:
-        raise errors.ApiError(errors.VALIDATION,
-                              details={"reason": "one of " + ", ".join(ERASE_REASONS)})
+        raise errors.invalid({"reason": "one of " + ", ".join(ERASE_REASONS)})
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         ids = await rec.erase_patient(conn, current_staff(request), patient_id, str(why))

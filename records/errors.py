@@ -6,12 +6,7 @@ in logs and on the command line.
 
 from __future__ import annotations
 
-from server.errors import ErrorKind
-
-
-def N_(message: str) -> str:  # the conventional gettext marker name
-    """Marks a string for extraction; it is translated where it is shown."""
-    return message
+from server.errors import N_, ApiError, define, invalid, maps, maps_to
 
 
 class RecordsError(Exception):
@@ -50,14 +45,27 @@ class NoteStateError(RecordsError):
     """The operation does not fit the note's state (signing a signed note, amending a draft)."""
 
 
-NOTE_NOT_FOUND = ErrorKind("note_not_found", 404, N_("This note does not exist."))
-NOTE_FORBIDDEN = ErrorKind("note_forbidden", 403, N_("You may not see or change this note."))
-NOTE_LOCKED = ErrorKind("note_locked", 409,
-                        N_("This note is signed and locked. Write an amendment instead."))
-NOTE_ERASED = ErrorKind("note_erased", 410, N_("This note was erased."))
-NOTE_INTEGRITY = ErrorKind("note_integrity", 500,
-                           N_("This note failed its integrity check. It has been reported."))
-RECORDS_UNAVAILABLE = ErrorKind("records_unavailable", 503,
-                                N_("Clinical records are not available: the keyring is missing."))
-SUMMARY_GONE = ErrorKind("summary_link_invalid", 404,
-                         N_("This link is not valid or has expired."))
+NOTE_NOT_FOUND = define("note_not_found", 404, N_("This note does not exist."))
+NOTE_FORBIDDEN = define("note_forbidden", 403, N_("You may not see or change this note."))
+NOTE_LOCKED = define("note_locked", 409,
+                     N_("This note is signed and locked. Write an amendment instead."))
+NOTE_ERASED = define("note_erased", 410, N_("This note was erased."))
+NOTE_INTEGRITY = define("note_integrity", 500,
+                        N_("This note failed its integrity check. It has been reported."))
+RECORDS_UNAVAILABLE = define("records_unavailable", 503,
+                             N_("Clinical records are not available: the keyring is missing."))
+SUMMARY_GONE = define("summary_link_invalid", 404,
+                      N_("This link is not valid or has expired."))
+
+# Records failures as catalogued errors. Integrity failures are 5xx, so the error pages log
+# them (with the exception's text: ids and key ids, never content) for the operators.
+maps_to(Denied, NOTE_FORBIDDEN)
+maps_to(ErasedError, NOTE_ERASED)
+maps_to(NoteStateError, NOTE_LOCKED)
+maps_to(IntegrityError, NOTE_INTEGRITY)
+maps_to(UnknownKeyError, NOTE_INTEGRITY)
+
+
+@maps(InvalidContent)
+def _invalid_content(exc: InvalidContent) -> ApiError:
+    return invalid(exc.problems)

@@ -14,13 +14,13 @@ import asyncpg
 from aiohttp import web
 
 from records import audit, fhir, sharing
+from records import errors as rerr
 from records.access import WRITES
 from records.content import MEASURES
 from records.web_common import (
     check_record,
     consultation_patient,
     int_param,
-    map_errors,
     records_of,
 )
 from server import errors, outcome, patients
@@ -78,7 +78,6 @@ async def editor_context(request: web.Request, conn: asyncpg.Connection,
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def editor_page(request: web.Request) -> web.StreamResponse:
     booking_id = int_param(request.match_info["booking_id"], "booking_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -92,7 +91,6 @@ NO_BOOKING = 0
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def call_panel(request: web.Request) -> web.StreamResponse:
     """The editor alone, for the call page's notes panel (fetched by notes.js beside the
     video; the call page knows its consultation id, not the booking's)."""
@@ -111,7 +109,6 @@ async def _clinicians(conn: asyncpg.Connection, user: Staff) -> list[Staff]:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def record_page(request: web.Request) -> web.StreamResponse:
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
     q = request.query
@@ -135,7 +132,6 @@ async def record_page(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def record_fhir(request: web.Request) -> web.StreamResponse:
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -149,7 +145,6 @@ async def record_fhir(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def record_print(request: web.Request) -> web.StreamResponse:
     patient_id = int_param(request.match_info["patient_id"], "patient_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -164,7 +159,7 @@ async def record_print(request: web.Request) -> web.StreamResponse:
 async def _note_patient(conn: asyncpg.Connection, note_id: int) -> int:
     pid = await conn.fetchval("SELECT patient_id FROM notes WHERE id = $1", note_id)
     if pid is None:
-        raise LookupError(note_id)
+        raise errors.NotFound(rerr.NOTE_NOT_FOUND, f"note {note_id}")
     return int(pid)
 
 
@@ -182,11 +177,13 @@ def reason_retyped(handler: PageHandler) -> PageHandler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except errors.ApiError as exc:
-            if exc.kind is errors.VALIDATION and "reason" in exc.details:
-                _ = translator(request)
-                exc.message = _("Give a reason of at least 10 characters: type it again.")
-            raise
+        except Exception as exc:
+            refused = errors.api_error(exc)
+            if refused is None or "reason" not in errors.field_errors(refused):
+                raise
+            _ = translator(request)
+            refused.message = _("Give a reason of at least 10 characters: type it again.")
+            raise refused from None
 
     return wrapped
 
@@ -194,7 +191,6 @@ def reason_retyped(handler: PageHandler) -> PageHandler:
 @outcome.form(_record_of_form)
 @require_staff(*CLINICIANS)
 @reason_retyped
-@map_errors
 async def break_glass_form(request: web.Request) -> web.StreamResponse:
     note_id = int_param(request.match_info["note_id"], "note_id")
     form = await request.post()
@@ -207,7 +203,6 @@ async def break_glass_form(request: web.Request) -> web.StreamResponse:
 
 @outcome.form(_record_of_form)
 @require_staff(*CLINICIANS)
-@map_errors
 async def share_form(request: web.Request) -> web.StreamResponse:
     note_id = int_param(request.match_info["note_id"], "note_id")
     form = await request.post()
@@ -219,7 +214,6 @@ async def share_form(request: web.Request) -> web.StreamResponse:
 
 
 @require_staff(*CLINICIANS)
-@map_errors
 async def summary_link_form(request: web.Request) -> web.StreamResponse:
     note_id = int_param(request.match_info["note_id"], "note_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -247,7 +241,7 @@ def _day(value: str | None, name: str) -> datetime | None:
     try:
         d = date.fromisoformat(value)
     except ValueError:
-        raise errors.ApiError(errors.VALIDATION, details={name: "YYYY-MM-DD"}) from None
+        raise errors.invalid({name: "YYYY-MM-DD"}) from None
     return datetime(d.year, d.month, d.day, tzinfo=ROME)
 
 
@@ -290,14 +284,13 @@ async def _erase_page(request: web.Request) -> str:
 
 @outcome.form(_erase_page)
 @require_staff(Role.ADMIN)
-@map_errors
 async def erase_submit(request: web.Request) -> web.StreamResponse:
     """A patient's request to erase their notes: their data keys are destroyed. Done or
     refused, the browser goes back to the erase page with what happened (server.outcome)."""
     form = await request.post()
     patient_id = int_param(form.get("patient"), "patient")
     if form.get("confirm") != "yes":
-        raise errors.ApiError(errors.VALIDATION, details={"confirm": "required"})
+        raise errors.invalid({"confirm": "required"})
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await _patient(conn, patient_id)
         ids = await records_of(request).erase_patient(conn, current_staff(request), patient_id,
@@ -315,7 +308,6 @@ async def summary_landing(request: web.Request) -> web.StreamResponse:
     raise resp
 
 
-@map_errors
 async def summary_page(request: web.Request) -> web.StreamResponse:
     token = request.cookies.get(SUMMARY_COOKIE, "")
     async with request.app[POOL].acquire() as conn, conn.transaction():

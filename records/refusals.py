@@ -66,8 +66,9 @@ async def note_refusal(request: web.Request, staff_id: int, route: str, code: st
 
 
 def _refusal(exc: BaseException) -> tuple[str, int] | None:
-    if isinstance(exc, errors.ApiError) and exc.kind.status in REFUSED_STATUSES:
-        return exc.kind.code, exc.kind.status
+    refused = errors.api_error(exc)
+    if refused is not None and refused.kind.status in REFUSED_STATUSES:
+        return refused.kind.code, refused.kind.status
     if isinstance(exc, web.HTTPException) and exc.status in REFUSED_STATUSES:
         return "http", exc.status
     return None
@@ -90,7 +91,7 @@ async def audit_refusals(request: web.Request, handler: Handler) -> web.StreamRe
     whether the handler raised it or rendered it."""
     try:
         response = await handler(request)
-    except (errors.ApiError, web.HTTPException) as exc:
+    except Exception as exc:  # catalogued, mapped by the registry, or an HTTP exception
         await _maybe_note(request, _refusal(exc))
         raise
     if response.status in REFUSED_STATUSES:

@@ -13,10 +13,18 @@ from records import access, audit, sharing, store, subkeys
 from records.access import Category, Facts, Op
 from records.content import NoteContent
 from records.crypto import Envelope, GlassId
-from records.errors import Denied, ErasedError, InvalidContent, NoteStateError, RecordsError
+from records.errors import (
+    NOTE_NOT_FOUND,
+    Denied,
+    ErasedError,
+    InvalidContent,
+    NoteStateError,
+    RecordsError,
+)
 from records.store import Note, Version
 from server import care
 from server import staff as staff_store
+from server.errors import NotFound
 from server.staff import Staff
 
 log = logging.getLogger("casa.records")
@@ -84,7 +92,7 @@ class Records:
     async def _note(self, conn: asyncpg.Connection, note_id: int) -> Note:
         note = await store.get_note(conn, note_id)
         if note is None:
-            raise LookupError(note_id)
+            raise NotFound(NOTE_NOT_FOUND, f"note {note_id}")
         return note
 
     async def _check(self, conn: asyncpg.Connection, user: Staff, op: Op,

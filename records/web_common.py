@@ -1,9 +1,9 @@
-"""Helpers shared by the records API and pages: error mapping, the booking's patient and JSON
-shapes. Only ids, states and (for readers allowed to see it) content leave through here."""
+"""Helpers shared by the records API and pages: the booking's patient and JSON shapes (records
+failures become HTTP errors through the registry, ``records.errors``). Only ids, states and
+(for readers allowed to see it) content leave through here."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +16,6 @@ from records import errors as rerr
 from records.keys import RECORDS
 from records.service import NoteView, Records
 from server import errors
-from server.keys import REQUEST_ID
 from server.staff import Staff
 
 log = logging.getLogger("casa.records")
@@ -31,39 +30,13 @@ def records_of(request: web.Request) -> Records:
     return found
 
 
-def map_errors(handler: Handler) -> Handler:
-    """Turn records failures into catalogued HTTP errors; integrity failures are logged with
-    ids (never content) because they mean tampering or a lost key."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except (LookupError, asyncpg.ForeignKeyViolationError):
-            raise errors.ApiError(rerr.NOTE_NOT_FOUND) from None
-        except rerr.Denied:
-            raise errors.ApiError(rerr.NOTE_FORBIDDEN) from None
-        except rerr.ErasedError:
-            raise errors.ApiError(rerr.NOTE_ERASED) from None
-        except rerr.NoteStateError:
-            raise errors.ApiError(rerr.NOTE_LOCKED) from None
-        except rerr.InvalidContent as exc:
-            raise errors.ApiError(errors.VALIDATION, details=exc.problems) from None
-        except (rerr.IntegrityError, rerr.UnknownKeyError) as exc:
-            log.error("note integrity failure: %s", exc,
-                      extra={"request_id": request[REQUEST_ID]})
-            raise errors.ApiError(rerr.NOTE_INTEGRITY) from None
-
-    return wrapped
-
-
 def int_param(value: object, name: str) -> int:
     try:
         n = int(str(value))
     except (TypeError, ValueError):
-        raise errors.ApiError(errors.VALIDATION, details={name: "must be a number"}) from None
+        raise errors.invalid({name: "must be a number"}) from None
     if not 1 <= n < 2**63:
-        raise errors.ApiError(errors.VALIDATION, details={name: "out of range"})
+        raise errors.invalid({name: "out of range"})
     return n
 
 
@@ -85,9 +58,9 @@ async def booking_patient(conn: asyncpg.Connection, booking_id: int,
     """The consultation's patient, from its booking; a ``given`` patient must match it."""
     known = await conn.fetchval(BOOKING_PATIENT, booking_id)
     if known is None:
-        raise LookupError(booking_id)
+        raise errors.NotFound(rerr.NOTE_NOT_FOUND, f"booking {booking_id}")
     if given is not None and known != given:
-        raise errors.ApiError(errors.VALIDATION, details={"patient_id": "not this booking's"})
+        raise errors.invalid({"patient_id": "not this booking's"})
     return int(known)
 
 
@@ -108,7 +81,7 @@ async def record_of_booking(conn: asyncpg.Connection, user: Staff, booking_id: i
     like a record the user may not open, so booking ids cannot be probed."""
     try:
         patient_id = await booking_patient(conn, booking_id, None)
-    except LookupError:
+    except errors.NotFound:
         raise rerr.Denied(f"booking {booking_id}: unknown") from None
     await check_record(conn, user, patient_id)
     return patient_id
@@ -118,7 +91,7 @@ def same_patient(given: int | None, patient_id: int) -> None:
     """A patient the client named must be the booking's; checked only once the caller is
     authorised, so a mismatch answer cannot be used to guess whose booking it is."""
     if given is not None and given != patient_id:
-        raise errors.ApiError(errors.VALIDATION, details={"patient_id": "not this booking's"})
+        raise errors.invalid({"patient_id": "not this booking's"})
 
 
 async def check_record(conn: asyncpg.Connection, user: Staff, patient_id: int) -> None:

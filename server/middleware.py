@@ -129,9 +129,18 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     from server import outcome
     from server.pages import render_error
 
+    # Catalogued errors, and the domain exceptions the registry maps to one (server.errors).
+    catalogued: tuple[type[BaseException], ...] = (errors.ApiError, *errors.mapped_types())
     try:
         return await handler(request)
-    except errors.ApiError as exc:
+    except catalogued as raised:
+        exc = errors.api_error(raised)
+        assert exc is not None
+        if exc.kind.status >= 500 and exc is not raised:
+            # A mapped fault (a note failing its integrity check): the exception's text names
+            # ids only, and the operators must hear of it.
+            log.error("%s: %s", exc.kind.code, raised,
+                      extra={"request_id": request[REQUEST_ID]})
         # A page form's refusal goes back to its page (server.outcome), never a page
         # answering the POST: the browser would keep what was typed with that answer.
         back = None if wants_json(request) else await outcome.refusal(request, exc)

@@ -118,7 +118,7 @@ async def refusal(request: web.Request, exc: errors.ApiError) -> web.Response | 
     response = web.Response(status=303, headers={"Location": location})
     _carry(request, response, location, Outcome(
         exc.kind.status, exc.message or translator(request)(exc.kind.message), kind=exc.kind.code,
-        fields={str(k): str(v) for k, v in exc.details.items()}))
+        fields=errors.field_errors(exc)))
     response.headers.update(exc.headers)
     return response
 

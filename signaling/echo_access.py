@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from server import errors
-from server.errors import CATALOGUE, N_, ApiError, ErrorKind
+from server.errors import N_, ApiError, define
 from server.keys import CLIENT_IP, POOL, STAFF
 from signaling import errors as signal_errors
 from signaling import presence
@@ -26,27 +26,12 @@ from signaling.errors import ProtocolError
 from signaling.keys import DIRECTORY
 from signaling.messages import MAX_CREDENTIAL_CHARS
 
-
-def _kind(code: str, status: int, message: str) -> ErrorKind:
-    kind = ErrorKind(code, status, message)
-    CATALOGUE.setdefault(code, kind)
-    return kind
-
-
-# The consultation was ended by the clinician, cancelled or fulfilled: its credentials open
-# nothing more, not even a device check (the same code as the WebSocket's).
-CONSULTATION_ENDED = _kind("consultation_ended", 410, N_("This consultation has ended."))
-# The consultation's join window has closed.
-TOO_LATE = _kind("too_late", 410, N_("The time for this consultation is over."))
 # This person (or this address) already holds as many echo peers as one check needs.
-TOO_MANY_CHECKS = _kind("too_many_checks", 429, N_(
+TOO_MANY_CHECKS = define("too_many_checks", 429, N_(
     "A connection test is already running. Please wait a moment and try again."))
 # Every echo peer of this instance is taken.
-ECHO_BUSY = _kind("echo_busy", 429, N_(
+ECHO_BUSY = define("echo_busy", 429, N_(
     "The connection test is busy. Please try again in a minute."))
-
-_WINDOW_ERRORS = {signal_errors.CONSULTATION_ENDED.code: CONSULTATION_ENDED,
-                  signal_errors.TOO_LATE.code: TOO_LATE}
 
 
 @dataclass(frozen=True)
@@ -86,8 +71,8 @@ async def caller(request: web.Request) -> Caller:
     try:
         check_window(c, time.time())
     except ProtocolError as exc:
-        refusal = _WINDOW_ERRORS.get(exc.kind.code)
-        if refusal is not None:
-            raise ApiError(refusal) from None
+        # Ended or over: the same registry entries as the WebSocket's, answered as 410.
+        if exc.kind in (signal_errors.CONSULTATION_ENDED, signal_errors.TOO_LATE):
+            raise ApiError(exc.kind) from None
         # too_early: the device check may run before the window opens.
     return Caller(key, address, c.join_closes_at.timestamp())

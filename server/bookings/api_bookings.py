@@ -23,13 +23,12 @@ from server.bookings.bookings import Booking, NewBooking
 from server.bookings.errors import (
     BAD_STATUS_CHANGE,
     BOOKING_NOT_FOUND,
-    CLASH_KINDS,
     PATIENT_NOT_FOUND,
+    booking_error,
 )
 from server.bookings.keys import CONTEXTS
 from server.bookings.timeutil import day_bounds
 from server.keys import CONFIG, POOL
-from server.pages import translator
 from server.staff import Role, Staff
 
 # Status changes offered by the API besides cancel (which has its own operation).
@@ -49,20 +48,6 @@ def _ctx(request: web.Request) -> workflow.Context:
             cache.clear()  # the Host header is the client's to choose: keep this bounded
         ctx = cache[origin] = workflow.context(request.app, origin)
     return ctx
-
-
-def booking_error(request: web.Request, exc: bookings.BookingError) -> errors.ApiError:
-    """The catalogued error for a refused booking change; a clash names what clashes."""
-    _ = translator(request)
-    if isinstance(exc, bookings.Clash):
-        kind = CLASH_KINDS[exc.what]
-        return errors.ApiError(kind, _(kind.message),
-                               {"clash": exc.what, "other_booking_id": exc.other_booking_id})
-    if isinstance(exc, bookings.Invalid):
-        return errors.ApiError(errors.VALIDATION, details={"fields": exc.problems})
-    if isinstance(exc, bookings.BadTransition):
-        return errors.ApiError(BAD_STATUS_CHANGE, details={"from": exc.old, "to": exc.new})
-    return errors.ApiError(BOOKING_NOT_FOUND)
 
 
 async def _visible(request: web.Request) -> Booking:
@@ -126,7 +111,7 @@ async def create_booking(request: web.Request) -> web.Response:
     try:
         b = await workflow.book(_ctx(request), nb, created_by=user.id, past=past)
     except bookings.BookingError as exc:
-        raise booking_error(request, exc) from None
+        raise booking_error(exc) from None
     resp = await _full(request, b, 201)
     resp.headers["Location"] = f"/api/v1/bookings/{b.id}"
     return resp
@@ -200,7 +185,7 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     try:
         moved = await workflow.reschedule(_ctx(request), b.id, starts, ends, past=past)
     except bookings.BookingError as exc:
-        raise booking_error(request, exc) from None
+        raise booking_error(exc) from None
     return await _full(request, moved)
 
 
@@ -214,7 +199,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
         done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason,
                                           by=caller(request).id)
     except bookings.BookingError as exc:
-        raise booking_error(request, exc) from None
+        raise booking_error(exc) from None
     return await _full(request, done)
 
 
@@ -235,7 +220,7 @@ async def set_booking_status(request: web.Request) -> web.Response:
     try:
         done = await workflow.set_status(_ctx(request), b.id, new, by=user.id)
     except bookings.BookingError as exc:
-        raise booking_error(request, exc) from None
+        raise booking_error(exc) from None
     return await _full(request, done)
 
 

@@ -107,7 +107,7 @@ async def create_patient(request: web.Request) -> web.Response:
         home_centre_id=home)
     problems = new.problems()
     if problems:
-        raise errors.ApiError(errors.VALIDATION, details={"fields": problems})
+        raise errors.invalid(problems)
     try:
         p = await patients.create(request.app[POOL], new)
     except patients.DuplicatePatient:

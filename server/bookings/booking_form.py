@@ -23,9 +23,8 @@ from server.bookings.access import (
     search_patients,
     valid_pick,
 )
-from server.bookings.api_bookings import booking_error
 from server.bookings.api_catalogue import SEARCH_LIMIT, SERVICES
-from server.bookings.errors import PATIENT_NOT_FOUND
+from server.bookings.errors import PATIENT_NOT_FOUND, booking_error
 from server.bookings.timeutil import ROME
 from server.keys import CONFIG, POOL
 from server.pages import current_staff, render, require_staff, translator
@@ -172,10 +171,10 @@ async def submit(request: web.Request) -> web.StreamResponse:
         b = await workflow.book(workflow.context(request.app, workflow.origin_of(request)), nb,
                                 created_by=user.id)
     except bookings.BookingError as exc:
-        err = booking_error(request, exc)
+        err = booking_error(exc)
         raise _back(request, data, outcome.Outcome(
             err.kind.status, err.message or _(err.kind.message),
-            fields={str(k): str(v) for k, v in err.details.get("fields", {}).items()})) from None
+            fields={str(k): str(v) for k, v in errors.field_errors(err).items()})) from None
     raise web.HTTPSeeOther(f"/bookings/{b.id}")
 
 

@@ -1,34 +1,38 @@
-"""Error kinds of the bookings API, in the foundation's catalogue (stable snake_case codes)."""
+"""Errors of bookings, in the one registry (``server.errors``), and how a refused booking
+change (``model.BookingError``) becomes one of them."""
 
 from __future__ import annotations
 
-from server.errors import CATALOGUE, ErrorKind
-
-
-def N_(message: str) -> str:
-    """Marks a message for extraction; it is translated where it is shown."""
-    return message
-
-
-def _kind(code: str, status: int, message: str) -> ErrorKind:
-    kind = ErrorKind(code, status, message)
-    CATALOGUE.setdefault(code, kind)
-    return kind
-
+from server.bookings.model import BadTransition, BookingError, Clash, Invalid
+from server.errors import N_, ApiError, define, invalid, maps
 
 # The clinician, the patient or the kiosk already has a live booking at that time.
-CLINICIAN_BUSY = _kind("clinician_busy", 409,
-                       N_("The clinician already has a booking at this time."))
-PATIENT_BUSY = _kind("patient_busy", 409, N_("The patient already has a booking at this time."))
-KIOSK_BUSY = _kind("kiosk_busy", 409, N_("The kiosk is already booked at this time."))
+CLINICIAN_BUSY = define("clinician_busy", 409,
+                        N_("The clinician already has a booking at this time."))
+PATIENT_BUSY = define("patient_busy", 409, N_("The patient already has a booking at this time."))
+KIOSK_BUSY = define("kiosk_busy", 409, N_("The kiosk is already booked at this time."))
 # FHIR lifecycle: e.g. a fulfilled booking cannot be cancelled.
-BAD_STATUS_CHANGE = _kind("invalid_status_change", 409,
-                          N_("This booking cannot change to that status."))
-BOOKING_NOT_FOUND = _kind("booking_not_found", 404, N_("There is no such booking."))
-PATIENT_NOT_FOUND = _kind("patient_not_found", 404, N_("There is no such patient."))
-CENTRE_NOT_FOUND = _kind("centre_not_found", 404, N_("There is no such centre."))
-DUPLICATE_PATIENT = _kind("duplicate_patient", 409,
-                          N_("A patient with this codice fiscale is already registered."))
-BAD_TOKEN = _kind("invalid_token", 401, N_("This access token is not valid."))
+BAD_STATUS_CHANGE = define("invalid_status_change", 409,
+                           N_("This booking cannot change to that status."))
+BOOKING_NOT_FOUND = define("booking_not_found", 404, N_("There is no such booking."))
+PATIENT_NOT_FOUND = define("patient_not_found", 404, N_("There is no such patient."))
+CENTRE_NOT_FOUND = define("centre_not_found", 404, N_("There is no such centre."))
+DUPLICATE_PATIENT = define("duplicate_patient", 409,
+                           N_("A patient with this codice fiscale is already registered."))
+BAD_TOKEN = define("invalid_token", 401, N_("This access token is not valid."))
 
 CLASH_KINDS = {"clinician": CLINICIAN_BUSY, "patient": PATIENT_BUSY, "kiosk": KIOSK_BUSY}
+
+
+@maps(BookingError)
+def booking_error(exc: BookingError) -> ApiError:
+    """The catalogued error for a refused booking change; a clash names what clashes. The
+    remaining kind, ``NotFound``, is the booking that is not there."""
+    if isinstance(exc, Clash):
+        return ApiError(CLASH_KINDS[exc.what],
+                        details={"clash": exc.what, "other_booking_id": exc.other_booking_id})
+    if isinstance(exc, Invalid):
+        return invalid(exc.problems)
+    if isinstance(exc, BadTransition):
+        return ApiError(BAD_STATUS_CHANGE, details={"from": exc.old, "to": exc.new})
+    return ApiError(BOOKING_NOT_FOUND)

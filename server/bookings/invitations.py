@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import icalendar
 from babel.dates import format_datetime
 
-from server.bookings.errors import N_
 from server.bookings.timeutil import ROME
+from server.errors import N_
 
 Gettext = Callable[..., str]
 # Invitations are written in the patient's language when Casa has it; otherwise in Italian for

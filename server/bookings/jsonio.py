@@ -18,7 +18,7 @@ MAX_ID = 2**63 - 1
 
 
 def invalid(field: str, reason: str) -> errors.ApiError:
-    return errors.ApiError(errors.VALIDATION, details={"fields": {field: reason}})
+    return errors.invalid({field: reason})
 
 
 async def body(request: web.Request) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from server.bookings.access import (
     patient_pick,
     search_patients,
 )
-from server.bookings.api_bookings import STATUS_ACTIONS, booking_error
+from server.bookings.api_bookings import STATUS_ACTIONS
 from server.bookings.api_catalogue import SEARCH_LIMIT
-from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND
+from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND, booking_error
 from server.bookings.timeutil import ROME, day_bounds, to_local
 from server.keys import CONFIG, POOL
 from server.pages import current_staff, render, require_staff, translator
@@ -223,7 +223,7 @@ async def booking_action(request: web.Request) -> web.StreamResponse:
         else:
             raise errors.ApiError(errors.FORBIDDEN)
     except bookings.BookingError as exc:
-        err = booking_error(request, exc)
+        err = booking_error(exc)
         _ = translator(request)
         # Back to the booking's page with the refusal; a cancellation's reason is not
         # carried (it is typed again).

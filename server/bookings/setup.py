@@ -7,7 +7,6 @@ from aiohttp import web
 from server.bookings import api_bookings as ab
 from server.bookings import api_catalogue as ac
 from server.bookings import calendar_feed, join, openapi, outbox, pages
-from server.bookings.errors import N_
 from server.bookings.keys import (
     CENTRE_FLIGHTS,
     CENTRE_IDS,
@@ -16,6 +15,7 @@ from server.bookings.keys import (
     TOKEN_FLIGHTS,
 )
 from server.bookings.singleflight import Flights
+from server.errors import N_
 from server.home import add_home_link
 from server.staff import Role
 

@@ -121,7 +121,7 @@ async def test_implausible_or_malformed_content_is_refused(client, make_staff, m
                                  json={"patient_id": patient, "category": "nurse",
                                        "content": bad})
         assert resp.status == 422, bad
-        assert field in (await resp.json())["error"]["details"], bad
+        assert field in (await resp.json())["error"]["details"]["fields"], bad
     assert await conn.fetchval("SELECT count(*) FROM notes") == 0
 
 
