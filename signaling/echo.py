@@ -11,8 +11,9 @@ import contextlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from aiohttp import web
 from aiortc import (
     MediaStreamTrack,
@@ -24,7 +25,7 @@ from aiortc import (
 from av.frame import Frame
 from av.packet import Packet
 
-from server import errors
+from server import errors, openapi
 from server.config import Config
 from server.errors import ApiError, ErrorKind
 from server.keys import CONFIG
@@ -108,8 +109,26 @@ PEERS = web.AppKey("signaling_echo_peers", EchoPeers)
 
 def setup(app: web.Application) -> None:
     app[PEERS] = EchoPeers()
-    app.router.add_post("/api/v1/precall/offer", offer_view, name="precall_offer")
-    app.router.add_get("/api/v1/precall/{id}/report", report_view, name="precall_report")
+    openapi.route(app, openapi.Operation(
+        "POST", "/precall/offer", "precall_offer", "Start a device check: the WebRTC offer "
+        "of the caller's camera and microphone, answered by the server's echo peer",
+        answer=EchoAnswer, body=EchoOffer, errors=(401, 410, 429), tag="precall"), offer_view)
+    openapi.route(app, openapi.Operation(
+        "GET", "/precall/{id}/report", "precall_report", "What the echo peer received",
+        answer=dict[str, Any], errors=(404,), tag="precall"), report_view)
+
+
+class EchoOffer(msgspec.Struct):
+    """The device check's offer (documented; the handler reads it itself)."""
+
+    type: Literal["offer"]
+    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SDP_CHARS)]
+
+
+class EchoAnswer(msgspec.Struct):
+    id: str
+    sdp: str
+    type: Literal["answer"]
 
 
 async def offer_view(request: web.Request) -> web.Response:

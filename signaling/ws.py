@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from aiohttp import WSMessage, WSMsgType, web
 
+from server.errors import api_error
 from server.keys import CONFIG
 from server.middleware import _own_origin, client_ip
 from signaling import errors
@@ -243,9 +244,17 @@ async def _loop(engine: Engine, conn: Socket) -> None:
                 return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("signalling handler failed", extra={"peer_id": conn.peer_id})
-            _fail(hub, conn, errors.INTERNAL)
+        except Exception as exc:
+            # A domain failure the registry maps (server.errors) is answered as its catalogued
+            # error, as on HTTP; anything else is a fault, logged.
+            mapped = api_error(exc)
+            if mapped is None:
+                log.exception("signalling handler failed", extra={"peer_id": conn.peer_id})
+                _fail(hub, conn, errors.INTERNAL)
+                continue
+            _fail(hub, conn, mapped.kind, mapped.details or None, _echo_id(parsed, text))
+            if mapped.kind.fatal:
+                return
 
 
 def _echo_id(parsed: object, text: str) -> str | None:

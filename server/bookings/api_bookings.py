@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import web
 
-from server import errors
-from server.bookings import bookings, consultations, fhir, jsonio, paging, status, workflow
+from server import errors, validation
+from server.bookings import bookings, consultations, fhir, jsonio, paging, schemas, workflow
 from server.bookings.access import (
     DESK_ROLES,
     api,
@@ -32,7 +32,7 @@ from server.keys import CONFIG, POOL
 from server.staff import Role, Staff
 
 # Status changes offered by the API besides cancel (which has its own operation).
-STATUS_ACTIONS = frozenset({"checked-in", "arrived", "noshow", "fulfilled", "entered-in-error"})
+STATUS_ACTIONS = frozenset(get_args(schemas.StatusAction))
 
 
 def _ctx(request: web.Request) -> workflow.Context:
@@ -50,9 +50,14 @@ def _ctx(request: web.Request) -> workflow.Context:
     return ctx
 
 
+def _instants(starts: datetime, ends: datetime | None) -> None:
+    """Years a booking can have (9999 is a typing mistake, past the database's arithmetic)."""
+    validation.years(starts, "starts_at", 2000, 2100)
+    validation.years(ends, "ends_at", 2000, 2100)
+
+
 async def _visible(request: web.Request) -> Booking:
-    bid = jsonio.an_id(request.match_info["booking_id"], "booking_id")
-    assert bid is not None
+    bid = validation.path_id(request, "booking_id")
     b = await bookings.get(request.app[POOL], bid)
     # Someone else's booking is "not found": its existence is not the caller's business.
     if b is None or not can_see(caller(request), b):
@@ -65,49 +70,40 @@ async def _full(request: web.Request, b: Booking, status_code: int = 200) -> web
     return web.json_response(jsonio.booking_json(b, c), status=status_code)
 
 
-def _past_reason(data: dict[str, Any], user: Staff) -> workflow.PastReason | None:
+def _past_reason(reason: str | None, user: Staff) -> workflow.PastReason | None:
     """A coordinator's reason for placing a booking in the past; nobody else may give one
     (a clinician's booking in the past is simply refused)."""
     lo, hi = workflow.PAST_REASON_CHARS
-    reason = jsonio.text(data.get("past_reason"), "past_reason", max_len=hi, required=False)
     if reason is None:
         return None
     if user.role is not Role.COORDINATOR:
         raise errors.ApiError(errors.FORBIDDEN)
     if len(reason.strip()) < lo:
-        raise jsonio.invalid("past_reason", f"{lo} to {hi} characters")
+        raise errors.invalid({"past_reason": f"{lo} to {hi} characters"})
     return workflow.PastReason(user.id, reason.strip())
 
 
 @api()
 async def create_booking(request: web.Request) -> web.Response:
-    data = await jsonio.body(request)
-    centre = jsonio.text(data.get("centre_id"), "centre_id", max_len=100)
-    service = jsonio.text(data.get("service_code"), "service_code", max_len=100)
-    mode = jsonio.text(data.get("mode"), "mode", max_len=20)
-    patient = jsonio.an_id(data.get("patient_id"), "patient_id")
-    clinician = jsonio.an_id(data.get("clinician_id"), "clinician_id")
-    starts = jsonio.instant(data.get("starts_at"), "starts_at")
-    ends = jsonio.instant(data.get("ends_at"), "ends_at", required=False)
-    kiosk = jsonio.an_id(data.get("kiosk_id"), "kiosk_id", required=False)
-    nurse = jsonio.an_id(data.get("nurse_id"), "nurse_id", required=False)
-    pick = jsonio.text(data.get("patient_pick"), "patient_pick", max_len=64, required=False)
-    assert centre and service and mode and patient and clinician and starts
+    data = await validation.body(request, schemas.NewBookingBody)
+    _instants(data.starts_at, data.ends_at)
+    centre, clinician, patient = data.centre_id.strip(), data.clinician_id, data.patient_id
     await require_centre(request, centre)
     user = caller(request)
-    past = _past_reason(data, user)
+    past = _past_reason(data.past_reason, user)
     if not can_book(user, centre, clinician):
         raise errors.ApiError(errors.FORBIDDEN)
     # A booking makes its clinician someone who cares for the patient (and so a reader of
     # their notes): it may only be made for a patient the caller may already see, or one they
     # found by the full codice fiscale or registered (the booking form's pick). Anyone else is
     # "no such patient", as getPatient answers, so ids cannot be probed.
-    if not (valid_pick(request.app[CONFIG].secret_key, user, patient, pick)
+    if not (valid_pick(request.app[CONFIG].secret_key, user, patient,
+                       data.patient_pick.strip() if data.patient_pick else None)
             or await may_see_patient(request.app[POOL], user, patient)):
         raise errors.ApiError(PATIENT_NOT_FOUND)
-    nb = NewBooking(centre_id=centre, service_code=service, mode=mode, patient_id=patient,
-                    clinician_id=clinician, starts_at=starts, ends_at=ends, kiosk_id=kiosk,
-                    nurse_id=nurse)
+    nb = NewBooking(centre_id=centre, service_code=data.service_code.strip(), mode=data.mode,
+                    patient_id=patient, clinician_id=clinician, starts_at=data.starts_at,
+                    ends_at=data.ends_at, kiosk_id=data.kiosk_id, nurse_id=data.nurse_id)
     try:
         b = await workflow.book(_ctx(request), nb, created_by=user.id, past=past)
     except bookings.BookingError as exc:
@@ -135,20 +131,15 @@ ORDER BY lower(b.during), b.id LIMIT $11
 """
 
 
-def _list_params(request: web.Request, user: Staff) -> list[Any]:
-    q = request.query
-    centre = jsonio.text(q.get("centre"), "centre", max_len=100, required=False)
-    clinician = jsonio.an_id(q.get("clinician"), "clinician", required=False)
+def _list_params(q: schemas.BookingsQuery, user: Staff) -> list[Any]:
     start = end = None
-    # Absent means every day; present but empty is no date (422), not "every day".
-    if q.get("day") is not None:
-        start, end = day_bounds(jsonio.a_date(q.get("day"), "day", lo=2000))
-    state = q.get("status")
-    if state is not None and state not in status.STATUSES:
-        raise jsonio.invalid("status", "a FHIR Appointment status")
+    # Absent means every day; present but empty is no date (422, by the query's type).
+    if q.day is not None:
+        validation.years(q.day, "day", 2000, 2100)
+        start, end = day_bounds(q.day)
     desk = user.role in DESK_ROLES
-    return [centre, clinician, start, end, state, list(user.centres) if desk else [], user.id,
-            desk]
+    return [q.centre.strip() if q.centre else None, q.clinician, start, end, q.status,
+            list(user.centres) if desk else [], user.id, desk]
 
 
 @api()
@@ -156,9 +147,10 @@ async def list_bookings(request: web.Request) -> web.Response:
     """Bookings by centre, clinician, Rome day and status, within what the caller may see, a
     page at a time (``limit``, at most ``paging.MAX_LIMIT``; ``cursor`` = ``next_cursor``)."""
     user = caller(request)
-    params = _list_params(request, user)
-    limit = paging.limit(request.query.get("limit"))
-    after = paging.decode(request.query.get("cursor"))
+    q = validation.query(request, schemas.BookingsQuery)
+    params = _list_params(q, user)
+    limit = q.limit
+    after = paging.decode(q.cursor)
     rows = await request.app[POOL].fetch(LIST, *params, after[0] if after else None,
                                          after[1] if after else None, limit + 1)
     shown, more = paging.page([bookings.row_to_booking(r) for r in rows], limit)
@@ -177,13 +169,12 @@ def _may_change(user: Staff, b: Booking) -> None:
 async def reschedule_booking(request: web.Request) -> web.Response:
     b = await _visible(request)
     _may_change(caller(request), b)
-    data = await jsonio.body(request)
-    starts = jsonio.instant(data.get("starts_at"), "starts_at")
-    ends = jsonio.instant(data.get("ends_at"), "ends_at", required=False)
-    past = _past_reason(data, caller(request))
-    assert starts is not None
+    data = await validation.body(request, schemas.RescheduleBody)
+    _instants(data.starts_at, data.ends_at)
+    past = _past_reason(data.past_reason, caller(request))
     try:
-        moved = await workflow.reschedule(_ctx(request), b.id, starts, ends, past=past)
+        moved = await workflow.reschedule(_ctx(request), b.id, data.starts_at, data.ends_at,
+                                          past=past)
     except bookings.BookingError as exc:
         raise booking_error(exc) from None
     return await _full(request, moved)
@@ -193,8 +184,9 @@ async def reschedule_booking(request: web.Request) -> web.Response:
 async def cancel_booking(request: web.Request) -> web.Response:
     b = await _visible(request)
     _may_change(caller(request), b)
-    data = await jsonio.body(request) if request.body_exists else {}
-    reason = jsonio.text(data.get("reason"), "reason", max_len=500, required=False)
+    data = (await validation.body(request, schemas.CancelBody) if request.body_exists
+            else schemas.CancelBody())
+    reason = data.reason.strip() if data.reason else None
     try:
         done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason,
                                           by=caller(request).id)
@@ -210,11 +202,7 @@ async def set_booking_status(request: web.Request) -> web.Response:
     user = caller(request)
     if user.role not in DESK_ROLES and user.id not in (b.clinician_id, b.nurse_id):
         raise errors.ApiError(errors.FORBIDDEN)
-    data = await jsonio.body(request)
-    new = data.get("status")
-    # Checked as text first: a JSON object or list is unhashable, and `in` a set would raise.
-    if not isinstance(new, str) or new not in STATUS_ACTIONS:
-        raise jsonio.invalid("status", "one of " + ", ".join(sorted(STATUS_ACTIONS)))
+    new = (await validation.body(request, schemas.StatusChangeBody)).status
     if new == "noshow" and b.starts_at > datetime.now(UTC) + timedelta(minutes=1):
         raise errors.ApiError(BAD_STATUS_CHANGE, details={"reason": "not started yet"})
     try:

@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from server import centres, errors, patients
-from server.bookings import bookings, jsonio, slots
+from server import centres, errors, patients, validation
+from server.bookings import bookings, jsonio, schemas, slots
 from server.bookings.access import api, caller, can_see, may_see_patient
 from server.bookings.access import search_patients as search_patients_in_scope
 from server.bookings.errors import CENTRE_NOT_FOUND, DUPLICATE_PATIENT, PATIENT_NOT_FOUND
@@ -52,22 +52,12 @@ async def list_services(request: web.Request) -> web.Response:
 
 @api()
 async def list_slots(request: web.Request) -> web.Response:
-    q = request.query
-    centre = jsonio.text(q.get("centre"), "centre", max_len=100)
-    service = jsonio.text(q.get("service"), "service", max_len=100)
-    assert centre is not None and service is not None
-    day = jsonio.a_date(q.get("date"), "date", lo=2000)
-    try:
-        days = int(q.get("days", "1"))
-    except ValueError:
-        raise jsonio.invalid("days", "a whole number from 1 to 31") from None
-    if not 1 <= days <= slots.MAX_DAYS:
-        raise jsonio.invalid("days", "a whole number from 1 to 31")
-    clinician = jsonio.an_id(q.get("clinician"), "clinician", required=False)
-    patient = jsonio.an_id(q.get("patient"), "patient", required=False)
-    found = await slots.list_slots(request.app[POOL], centre_id=centre, service_code=service,
-                                   day_from=day, days=days, clinician_id=clinician,
-                                   patient_id=patient, now=datetime.now().astimezone())
+    q = validation.query(request, schemas.SlotsQuery)
+    validation.years(q.date, "date", 2000, 2100)
+    found = await slots.list_slots(request.app[POOL], centre_id=q.centre.strip(),
+                                   service_code=q.service.strip(), day_from=q.date, days=q.days,
+                                   clinician_id=q.clinician, patient_id=q.patient,
+                                   now=datetime.now().astimezone())
     return web.json_response({"slots": [
         {"clinician_id": s.clinician_id, "starts_at": jsonio.iso(s.starts_at),
          "ends_at": jsonio.iso(s.ends_at)} for s in found]})
@@ -80,31 +70,23 @@ def patient_json(p: patients.Patient) -> dict[str, Any]:
             "home_centre_id": p.home_centre_id}
 
 
-def _optional(data: dict[str, Any], field: str, max_len: int) -> str | None:
-    value = data.get(field)
-    if value in (None, ""):
-        return None
-    return jsonio.text(value, field, max_len=max_len)
+def _optional(value: str | None) -> str | None:
+    """A contact field: empty is none (the type refuses blank text)."""
+    return value.strip() if value else None
 
 
 @api()
 async def create_patient(request: web.Request) -> web.Response:
-    data = await jsonio.body(request)
-    given = jsonio.text(data.get("given_name"), "given_name")
-    family = jsonio.text(data.get("family_name"), "family_name")
-    dob = jsonio.a_date(data.get("date_of_birth"), "date_of_birth")
-    language = data.get("language", "it")
-    if not isinstance(language, str):
-        raise jsonio.invalid("language", "a language code")
-    home = _optional(data, "home_centre_id", 100)
+    data = await validation.body(request, schemas.NewPatientBody)
+    validation.years(data.date_of_birth, "date_of_birth", 1900, 2100)
+    home = _optional(data.home_centre_id)
     if home is not None and home not in {c.id for c in await centres.list_all(request.app[POOL])}:
-        raise jsonio.invalid("home_centre_id", "unknown centre")
-    assert given is not None and family is not None
+        raise errors.invalid({"home_centre_id": "unknown centre"})
     new = patients.NewPatient(
-        given_name=given, family_name=family, date_of_birth=dob,
-        phone=_optional(data, "phone", 30), email=_optional(data, "email", 254),
-        language=language, codice_fiscale=_optional(data, "codice_fiscale", 16),
-        home_centre_id=home)
+        given_name=data.given_name.strip(), family_name=data.family_name.strip(),
+        date_of_birth=data.date_of_birth, phone=_optional(data.phone),
+        email=_optional(data.email), language=data.language,
+        codice_fiscale=_optional(data.codice_fiscale), home_centre_id=home)
     problems = new.problems()
     if problems:
         raise errors.invalid(problems)
@@ -126,9 +108,7 @@ def found_json(p: patients.Patient, in_scope: bool) -> dict[str, Any]:
 
 @api()
 async def search_patients(request: web.Request) -> web.Response:
-    q = request.query.get("q", "")
-    if len(q) > 100:
-        raise jsonio.invalid("q", "at most 100 characters")
+    q = validation.query(request, schemas.PatientSearchQuery).q
     found = await search_patients_in_scope(request.app[POOL], caller(request), q, SEARCH_LIMIT)
     return web.json_response({"patients": [found_json(p, ok) for p, ok in found]})
 
@@ -143,8 +123,7 @@ ORDER BY lower(b.during) DESC LIMIT 200
 async def get_patient(request: web.Request) -> web.Response:
     """A patient in the caller's scope, with the bookings the caller may see (the same rule as
     ``getBooking``: a clinician sees only their own, not a colleague's sensitive session)."""
-    pid = jsonio.an_id(request.match_info["patient_id"], "patient_id")
-    assert pid is not None
+    pid = validation.path_id(request, "patient_id")
     pool = request.app[POOL]
     user = caller(request)
     p = await patients.get(pool, pid)

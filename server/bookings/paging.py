@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.bookings.jsonio import invalid
+from server import errors
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
@@ -22,16 +22,6 @@ MAX_CURSOR_CHARS = 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = re.compile(r"(-?[0-9]{1,18}):([0-9]{1,19})")
 _B64 = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def limit(value: Any) -> int:
-    """The ``limit`` query parameter: 1 to MAX_LIMIT, DEFAULT_LIMIT when absent."""
-    if value is None:
-        return DEFAULT_LIMIT
-    if not isinstance(value, str) or not value.isascii() or not value.isdigit() \
-            or len(value) > 6 or not 1 <= int(value) <= MAX_LIMIT:
-        raise invalid("limit", f"a whole number from 1 to {MAX_LIMIT}")
-    return int(value)
 
 
 def encode(starts_at: datetime, booking_id: int) -> str:
@@ -44,7 +34,7 @@ def decode(value: Any) -> tuple[datetime, int] | None:
     not make is a 422 naming the field, never a 500."""
     if value is None:
         return None
-    bad = invalid("cursor", "the next_cursor of a previous page")
+    bad = errors.invalid({"cursor": "the next_cursor of a previous page"})
     if not isinstance(value, str) or len(value) > MAX_CURSOR_CHARS \
             or not _B64.fullmatch(value):
         raise bad

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server import openapi
 from server.bookings import api_bookings as ab
 from server.bookings import api_catalogue as ac
-from server.bookings import calendar_feed, join, openapi, outbox, pages
+from server.bookings import calendar_feed, join, outbox, pages, schemas
 from server.bookings.keys import (
     CENTRE_FLIGHTS,
     CENTRE_IDS,
@@ -19,7 +20,43 @@ from server.errors import N_
 from server.home import add_home_link
 from server.staff import Role
 
-API = "/api/v1"
+Op = openapi.Operation
+# The bookings API (under openapi.PREFIX): each route and its entry in the OpenAPI document.
+API_ROUTES: list[tuple[openapi.Operation, openapi.Handler]] = [
+    (Op("GET", "/centres", "listCentres", "Centres with their kiosks and rooms",
+        answer=schemas.CentreList), ac.list_centres),
+    (Op("GET", "/services", "listServices", "The services and how they are given",
+        answer=schemas.ServiceList), ac.list_services),
+    (Op("GET", "/slots", "listSlots", "Free slots of a service at a centre",
+        answer=schemas.SlotList, query=schemas.SlotsQuery), ac.list_slots),
+    (Op("POST", "/patients", "createPatient", "Register a patient", 201,
+        answer=schemas.Patient, body=schemas.NewPatientBody, errors=(401, 403, 409)),
+     ac.create_patient),
+    (Op("GET", "/patients", "searchPatients", "Find patients by name or codice fiscale",
+        answer=schemas.PatientList, query=schemas.PatientSearchQuery), ac.search_patients),
+    (Op("GET", "/patients/{patient_id}", "getPatient",
+        "A patient with past and upcoming bookings", answer=schemas.PatientWithBookings,
+        errors=(401, 403, 404)), ac.get_patient),
+    (Op("POST", "/bookings", "createBooking", "Book a slot", 201, answer=schemas.Booking,
+        body=schemas.NewBookingBody, errors=(401, 403, 404, 409)), ab.create_booking),
+    (Op("GET", "/bookings", "listBookings", "Bookings by centre, clinician, day and status, "
+        "a page at a time in (start, id) order", answer=schemas.BookingPage,
+        query=schemas.BookingsQuery), ab.list_bookings),
+    (Op("GET", "/bookings/{booking_id}", "getBooking", "One booking", answer=schemas.Booking,
+        errors=(401, 403, 404)), ab.get_booking),
+    (Op("POST", "/bookings/{booking_id}/reschedule", "rescheduleBooking", "Move a booking",
+        answer=schemas.Booking, body=schemas.RescheduleBody, errors=(401, 403, 404, 409)),
+     ab.reschedule_booking),
+    (Op("POST", "/bookings/{booking_id}/cancel", "cancelBooking", "Cancel a booking",
+        answer=schemas.Booking, body=schemas.CancelBody, body_required=False,
+        errors=(401, 403, 404, 409)), ab.cancel_booking),
+    (Op("POST", "/bookings/{booking_id}/status", "setBookingStatus",
+        "Check in, no-show, fulfilled", answer=schemas.Booking, body=schemas.StatusChangeBody,
+        errors=(401, 403, 404, 409)), ab.set_booking_status),
+    (Op("GET", "/bookings/{booking_id}/fhir", "getBookingFhir",
+        "The booking as a FHIR R4 Appointment", answer=schemas.FhirAppointment,
+        errors=(401, 403, 404), media_type="application/fhir+json"), ab.get_booking_fhir),
+]
 
 
 def setup(app: web.Application) -> None:
@@ -29,22 +66,8 @@ def setup(app: web.Application) -> None:
     app[TOKEN_FLIGHTS] = Flights()
     app[SLOT_FLIGHTS] = Flights()
     r = app.router
-    r.add_get(f"{API}/openapi.json", openapi.serve, name="bookings_openapi")
-    r.add_get(f"{API}/centres", ac.list_centres, name="listCentres")
-    r.add_get(f"{API}/services", ac.list_services, name="listServices")
-    r.add_get(f"{API}/slots", ac.list_slots, name="listSlots")
-    r.add_post(f"{API}/patients", ac.create_patient, name="createPatient")
-    r.add_get(f"{API}/patients", ac.search_patients, name="searchPatients")
-    r.add_get(f"{API}/patients/{{patient_id}}", ac.get_patient, name="getPatient")
-    r.add_post(f"{API}/bookings", ab.create_booking, name="createBooking")
-    r.add_get(f"{API}/bookings", ab.list_bookings, name="listBookings")
-    r.add_get(f"{API}/bookings/{{booking_id}}", ab.get_booking, name="getBooking")
-    r.add_post(f"{API}/bookings/{{booking_id}}/reschedule", ab.reschedule_booking,
-               name="rescheduleBooking")
-    r.add_post(f"{API}/bookings/{{booking_id}}/cancel", ab.cancel_booking, name="cancelBooking")
-    r.add_post(f"{API}/bookings/{{booking_id}}/status", ab.set_booking_status,
-               name="setBookingStatus")
-    r.add_get(f"{API}/bookings/{{booking_id}}/fhir", ab.get_booking_fhir, name="getBookingFhir")
+    for op, handler in API_ROUTES:
+        openapi.route(app, op, handler)
 
     r.add_get("/join", join.join_form, name="join_form")
     r.add_post("/join", join.join_submit, name="join_submit")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from server import openapi
 from server.calls import precall, views
 from server.errors import N_
 from server.home import add_home_link
@@ -18,6 +21,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/consultation/{room_id}", views.consultation, name="consultation")
     app.router.add_get("/precall", views.precall, name="precall")
     app.router.add_get("/dashboard", views.dashboard, name="dashboard")
-    app.router.add_get("/api/v1/precall/ice-servers", precall.ice_servers_view,
-                       name="precall_ice_servers")
+    openapi.route(app, openapi.Operation(
+        "GET", "/precall/ice-servers", "precall_ice_servers",
+        "STUN and TURN servers for the device check", answer=dict[str, Any],
+        errors=(401, 410), tag="precall"), precall.ice_servers_view)
     add_home_link(app, DASHBOARD_ROLES, N_("Today's consultations"), "/dashboard")
