@@ -1,172 +1,185 @@
-"""The records JSON API (used by the note editor and by other clients)."""
+"""The records JSON API under ``/api/v1/records`` (used by the note editor and by other
+clients): a session with its CSRF token, or a bearer token, as the bookings API
+(``server.bookings.access.api``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from records import content
-from records.access import Category
+from records import content, schemas
 from records.web_common import (
     consultation_patient,
-    int_param,
-    json_body,
     record_of_booking,
     records_of,
     same_patient,
     view_json,
 )
-from server import errors
+from server import openapi, validation
+from server.bookings.access import api, caller
 from server.keys import POOL
-from server.pages import current_staff, require_staff
 from server.staff import Role
 
 CLINICIANS = (Role.GP, Role.NURSE, Role.PSYCHOLOGIST)
-
-
-def setup(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/records/consultations/{booking_id}/notes", consultation_notes,
-              name="api_records_consultation")
-    r.add_post("/api/records/consultations/{booking_id}/notes", create_note)
-    r.add_get("/api/records/notes/{note_id}", get_note, name="api_records_note")
-    r.add_put("/api/records/notes/{note_id}/draft", save_draft)
-    r.add_post("/api/records/notes/{note_id}/sign", sign_note)
-    r.add_post("/api/records/notes/{note_id}/amend", amend_note)
-    r.add_post("/api/records/notes/{note_id}/shares", share_note)
-    r.add_post("/api/records/notes/{note_id}/break-glass", break_glass)
-    r.add_post("/api/records/notes/{note_id}/summary-link", summary_link)
-    r.add_post("/api/records/patients/{patient_id}/erase", erase_patient)
-    r.add_post("/api/records/patients/{patient_id}/referrals", refer_patient)
+Op = openapi.Operation
+NOTE = "/records/notes/{note_id}"
+# A refusal of a note or record is 403 alike for an unknown id and another's (no probing).
+REFUSED = (401, 403, 404, 409, 410)
 
 
 def _note_id(request: web.Request) -> int:
-    return int_param(request.match_info["note_id"], "note_id")
+    return validation.path_id(request, "note_id")
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def consultation_notes(request: web.Request) -> web.StreamResponse:
-    booking_id = int_param(request.match_info["booking_id"], "booking_id")
+    booking_id = validation.path_id(request, "booking_id")
+    given = validation.query(request, schemas.ConsultationNotesQuery).patient_id
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        given = request.query.get("patient_id")
-        patient = await record_of_booking(conn, current_staff(request), booking_id)
-        same_patient(int_param(given, "patient_id") if given else None, patient)
-        views = await rec.history(conn, current_staff(request), patient, booking_id)
+        patient = await record_of_booking(conn, caller(request), booking_id)
+        same_patient(given, patient)
+        views = await rec.history(conn, caller(request), patient, booking_id)
     return web.json_response({"notes": [view_json(v) for v in views]})
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def create_note(request: web.Request) -> web.StreamResponse:
-    booking_id = int_param(request.match_info["booking_id"], "booking_id")
-    body = await json_body(request)
-    try:
-        category = Category(str(body.get("category")))
-    except ValueError:
-        raise errors.invalid({"category": "unknown"}) from None
-    note_content = content.parse(body.get("content") or {})
+    booking_id = validation.path_id(request, "booking_id")
+    body = await validation.body(request, schemas.NewNoteBody)
+    note_content = content.parse(body.content or {})
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        given = body.get("patient_id")
         # On the consultation and caring for its patient, before anything about it is said.
-        patient = await consultation_patient(conn, current_staff(request), booking_id)
-        same_patient(int_param(given, "patient_id") if given else None, patient)
-        note = await rec.create(conn, current_staff(request), booking_id=booking_id,
-                                patient_id=patient, category=category, content=note_content)
+        patient = await consultation_patient(conn, caller(request), booking_id)
+        same_patient(body.patient_id, patient)
+        note = await rec.create(conn, caller(request), booking_id=booking_id,
+                                patient_id=patient, category=body.category,
+                                content=note_content)
     return web.json_response({"id": note.id, "version": 1, "status": "draft"}, status=201)
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def get_note(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        view = await rec.read(conn, current_staff(request), _note_id(request))
+        view = await rec.read(conn, caller(request), _note_id(request))
     return web.json_response(view_json(view))
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def save_draft(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    note_content = content.parse(body.get("content") or {})
+    body = await validation.body(request, schemas.DraftBody)
+    note_content = content.parse(body.content or {})
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        version = await rec.save_draft(conn, current_staff(request), _note_id(request),
-                                       note_content)
+        version = await rec.save_draft(conn, caller(request), _note_id(request), note_content)
     return web.json_response({"version": version, "status": "draft"})
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def sign_note(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        version = await rec.sign(conn, current_staff(request), _note_id(request))
+        version = await rec.sign(conn, caller(request), _note_id(request))
     return web.json_response({"version": version, "status": "signed"})
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def amend_note(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
+    body = await validation.body(request, schemas.ReasonBody)
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        version = await rec.amend(conn, current_staff(request), _note_id(request),
-                                  str(body.get("reason") or ""))
+        version = await rec.amend(conn, caller(request), _note_id(request), body.reason)
     return web.json_response({"version": version, "status": "draft"}, status=201)
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def share_note(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    staff_id = int_param(body.get("staff_id"), "staff_id")
+    staff_id = (await validation.body(request, schemas.StaffBody)).staff_id
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        await rec.share(conn, current_staff(request), _note_id(request), staff_id)
+        await rec.share(conn, caller(request), _note_id(request), staff_id)
     return web.json_response({"shared_with": staff_id})
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def break_glass(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
+    body = await validation.body(request, schemas.ReasonBody)
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        await rec.break_glass(conn, current_staff(request), _note_id(request),
-                              str(body.get("reason") or ""))
-        view = await rec.read(conn, current_staff(request), _note_id(request))
+        await rec.break_glass(conn, caller(request), _note_id(request), body.reason)
+        view = await rec.read(conn, caller(request), _note_id(request))
     return web.json_response(view_json(view))
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def summary_link(request: web.Request) -> web.StreamResponse:
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        token = await rec.summary_link(conn, current_staff(request), _note_id(request))
+        token = await rec.summary_link(conn, caller(request), _note_id(request))
     return web.json_response({"url": f"/summary/{token}"}, status=201)
 
 
-@require_staff(*CLINICIANS)
+@api(*CLINICIANS)
 async def refer_patient(request: web.Request) -> web.StreamResponse:
     """Refer a patient one cares for to a colleague ``{staff_id}``: the colleague then cares
     for her too. Refused alike for an unknown patient and one the caller does not care for."""
-    patient_id = int_param(request.match_info["patient_id"], "patient_id")
-    body = await json_body(request)
-    staff_id = int_param(body.get("staff_id"), "staff_id")
+    patient_id = validation.path_id(request, "patient_id")
+    staff_id = (await validation.body(request, schemas.StaffBody)).staff_id
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        await rec.refer(conn, current_staff(request), patient_id, staff_id)
+        await rec.refer(conn, caller(request), patient_id, staff_id)
     return web.json_response({"referred_to": staff_id}, status=201)
 
 
-ERASE_REASONS = ("patient_request", "retention")
-
-
-@require_staff(Role.ADMIN)
+@api(Role.ADMIN)
 async def erase_patient(request: web.Request) -> web.StreamResponse:
     """Erase every note of a patient (their request): data keys destroyed, audit-logged."""
-    patient_id = int_param(request.match_info["patient_id"], "patient_id")
-    body = await json_body(request)
-    why = body.get("reason")
-    if why not in ERASE_REASONS:
-        raise errors.invalid({"reason": "one of " + ", ".join(ERASE_REASONS)})
+    patient_id = validation.path_id(request, "patient_id")
+    why = (await validation.body(request, schemas.EraseBody)).reason
     rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        ids = await rec.erase_patient(conn, current_staff(request), patient_id, str(why))
+        ids = await rec.erase_patient(conn, caller(request), patient_id, why)
     await rec.sweep(request.app[POOL])  # the key leaves the keyring file only once committed
     return web.json_response({"erased": ids})
+
+
+ROUTES: list[tuple[openapi.Operation, openapi.Handler]] = [
+    (Op("GET", "/records/consultations/{booking_id}/notes", "listConsultationNotes",
+        "The notes of a consultation the caller may read", answer=schemas.NoteList,
+        query=schemas.ConsultationNotesQuery, errors=REFUSED, tag="records"),
+     consultation_notes),
+    (Op("POST", "/records/consultations/{booking_id}/notes", "createNote",
+        "Start a note (a draft) in a consultation", 201, answer=schemas.NoteCreated,
+        body=schemas.NewNoteBody, errors=REFUSED, tag="records"), create_note),
+    (Op("GET", NOTE, "getNote", "A note with its versions", answer=schemas.Note,
+        errors=REFUSED, tag="records"), get_note),
+    (Op("PUT", NOTE + "/draft", "saveNoteDraft", "Save the draft", answer=schemas.VersionSaved,
+        body=schemas.DraftBody, errors=REFUSED, tag="records"), save_draft),
+    (Op("POST", NOTE + "/sign", "signNote", "Sign the draft: it is locked",
+        answer=schemas.VersionSaved, errors=REFUSED, tag="records"), sign_note),
+    (Op("POST", NOTE + "/amend", "amendNote", "Start an amendment of a signed note", 201,
+        answer=schemas.VersionSaved, body=schemas.ReasonBody, errors=REFUSED, tag="records"),
+     amend_note),
+    (Op("POST", NOTE + "/shares", "shareNote", "Share a restricted note with a clinician",
+        answer=schemas.Shared, body=schemas.StaffBody, errors=REFUSED, tag="records"),
+     share_note),
+    (Op("POST", NOTE + "/break-glass", "breakGlass",
+        "Emergency access to a restricted note: logged, and its author told",
+        answer=schemas.Note, body=schemas.ReasonBody, errors=REFUSED, tag="records"),
+     break_glass),
+    (Op("POST", NOTE + "/summary-link", "createSummaryLink",
+        "A link for the patient to read the note's summary", 201, answer=schemas.SummaryLink,
+        errors=REFUSED, tag="records"), summary_link),
+    (Op("POST", "/records/patients/{patient_id}/erase", "erasePatientNotes",
+        "Erase every note of a patient (administrators)", answer=schemas.Erased,
+        body=schemas.EraseBody, errors=REFUSED, tag="records"), erase_patient),
+    (Op("POST", "/records/patients/{patient_id}/referrals", "referPatient",
+        "Refer a patient one cares for to a colleague", 201, answer=schemas.Referred,
+        body=schemas.StaffBody, errors=REFUSED, tag="records"), refer_patient),
+]
+
+
+def setup(app: web.Application) -> None:
+    for op, handler in ROUTES:
+        openapi.route(app, op, handler)

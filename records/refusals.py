@@ -26,7 +26,7 @@ REFUSAL_WINDOW = timedelta(minutes=10)
 QUOTA_KIND = "refusal_audit"
 # Routes whose refusals are audited (route patterns): records, patient pages and API, booking
 # pages and API (booking ids are guessed to find patients), patient search.
-CLINICAL_PREFIXES = ("/patients/", "/api/records/", "/records/", "/consultations/",
+CLINICAL_PREFIXES = ("/patients/", "/api/v1/records/", "/records/", "/consultations/",
                      "/api/v1/patients", "/bookings/patients", "/api/v1/bookings/",
                      "/bookings/{booking_id")
 REFUSED_STATUSES = frozenset({403, 404, 429})

@@ -40,16 +40,6 @@ def int_param(value: object, name: str) -> int:
     return n
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise errors.ApiError(errors.BAD_REQUEST) from None
-    if not isinstance(body, dict):
-        raise errors.ApiError(errors.BAD_REQUEST)
-    return body
-
-
 BOOKING_PATIENT = "SELECT patient_id FROM bookings WHERE id = $1"
 
 

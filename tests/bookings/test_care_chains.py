@@ -100,10 +100,10 @@ async def locked_out(api: Api, who: dict[str, Any], s: dict[str, Any],
     """Nothing about the stranger opens to ``who``, by session or bearer token."""
     pid, notes = s["patient"], s["notes"]
     h = who["session"]
-    gets = [f"/api/records/consultations/{booking_id}/notes", f"/patients/{pid}/record",
+    gets = [f"/api/v1/records/consultations/{booking_id}/notes", f"/patients/{pid}/record",
             f"/patients/{pid}/record.fhir.json", f"/patients/{pid}/record/print",
             f"/consultations/{booking_id}/notes"]
-    gets += [f"/api/records/notes/{n}" for n in notes.values()]
+    gets += [f"/api/v1/records/notes/{n}" for n in notes.values()]
     for url in gets:
         resp = await api.client.get(url, headers=h)
         text = await resp.text()
@@ -114,20 +114,20 @@ async def locked_out(api: Api, who: dict[str, Any], s: dict[str, Any],
         assert resp.status == 404, "contacts stay hidden"
         assert "1234567" not in await resp.text()
     assert (await api.client.get(f"/bookings/patients/{pid}")).status == 404
-    resp = await api.client.post(f"/api/records/notes/{notes['psychological']}/break-glass",
+    resp = await api.client.post(f"/api/v1/records/notes/{notes['psychological']}/break-glass",
                                  headers=h, json={"reason": "patient unconscious in the ER"})
     assert resp.status == 403
-    resp = await api.client.post(f"/api/records/consultations/{booking_id}/notes", headers=h,
+    resp = await api.client.post(f"/api/v1/records/consultations/{booking_id}/notes", headers=h,
                                  json={"category": "gp", "content": NOTE})
     assert resp.status == 403, "writing a note would make her an author, hence a carer"
     colleague = api.world.gp2
-    resp = await api.client.post(f"/api/records/patients/{pid}/referrals", headers=h,
+    resp = await api.client.post(f"/api/v1/records/patients/{pid}/referrals", headers=h,
                                  json={"staff_id": colleague})
     assert resp.status == 403
 
 
 async def reads_gp_note(api: Api, who: dict[str, Any], s: dict[str, Any]) -> bool:
-    resp = await api.client.get(f"/api/records/notes/{s['notes']['gp']}",
+    resp = await api.client.get(f"/api/v1/records/notes/{s['notes']['gp']}",
                                 headers=who["session"])
     return bool(resp.status == 200)
 
@@ -223,7 +223,7 @@ async def test_the_desk_checking_the_patient_in_makes_her_a_carer(
     assert (await api.client.get(f"/api/v1/patients/{pid}", headers=x["bearer"])).status == 200
     # The restricted note still needs break-glass, which she may now ask for.
     resp = await api.client.post(
-        f"/api/records/notes/{stranger['notes']['psychological']}/break-glass",
+        f"/api/v1/records/notes/{stranger['notes']['psychological']}/break-glass",
         headers=x["session"], json={"reason": "patient unconscious in the ER"})
     assert resp.status == 200, await resp.text()
 
@@ -255,7 +255,7 @@ async def test_a_referral_by_a_carer_makes_a_colleague_a_carer(
     assert gp is not None
     assert (await login(api.client, gp.email)).status == 303
     h = {"X-CSRF-Token": await csrf_token(api.client, "/home"), "Accept": "application/json"}
-    resp = await api.client.post(f"/api/records/patients/{pid}/referrals", headers=h,
+    resp = await api.client.post(f"/api/v1/records/patients/{pid}/referrals", headers=h,
                                  json={"staff_id": x["staff"].id})
     assert resp.status == 201, await resp.text()
     row = await api.world.conn.fetchrow(

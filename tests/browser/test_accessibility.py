@@ -219,16 +219,16 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     await audit.check(doc, "note editor")
     token = await doc.page.get_attribute("meta[name=csrf-token]", "content")
     headers = {"X-CSRF-Token": token or "", "Origin": live}
-    resp = await doc.page.request.post(f"{live}/api/records/consultations/{visit_id}/notes",
+    resp = await doc.page.request.post(f"{live}/api/v1/records/consultations/{visit_id}/notes",
                                        headers=headers, data={"patient_id": patient_id,
                                                               "category": "gp",
                                                               "content": NOTE})
     assert resp.status == 201, await resp.text()
     note_id = (await resp.json())["id"]
-    resp = await doc.page.request.post(f"{live}/api/records/notes/{note_id}/sign",
+    resp = await doc.page.request.post(f"{live}/api/v1/records/notes/{note_id}/sign",
                                        headers=headers)
     assert resp.ok, await resp.text()
-    resp = await doc.page.request.post(f"{live}/api/records/notes/{note_id}/summary-link",
+    resp = await doc.page.request.post(f"{live}/api/v1/records/notes/{note_id}/summary-link",
                                        headers=headers)
     assert resp.ok, await resp.text()
     summary_url = (await resp.json())["url"]

@@ -279,7 +279,7 @@ async def test_nothing_typed_stays_in_the_browser_profile(
         await rp.page.wait_for_selector(".glass-form")
 
         # Typed and never sent: the connection is gone (autosave keeps it on the page).
-        await context.route("**/api/records/**", lambda route: route.abort())
+        await context.route("**/api/v1/records/**", lambda route: route.abort())
         await doc.page.fill(panel + "#note-plan", typed["panel_plan_unsent"])
         await ed.page.fill("#note-plan", typed["editor_plan_unsent"])
         await ed.page.fill("#m-glucose", GLUCOSE)

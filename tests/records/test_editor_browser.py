@@ -138,7 +138,7 @@ async def _draft_plan(client: Any, page: Any, booking: int, conn: Any) -> str:
     if note_id is None:
         return ""
     body = await page.evaluate(
-        "async (id) => (await fetch(`/api/records/notes/${id}`)).json()", note_id)
+        "async (id) => (await fetch(`/api/v1/records/notes/${id}`)).json()", note_id)
     return str(body["versions"][-1]["content"]["plan"])
 
 
@@ -174,7 +174,7 @@ async def test_a_503_is_retried_and_leaving_with_unsaved_text_warns(
             '{"error": {"code": "database_unavailable", "message": "try again"}}'))
 
     # A proxy or a database outage answering 503: the editor keeps the text and retries.
-    await page.route("**/api/records/**", unavailable)
+    await page.route("**/api/v1/records/**", unavailable)
     await page.fill("#note-plan", "Kept through a 503")
     await page.wait_for_selector("[data-save-error]:has-text('will be saved as soon as')")
     for _ in range(100):  # the first retry comes about 2 s later
@@ -197,7 +197,7 @@ async def test_a_503_is_retried_and_leaving_with_unsaved_text_warns(
         await asyncio.sleep(0.1)
     assert dialogs == ["beforeunload"]
     # Still on the page, the text still there; once the service is back it is saved.
-    await page.unroute("**/api/records/**")
+    await page.unroute("**/api/v1/records/**")
     await page.wait_for_selector("[data-save-state]:has-text('Draft saved')", timeout=40_000)
     assert await _draft_plan(client, page, booking, conn) == "Kept through a 503"
     # The retries found the note the lost answer had created instead of making another.

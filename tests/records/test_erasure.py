@@ -22,7 +22,7 @@ async def test_admin_erases_a_patients_notes_on_request(client, conn, rec, make_
 
     await login_as(client, gp, db_url)
     h = await api_headers(client)
-    resp = await client.post(f"/api/records/patients/{patient}/erase", headers=h,
+    resp = await client.post(f"/api/v1/records/patients/{patient}/erase", headers=h,
                              json={"reason": "patient_request"})
     assert resp.status == 403
     assert (await client.get("/admin/records/erase")).status == 403
@@ -52,10 +52,10 @@ async def test_admin_erases_a_patients_notes_on_request(client, conn, rec, make_
         "WHERE v.wrapped_key IS NOT NULL")}
     assert left == {other}
     h = await api_headers(client)
-    resp = await client.post(f"/api/records/patients/{other}/erase", headers=h,
+    resp = await client.post(f"/api/v1/records/patients/{other}/erase", headers=h,
                              json={"reason": "because"})
     assert resp.status == 422
-    resp = await client.post(f"/api/records/patients/{other}/erase", headers=h,
+    resp = await client.post(f"/api/v1/records/patients/{other}/erase", headers=h,
                              json={"reason": "patient_request"})
     assert resp.status == 200 and len((await resp.json())["erased"]) == 1
     rows = await conn.fetch("SELECT actor_staff_id, patient_id FROM audit_log "

@@ -200,7 +200,7 @@ async def test_erasure_holds_against_pgdata_a_base_backup_and_the_keyring(
         async with pool.acquire() as conn:
             await centres.sync(conn, centres.load_data())
         await login_as(client, admin, url)
-        resp = await client.post(f"/api/records/patients/{victim}/erase",
+        resp = await client.post(f"/api/v1/records/patients/{victim}/erase",
                                  headers=await api_headers(client),
                                  json={"reason": "patient_request"})
         assert resp.status == 200 and len((await resp.json())["erased"]) == 3

@@ -23,7 +23,7 @@ async def _gp_with_note(client: Any, make_staff: Any, make_patient: Any, make_bo
     booking = await make_booking(patient, gp.id)
     await login_as(client, gp, db_url)
     h = await api_headers(client)
-    resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h,
+    resp = await client.post(f"/api/v1/records/consultations/{booking}/notes", headers=h,
                              json={"patient_id": patient, "category": "gp", "content": NOTE})
     assert resp.status == 201, await resp.text()
     return gp, patient, (await resp.json())["id"], h, booking
@@ -33,19 +33,19 @@ async def test_draft_autosave_sign_then_amend(client, make_staff, make_patient, 
                                               db_url):
     _gp, patient, note_id, h, booking = await _gp_with_note(client, make_staff, make_patient,
                                                        make_booking, db_url)
-    resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
+    resp = await client.put(f"/api/v1/records/notes/{note_id}/draft", headers=h,
                             json={"content": {**NOTE, "plan": "rest, fluids, paracetamol"}})
     assert resp.status == 200 and (await resp.json())["version"] == 1
-    resp = await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    resp = await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
     assert (await resp.json()) == {"version": 1, "status": "signed"}
-    resp = await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
+    resp = await client.post(f"/api/v1/records/notes/{note_id}/amend", headers=h,
                              json={"reason": "dose added"})
     assert resp.status == 201 and (await resp.json())["version"] == 2
-    resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
+    resp = await client.put(f"/api/v1/records/notes/{note_id}/draft", headers=h,
                             json={"content": {**NOTE, "plan": "paracetamol 1 g"}})
     assert resp.status == 200
-    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
-    body = await (await client.get(f"/api/records/notes/{note_id}", headers=h)).json()
+    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    body = await (await client.get(f"/api/v1/records/notes/{note_id}", headers=h)).json()
     v1, v2 = body["versions"]
     assert v1["content"]["plan"] == "rest, fluids, paracetamol" and v1["status"] == "signed"
     assert v2["amends_version"] == 1 and v2["content"]["amend_reason"] == "dose added"
@@ -64,11 +64,11 @@ async def test_signed_note_cannot_be_changed_by_api_or_sql(client, make_staff, m
                                                            make_booking, db_url, conn):
     _gp, _p, note_id, h, _booking = await _gp_with_note(client, make_staff, make_patient,
                                                        make_booking, db_url)
-    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
-    resp = await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
+    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    resp = await client.put(f"/api/v1/records/notes/{note_id}/draft", headers=h,
                             json={"content": NOTE})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "note_locked"
-    resp = await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
+    resp = await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
     assert resp.status == 409
     # The database itself refuses, whichever role the application connects as.
     for sql in ("UPDATE note_versions SET ciphertext = 'x'::bytea WHERE note_id = $1",
@@ -84,11 +84,11 @@ async def test_amending_needs_a_reason_and_a_signed_note(client, make_staff, mak
                                                          make_booking, db_url):
     _gp, _p, note_id, h, _booking = await _gp_with_note(client, make_staff, make_patient,
                                                        make_booking, db_url)
-    resp = await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
+    resp = await client.post(f"/api/v1/records/notes/{note_id}/amend", headers=h,
                              json={"reason": "x"})
     assert resp.status == 409  # still a draft
-    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
-    resp = await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
+    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    resp = await client.post(f"/api/v1/records/notes/{note_id}/amend", headers=h,
                              json={"reason": "  "})
     assert resp.status == 422
 
@@ -117,7 +117,7 @@ async def test_implausible_or_malformed_content_is_refused(client, make_staff, m
     await login_as(client, nurse, db_url)
     h = await api_headers(client)
     for bad, field in BAD_CONTENT:
-        resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h,
+        resp = await client.post(f"/api/v1/records/consultations/{booking}/notes", headers=h,
                                  json={"patient_id": patient, "category": "nurse",
                                        "content": bad})
         assert resp.status == 422, bad
@@ -131,7 +131,7 @@ async def test_bad_requests(client, make_staff, make_patient, make_booking, db_u
     booking = await make_booking(patient, gp.id)
     await login_as(client, gp, db_url)
     h = await api_headers(client)
-    url = f"/api/records/consultations/{booking}/notes"
+    url = f"/api/v1/records/consultations/{booking}/notes"
     assert (await client.post(url, headers=h, data="{not json")).status == 400
     assert (await client.post(url, headers=h, json=[1])).status == 400
     resp = await client.post(url, headers=h, json={"patient_id": patient, "category": "x"})
@@ -140,14 +140,14 @@ async def test_bad_requests(client, make_staff, make_patient, make_booking, db_u
     assert resp.status == 422  # not this booking's patient
     # An unknown booking is refused like someone else's, and a guessed patient id on someone
     # else's booking gets the same answer as the right one: nothing can be probed.
-    resp = await client.post("/api/records/consultations/99999999/notes", headers=h,
+    resp = await client.post("/api/v1/records/consultations/99999999/notes", headers=h,
                              json={"category": "gp"})
     assert resp.status == 403
-    assert (await client.get("/api/records/consultations/99999999/notes",
+    assert (await client.get("/api/v1/records/consultations/99999999/notes",
                              headers=h)).status == 403
     colleague = await make_staff(Role.GP, ("mazzini",))
     stranger = await make_patient("mazzini")
-    theirs = f"/api/records/consultations/{await make_booking(stranger, colleague.id)}/notes"
+    theirs = f"/api/v1/records/consultations/{await make_booking(stranger, colleague.id)}/notes"
     for guess in (stranger, patient, 99999999):
         resp = await client.post(theirs, headers=h, json={"patient_id": guess, "category": "gp"})
         assert resp.status == 403, guess
@@ -157,8 +157,8 @@ async def test_bad_requests(client, make_staff, make_patient, make_booking, db_u
     assert (await client.get("/consultations/99999999/notes")).status == 403
     resp = await client.post(url, headers=h, json={"category": "gp"})
     assert resp.status == 201  # the patient comes from the booking
-    assert (await client.get("/api/records/notes/abc", headers=h)).status == 422
-    assert (await client.get("/api/records/notes/424242", headers=h)).status == 404
+    assert (await client.get("/api/v1/records/notes/abc", headers=h)).status == 422
+    assert (await client.get("/api/v1/records/notes/424242", headers=h)).status == 404
     # Without the CSRF header a browser write is refused.
     resp = await client.post(url, json={"patient_id": patient, "category": "gp"})
     assert resp.status == 403
@@ -169,7 +169,7 @@ async def test_booking_patient_cannot_be_switched(client, make_staff, make_patie
     _gp, _patient, _note, h, booking = await _gp_with_note(client, make_staff, make_patient,
                                                        make_booking, db_url)
     other = await make_patient("san-siro")
-    resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h,
+    resp = await client.post(f"/api/v1/records/consultations/{booking}/notes", headers=h,
                              json={"patient_id": other, "category": "gp"})
     assert resp.status == 422
 
@@ -179,10 +179,10 @@ async def test_summary_link_lets_the_patient_read_the_summary_only(client, make_
                                                                    db_url, conn):
     _gp, _patient, note_id, h, _booking = await _gp_with_note(client, make_staff, make_patient,
                                                        make_booking, db_url)
-    resp = await client.post(f"/api/records/notes/{note_id}/summary-link", headers=h)
+    resp = await client.post(f"/api/v1/records/notes/{note_id}/summary-link", headers=h)
     assert resp.status == 409  # not signed yet
-    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
-    url = (await (await client.post(f"/api/records/notes/{note_id}/summary-link",
+    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    url = (await (await client.post(f"/api/v1/records/notes/{note_id}/summary-link",
                                     headers=h)).json())["url"]
     await client.post("/logout", headers=h)
     client.session.cookie_jar.clear()

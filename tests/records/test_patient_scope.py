@@ -25,7 +25,7 @@ def _routes(patient: int, booking: int, consultation: int) -> list[str]:
     return [f"/patients/{patient}/record", f"/patients/{patient}/record.fhir.json",
             f"/patients/{patient}/record/print", f"/consultations/{booking}/notes",
             f"/records/consultations/{consultation}/panel",
-            f"/api/records/consultations/{booking}/notes"]
+            f"/api/v1/records/consultations/{booking}/notes"]
 
 
 @pytest.fixture
@@ -77,23 +77,23 @@ async def test_own_booking_opens_nothing_until_the_desk_checks_the_patient_in(
     await login_as(client, visiting, db_url)
     h = await api_headers(client)
     for url in (f"/patients/{mazzini['patient']}/record", f"/consultations/{future}/notes",
-                f"/api/records/notes/{mazzini['note'].id}"):
+                f"/api/v1/records/notes/{mazzini['note'].id}"):
         resp = await client.get(url)
         assert resp.status == 403, url
         assert mazzini["name"] not in await resp.text(), url
     # Nor can a note be started there, which would make the visitor an author (a carer).
-    resp = await client.post(f"/api/records/consultations/{future}/notes", headers=h,
+    resp = await client.post(f"/api/v1/records/consultations/{future}/notes", headers=h,
                              json={"category": "gp", "content": NOTE})
     assert resp.status == 403
     # Marking her own booking arrived makes her no carer.
     await set_status_as(conn, future, "arrived", visiting.id)
-    assert (await client.get(f"/api/records/notes/{mazzini['note'].id}")).status == 403
+    assert (await client.get(f"/api/v1/records/notes/{mazzini['note'].id}")).status == 403
     # Checked in by the centre's desk: the patient came, the visitor is caring.
     other = await make_booking(mazzini["patient"], visiting.id)
     await make_booking.check_in(conn, other)
-    assert (await client.get(f"/api/records/notes/{mazzini['note'].id}")).status == 200
+    assert (await client.get(f"/api/v1/records/notes/{mazzini['note'].id}")).status == 200
     assert (await client.get(f"/consultations/{future}/notes")).status == 200
-    resp = await client.post(f"/api/records/consultations/{future}/notes", headers=h,
+    resp = await client.post(f"/api/v1/records/consultations/{future}/notes", headers=h,
                              json={"category": "gp", "content": NOTE})
     assert resp.status == 201, await resp.text()
 
@@ -132,14 +132,14 @@ async def test_gp_cannot_write_in_a_psychologists_consultation(
     await login_as(client, mazzini["gp"], db_url)
     h = await api_headers(client)
     for category in ("gp", "psychiatric"):
-        resp = await client.post(f"/api/records/consultations/{session}/notes", headers=h,
+        resp = await client.post(f"/api/v1/records/consultations/{session}/notes", headers=h,
                                  json={"category": category, "content": NOTE})
         assert resp.status == 403, (category, await resp.text())
     assert (await client.get(f"/consultations/{session}/notes")).status == 403
     # The psychologist writes there.
     await login_as(client, psy, db_url)
     h = await api_headers(client)
-    resp = await client.post(f"/api/records/consultations/{session}/notes", headers=h,
+    resp = await client.post(f"/api/v1/records/consultations/{session}/notes", headers=h,
                              json={"category": "violence_support", "content": NOTE})
     assert resp.status == 201, await resp.text()
 

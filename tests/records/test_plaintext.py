@@ -16,15 +16,15 @@ async def test_no_column_of_any_table_contains_note_text(client, conn, make_staf
     booking = await make_booking(patient, gp.id)
     await login_as(client, gp, db_url)
     h = await api_headers(client)
-    resp = await client.post(f"/api/records/consultations/{booking}/notes", headers=h, json={
+    resp = await client.post(f"/api/v1/records/consultations/{booking}/notes", headers=h, json={
         "patient_id": patient, "category": "gp", "content": MARKERS})
     note_id = (await resp.json())["id"]
-    await client.put(f"/api/records/notes/{note_id}/draft", headers=h,
+    await client.put(f"/api/v1/records/notes/{note_id}/draft", headers=h,
                      json={"content": {**MARKERS, "plan": MARKERS["plan"] + "-2"}})
-    await client.post(f"/api/records/notes/{note_id}/sign", headers=h)
-    await client.post(f"/api/records/notes/{note_id}/amend", headers=h,
+    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    await client.post(f"/api/v1/records/notes/{note_id}/amend", headers=h,
                       json={"reason": "PLAINTEXT-AMEND-REASON-7f3a"})
-    await client.post(f"/api/records/notes/{note_id}/summary-link", headers=h)
+    await client.post(f"/api/v1/records/notes/{note_id}/summary-link", headers=h)
     await client.get(f"/patients/{patient}/record")
     await client.get(f"/patients/{patient}/record.fhir.json")
 
@@ -48,5 +48,5 @@ async def test_no_column_of_any_table_contains_note_text(client, conn, make_staf
         found += [table for t in texts if "PLAINTEXT-" in t]
     assert not found, f"plaintext found in {set(found)}"
     # And the note still reads back through the records layer.
-    body = await (await client.get(f"/api/records/notes/{note_id}", headers=h)).json()
+    body = await (await client.get(f"/api/v1/records/notes/{note_id}", headers=h)).json()
     assert body["versions"][1]["content"]["amend_reason"] == "PLAINTEXT-AMEND-REASON-7f3a"

@@ -1,6 +1,6 @@
 // The consultation note editor: autosaves drafts, signs, starts amendments.
 // Mounts on every [data-notes-editor] (the consultation page and the call page). Talks to
-// /api/records/... with the page's CSRF token; translated texts come from data-msg-* attributes.
+// /api/v1/records/... with the page's CSRF token; translated texts come from data-msg-* attributes.
 
 const AUTOSAVE_IDLE_MS = 2000; // save after the clinician pauses typing this long
 const TEXT_FIELDS = ["reason", "assessment", "plan", "text", "summary"];
@@ -78,7 +78,7 @@ function mount(root, refresh = () => window.location.reload()) {
   let inFlight = false;
 
   async function adoptOwnDraft() {
-    const list = await call("GET", `/api/records/consultations/${root.dataset.bookingId}/notes`);
+    const list = await call("GET", `/api/v1/records/consultations/${root.dataset.bookingId}/notes`);
     // The same choice the server makes when it opens the editor: an editable, unsigned note.
     const mine = (list.notes || []).find((n) => n.can_edit && n.versions.length
       && n.versions[n.versions.length - 1].status !== "signed");
@@ -104,7 +104,7 @@ function mount(root, refresh = () => window.location.reload()) {
       if (noteId === null && creationUncertain) await adoptOwnDraft();
       if (noteId === null) {
         creationUncertain = true;
-        const made = await call("POST", `/api/records/consultations/${root.dataset.bookingId}/notes`, {
+        const made = await call("POST", `/api/v1/records/consultations/${root.dataset.bookingId}/notes`, {
           patient_id: Number(root.dataset.patientId), category: form.elements.category.value, content,
         }, { keepalive });
         noteId = String(made.id);
@@ -113,7 +113,7 @@ function mount(root, refresh = () => window.location.reload()) {
         const category = form.elements.category;
         if (category) category.disabled = true;
       } else {
-        await call("PUT", `/api/records/notes/${noteId}/draft`, { content }, { keepalive });
+        await call("PUT", `/api/v1/records/notes/${noteId}/draft`, { content }, { keepalive });
       }
       savedEdits = Math.max(savedEdits, upTo);
       retryMs = RETRY_FIRST_MS;
@@ -157,7 +157,7 @@ function mount(root, refresh = () => window.location.reload()) {
       if (!window.confirm(msg("msgConfirmSign"))) return;
       if (!(await queueSave())) return;
       try {
-        await call("POST", `/api/records/notes/${noteId}/sign`);
+        await call("POST", `/api/v1/records/notes/${noteId}/sign`);
         state.textContent = msg("msgSigned");
         refresh();
       } catch (err) {
@@ -170,7 +170,7 @@ function mount(root, refresh = () => window.location.reload()) {
     amend.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
-        await call("POST", `/api/records/notes/${amend.dataset.noteId}/amend`,
+        await call("POST", `/api/v1/records/notes/${amend.dataset.noteId}/amend`,
                    { reason: amend.elements.reason.value });
         refresh();
       } catch (err) {
