@@ -12,9 +12,11 @@ from typing import Any
 import asyncpg
 
 from server import staff as staff_store
+from server.consultations.care import staff_on
+from server.consultations.store import Consultation
 from server.db import with_retry
 from signaling import errors, frames, presence
-from signaling.directory import Consultation, Directory, staff_ids
+from signaling.directory import Directory
 from signaling.errors import ProtocolError
 from signaling.events import Direct, Ended, Invited
 from signaling.hub import Hub
@@ -112,7 +114,7 @@ class Actions:
         person = await staff_store.get(self.pool, msg.staff_id)
         if person is None or not person.role.clinical or c.centre_id not in person.centres:
             raise ProtocolError(errors.NOT_ALLOWED)
-        if msg.staff_id not in staff_ids(c):
+        if msg.staff_id not in staff_on(c):
             async with self.pool.acquire() as db, db.transaction():
                 await self.directory.add_participant(db, c.id, msg.staff_id)
             fresh = await self.directory.get(self.pool, c.id)
@@ -134,6 +136,6 @@ class Actions:
                                                   detail={"present": present})
 
             await with_retry(self.pool, end)
-            self.hub.outbox.publish(Ended(room=room.key, cid=c.id, staff=list(staff_ids(c)),
+            self.hub.outbox.publish(Ended(room=room.key, cid=c.id, staff=list(staff_on(c)),
                                           by=conn.peer_id))
             self.hub.end_local(room, conn.peer_id)

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from server import errors
 from server.bookings.bookings import Booking
-from server.bookings.consultations import Consultation
-from server.bookings.timeutil import to_local
+from server.consultations.store import Consultation
+from server.timeutil import to_local
 
 MAX_ID = 2**63 - 1
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from server.bookings import paging, slots, status
+from server.bookings import paging, slots
 from server.bookings.api_bookings import STATUS_ACTIONS
+from server.consultations import status
 
 ERROR = {"$ref": "#/components/responses/Error"}
 ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}

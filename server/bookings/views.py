@@ -7,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from server.bookings.timeutil import to_local
+from server.consultations import status
+from server.timeutil import to_local
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Row:
 
     @property
     def live(self) -> bool:
-        return self.status not in ("cancelled", "noshow", "entered-in-error")
+        return self.status not in status.CALLED_OFF
 
 
 SELECT = """

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from server.bookings import consultations
+from server.consultations import store
 from server.staff import Role
 from signaling import events
 from signaling.bus import CHANNEL
@@ -52,14 +52,14 @@ async def test_media_flows_both_ways_after_admit(clients, visits, gp, conn):
     finally:
         await p_peer.close()
         await d_peer.close()
-    c = await consultations.get(conn, visit.consultation_id)
+    c = await store.get(conn, visit.consultation_id)
     assert c is not None
     assert c.state == "ended"
     assert c.booking_status == "fulfilled"
-    events = [e["event"] for e in await consultations.events(conn, visit.consultation_id)]
+    events = [e["event"] for e in await store.events(conn, visit.consultation_id)]
     assert events[0] == "arrived"
     assert "admitted" in events and events[-1] == "ended"
-    ended_detail = (await consultations.events(conn, visit.consultation_id))[-1]["detail"]
+    ended_detail = (await store.events(conn, visit.consultation_id))[-1]["detail"]
     assert "patient" in ended_detail["present"]
     assert f"staff:{gp.id}" in ended_detail["present"]
     assert await conn.fetchval("SELECT admitted_at IS NOT NULL AND ended_at IS NOT NULL "
