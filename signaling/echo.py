@@ -28,7 +28,7 @@ from server import errors
 from server.config import Config
 from server.errors import ApiError, ErrorKind
 from server.keys import CONFIG
-from signaling import turn
+from signaling import precall, turn
 from signaling.echo_access import ECHO_BUSY, TOO_MANY_CHECKS, Caller, caller
 from signaling.messages import MAX_SDP_CHARS
 
@@ -110,6 +110,8 @@ def setup(app: web.Application) -> None:
     app[PEERS] = EchoPeers()
     app.router.add_post("/api/v1/precall/offer", offer_view, name="precall_offer")
     app.router.add_get("/api/v1/precall/{id}/report", report_view, name="precall_report")
+    app.router.add_get("/api/v1/precall/ice-servers", precall.ice_servers_view,
+                       name="precall_ice_servers")
 
 
 async def offer_view(request: web.Request) -> web.Response:

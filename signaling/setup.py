@@ -1,4 +1,4 @@
-"""Plug-in point: ``setup(app)`` adds ``/ws``, the pre-call echo endpoints and the signalling
+"""``setup(app)`` adds ``/ws``, the pre-call echo endpoints and the signalling
 engine, started and stopped with the app. Clients are told of a shutdown in ``on_shutdown``,
 which aiohttp runs before it cancels the socket handlers."""
 

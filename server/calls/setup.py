@@ -1,10 +1,10 @@
-"""Plug-in point: the call pages' routes and the dashboard link on clinicians' home pages."""
+"""The call pages' routes and the dashboard link on clinicians' home pages."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.calls import precall, views
+from server.calls import views
 from server.errors import N_
 from server.home import add_home_link
 from server.staff import Role
@@ -14,10 +14,8 @@ DASHBOARD_ROLES = (Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
 
 
 def setup(app: web.Application) -> None:
-    """Register the call pages (``server.app.FEATURES`` calls this)."""
+    """Register the call pages (``server.app.create_app`` calls this)."""
     app.router.add_get("/consultation/{room_id}", views.consultation, name="consultation")
     app.router.add_get("/precall", views.precall, name="precall")
     app.router.add_get("/dashboard", views.dashboard, name="dashboard")
-    app.router.add_get("/api/v1/precall/ice-servers", precall.ice_servers_view,
-                       name="precall_ice_servers")
     add_home_link(app, DASHBOARD_ROLES, N_("Today's consultations"), "/dashboard")

@@ -29,7 +29,6 @@ from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 
 log = logging.getLogger("casa.calls")
 
-# Set by the bookings join pages (docs: notes/contract.md); HttpOnly, so only we read it.
 VIDEO_MODES = frozenset({"home_video", "kiosk_video"})
 CLINICAL_ROLES = (Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
 # What server.consultations.store.new_room_id makes (secrets.token_urlsafe(16): 22 url-safe

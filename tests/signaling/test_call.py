@@ -67,6 +67,9 @@ async def test_media_flows_both_ways_after_admit(clients, visits, gp, conn):
 
 
 EMOJI = "\U0001f600"   # 4 bytes of UTF-8, 12 once JSON-escaped
+# A room's key on the bus is its consultation's id (a bigint) or ``probe-<nonce>``: the
+# longest is the largest bigint.
+LONGEST_ROOM_KEY = str(2**63 - 1)
 
 
 def chat_worst_case(char: str = EMOJI) -> str:
@@ -83,7 +86,8 @@ def test_every_accepted_chat_fits_a_notify_payload():
         text = chat_worst_case(char)
         Chat(text=text).check()
         out = chat_frame(Chat(text=text, id=EMOJI * 64), "p_" + "x" * 38)
-        event = events.Relay(room="9" * 64, to=None, text=out.decode(), from_="p_" + "x" * 38)
+        event = events.Relay(room=LONGEST_ROOM_KEY, to=None, text=out.decode(),
+                             from_="p_" + "x" * 38)
         sealer = Envelope(SECRET_KEY, CHANNEL, "i_" + "x" * (MAX_SENDER_CHARS - 2))
         payload = sealer.seal(events.encode(event))   # raises when over MAX_BODY_BYTES
         assert len(payload.encode()) <= MAX_PAYLOAD_BYTES, (repr(char), len(payload))

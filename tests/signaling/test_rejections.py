@@ -236,7 +236,7 @@ async def test_logout_closes_staff_sockets_within_a_second(client, clients, visi
 async def test_unknown_room_for_staff(clients, gp):
     token = await staff_session(clients.db_url, gp.id)
     c = await clients.raw(cookies={"casa_session": token})
-    assert (await c.hello(room="no-such-room-0000000"))["code"] == "room_not_found"
+    assert (await c.hello(room=store.new_room_id()))["code"] == "room_not_found"
     await asyncio.sleep(0)
 
 
