@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from server import staff as staff_store
+from server.consultations import care
 from server.consultations.care import staff_on
 from server.consultations.store import Consultation
 from server.db import with_retry
@@ -108,11 +109,11 @@ class Actions:
                 expires_at=c.join_closes_at.isoformat())))
             return
         assert msg.staff_id is not None
-        # An invitee counts as caring for the patient (records' access): only active clinical
-        # staff of the consultation's own centre. Unknown, inactive, other roles and other
-        # centres get the same answer, so the reply does not tell them apart.
+        # An invitee is on the consultation, and so comes to care for the patient: the core's
+        # rule (``care.may_be_added``). Unknown, inactive, other roles and other centres get
+        # the same answer, so the reply does not tell them apart.
         person = await staff_store.get(self.pool, msg.staff_id)
-        if person is None or not person.role.clinical or c.centre_id not in person.centres:
+        if person is None or not care.may_be_added(person, c.centre_id):
             raise ProtocolError(errors.NOT_ALLOWED)
         if msg.staff_id not in staff_on(c):
             async with self.pool.acquire() as db, db.transaction():

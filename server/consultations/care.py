@@ -43,17 +43,27 @@ from server.staff import Role, Staff
 DESK_ROLES = frozenset({Role.COORDINATOR, Role.NURSE})
 
 
-def on_booking_sql(staff: str, booking: str) -> str:
-    """Whether ``staff`` is on ``booking`` (both SQL expressions): its clinician, its nurse or a
-    participant added to its consultation, the booking not void (cancelled or entered in
-    error; a missed one still counts, a note about it is fine). Aliases ``on_*``."""
+def staff_on_sql(staff: str, booking: str) -> str:
+    """Whether ``staff`` is on the staff side of ``booking`` (both SQL expressions; the booking
+    by its id, ``b.id``, never by a column it does not have): its clinician, its nurse or a
+    participant added to its consultation, whatever its status. ``staff_on`` in Python.
+    Aliases ``on_*``."""
     return f"""(EXISTS (
   SELECT 1 FROM bookings on_b
-  WHERE on_b.id = {booking} AND on_b.status NOT IN ({sql_list(VOID)})
+  WHERE on_b.id = {booking}
     AND (on_b.clinician_id = {staff} OR on_b.nurse_id = {staff}
          OR EXISTS (SELECT 1 FROM consultation_participants on_cp
                     JOIN consultations on_c ON on_c.id = on_cp.consultation_id
                     WHERE on_c.booking_id = on_b.id AND on_cp.staff_id = {staff}))))"""
+
+
+def on_booking_sql(staff: str, booking: str) -> str:
+    """Whether ``staff`` is on ``booking`` and it is not void (cancelled or entered in error;
+    a missed one still counts, a note about it is fine): what writing a note in it and caring
+    through it need."""
+    return f"""({staff_on_sql(staff, booking)}
+  AND EXISTS (SELECT 1 FROM bookings on_v
+              WHERE on_v.id = {booking} AND on_v.status NOT IN ({sql_list(VOID)})))"""
 
 
 # Both placeholders are SQL expressions (a parameter like $1, or a column like p.id); each is
@@ -127,6 +137,13 @@ async def on_booking(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
                      booking_id: int) -> bool:
     """Whether ``staff_id`` is on this booking (``on_booking_sql``)."""
     return bool(await conn.fetchval(ON_BOOKING, staff_id, booking_id))
+
+
+def may_be_added(person: Staff, centre_id: str) -> bool:
+    """Whether ``person`` may be added to a consultation of ``centre_id`` (invited into the
+    call): being on it makes her a carer once the patient came, so only clinical staff of the
+    consultation's own centre. The caller reads ``person`` among active staff."""
+    return person.role.clinical and centre_id in person.centres
 
 
 class ConsultationLike(Protocol):

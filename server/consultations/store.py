@@ -71,11 +71,8 @@ JOIN patients p ON p.id = b.patient_id
 GET = SELECT + " WHERE c.id = $1"
 GET_BY_ROOM = SELECT + " WHERE c.room_id = $1"
 GET_BY_BOOKING = SELECT + " WHERE c.booking_id = $1"
-LIST_FOR_STAFF_BETWEEN = SELECT + """
-WHERE b.during && tstzrange($2, $3)
-  AND ($1 = b.clinician_id OR $1 = b.nurse_id
-       OR EXISTS (SELECT 1 FROM consultation_participants cp
-                  WHERE cp.consultation_id = c.id AND cp.staff_id = $1))
+LIST_FOR_STAFF_BETWEEN = SELECT + f"""
+WHERE b.during && tstzrange($2, $3) AND {care.staff_on_sql("$1", "b.id")}
 ORDER BY lower(b.during), c.id
 """
 
