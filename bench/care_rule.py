@@ -1,6 +1,6 @@
-"""The care rule's cost: ``server.care.caring_for`` (records) and the bookings scope on a
-seeded register, a codice fiscale search with its audit row, and the per-staff quota under
-concurrency (it must count exactly).
+"""The care rule's cost: ``server.consultations.care.caring_for`` (records) and the bookings
+scope on a seeded register, a codice fiscale search with its audit row, and the per-staff quota
+under concurrency (it must count exactly).
 
     python -m bench.care_rule [--patients 5000] [--bookings 40000] [--calls 2000]
 
@@ -19,8 +19,9 @@ from datetime import timedelta
 import asyncpg
 
 from bench.scratch import scratch_pool
-from server import care, centres, staff_quota
+from server import centres, staff_quota
 from server.bookings.access import search_patients
+from server.consultations import care
 from server.staff import Role, Staff
 
 CF = "RSSMRA50A01F205Z"

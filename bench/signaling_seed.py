@@ -20,7 +20,7 @@ import asyncpg
 from server import centres, db, dbroles, patients
 from server import staff as staff_store
 from server.auth import passwords, sessions
-from server.bookings import consultations, credentials
+from server.consultations import credentials, store
 from server.staff import Role
 
 INSERT_BOOKING = """
@@ -51,8 +51,8 @@ async def make_visit(conn: asyncpg.Connection, clinician_id: int, n: int,
     start = start or now + timedelta(minutes=2 * n)
     bid = await conn.fetchval(INSERT_BOOKING, p.id, clinician_id, start,
                               start + timedelta(minutes=1))
-    cid = await consultations.create(conn, bid, now - timedelta(hours=1), now + timedelta(hours=4))
-    c = await consultations.get(conn, cid)
+    cid = await store.create(conn, bid, now - timedelta(hours=1), now + timedelta(hours=4))
+    c = await store.get(conn, cid)
     assert c is not None
     return c.room_id, await credentials.issue_link(conn, cid)
 

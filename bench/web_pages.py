@@ -33,8 +33,9 @@ from server import centres, patients
 from server import staff as staff_store
 from server import static as static_module
 from server.app import create_app
-from server.bookings import bookings, credentials
+from server.bookings import bookings
 from server.config import Config
+from server.consultations import credentials
 from server.staff import Role
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
 from tests.pg import TestDatabases, serving_url

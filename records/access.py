@@ -6,8 +6,9 @@
 - Only the author edits, signs, amends, shares or makes a patient summary link of a note.
 - A note is written only by the consultation's clinician, nurse or an invited participant,
   who must also be caring for the patient.
-- A booking makes someone a carer only once the patient was really there (``server.care``):
-  never by its time, nor by its own clinician marking it arrived.
+- A booking makes someone a carer only once the patient was really there
+  (``server.consultations.care``): never by its time, nor by its own clinician marking it
+  arrived.
 - Coordinators and admins see no clinical content; admins search the audit log and erase.
 
 "Caring for the patient" is ``caring_for`` below. Writing a note also needs the writer to be
@@ -21,7 +22,7 @@ from enum import StrEnum
 
 import asyncpg
 
-from server import care
+from server.consultations import care
 from server.staff import Role, Staff
 
 
@@ -105,40 +106,17 @@ def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool
     return False
 
 
-# "Caring for the patient" is one rule shared with the bookings scope: ``server.care``.
-CARING_EXPR = care.caring_sql("$1", "$2")
-
-
-async def caring_for(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
-                     patient_id: int) -> bool:
-    """The staff member cares for the patient by facts she could not create alone (home
-    centre, an authored note, a referral, or the patient present in her consultation by
-    her own credential or checked in by someone else): ``server.care``."""
-    return await care.caring_for(conn, staff_id, patient_id)
-
-
-# Only bookings that did not happen are left out: a note about a missed appointment is fine.
-ON_BOOKING = """
-SELECT EXISTS (SELECT 1 FROM bookings b WHERE b.id = $2
-               AND b.status NOT IN ('cancelled', 'entered-in-error')
-               AND (b.clinician_id = $1 OR b.nurse_id = $1
-                    OR EXISTS (SELECT 1 FROM consultation_participants cp
-                               JOIN consultations c ON c.id = cp.consultation_id
-                               WHERE c.booking_id = b.id AND cp.staff_id = $1)))
-"""
-
-
-async def on_booking(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int,
-                     booking_id: int) -> bool:
-    """The staff member is the booking's clinician or nurse, or was added to its
-    consultation, and the booking was not cancelled or entered in error."""
-    return bool(await conn.fetchval(ON_BOOKING, staff_id, booking_id))
+# "Caring for the patient" and being "on the booking" are the consultation core's rule
+# (``server.consultations.care``), the same that bookings' identity scope and signalling's
+# room entry rest on: records add no rule of their own about bookings.
+caring_for = care.caring_for
+on_booking = care.on_booking
 
 
 # Who may open a patient's record at all (and so learn who the patient is): a carer, or a
 # clinician a restricted note was shared with or who holds an unexpired break-glass on one.
 MAY_OPEN = f"""
-SELECT ({CARING_EXPR})
+SELECT {care.caring_sql("$1", "$2")}
     OR EXISTS (SELECT 1 FROM note_shares s JOIN notes n ON n.id = s.note_id
                WHERE s.staff_id = $1 AND n.patient_id = $2)
     OR EXISTS (SELECT 1 FROM break_glass g JOIN notes n ON n.id = g.note_id

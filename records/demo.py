@@ -9,12 +9,13 @@ import logging
 import asyncpg
 from aiohttp import web
 
-from records import access, content, keyring
+from records import content, keyring
 from records.access import Category
 from records.crypto import Envelope
 from records.keys import RECORDS
 from records.service import Records
 from server import staff as staff_store
+from server.consultations import care, store
 from server.keys import CONFIG, POOL
 
 log = logging.getLogger("casa.records")
@@ -34,24 +35,15 @@ DEMO_MEASUREMENTS = {
     "spo2": {"value": 97}, "temperature": {"value": 36.6},
     "glucose": {"value": 110, "unit": "mg/dL"}, "weight": {"value": 71.5},
 }
-# A consultation of this clinician (the bookings demo made a week of them): a past one first,
-# earliest first; missed ones (noshow) are left out. Writing needs the clinician to care for
-# the patient (``server.care``), checked below.
-PICK_BOOKING = """
-SELECT b.id, b.patient_id FROM bookings b JOIN services s ON s.code = b.service_code
-WHERE b.clinician_id = $1 AND s.code = ANY($2::text[])
-  AND b.status NOT IN ('cancelled', 'entered-in-error', 'noshow')
-ORDER BY lower(b.during) <= now() DESC, lower(b.during), b.id LIMIT 1
-"""
-
-
 async def _booking(conn: asyncpg.Connection, clinician_id: int,
                    services: list[str]) -> tuple[int, int] | None:
     """The consultation to write the demo note in, if the clinician may write there."""
-    r = await conn.fetchrow(PICK_BOOKING, clinician_id, services)
-    if r is None or not await access.caring_for(conn, clinician_id, r["patient_id"]):
+    # A consultation of this clinician (the bookings demo made a week of them); writing needs
+    # the clinician to care for the patient (``server.consultations.care``).
+    found = await store.first_held_booking(conn, clinician_id, services)
+    if found is None or not await care.caring_for(conn, clinician_id, found[1]):
         return None
-    return (r["id"], r["patient_id"])
+    return found
 
 
 async def seed_demo(app: web.Application) -> None:

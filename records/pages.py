@@ -25,6 +25,7 @@ from records.web_common import (
 )
 from server import errors, outcome, patients
 from server import staff as staff_store
+from server.consultations import store
 from server.keys import CONFIG, POOL
 from server.middleware import set_cookie
 from server.pages import PageHandler, current_staff, render, require_staff, translator
@@ -85,7 +86,6 @@ async def editor_page(request: web.Request) -> web.StreamResponse:
     return render(request, "records/editor.html", **ctx)
 
 
-CONSULTATION_BOOKING = "SELECT booking_id FROM consultations WHERE id = $1"
 # Identity columns start at 1: no booking has this id.
 NO_BOOKING = 0
 
@@ -96,7 +96,7 @@ async def call_panel(request: web.Request) -> web.StreamResponse:
     video; the call page knows its consultation id, not the booking's)."""
     consultation_id = int_param(request.match_info["consultation_id"], "consultation_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        booking_id = await conn.fetchval(CONSULTATION_BOOKING, consultation_id)
+        booking_id = await store.booking_of(conn, consultation_id)
         # An unknown consultation goes through the same checks as another's, with a booking
         # id no row has: refused with the same 403, the same page and the same queries, so
         # consultation ids cannot be probed.

@@ -22,8 +22,8 @@ from records.errors import (
     RecordsError,
 )
 from records.store import Note, Version
-from server import care
 from server import staff as staff_store
+from server.consultations import care
 from server.errors import NotFound
 from server.staff import Staff
 
@@ -173,7 +173,7 @@ class Records:
     async def refer(self, conn: asyncpg.Connection, user: Staff, patient_id: int,
                     to_staff_id: int) -> None:
         """A clinician caring for the patient refers her to a colleague, who then cares for
-        her too (``server.care``); audited as ``referral``."""
+        her too (``server.consultations.care``); audited as ``referral``."""
         if not (user.role.clinical and await access.caring_for(conn, user.id, patient_id)):
             raise Denied(f"patient {patient_id}: referral refused")
         target = await staff_store.get(conn, to_staff_id)

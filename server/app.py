@@ -4,34 +4,27 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
+from records import setup as records_setup
 from server import centres, db, edge, health, home, metrics, middleware, pages, static
 from server.auth import checker as auth_checker
 from server.auth import throttle as auth_throttle
 from server.auth import views as auth_views
+from server.bookings import setup as bookings_setup
+from server.calls import setup as calls_setup
 from server.config import Config
 from server.keys import CONFIG, DATABASE, POOL
-from server.plugins import optional_modules
+from signaling import setup as signaling_setup
 
 log = logging.getLogger("casa.app")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 # Forms and JSON bodies are small; anything larger is refused before it is read.
 MAX_BODY_BYTES = 1024 * 1024
-
-# Each feature package contributes ``setup(app)``; they are wired in this order.
-FEATURES = ("server.bookings.setup", "records.setup", "signaling.setup", "server.calls.setup")
-Setup = Callable[[web.Application], None]
-
-
-def _feature_setups() -> list[Setup]:
-    """Optional feature packages, present as their issues land. Imported lazily so that the
-    foundation never depends on them."""
-    return [module.setup for module in optional_modules(FEATURES)]
 
 
 def create_app(config: Config, *,
@@ -53,8 +46,12 @@ def create_app(config: Config, *,
     auth_throttle.setup(app)
     auth_views.setup(app)
     home.setup(app)
-    for setup in _feature_setups():
-        setup(app)
+    # The packages, in this order: bookings (and their consultations), clinical records,
+    # signalling, the call pages.
+    bookings_setup.setup(app)
+    records_setup.setup(app)
+    signaling_setup.setup(app)
+    calls_setup.setup(app)
     static.setup(app, STATIC_DIR)
     return app
 

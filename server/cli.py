@@ -1,4 +1,5 @@
-"""The ``casa`` command: serve, demo, migrate, user add, and the commands feature packages add.
+"""The ``casa`` command: serve, demo, migrate, user add, and the commands of bookings, records and
+signalling.
 
 Every command reads the same environment (CASA_DATA_DIR, DATABASE_URL, ...) and so finds the
 same database and data directory.
@@ -9,34 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from records import cli as records_cli
 from server import centres, db, logs, serving
-from server.config import Config, ConfigError, load_config
-from server.plugins import optional_modules
+from server.bookings import cli as bookings_cli
+from server.commands import config_from, fail
+from server.config import Config, ConfigError
+from server.consultations.languages import DEFAULT_UI_LANGUAGE, UI_LANGUAGES
 from server.staff import Role
-
-# Feature packages that add subcommands with ``register(subparsers)``, when present.
-COMMAND_MODULES = ("server.bookings.cli", "records.cli", "signaling.cli")
-
-
-def _fail(message: str) -> int:
-    print(f"casa: {message}", file=sys.stderr)
-    return 2
-
-
-def _config(args: argparse.Namespace, demo: bool = False) -> Config:
-    env = dict(os.environ)
-    if getattr(args, "host", None):
-        env["CASA_HOST"] = args.host
-    if getattr(args, "port", None):
-        env["CASA_PORT"] = str(args.port)
-    return load_config(env, demo=demo)
+from signaling import cli as signaling_cli
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -65,7 +52,7 @@ def serve(config: Config, announce: Callable[[web.Application], None],
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_from(args)
     if not config.public_origin:
         # Invitation and summary links are sent to patients: they must never be built from a
         # request's Host header, which a client or a lax proxy controls.
@@ -83,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from server import demo
 
-    config = _config(args, demo=True)
+    config = config_from(args, demo=True)
     if args.tls:
         from server.tls import ensure_self_signed
 
@@ -95,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    config = _config(args, demo=args.demo)
+    config = config_from(args, demo=args.demo)
 
     if config.database_url and not config.owner_database_url:
         raise ConfigError("CASA_OWNER_DATABASE_URL is not set (the address of the role that "
@@ -116,13 +103,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from server import staff
     from server.auth.passwords import WeakPassword
 
-    config = _config(args, demo=args.demo)
+    config = config_from(args, demo=args.demo)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("Password for the new account: ")
         if getpass.getpass("Repeat the password: ") != password:
-            return _fail("the two passwords differ")
+            return fail("the two passwords differ")
 
     async def run() -> int:
         async with db.open_database(config) as pool:
@@ -135,10 +122,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     try:
         staff_id = asyncio.run(run())
     except (WeakPassword, staff.DuplicateEmail, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except Exception as exc:
         if type(exc).__name__ == "ForeignKeyViolationError":
-            return _fail("unknown centre id (see server/data/centres.json)")
+            return fail("unknown centre id (see server/data/centres.json)")
         raise
     print(f"created {args.role} account {args.email} (id {staff_id})")
     return 0
@@ -172,14 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--role", required=True, choices=[r.value for r in Role])
     a.add_argument("--centre", action="append", default=[],
                    help="centre id where the person works (repeatable)")
-    a.add_argument("--language", default="it", choices=["it", "en"])
+    a.add_argument("--language", default=DEFAULT_UI_LANGUAGE, choices=list(UI_LANGUAGES))
     a.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of standard input")
     a.add_argument("--demo", action="store_true", help="use the demo secret key")
     a.set_defaults(func=cmd_user_add)
 
-    for module in optional_modules(COMMAND_MODULES):
-        module.register(sub)
+    bookings_cli.register(sub)
+    records_cli.register(sub)
+    signaling_cli.register(sub)
     return parser
 
 
@@ -188,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except ConfigError as exc:
-        return _fail(f"configuration: {exc}")
+        return fail(f"configuration: {exc}")
     except KeyboardInterrupt:
         return 130
     return result

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from server.consultations.languages import DEFAULT_UI_LANGUAGE, UI_LANGUAGES
+
 # Secrets shorter than this are refused: they would be guessable offline from a session cookie.
 MIN_SECRET_BYTES = 32
-SUPPORTED_LANGUAGES = ("it", "en")
 # Connections held at once, in all: below the open-file limit, which Casa also needs for the
 # database pool, logs and static files (the effective cap is the lower of the two).
 MAX_CONNECTIONS = 10_000
@@ -71,8 +72,8 @@ class Config:
             raise ConfigError(f"CASA_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("CASA_TLS_CERT and CASA_TLS_KEY must be set together")
-        if self.default_language not in SUPPORTED_LANGUAGES:
-            choices = ", ".join(SUPPORTED_LANGUAGES)
+        if self.default_language not in UI_LANGUAGES:
+            choices = ", ".join(UI_LANGUAGES)
             raise ConfigError(f"CASA_DEFAULT_LANGUAGE must be one of {choices}")
         if not 1 <= self.port <= 65535:
             raise ConfigError("CASA_PORT must be between 1 and 65535")
@@ -205,7 +206,7 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
         metrics_token=_secret(env, "CASA_METRICS_TOKEN"),
         join_open_minutes_before=_int(env, "CASA_JOIN_OPEN_MINUTES_BEFORE", 15, 0, 240),
         join_close_minutes_after=_int(env, "CASA_JOIN_CLOSE_MINUTES_AFTER", 30, 0, 240),
-        default_language=env.get("CASA_DEFAULT_LANGUAGE", "it"),
+        default_language=env.get("CASA_DEFAULT_LANGUAGE", DEFAULT_UI_LANGUAGE),
         max_connections=_int(env, "CASA_MAX_CONNECTIONS", MAX_CONNECTIONS, 1, 1_000_000),
         max_connections_per_address=_int(env, "CASA_MAX_CONNECTIONS_PER_ADDRESS",
                                          MAX_CONNECTIONS_PER_ADDRESS, 1, 1_000_000),

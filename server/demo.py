@@ -9,19 +9,18 @@ from datetime import date
 import asyncpg
 from aiohttp import web
 
+from records import demo as records_demo
 from server import centres, patients, staff
 from server.auth import passwords, totp
+from server.bookings import demo as bookings_demo
 from server.config import Config
 from server.keys import CONFIG, POOL
-from server.plugins import optional_modules
 from server.staff import Role
 
 log = logging.getLogger("casa.demo")
 
 # Printed on purpose at start-up: demo mode only.
 DEMO_PASSWORD = "casa-demo-2026"
-# Feature packages that add demo data with ``async seed_demo(app)``, when present.
-SEED_MODULES = ("server.bookings.demo", "records.demo", "signaling.demo")
 
 ALL = ("gratosoglio", "san-siro", "mazzini", "molise-calvairate", "giambellino-lorenteggio")
 DEMO_STAFF: list[tuple[str, str, Role, str, tuple[str, ...]]] = [
@@ -99,8 +98,9 @@ async def seed(app: web.Application) -> None:
     pool = app[POOL]
     async with pool.acquire() as conn, conn.transaction():
         await seed_core(conn, app[CONFIG])
-    for module in optional_modules(SEED_MODULES):
-        await module.seed_demo(app)
+    # Bookings first: the records demo writes its notes in the bookings demo's consultations.
+    await bookings_demo.seed_demo(app)
+    await records_demo.seed_demo(app)
     app[_ADMIN_TOTP] = await _admin_totp_key(pool, app[CONFIG])
 
 

@@ -9,6 +9,7 @@ from datetime import date
 
 import asyncpg
 
+from server.consultations.languages import SPOKEN_LANGUAGES
 from server.text import name_problem
 
 # Values of a character in an odd (1st, 3rd, ...) position of a codice fiscale (DM 23/12/1976).
@@ -21,7 +22,6 @@ _DIGITS = "[0-9LMNPQRSTUV]"
 _CF_SHAPE = re.compile(
     rf"^[A-Z]{{6}}{_DIGITS}{{2}}[A-EHLMPRST]{_DIGITS}{{2}}[A-Z]{_DIGITS}{{3}}[A-Z]$"
 )
-LANGUAGES = ("it", "en", "ar", "zh", "es", "fr", "ro", "uk", "tl", "bn")
 
 
 def codice_fiscale_problem(value: str) -> str | None:
@@ -79,7 +79,7 @@ class NewPatient:
             out["phone"] = "digits and spaces, optionally starting with +"
         if self.email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.email):
             out["email"] = "not an e-mail address"
-        if self.language not in LANGUAGES:
+        if self.language not in SPOKEN_LANGUAGES:
             out["language"] = "unsupported language"
         if self.codice_fiscale:
             problem = codice_fiscale_problem(self.codice_fiscale)

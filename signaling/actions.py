@@ -12,9 +12,12 @@ from typing import Any
 import asyncpg
 
 from server import staff as staff_store
+from server.consultations import care
+from server.consultations.care import staff_on
+from server.consultations.store import Consultation
 from server.db import with_retry
 from signaling import errors, frames, presence
-from signaling.directory import Consultation, Directory, staff_ids
+from signaling.directory import Directory
 from signaling.errors import ProtocolError
 from signaling.events import Direct, Ended, Invited
 from signaling.hub import Hub
@@ -106,13 +109,13 @@ class Actions:
                 expires_at=c.join_closes_at.isoformat())))
             return
         assert msg.staff_id is not None
-        # An invitee counts as caring for the patient (records' access): only active clinical
-        # staff of the consultation's own centre. Unknown, inactive, other roles and other
-        # centres get the same answer, so the reply does not tell them apart.
+        # An invitee is on the consultation, and so comes to care for the patient: the core's
+        # rule (``care.may_be_added``). Unknown, inactive, other roles and other centres get
+        # the same answer, so the reply does not tell them apart.
         person = await staff_store.get(self.pool, msg.staff_id)
-        if person is None or not person.role.clinical or c.centre_id not in person.centres:
+        if person is None or not care.may_be_added(person, c.centre_id):
             raise ProtocolError(errors.NOT_ALLOWED)
-        if msg.staff_id not in staff_ids(c):
+        if msg.staff_id not in staff_on(c):
             async with self.pool.acquire() as db, db.transaction():
                 await self.directory.add_participant(db, c.id, msg.staff_id)
             fresh = await self.directory.get(self.pool, c.id)
@@ -134,6 +137,6 @@ class Actions:
                                                   detail={"present": present})
 
             await with_retry(self.pool, end)
-            self.hub.outbox.publish(Ended(room=room.key, cid=c.id, staff=list(staff_ids(c)),
+            self.hub.outbox.publish(Ended(room=room.key, cid=c.id, staff=list(staff_on(c)),
                                           by=conn.peer_id))
             self.hub.end_local(room, conn.peer_id)

@@ -20,10 +20,12 @@ import asyncpg
 
 from records import audit
 from server.config import Config
+from server.consultations.status import CALLED_OFF
+from server.consultations.store import Consultation
 from server.db import with_retry
 from signaling import errors, frames, presence, turn
 from signaling.auth import Identity, check_window
-from signaling.directory import GONE_BOOKING_STATUSES, Consultation, Directory
+from signaling.directory import Directory
 from signaling.errors import ProtocolError
 from signaling.events import Replace
 from signaling.frames import Limits
@@ -194,7 +196,7 @@ class Arrivals:
         today = datetime.now(ROME).date()
         listed = [c for c in await self.directory.list_for_clinician_day(self.pool,
                                                                          conn.staff_id, today)
-                  if c.booking_status not in GONE_BOOKING_STATUSES]
+                  if c.booking_status not in CALLED_OFF]
         rooms = [(c, self.hub.view_room(c)) for c in listed]
         missing = [c.id for c, room in rooms if not room.filled]
         found = await presence.patients(self.pool, missing) if missing else {}

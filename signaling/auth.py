@@ -18,14 +18,17 @@ from aiohttp import web
 
 from server import staff as staff_store
 from server.auth import sessions
+from server.consultations.care import staff_on
+from server.consultations.credentials import PATIENT_COOKIE
+from server.consultations.status import CLOSED_TO_JOINING
+from server.consultations.store import Consultation
 from server.keys import CONFIG, POOL
 from signaling import errors, presence
-from signaling.directory import Consultation, Directory
+from signaling.directory import Directory
 from signaling.errors import ProtocolError
 from signaling.messages import Hello
 from signaling.states import Kind
 
-PATIENT_COOKIE = "casa_patient"
 PROBE_PREFIX = "probe."
 # A probe call lasts seconds; a token a little longer so a slow machine still finishes.
 PROBE_TOKEN_TTL_S = 600
@@ -120,9 +123,7 @@ async def _staff(request: web.Request, token: str, hello: Hello,
         return Identity(Kind.DASHBOARD, staff_id=person.id, session_hash=session.token_hash,
                         name=person.full_name)
     c = await directory.get_by_room(pool, hello.room)
-    from signaling.directory import staff_ids
-
-    if c is None or person.id not in staff_ids(c):
+    if c is None or person.id not in staff_on(c):
         raise ProtocolError(errors.ROOM_NOT_FOUND)
     return Identity(Kind.CLINICIAN, f"staff:{person.id}", c, person.id, session.token_hash,
                     person.full_name)
@@ -131,8 +132,7 @@ async def _staff(request: web.Request, token: str, hello: Hello,
 def check_window(c: Consultation, now_ts: float | None = None) -> None:
     """Raise the catalogued error when the consultation cannot be entered now."""
     now_ts = time.time() if now_ts is None else now_ts
-    if c.state == "ended" or c.booking_status in ("cancelled", "fulfilled", "noshow",
-                                                  "entered-in-error"):
+    if c.state == "ended" or c.booking_status in CLOSED_TO_JOINING:
         raise ProtocolError(errors.CONSULTATION_ENDED)
     if now_ts < c.join_opens_at.timestamp():
         raise ProtocolError(errors.TOO_EARLY, {"opens_at": c.join_opens_at.isoformat()})

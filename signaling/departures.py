@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from server.background import Background
+from server.consultations.store import Consultation
 from server.db import with_retry
 from signaling import presence
-from signaling.directory import Consultation, Directory
+from signaling.directory import Directory
 from signaling.hub import Hub
 from signaling.presence import Member
 from signaling.probes import Probes

@@ -29,7 +29,7 @@ from server import errors, openapi
 from server.config import Config
 from server.errors import ApiError, ErrorKind
 from server.keys import CONFIG
-from signaling import turn
+from signaling import precall, turn
 from signaling.echo_access import ECHO_BUSY, TOO_MANY_CHECKS, Caller, caller
 from signaling.messages import MAX_SDP_CHARS
 
@@ -116,6 +116,10 @@ def setup(app: web.Application) -> None:
     openapi.route(app, openapi.Operation(
         "GET", "/precall/{id}/report", "precall_report", "What the echo peer received",
         answer=dict[str, Any], errors=(404,), tag="precall"), report_view)
+    openapi.route(app, openapi.Operation(
+        "GET", "/precall/ice-servers", "precall_ice_servers",
+        "STUN and TURN servers for the device check", answer=dict[str, Any],
+        errors=(401, 410), tag="precall"), precall.ice_servers_view)
 
 
 class EchoOffer(msgspec.Struct):

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from server import errors
+from server.consultations.credentials import PATIENT_COOKIE
+from server.consultations.store import Consultation
 from server.errors import N_, ApiError, define
 from server.keys import CLIENT_IP, POOL, STAFF
 from signaling import errors as signal_errors
 from signaling import presence
-from signaling.auth import PATIENT_COOKIE, check_window
-from signaling.directory import Consultation
+from signaling.auth import check_window
 from signaling.errors import ProtocolError
 from signaling.keys import DIRECTORY
 from signaling.messages import MAX_CREDENTIAL_CHARS

@@ -14,9 +14,10 @@ from dataclasses import replace
 
 import msgspec
 
+from server.consultations.care import staff_on
+from server.consultations.store import Consultation
 from signaling import errors, events, frames
 from signaling.bus import Outbox
-from signaling.directory import Consultation, staff_ids
 from signaling.frames import WaitingEntry
 from signaling.metrics import SignalMetrics
 from signaling.pending import Pending
@@ -158,7 +159,7 @@ class Hub:
         for conn in list(room.local.values()):
             if conn.kind == Kind.CLINICIAN:
                 conn.send(text)
-        self.dashboards_update(c.id, staff if staff is not None else list(staff_ids(c)),
+        self.dashboards_update(c.id, staff if staff is not None else list(staff_on(c)),
                                room.dashboard_entries())
 
     def dashboards_update(self, consultation_id: int, staff: list[int],
@@ -213,7 +214,7 @@ class Hub:
             conn.close(1000)
         c = room.consultation
         if c is not None:
-            self.dashboards_update(c.id, staff if staff is not None else list(staff_ids(c)),
+            self.dashboards_update(c.id, staff if staff is not None else list(staff_on(c)),
                                    room.dashboard_entries())
 
     def close_replaced(self, room_key: str, peer_id: str) -> None:
@@ -231,7 +232,7 @@ class Hub:
         if c is not None:
             self.outbox.publish(events.MemberChanged(
                 room=room.key, cid=c.id, member=events.to_wire(member), change=change,
-                reason=reason, staff=list(staff_ids(c))))
+                reason=reason, staff=list(staff_on(c))))
 
     def invited(self, consultation_id: int, staff_id: int, room: Room) -> None:
         """A colleague was added to a consultation: their dashboards here now show it."""

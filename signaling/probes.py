@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from server.consultations.store import Consultation
 from signaling import events, presence
-from signaling.directory import Consultation
 from signaling.events import ProbeMember
 from signaling.hub import Hub
 from signaling.presence import Member

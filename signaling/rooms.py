@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeAlias
 
+from server.consultations.store import Consultation
 from signaling.conn import Conn
-from signaling.directory import Consultation
 from signaling.frames import PeerObject, WaitingEntry
 from signaling.presence import Member
 from signaling.states import EntryState, Kind, Place, Role

@@ -1,4 +1,4 @@
-"""Plug-in point: ``setup(app)`` adds ``/ws``, the pre-call echo endpoints and the signalling
+"""``setup(app)`` adds ``/ws``, the pre-call echo endpoints and the signalling
 engine, started and stopped with the app. Clients are told of a shutdown in ``on_shutdown``,
 which aiohttp runs before it cancels the socket handlers."""
 
@@ -11,12 +11,12 @@ from aiohttp import web
 from server.keys import CONFIG, DATABASE, METRICS, POOL
 from signaling import conn, echo, notices, presence
 from signaling.engine import Engine
-from signaling.keys import DIRECTORY, ENGINE, GRACE_S, WRITE_DEADLINE_S, BookingsDirectory
+from signaling.keys import DIRECTORY, ENGINE, GRACE_S, WRITE_DEADLINE_S, CoreDirectory
 from signaling.ws import ws_view
 
 
 def setup(app: web.Application) -> None:
-    app[DIRECTORY] = BookingsDirectory()   # tests may replace it before the app starts
+    app[DIRECTORY] = CoreDirectory()
     app.router.add_get("/ws", ws_view, name="signaling_ws")
     echo.setup(app)
     app.cleanup_ctx.append(_signaling)

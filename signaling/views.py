@@ -9,8 +9,9 @@ import asyncpg
 
 from server import patients
 from server import staff as staff_store
+from server.consultations.store import Consultation
 from signaling import presence
-from signaling.directory import Consultation, Directory
+from signaling.directory import Directory
 from signaling.presence import Member
 from signaling.rooms import Room
 from signaling.states import EntryState, Role

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from server.bookings import schemas, status
+from server.bookings import schemas
 from server.bookings.api_bookings import STATUS_ACTIONS
+from server.consultations import status
 
 
 async def test_every_api_route_is_documented_and_nothing_else(client: Any) -> None:

@@ -21,9 +21,13 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from markupsafe import Markup
 
+from server.consultations.languages import DEFAULT_UI_LANGUAGE, UI_LANGUAGES
+
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
-LANGUAGES: dict[str, str] = {"it": "Italiano", "en": "English"}
-DEFAULT_LANGUAGE = "it"
+# Casa's own languages (the list lives with the consultation core, beside the languages a
+# patient may speak): the catalogues loaded here, the switcher's choices.
+LANGUAGES = UI_LANGUAGES
+DEFAULT_LANGUAGE = DEFAULT_UI_LANGUAGE
 LANGUAGE_COOKIE = "casa_lang"
 
 

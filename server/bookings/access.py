@@ -17,10 +17,12 @@ import asyncpg
 from aiohttp import web
 
 from records import audit
-from server import care, errors, patients, staff_quota
+from server import errors, patients, staff_quota
 from server.bookings import tokens
 from server.bookings.errors import BAD_TOKEN
 from server.bookings.keys import TOKEN_FLIGHTS
+from server.consultations import care
+from server.consultations.care import DESK_ROLES
 from server.keys import ACTOR_STAFF_ID, POOL, STAFF
 from server.patients import Patient
 from server.staff import Role, Staff
@@ -29,8 +31,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_STAFF = web.RequestKey("bookings_api_staff", Staff)
 # Admins run the system, not the calendars: they see no patient data.
 CARE_ROLES = (Role.COORDINATOR, Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
-# Roles that book for anybody at their centres; clinicians book only in their own calendar.
-DESK_ROLES = frozenset({Role.COORDINATOR, Role.NURSE})
 
 
 async def authenticate(request: web.Request) -> Staff:
@@ -106,16 +106,10 @@ def can_book(user: Staff, centre_id: str, clinician_id: int) -> bool:
     return user.role in DESK_ROLES or user.id == clinician_id
 
 
-# Whose identity a caller may read (review finding 3). Desk staff: patients whose home centre is
-# one of theirs or who were ever booked at one of their centres. Everyone: patients they care
-# for, by the one rule records use too (``server.care``): a booking of one's own is not
-# enough, the patient must have come. Parameters: $2 caller id, $3 caller's centres, $4 desk.
-SCOPE = f"""(
-  ($4 AND (p.home_centre_id = ANY($3::text[])
-           OR EXISTS (SELECT 1 FROM bookings b
-                      WHERE b.patient_id = p.id AND b.centre_id = ANY($3::text[]))))
-  OR {care.caring_sql("$2", "p.id")})"""
-IN_SCOPE = "SELECT p.id FROM patients p WHERE p.id = $1 AND " + SCOPE
+# Whose identity a caller may read (review finding 3): the scope of the consultation core's
+# care rule (``server.consultations.care.scope_sql``). Parameters: $2 caller id, $3 caller's
+# centres, $4 desk (``care.scope_args``).
+SCOPE = care.scope_sql("$2", "$3", "$4", "p.id")
 # The foundation's matching (server/patients.py), limited to the caller's scope; a full
 # codice fiscale also finds a patient out of scope (see ``search_patients``).
 SEARCH = f"""
@@ -143,14 +137,10 @@ def valid_pick(secret_key: str, user: Staff, patient_id: int, pick: object) -> b
         pick.encode(), patient_pick(secret_key, user, patient_id).encode())
 
 
-def _scope_args(user: Staff) -> tuple[int, list[str], bool]:
-    return user.id, list(user.centres), user.role in DESK_ROLES
-
-
 async def may_see_patient(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
                           patient_id: int) -> bool:
     """Whether ``user`` may read this patient's identity and bookings."""
-    return await conn.fetchval(IN_SCOPE, patient_id, *_scope_args(user)) is not None
+    return await care.in_scope(conn, user, patient_id)
 
 
 # A search by full codice fiscale tells its author that the person is a patient here (and her
@@ -180,7 +170,7 @@ async def search_patients(conn: asyncpg.Connection | asyncpg.Pool, user: Staff, 
     if len(cleaned) < 2:
         return []
     if not _is_codice_fiscale(cleaned):
-        rows = await conn.fetch(SEARCH, cleaned, *_scope_args(user), limit)
+        rows = await conn.fetch(SEARCH, cleaned, *care.scope_args(user), limit)
         return [_found(r) for r in rows]
     if isinstance(conn, asyncpg.Pool):
         async with conn.acquire() as one:
@@ -201,7 +191,7 @@ async def _search_by_codice_fiscale(conn: asyncpg.Connection, user: Staff, cf: s
         raise errors.ApiError(errors.RATE_LIMITED, headers={
             "Retry-After": str(int(CF_SEARCH_WINDOW.total_seconds()))})
     async with conn.transaction():
-        found = [_found(r) for r in await conn.fetch(SEARCH, cf, *_scope_args(user), limit)]
+        found = [_found(r) for r in await conn.fetch(SEARCH, cf, *care.scope_args(user), limit)]
         hits: list[tuple[int | None, bool]] = [(p.id, ok) for p, ok in found] or [(None, False)]
         for patient_id, in_scope in hits:
             await audit.append(conn, action="patient_search", actor_staff_id=user.id,

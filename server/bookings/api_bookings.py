@@ -8,9 +8,8 @@ from typing import Any, get_args
 from aiohttp import web
 
 from server import errors, validation
-from server.bookings import bookings, consultations, fhir, jsonio, paging, schemas, workflow
+from server.bookings import bookings, fhir, jsonio, paging, schemas, workflow
 from server.bookings.access import (
-    DESK_ROLES,
     api,
     caller,
     can_book,
@@ -27,9 +26,11 @@ from server.bookings.errors import (
     booking_error,
 )
 from server.bookings.keys import CONTEXTS
-from server.bookings.timeutil import day_bounds
+from server.consultations import store
+from server.consultations.care import DESK_ROLES
 from server.keys import CONFIG, POOL
 from server.staff import Role, Staff
+from server.timeutil import day_bounds
 
 # Status changes offered by the API besides cancel (which has its own operation).
 STATUS_ACTIONS = frozenset(get_args(schemas.StatusAction))
@@ -66,7 +67,7 @@ async def _visible(request: web.Request) -> Booking:
 
 
 async def _full(request: web.Request, b: Booking, status_code: int = 200) -> web.Response:
-    c = await consultations.get_by_booking(request.app[POOL], b.id)
+    c = await store.get_by_booking(request.app[POOL], b.id)
     return web.json_response(jsonio.booking_json(b, c), status=status_code)
 
 

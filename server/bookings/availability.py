@@ -11,10 +11,10 @@ from aiohttp import web
 
 from server import centres, outcome
 from server.bookings import views
-from server.bookings.timeutil import local_instant, to_local
 from server.keys import POOL
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Role
+from server.timeutil import local_instant, to_local
 
 CSS = "css/bookings.css"
 

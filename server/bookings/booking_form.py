@@ -16,7 +16,6 @@ from server import centres, errors, outcome, patients
 from server.bookings import bookings, slots, views, workflow
 from server.bookings.access import (
     CARE_ROLES,
-    DESK_ROLES,
     can_book,
     may_see_patient,
     patient_pick,
@@ -25,10 +24,12 @@ from server.bookings.access import (
 )
 from server.bookings.api_catalogue import SEARCH_LIMIT, SERVICES
 from server.bookings.errors import PATIENT_NOT_FOUND, booking_error
-from server.bookings.timeutil import ROME
+from server.consultations.care import DESK_ROLES
+from server.consultations.languages import SPOKEN_LANGUAGES
 from server.keys import CONFIG, POOL
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Staff
+from server.timeutil import ROME
 
 CSS = "css/bookings.css"
 MODES = ("home_video", "kiosk_video", "in_person")
@@ -103,7 +104,7 @@ async def _context(request: web.Request, params: Any, user: Staff,
             "mode": mode, "modes": MODES, "day": day.isoformat(), "slots": free, "names": names,
             "kiosks": kiosks, "nurses": nurses, "css": CSS,
             "error": last.message if last else None, "fields": last.fields if last else {},
-            "rome": ROME}
+            "rome": ROME, "spoken_languages": SPOKEN_LANGUAGES}
 
 
 @require_staff(*CARE_ROLES)

@@ -16,8 +16,6 @@ from datetime import datetime
 
 import asyncpg
 
-from server import care
-from server.bookings import consultations, status
 from server.bookings.checks import CHECK_REFS, check
 from server.bookings.locking import (
     CONSTRAINT_CLASH,
@@ -50,8 +48,9 @@ from server.bookings.model import (
     get,
     row_to_booking,
 )
-from server.bookings.timeutil import UTC
+from server.consultations import care, status, store
 from server.db import MAX_ATTEMPTS, RETRYABLE, with_retry, with_retry_on
+from server.timeutil import UTC
 
 __all__ = [
     "CHECK_REFS", "COLUMNS", "CONSTRAINT_CLASH", "FIND_CLASH", "FIND_CLASH_SQL", "GET",
@@ -116,7 +115,7 @@ async def create_with_consultation(
     consultation = None
     if nb.mode in VIDEO_MODES:
         opens, closes = window.around(starts_at, ends_at)
-        consultation = await consultations.create(conn, booking.id, opens, closes)
+        consultation = await store.create(conn, booking.id, opens, closes)
     log.info("booking created", extra={"booking_id": booking.id})
     return booking, consultation
 
@@ -189,7 +188,7 @@ async def reschedule(conn: asyncpg.Connection, booking_id: int, starts_at: datet
                                ends_at, booking_id) from None
     if b.video:
         opens, closes = window.around(starts_at, ends_at)
-        await consultations.move_window(conn, booking_id, opens, closes)
+        await store.move_window(conn, booking_id, opens, closes)
     moved = await get(conn, booking_id)
     assert moved is not None
     log.info("booking rescheduled", extra={"booking_id": booking_id})

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from server.bookings import status
 from server.bookings.model import MAX_MINUTES, MIN_MINUTES, MODES, Clash, Invalid, NewBooking
-from server.bookings.timeutil import UTC
+from server.consultations import status
+from server.timeutil import UTC
 
 CHECK_REFS = """
 SELECT s.default_minutes, s.modes, s.roles::text[] AS roles,

@@ -14,9 +14,9 @@ from aiohttp import web
 from server import staff
 from server.bookings import bookings, workflow
 from server.bookings.bookings import NewBooking
-from server.bookings.timeutil import ROME, local_instant
 from server.keys import POOL
 from server.staff import Role
+from server.timeutil import ROME, local_instant
 
 log = logging.getLogger("casa.bookings.demo")
 

@@ -15,19 +15,19 @@ from datetime import UTC, datetime
 import icalendar
 from babel.dates import format_datetime
 
-from server.bookings.timeutil import ROME
+from server.consultations.languages import UI_LANGUAGES
 from server.errors import N_
+from server.timeutil import ROME
 
 Gettext = Callable[..., str]
 # Invitations are written in the patient's language when Casa has it; otherwise in Italian for
 # Italian speakers and English for everyone else (the centres' own advice).
-PATIENT_LANGUAGES = ("it", "en")
 # A calendar entry's UID is stable per booking, so a reschedule updates the same event.
 UID_NAMESPACE = uuid.UUID("6f1c5d7e-0b8a-4e0c-9a51-cb2a8c0f7a11")
 
 
 def message_language(patient_language: str) -> str:
-    return patient_language if patient_language in PATIENT_LANGUAGES else "en"
+    return patient_language if patient_language in UI_LANGUAGES else "en"
 
 
 @dataclass(frozen=True)

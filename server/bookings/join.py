@@ -17,17 +17,17 @@ from aiohttp import web
 
 from server import outcome
 from server.auth.checker import CHECKER
-from server.bookings import consultations, credentials, invitations
-from server.bookings.credentials import JoinResult
-from server.bookings.timeutil import to_local
+from server.bookings import invitations
+from server.consultations import credentials, store
+from server.consultations.credentials import JoinResult
 from server.keys import CLIENT_IP, CONFIG, POOL
 from server.middleware import is_https, set_cookie
 from server.pages import render
+from server.timeutil import to_local
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 
 log = logging.getLogger("casa.bookings.join")
 
-COOKIE = "casa_patient"
 # As long as the foundation keeps an explicit language choice.
 LANGUAGE_AGE_S = 365 * 24 * 3600
 CONSULTATION_PATH = "/consultation/{room_id}"
@@ -38,7 +38,7 @@ LINK_COOKIE_PATH = "/join"
 LINK_COOKIE_AGE_S = 15 * 60
 STATUS_PATH = "/join/status"
 # What our link tokens look like (secrets.token_urlsafe); anything else is not kept.
-TOKEN_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{consultations.MAX_CREDENTIAL_CHARS}}}")
+TOKEN_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{store.MAX_CREDENTIAL_CHARS}}}")
 
 
 def _now() -> datetime:
@@ -54,7 +54,7 @@ async def _enter(request: web.Request, result: JoinResult) -> web.StreamResponse
         session = await credentials.issue_session(conn, c.id, _now())
     response = web.HTTPSeeOther(CONSULTATION_PATH.format(room_id=c.room_id))
     max_age = max(60, int((c.join_closes_at - _now()).total_seconds()))
-    set_cookie(request, response, COOKIE, session, max_age=max_age)
+    set_cookie(request, response, credentials.PATIENT_COOKIE, session, max_age=max_age)
     if LANGUAGE_COOKIE not in request.cookies:
         # The call pages speak the patient's language, as the invitation did, unless this
         # browser already chose one.

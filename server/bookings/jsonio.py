@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from server.bookings.bookings import Booking
-from server.bookings.consultations import Consultation
-from server.bookings.timeutil import to_local
+from server.consultations.store import Consultation
+from server.timeutil import to_local
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -15,8 +15,8 @@ from typing import TypeVar
 
 import asyncpg
 
-from server.bookings import status
 from server.bookings.model import Clash
+from server.consultations import status
 
 log = logging.getLogger("casa.bookings")
 

@@ -15,13 +15,11 @@ from server.bookings import (
     booking_form,
     bookings,
     calendar_feed,
-    consultations,
     views,
     workflow,
 )
 from server.bookings.access import (
     CARE_ROLES,
-    DESK_ROLES,
     can_book,
     can_see,
     may_see_patient,
@@ -31,10 +29,12 @@ from server.bookings.access import (
 from server.bookings.api_bookings import STATUS_ACTIONS
 from server.bookings.api_catalogue import SEARCH_LIMIT
 from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND, booking_error
-from server.bookings.timeutil import ROME, day_bounds, to_local
+from server.consultations import store
+from server.consultations.care import DESK_ROLES
 from server.keys import CONFIG, POOL
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Role, Staff
+from server.timeutil import ROME, day_bounds, to_local
 
 CSS = "css/bookings.css"
 
@@ -177,11 +177,11 @@ async def _row_for(request: web.Request) -> views.Row:
 
 async def _history(request: web.Request, row: views.Row) -> list[dict[str, object]]:
     """The consultation's events, for the people who run and report on it."""
-    c = await consultations.get_by_booking(request.app[POOL], row.id)
+    c = await store.get_by_booking(request.app[POOL], row.id)
     if c is None:
         return []
     return [e | {"at": to_local(e["at"]).strftime("%d/%m %H:%M")}
-            for e in await consultations.events(request.app[POOL], c.id)]
+            for e in await store.events(request.app[POOL], c.id)]
 
 
 @require_staff(*CARE_ROLES)

@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from server.bookings import status
-from server.bookings.timeutil import day_bounds, local_instant
+from server.consultations import status
+from server.timeutil import day_bounds, local_instant
 
 Interval = tuple[datetime, datetime]
 # A slot list covers at most this many days: enough for a two-week calendar view.

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from server.bookings.timeutil import to_local
+from server.consultations import care, status
+from server.timeutil import to_local
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Row:
 
     @property
     def live(self) -> bool:
-        return self.status not in ("cancelled", "noshow", "entered-in-error")
+        return self.status not in status.CALLED_OFF
 
 
 SELECT = """
@@ -66,10 +67,8 @@ LEFT JOIN consultations c ON c.booking_id = b.id
 AT_CENTRE = SELECT + """
 WHERE b.centre_id = $1 AND b.during && tstzrange($2, $3) ORDER BY lower(b.during), b.id
 """
-FOR_STAFF = SELECT + """
-WHERE (b.clinician_id = $1 OR b.nurse_id = $1
-       OR EXISTS (SELECT 1 FROM consultation_participants cp
-                  WHERE cp.consultation_id = c.id AND cp.staff_id = $1))
+FOR_STAFF = SELECT + f"""
+WHERE {care.staff_on_sql("$1", "b.id")}
   AND b.during && tstzrange($2, $3) ORDER BY lower(b.during), b.id
 """
 FOR_PATIENT = SELECT + " WHERE b.patient_id = $1 ORDER BY lower(b.during) DESC LIMIT 200"

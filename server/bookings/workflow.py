@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiohttp import web
 
-from server.bookings import bookings, consultations, credentials, invitations, outbox
+from server.bookings import bookings, invitations, outbox
 from server.bookings.bookings import Booking, JoinWindow, NewBooking
 from server.bookings.keys import SLOT_FLIGHTS, SlotKey
+from server.consultations import credentials, status, store
 from server.keys import CONFIG, POOL
 from server.pages import catalogues
 from web.i18n import Catalogues
@@ -27,7 +28,7 @@ log = logging.getLogger("casa.bookings")
 
 # A booking starting more than this before now is in the past. The margin lets a slot picked
 # on the form just before it starts still be booked a moment later; time grants no access to
-# records (``server.care``), so the margin opens nothing.
+# records (``server.consultations.care``), so the margin opens nothing.
 PAST_MARGIN = timedelta(minutes=2)
 PAST_REASON_CHARS = (10, 500)
 INSERT_PAST_REASON = """
@@ -115,7 +116,7 @@ async def _appointment(conn: asyncpg.Connection, ctx: Context, b: Booking, token
 
 async def invite(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
     """Issue a fresh link and code for a video booking and queue its invitations."""
-    c = await consultations.get_by_booking(conn, b.id)
+    c = await store.get_by_booking(conn, b.id)
     token = code = None
     if c is not None:
         await credentials.revoke(conn, c.id, ("link", "code"))
@@ -248,7 +249,7 @@ async def reschedule(ctx: Context, booking_id: int, starts_at: datetime,
         b = await bookings.reschedule(conn, booking_id, starts_at, ends_at, window=ctx.window)
         await _record_past(conn, b, past)
         if b.video:
-            c = await consultations.get_by_booking(conn, b.id)
+            c = await store.get_by_booking(conn, b.id)
             if c is not None:
                 await credentials.revoke(conn, c.id, ("session",))
             await invite(conn, ctx, b)
@@ -266,8 +267,8 @@ async def set_status(ctx: Context, booking_id: int, new: str,
 
     async def work(conn: asyncpg.Connection) -> Booking:
         b = await bookings.set_status(conn, booking_id, new, reason=reason, by=by)
-        c = await consultations.get_by_booking(conn, b.id)
-        if new in credentials.ENDED_STATUSES and c is not None:
+        c = await store.get_by_booking(conn, b.id)
+        if new in status.CALLED_OFF and c is not None:
             await credentials.revoke(conn, c.id)
         if new == "cancelled" and b.ends_at > datetime.now(b.ends_at.tzinfo):
             await _notify_cancelled(conn, ctx, b)

@@ -18,22 +18,20 @@ from aiohttp import web
 from babel.dates import format_date
 
 from server import centres, errors, patients, staff
-from server.bookings import consultations, credentials
-from server.bookings.consultations import Consultation
-from server.bookings.timeutil import ROME
 from server.calls.strings import client_strings
+from server.consultations import credentials, status, store
+from server.consultations.store import Consultation
 from server.keys import LANG, POOL, STAFF
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Role, Staff
+from server.timeutil import ROME
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 
 log = logging.getLogger("casa.calls")
 
-# Set by the bookings join pages (docs: notes/contract.md); HttpOnly, so only we read it.
-PATIENT_COOKIE = "casa_patient"
 VIDEO_MODES = frozenset({"home_video", "kiosk_video"})
 CLINICAL_ROLES = (Role.GP, Role.PSYCHOLOGIST, Role.NURSE)
-# What server.bookings.consultations.new_room_id makes (secrets.token_urlsafe(16): 22 url-safe
+# What server.consultations.store.new_room_id makes (secrets.token_urlsafe(16): 22 url-safe
 # base64 characters). Anything else is no room of ours: not found, without asking the database
 # (a NUL or a 10 KB path would otherwise reach the query).
 ROOM_ID = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -64,15 +62,15 @@ async def consultation(request: web.Request) -> web.StreamResponse:
     room_id = request.match_info["room_id"]
     if not ROOM_ID.fullmatch(room_id):
         raise errors.ApiError(errors.NOT_FOUND)
-    c = await consultations.get_by_room(pool, room_id)
+    c = await store.get_by_room(pool, room_id)
     if c is None or c.mode not in VIDEO_MODES:
         raise errors.ApiError(errors.NOT_FOUND)
     user: Staff | None = request.get(STAFF)
     now = datetime.now(UTC)
     if _attends(user, c):
         return await _clinician_page(request, c, current_staff(request))
-    cookie = request.cookies.get(PATIENT_COOKIE, "")
-    mine = await consultations.resolve_patient_credential(pool, cookie) if cookie else None
+    cookie = request.cookies.get(credentials.PATIENT_COOKIE, "")
+    mine = await store.resolve_patient_credential(pool, cookie) if cookie else None
     if mine is None or mine.id != c.id:
         # A guest (token in the fragment) or someone without a credential: no details at all.
         return _page(request, "call/consultation.html", c, role="visitor")
@@ -132,8 +130,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     today = datetime.now(ROME).date()
     names = {centre.id: centre.name for centre in await centres.list_all(pool)}
     rows = []
-    for c in await consultations.list_for_clinician_day(pool, user.id, today):
-        if c.booking_status in credentials.ENDED_STATUSES or c.mode not in VIDEO_MODES:
+    for c in await store.list_for_clinician_day(pool, user.id, today):
+        if c.booking_status in status.CALLED_OFF or c.mode not in VIDEO_MODES:
             continue
         patient = await patients.get(pool, c.patient_id)
         rows.append({"c": c, "when": _when(request, c.starts_at),

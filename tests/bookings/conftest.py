@@ -13,8 +13,8 @@ import pytest
 from server import centres, patients
 from server import staff as staff_store
 from server.bookings import bookings
-from server.bookings.timeutil import ROME
 from server.staff import Role
+from server.timeutil import ROME
 
 WINDOW = bookings.JoinWindow(timedelta(minutes=15), timedelta(minutes=30))
 _n = itertools.count()

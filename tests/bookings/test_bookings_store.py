@@ -8,7 +8,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.bookings import bookings, consultations, status
+from server.bookings import bookings
+from server.consultations import status, store
 from tests.bookings.conftest import WINDOW, World, future
 
 
@@ -107,7 +108,7 @@ async def test_reschedule_moves_the_join_window_and_respects_clashes(world: Worl
     async with world.conn.transaction():
         moved = await bookings.reschedule(world.conn, b.id, future(hh=11), None, window=WINDOW)
     assert moved.starts_at == future(hh=11) and moved.ends_at == future(hh=11, mm=20)
-    c = await consultations.get_by_booking(world.conn, b.id)
+    c = await store.get_by_booking(world.conn, b.id)
     assert c is not None and c.join_opens_at == future(hh=10, mm=45)
     with pytest.raises(bookings.Clash) as err:
         async with world.conn.transaction():

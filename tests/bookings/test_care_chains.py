@@ -21,9 +21,10 @@ from records.access import Category
 from records.crypto import Envelope
 from records.service import Records
 from server import staff as staff_store
-from server.bookings import bookings, consultations, tokens
+from server.bookings import bookings, tokens
 from server.bookings.access import CF_SEARCHES_PER_WINDOW
 from server.config import Config
+from server.consultations import store
 from server.staff import Role
 from tests.bookings.conftest import WINDOW, Api, add_patient
 from tests.conftest import csrf_token, login, post_refused
@@ -238,11 +239,11 @@ async def test_the_patients_own_join_makes_her_a_carer(
     booking = (await resp.json())["id"]
     cid = (await resp.json())["consultation"]["id"]
     # She joins her own consultation (as signalling records it): no patient, no care.
-    await consultations.record_event(api.world.conn, cid, "participant_joined", staff_id=me)
+    await store.record_event(api.world.conn, cid, "participant_joined", staff_id=me)
     assert not await reads_gp_note(api, x, stranger)
     await locked_out(api, x, stranger, booking)
     # What signalling records when the patient joins with her own link or code.
-    await consultations.record_event(api.world.conn, cid, "arrived")
+    await store.record_event(api.world.conn, cid, "arrived")
     assert await reads_gp_note(api, x, stranger)
 
 
@@ -349,14 +350,14 @@ async def test_an_invitation_into_a_consultation_the_patient_never_joined_opens_
             centre_id="mazzini", service_code="gp_visit", mode="home_video", patient_id=pid,
             clinician_id=friend.id, starts_at=datetime.now(UTC) + timedelta(minutes=10)),
             created_by=friend.id, window=WINDOW)
-    c = await consultations.get_by_booking(api.world.conn, b.id)
+    c = await store.get_by_booking(api.world.conn, b.id)
     assert c is not None
-    await consultations.add_participant(api.world.conn, c.id, x["staff"].id)
-    await consultations.record_event(api.world.conn, c.id, "participant_joined",
+    await store.add_participant(api.world.conn, c.id, x["staff"].id)
+    await store.record_event(api.world.conn, c.id, "participant_joined",
                                      staff_id=x["staff"].id)
     await locked_out(api, x, stranger, b.id)
     # The patient joins with her own link: everyone on the consultation now cares.
-    await consultations.record_event(api.world.conn, c.id, "arrived")
+    await store.record_event(api.world.conn, c.id, "arrived")
     assert await reads_gp_note(api, x, stranger)
 
 

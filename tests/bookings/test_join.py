@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.bookings import consultations, credentials
+from server.consultations import credentials, store
 from server.keys import CONFIG, METRICS
 from tests.bookings.conftest import Api
 
@@ -79,10 +79,10 @@ async def test_link_sets_patient_cookie_and_leaves_the_url(api: Api):
     assert resp.headers["Location"] == f"/consultation/{room}"
     cookie = resp.cookies["casa_patient"]
     assert cookie["httponly"] and cookie.value != token
-    c = await consultations.resolve_patient_credential(api.world.conn, cookie.value)
+    c = await store.resolve_patient_credential(api.world.conn, cookie.value)
     assert c is not None and c.room_id == room
     # The raw link token is itself a credential for signalling, for its own consultation.
-    c2 = await consultations.resolve_patient_credential(api.world.conn, token)
+    c2 = await store.resolve_patient_credential(api.world.conn, token)
     assert c2 is not None and c2.id == c.id
     again = await open_link(api, token)
     assert again.status == 303, "the link keeps working for rejoining inside the window"
@@ -93,8 +93,8 @@ async def test_token_opens_only_its_own_consultation(api: Api):
     a, token_a, _ = await book(api, soon(5))
     b, token_b, _ = await book(api, soon(5), patient_id=api.world.patient2,
                                clinician_id=api.world.gp2)
-    ca = await consultations.resolve_patient_credential(api.world.conn, token_a)
-    cb = await consultations.resolve_patient_credential(api.world.conn, token_b)
+    ca = await store.resolve_patient_credential(api.world.conn, token_a)
+    cb = await store.resolve_patient_credential(api.world.conn, token_b)
     assert ca and cb and ca.booking_id == a["id"] and cb.booking_id == b["id"]
     resp = await open_link(api, token_a)
     assert resp.headers["Location"].endswith(a["consultation"]["room_id"])
@@ -246,15 +246,15 @@ async def test_expired_credentials_resolve_to_nothing_but_still_read_too_late(ap
     joined = await open_link(api, token)
     session = joined.cookies["casa_patient"].value
     conn = api.world.conn
-    assert await consultations.resolve_patient_credential(conn, session) is not None
+    assert await store.resolve_patient_credential(conn, session) is not None
     # The window closes (as it would after the consultation's end plus the close minutes).
     await conn.execute("UPDATE patient_credentials SET valid_from = now() - interval '2 hours',"
                        " valid_until = now() - interval '1 second'")
     await conn.execute("UPDATE consultations SET join_opens_at = now() - interval '2 hours',"
                        " join_closes_at = now() - interval '1 second'")
     for credential in (token, session):
-        assert await consultations.resolve_patient_credential(conn, credential) is None
-        c = await consultations.lookup_patient_credential(conn, credential)
+        assert await store.resolve_patient_credential(conn, credential) is None
+        c = await store.lookup_patient_credential(conn, credential)
         assert c is not None and c.booking_id == b["id"]
     api.client.session.cookie_jar.clear()
     late = await open_link(api, token)
@@ -262,5 +262,5 @@ async def test_expired_credentials_resolve_to_nothing_but_still_read_too_late(ap
     echo = await api.client.post("/api/v1/precall/offer", json={"type": "offer", "sdp": "v=0"},
                                  headers={"Authorization": f"Bearer {token}"})
     assert echo.status == 401
-    assert await consultations.lookup_patient_credential(conn, "A" * 43) is None
-    assert await consultations.lookup_patient_credential(conn, "x" * 1000) is None
+    assert await store.lookup_patient_credential(conn, "A" * 43) is None
+    assert await store.lookup_patient_credential(conn, "x" * 1000) is None

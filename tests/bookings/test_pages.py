@@ -7,8 +7,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.bookings.timeutil import ROME
 from server.staff import Role
+from server.timeutil import ROME
 from tests.bookings.conftest import Api, future
 from tests.conftest import csrf_token, login, post_refused
 
@@ -168,13 +168,13 @@ async def test_coordinator_edits_availability_and_slots_follow(api: Api, make_st
 
 
 async def test_booking_page_shows_the_consultation_history(api: Api, make_staff):
-    from server.bookings import consultations
+    from server.consultations import store
 
     await signed_in(api, make_staff, Role.COORDINATOR)
     b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
     cid = b["consultation"]["id"]
-    await consultations.record_event(api.world.conn, cid, "arrived")
-    await consultations.record_event(api.world.conn, cid, "admitted", staff_id=api.world.gp)
+    await store.record_event(api.world.conn, cid, "arrived")
+    await store.record_event(api.world.conn, cid, "admitted", staff_id=api.world.gp)
     html = await (await api.client.get(f"/bookings/{b['id']}")).text()
     assert "sala d&#39;attesa" in html or "sala d'attesa" in html
     assert "Ammesso alla chiamata" in html

@@ -75,7 +75,7 @@ async def test_a_stranger_is_booked_only_with_a_pick_then_comes_into_scope(api: 
     resp = await api.post("/api/v1/bookings", {**body, "patient_pick": pick})
     assert resp.status == 201
     # Booked, the GP does not care for them yet: only once the patient came (the desk
-    # checks them in) does the GP see their details (``server.care``).
+    # checks them in) does the GP see their details (``server.consultations.care``).
     assert (await api.get(f"/api/v1/patients/{pid}", api.gp)).status == 404
     booking = (await resp.json())["id"]
     assert (await api.post(f"/api/v1/bookings/{booking}/status",

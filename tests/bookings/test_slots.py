@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 import asyncpg
 
 from server.bookings import bookings, slots
-from server.bookings.timeutil import to_local
+from server.timeutil import to_local
 from tests.bookings.conftest import World, rome
 
 # 2026: summer time starts Sunday 29 March, ends Sunday 25 October.

@@ -16,10 +16,11 @@ from aiohttp import web
 
 from server import centres, patients
 from server.app import create_app
-from server.bookings import bookings, credentials
-from server.bookings.timeutil import ROME
+from server.bookings import bookings
 from server.config import Config
+from server.consultations import credentials
 from server.staff import Role
+from server.timeutil import ROME
 from tests.conftest import PASSWORD, StaffFactory
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from server.config import Config
+from server.consultations.store import new_room_id
 from server.staff import Role
 from tests.browser.conftest import DOB, Visit, book, fits_width, open_page, sign_in
 from tests.conftest import StaffFactory
@@ -89,6 +90,10 @@ async def test_visitor_without_credential_is_told_how_to_join(live: str, visit: 
 
 async def test_unknown_room_is_not_found(live: str, browser: Any) -> None:
     w = await open_page(browser)
+    # A room id of the shape the app makes, that no consultation has: looked up, not found.
+    resp = await w.page.goto(f"{live}/consultation/{new_room_id()}")
+    assert resp is not None and resp.status == 404
+    # One of another shape is no room of ours, refused before any lookup, alike.
     resp = await w.page.goto(f"{live}/consultation/no-such-room")
     assert resp is not None and resp.status == 404
 

@@ -8,10 +8,11 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
-from server.bookings import credentials
-from server.bookings.consultations import new_room_id
-from server.calls.views import PATIENT_COOKIE, ROOM_ID
+from server.calls.views import ROOM_ID
 from server.config import Config
+from server.consultations import credentials
+from server.consultations.credentials import PATIENT_COOKIE
+from server.consultations.store import new_room_id
 from server.keys import POOL
 from server.staff import Role
 from tests.browser.conftest import book, soon

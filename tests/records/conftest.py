@@ -40,26 +40,6 @@ def rec(ring: Keyring) -> Records:
     return Records(Envelope(ring))
 
 
-@pytest.fixture
-async def client(aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch,
-                 password_checks: Any) -> Any:
-    """The app with the foundation and records only: the other feature packages are being
-    written in the same tree and must not make these tests depend on their state."""
-    from records.setup import setup as records_setup
-    from server import app as app_module
-    from server import centres
-
-    monkeypatch.setattr(app_module, "_feature_setups", lambda: [records_setup])
-    app = app_module.create_app(config, password_checks=password_checks)
-    c = await aiohttp_client(app)
-    conn = await asyncpg.connect(config.database_url)
-    try:
-        await centres.sync(conn, centres.load_data())
-    finally:
-        await conn.close()
-    return c
-
-
 class PatientFactory:
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
@@ -89,7 +69,7 @@ class BookingFactory:
     """Bare booking rows (the bookings package owns the real workflow); each one an hour after
     the previous (future ones) or before (``started`` ones) so no exclusion constraint is hit.
     A ``started`` booking is one the patient came to: San Siro's desk checked her in (the
-    fact of care of ``server.care``). A ``nurse_id`` makes it a kiosk booking."""
+    fact of care of ``server.consultations.care``). A ``nurse_id`` makes it a kiosk booking."""
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
@@ -136,7 +116,7 @@ async def set_status_as(conn: asyncpg.Connection, booking_id: int, status: str,
                         staff_id: int | None) -> None:
     """Change a booking's status as ``staff_id`` would (None: the system), recorded by the
     trigger of migration 0110 as the bookings package does it."""
-    from server import care
+    from server.consultations import care
 
     async with conn.transaction():
         await care.name_status_actor(conn, care.status_actor(staff_id))

@@ -71,14 +71,11 @@ async def test_autosave_then_sign_in_the_browser(client, browser, conn, make_sta
 
 
 async def test_editor_in_the_call_page_panel_signs_without_leaving_the_page(
-        aiohttp_client, config, browser, conn, make_staff, make_patient, make_booking,
-        monkeypatch):
+        aiohttp_client, config, browser, conn, make_staff, make_patient, make_booking):
     from aiohttp import web
 
-    from records.setup import setup as records_setup
     from server import app as app_module
 
-    monkeypatch.setattr(app_module, "_feature_setups", lambda: [records_setup])
     app = app_module.create_app(config)
 
     async def call_page(request):

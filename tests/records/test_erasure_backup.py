@@ -128,7 +128,7 @@ async def own_server() -> AsyncIterator[OwnServer]:
 
 async def test_erasure_holds_against_pgdata_a_base_backup_and_the_keyring(
         own_server: OwnServer, tmp_path: Path, password_hash: str,
-        aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        aiohttp_client: Any) -> None:
     server, url = own_server.server, own_server.url
     make_staff = StaffFactory(url, password_hash)
     make_patient, make_booking = PatientFactory(url), BookingFactory(url)
@@ -191,11 +191,9 @@ async def test_erasure_holds_against_pgdata_a_base_backup_and_the_keyring(
             control_notes = {n for n, _, p in known.versions if p == control}
 
         # The admin erases the victim's notes through the API, as the page does.
-        from records.setup import setup as records_setup
         from server import app as app_module
         from server import centres
 
-        monkeypatch.setattr(app_module, "_feature_setups", lambda: [records_setup])
         client = await aiohttp_client(app_module.create_app(config))
         async with pool.acquire() as conn:
             await centres.sync(conn, centres.load_data())

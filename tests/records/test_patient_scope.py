@@ -1,7 +1,7 @@
 """Who may learn who a patient is, and who may write in a consultation (review findings 3 and
 4): a clinician with nothing to do with the patient sees neither name nor notes on any records
-route; a booking makes nobody a carer until the patient came (``server.care``); notes are
-written only by the consultation's own clinician, nurse or invited participants."""
+route; a booking makes nobody a carer until the patient came (``server.consultations.care``);
+notes are written only by the consultation's own clinician, nurse or invited participants."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from records import content
 from records.access import Category
 from records.errors import Denied
-from server.bookings import consultations
+from server.consultations import store
 from server.staff import Role
 from tests.records.conftest import add_participant, api_headers, login_as, set_status_as
 
@@ -120,7 +120,7 @@ async def test_future_booking_gives_no_read_and_no_break_glass(conn, rec, make_s
         await rec.read(conn, visiting, mazzini["note"].id)
     # The patient joins the consultation with her own link (what signalling records).
     consultation = await add_participant(conn, booking, visiting.id)
-    await consultations.record_event(conn, consultation, "arrived")
+    await store.record_event(conn, consultation, "arrived")
     assert (await rec.read(conn, visiting, mazzini["note"].id)).readable
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from server import centres, patients
 from server.auth import sessions
-from server.bookings import consultations, credentials
+from server.consultations import credentials, store
 from server.staff import Role
 from signaling.peer import SignalClient
 
@@ -65,9 +65,9 @@ class Visits:
             end = start + timedelta(minutes=minutes)
             bid = await conn.fetchval(INSERT_BOOKING, "san-siro", service, mode, p.id,
                                       clinician_id, kiosk, nurse_id, start, end)
-            cid = await consultations.create(conn, bid, start - open_before, end + close_after)
+            cid = await store.create(conn, bid, start - open_before, end + close_after)
             token = await credentials.issue_link(conn, cid)
-            c = await consultations.get(conn, cid)
+            c = await store.get(conn, cid)
             assert c is not None
         finally:
             await conn.close()

@@ -17,7 +17,7 @@ import aiohttp
 import asyncpg
 
 from server import centres
-from server.bookings.consultations import hash_credential, new_room_id
+from server.consultations.store import hash_credential, new_room_id
 from tests.signaling.conftest import Visit
 
 INSERT_PATIENTS = """

@@ -8,7 +8,7 @@ import time
 
 import asyncpg
 
-from server.bookings import consultations
+from server.consultations import store
 from signaling import bus, events
 from signaling.envelope import Envelope
 from signaling.keys import ENGINE
@@ -73,7 +73,7 @@ async def test_a_patient_who_does_not_come_back_is_shown_left(clients, visits, g
     conn = await asyncpg.connect(db_url)
     try:
         await conn.execute(BACK_IN_GRACE, pid)
-        c = await consultations.get(conn, visit.consultation_id)
+        c = await store.get(conn, visit.consultation_id)
     finally:
         await conn.close()
     assert c is not None

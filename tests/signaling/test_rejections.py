@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.bookings import consultations, credentials
+from server.consultations import credentials, store
 from server.staff import Role
 from tests.signaling.conftest import staff_session
 
@@ -236,7 +236,7 @@ async def test_logout_closes_staff_sockets_within_a_second(client, clients, visi
 async def test_unknown_room_for_staff(clients, gp):
     token = await staff_session(clients.db_url, gp.id)
     c = await clients.raw(cookies={"casa_session": token})
-    assert (await c.hello(room="no-such-room-0000000"))["code"] == "room_not_found"
+    assert (await c.hello(room=store.new_room_id()))["code"] == "room_not_found"
     await asyncio.sleep(0)
 
 
@@ -245,9 +245,9 @@ async def test_a_patient_token_that_starts_like_a_guests_opens(clients, visits, 
     tokens' prefix. Such a patient enters (and may run the pre-call check) like any other."""
     visit = await visits(gp.id)
     token = "g_" + secrets.token_urlsafe(32)
-    c = await consultations.get(conn, visit.consultation_id)
+    c = await store.get(conn, visit.consultation_id)
     assert c is not None
-    await conn.execute(credentials.INSERT, c.id, "link", consultations.hash_credential(token),
+    await conn.execute(credentials.INSERT, c.id, "link", store.hash_credential(token),
                        c.join_opens_at, c.join_closes_at)
     patient = await clients.raw()
     welcome = await patient.hello(credential=token)

@@ -116,8 +116,9 @@ async def test_a_large_event_for_every_instance_is_deleted_after_the_last_reads_
     a, b = await two_instances(config, aiohttp_client, db_url)
     try:
         # No relay for everyone is this large today (chat is capped); the bus must still
-        # count its readers and delete the row. The room is unknown: nothing is delivered.
-        a.app[ENGINE].outbox.publish(events.Relay(room="nowhere", to=None, text=MARKER * 400))
+        # count its readers and delete the row. The room (a consultation id no row has) is
+        # unknown: nothing is delivered.
+        a.app[ENGINE].outbox.publish(events.Relay(room=str(2**62), to=None, text=MARKER * 400))
         deadline = time.monotonic() + 5
         while not await captured.fetchval("SELECT count(*) FROM relay_capture"):
             assert time.monotonic() < deadline, "the event did not go through the table"

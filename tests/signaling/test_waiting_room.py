@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from server.bookings import consultations
+from server.consultations import store
 from tests.signaling.conftest import on_today
 
 
@@ -40,7 +40,7 @@ async def test_clinician_admits_and_both_are_in_the_call(clients, visits, gp, co
     assert admitted["peers"][0]["name"] == "Test gp"
     joined = await doctor.expect("peer_joined", 2)
     assert joined["peer"]["peer_id"] == pid
-    c = await consultations.get(conn, visit.consultation_id)
+    c = await store.get(conn, visit.consultation_id)
     assert c is not None
     assert c.state == "in_call"
     assert c.booking_status == "arrived"

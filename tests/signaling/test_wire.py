@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from server.consultations.store import new_room_id
 from signaling import wire
 from signaling.errors import ProtocolError
 from signaling.messages import (
@@ -152,7 +153,7 @@ ice = st.fixed_dictionaries({}, optional={k: scalars for k in (
     "candidate", "sdpMid", "sdpMLineIndex", "usernameFragment", "type", "x")})
 values = scalars | ice | st.lists(scalars, max_size=2)
 VALID: dict[str, dict[str, Any]] = {
-    "hello": {"version": 1, "room": "r", "credential": "c", "lang": "it",
+    "hello": {"version": 1, "room": new_room_id(), "credential": "c", "lang": "it",
               "nurse_present": True},
     "ping": {}, "admit": {"peer": "p_x"}, "send_back": {"peer": "p_x"},
     "notice": {"peer": "p_x", "code": "few_minutes", "minutes": 5},

@@ -1,5 +1,7 @@
-"""The pre-call check's ICE servers: the same short-lived STUN/TURN list the call's ``welcome``
-carries, so the connection test against the echo peer can try the relay the call would use.
+"""The pre-call check's ICE servers (the third ``/api/v1/precall`` endpoint, beside the echo
+peer's offer and report in ``signaling.echo``): the same short-lived STUN/TURN list the call's
+``welcome`` carries, so the connection test against the echo peer can try the relay the call
+would use.
 
 ``GET /api/v1/precall/ice-servers`` answers whoever may run the check (the echo peer's own
 rule, ``signaling.echo_access``): a signed-in staff member, a patient (``casa_patient`` cookie

@@ -16,8 +16,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from server import care
-from server.bookings.timeutil import day_bounds
+from server.consultations import care, status
+from server.timeutil import day_bounds
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
@@ -71,11 +71,8 @@ JOIN patients p ON p.id = b.patient_id
 GET = SELECT + " WHERE c.id = $1"
 GET_BY_ROOM = SELECT + " WHERE c.room_id = $1"
 GET_BY_BOOKING = SELECT + " WHERE c.booking_id = $1"
-LIST_FOR_STAFF_BETWEEN = SELECT + """
-WHERE b.during && tstzrange($2, $3)
-  AND ($1 = b.clinician_id OR $1 = b.nurse_id
-       OR EXISTS (SELECT 1 FROM consultation_participants cp
-                  WHERE cp.consultation_id = c.id AND cp.staff_id = $1))
+LIST_FOR_STAFF_BETWEEN = SELECT + f"""
+WHERE b.during && tstzrange($2, $3) AND {care.staff_on_sql("$1", "b.id")}
 ORDER BY lower(b.during), c.id
 """
 
@@ -110,6 +107,40 @@ async def list_for_clinician_day(conn: Conn, staff_id: int, day: date) -> list[C
     an added participant or the attached nurse, cancelled ones included (the caller filters)."""
     start, end = day_bounds(day)
     return [_row(r) for r in await conn.fetch(LIST_FOR_STAFF_BETWEEN, staff_id, start, end)]
+
+
+BOOKING_OF = "SELECT booking_id FROM consultations WHERE id = $1"
+PATIENT_OF_BOOKING = "SELECT patient_id FROM bookings WHERE id = $1"
+
+
+async def booking_of(conn: Conn, consultation_id: int) -> int | None:
+    """The booking of a consultation, or None for an unknown consultation."""
+    found: int | None = await conn.fetchval(BOOKING_OF, consultation_id)
+    return found
+
+
+async def patient_of_booking(conn: Conn, booking_id: int) -> int | None:
+    """The patient of a booking, or None for an unknown booking."""
+    found: int | None = await conn.fetchval(PATIENT_OF_BOOKING, booking_id)
+    return found
+
+
+# Past ones first (latest start first would pick next week's), then earliest; only bookings
+# that took or will take place.
+FIRST_HELD = f"""
+SELECT b.id, b.patient_id FROM bookings b
+WHERE b.clinician_id = $1 AND b.service_code = ANY($2::text[])
+  AND b.status NOT IN ({status.sql_list(status.CALLED_OFF)})
+ORDER BY lower(b.during) <= now() DESC, lower(b.during), b.id LIMIT 1
+"""
+
+
+async def first_held_booking(conn: Conn, clinician_id: int,
+                             service_codes: list[str]) -> tuple[int, int] | None:
+    """A booking (id, patient id) of ``clinician_id`` for one of these services that was not
+    called off: a past one first, earliest first (the demo's notes are written in it)."""
+    r = await conn.fetchrow(FIRST_HELD, clinician_id, service_codes)
+    return (r["id"], r["patient_id"]) if r is not None else None
 
 
 INSERT = """

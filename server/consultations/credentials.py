@@ -20,10 +20,14 @@ import asyncpg
 
 from server.auth import throttle
 from server.auth.throttle import Rule
-from server.bookings import consultations
-from server.bookings.consultations import Consultation, hash_credential
+from server.consultations import status, store
+from server.consultations.store import Consultation, hash_credential
 
-log = logging.getLogger("casa.bookings.credentials")
+log = logging.getLogger("casa.consultations.credentials")
+
+# The patient session's cookie: set when a link or code opens (bookings' join pages), read by
+# the call page, the WebSocket and the pre-call check.
+PATIENT_COOKIE = "casa_patient"
 
 CODE_DIGITS = 6
 # Six digits give a million codes; at ten wrong tries per address per quarter hour, guessing a
@@ -54,7 +58,7 @@ WHERE consultation_id = $1 AND kind = ANY($2::text[]) AND revoked_at IS NULL
 async def _window(conn: asyncpg.Connection, which: int | Consultation) -> Consultation:
     if isinstance(which, Consultation):
         return which
-    c = await consultations.get(conn, which)
+    c = await store.get(conn, which)
     if c is None:
         raise LookupError(f"no consultation {which}")
     return c
@@ -140,12 +144,9 @@ class JoinResult:
     retry_after: int = 0
 
 
-ENDED_STATUSES = frozenset({"cancelled", "noshow", "entered-in-error"})
-
-
 def judge(c: Consultation, now: datetime) -> str:
     """Whether a credential's consultation can be entered ``now``."""
-    if c.booking_status in ENDED_STATUSES:
+    if c.booking_status in status.CALLED_OFF:
         return "cancelled"
     if now < c.join_opens_at:
         return "too_early"
@@ -163,10 +164,10 @@ TOUCH = "UPDATE patient_credentials SET last_used_at = now() WHERE token_hash = 
 
 async def open_link(conn: asyncpg.Connection, token: str, now: datetime) -> JoinResult:
     """Check an invitation link token. It keeps working, for rejoining, all through the window."""
-    if not token or len(token) > consultations.MAX_CREDENTIAL_CHARS:
+    if not token or len(token) > store.MAX_CREDENTIAL_CHARS:
         return JoinResult("unknown")
     cid = await conn.fetchval(LINK, hash_credential(token))
-    c = await consultations.get(conn, cid) if cid is not None else None
+    c = await store.get(conn, cid) if cid is not None else None
     if c is None:
         return JoinResult("unknown")
     await conn.execute(TOUCH, hash_credential(token))
@@ -224,6 +225,6 @@ async def check_code(conn: asyncpg.Connection, secret_key: str, code: str, date_
         return JoinResult("unknown")
     await conn.execute(CODE_USED, found["id"])
     await throttle.refund(conn, JOIN_IP, ip)
-    c = await consultations.get(conn, found["consultation_id"])
+    c = await store.get(conn, found["consultation_id"])
     assert c is not None
     return JoinResult(judge(c, now), c)
