@@ -25,12 +25,14 @@ from server.staff import Role
 COMMAND_MODULES = ("server.bookings.cli", "records.cli", "signaling.cli")
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
+    """Print ``message`` as the command's error; the exit status to return."""
     print(f"casa: {message}", file=sys.stderr)
     return 2
 
 
-def _config(args: argparse.Namespace, demo: bool = False) -> Config:
+def config_from(args: argparse.Namespace, demo: bool = False) -> Config:
+    """The configuration from the environment, with --host and --port when given."""
     env = dict(os.environ)
     if getattr(args, "host", None):
         env["CASA_HOST"] = args.host
@@ -65,7 +67,7 @@ def serve(config: Config, announce: Callable[[web.Application], None],
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_from(args)
     if not config.public_origin:
         # Invitation and summary links are sent to patients: they must never be built from a
         # request's Host header, which a client or a lax proxy controls.
@@ -83,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from server import demo
 
-    config = _config(args, demo=True)
+    config = config_from(args, demo=True)
     if args.tls:
         from server.tls import ensure_self_signed
 
@@ -95,7 +97,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    config = _config(args, demo=args.demo)
+    config = config_from(args, demo=args.demo)
 
     if config.database_url and not config.owner_database_url:
         raise ConfigError("CASA_OWNER_DATABASE_URL is not set (the address of the role that "
@@ -116,13 +118,13 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from server import staff
     from server.auth.passwords import WeakPassword
 
-    config = _config(args, demo=args.demo)
+    config = config_from(args, demo=args.demo)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("Password for the new account: ")
         if getpass.getpass("Repeat the password: ") != password:
-            return _fail("the two passwords differ")
+            return fail("the two passwords differ")
 
     async def run() -> int:
         async with db.open_database(config) as pool:
@@ -135,10 +137,10 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     try:
         staff_id = asyncio.run(run())
     except (WeakPassword, staff.DuplicateEmail, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except Exception as exc:
         if type(exc).__name__ == "ForeignKeyViolationError":
-            return _fail("unknown centre id (see server/data/centres.json)")
+            return fail("unknown centre id (see server/data/centres.json)")
         raise
     print(f"created {args.role} account {args.email} (id {staff_id})")
     return 0
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result: int = args.func(args)
     except ConfigError as exc:
-        return _fail(f"configuration: {exc}")
+        return fail(f"configuration: {exc}")
     except KeyboardInterrupt:
         return 130
     return result

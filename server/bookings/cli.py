@@ -9,7 +9,7 @@ from typing import Any
 
 from server import db, staff
 from server.bookings import tokens
-from server.cli import _config, _fail
+from server.cli import config_from, fail
 from server.text import name_problem
 
 
@@ -39,10 +39,10 @@ async def _staff_id(pool: Any, email: str) -> int | None:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    config = _config(args, demo=args.demo)
+    config = config_from(args, demo=args.demo)
     problem = name_problem(args.label) if args.label is not None else None
     if problem:
-        return _fail(f"--label {problem}")
+        return fail(f"--label {problem}")
 
     async def run() -> str | None:
         async with db.open_database(config) as pool:
@@ -54,7 +54,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
     token = asyncio.run(run())
     if token is None:
-        return _fail(f"no active account {args.user}")
+        return fail(f"no active account {args.user}")
     print(token)
     print("Keep it secret: it acts as this account on /api/v1/. It is not shown again.",
           file=sys.stderr)
@@ -62,7 +62,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    config = _config(args, demo=args.demo)
+    config = config_from(args, demo=args.demo)
 
     async def run() -> int | None:
         async with db.open_database(config) as pool:
@@ -73,13 +73,13 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
     n = asyncio.run(run())
     if n is None:
-        return _fail(f"no active account {args.user}")
+        return fail(f"no active account {args.user}")
     print(f"revoked {n} token(s)")
     return 0 if n or args.id is None else 1
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    config = _config(args, demo=args.demo)
+    config = config_from(args, demo=args.demo)
 
     async def run() -> list[Any] | None:
         async with db.open_database(config) as pool:
@@ -88,7 +88,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = asyncio.run(run())
     if rows is None:
-        return _fail(f"no active account {args.user}")
+        return fail(f"no active account {args.user}")
     for r in rows:
         state = "revoked" if r["revoked_at"] else "active"
         print(f"{r['id']}\t{state}\t{r['created_at']:%Y-%m-%d}\t{r['label'] or ''}")
