@@ -10,7 +10,6 @@ session-level advisory lock so two instances starting at once never both migrate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
@@ -23,7 +22,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
-from server import dbroles
+from server import background, dbroles
 from server.config import ConfigError
 from server.embedded import EmbeddedDatabase as EmbeddedDatabase
 from server.supervisor import EmbeddedSupervisor
@@ -305,13 +304,9 @@ async def supervise(database: Database) -> AsyncIterator[None]:
         yield
         return
     database.supervisor = EmbeddedSupervisor(database.embedded, database.pool)
-    task = asyncio.create_task(database.supervisor.run(), name="embedded-postgres-supervisor")
-    try:
+    async with background.running("database") as tasks:
+        database.supervisor.watch(tasks)
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # --- writes that may meet another writer ---
