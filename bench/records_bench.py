@@ -48,7 +48,7 @@ class PlainEnvelope(Envelope):
         return sealed.ciphertext
 
 
-async def _setup_people(pool: asyncpg.Pool) -> tuple[staff_store.Staff, int, int]:
+async def setup_people(pool: asyncpg.Pool) -> tuple[staff_store.Staff, int, int]:
     async with pool.acquire() as conn, conn.transaction():
         from server import centres
 
@@ -105,7 +105,7 @@ def _micro(ring: keyring.Keyring) -> tuple[float, float]:
     return (t1 - t0) / n * 1e6, (t2 - t1) / n * 1e6
 
 
-async def _bulk_notes(pool: asyncpg.Pool, ring: keyring.Keyring, gp_id: int, patient: int,
+async def bulk_notes(pool: asyncpg.Pool, ring: keyring.Keyring, gp_id: int, patient: int,
                       booking: int, n: int) -> float:
     """COPY ``n`` signed one-version notes with real envelopes (not through the API), in the
     first layout (data keys wrapped by the master key): ``casa keys rotate`` then moves them
@@ -162,7 +162,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         async with pool.acquire() as conn:
             await db.prepare(conn, dbroles.SERVING_ROLE)
-        gp, patient, booking = await _setup_people(pool)
+        gp, patient, booking = await setup_people(pool)
         seal_us, open_us = _micro(ring)
         print(f"envelope only ({len(NOTE.to_bytes())} B note): seal {seal_us:.1f} us, "
               f"open {open_us:.1f} us")
@@ -187,7 +187,7 @@ async def main(args: argparse.Namespace) -> None:
         await pool.execute("UPDATE note_versions SET wrapped_key = NULL, erased_at = now() "
                            "WHERE wrapped_key = '\\x2d'::bytea")
         await pool.execute("ALTER TABLE note_versions ENABLE TRIGGER note_versions_guard")
-        copy_s = await _bulk_notes(pool, ring, gp.id, patient, booking, args.rotate)
+        copy_s = await bulk_notes(pool, ring, gp.id, patient, booking, args.rotate)
         print(f"bulk load of {args.rotate} notes (seal + COPY): {copy_s:.1f} s")
     finally:
         await pool.close()

@@ -14,7 +14,7 @@ import asyncio
 import statistics
 import time
 
-from bench.records_bench import _bulk_notes, _setup_people
+from bench.records_bench import bulk_notes, setup_people
 from bench.scratch import scratch_pool
 from records import keyring
 from records.crypto import Envelope
@@ -29,8 +29,8 @@ async def main(args: argparse.Namespace) -> None:
     async with scratch_pool("page") as (pool, tmp_dir):
         ring = keyring.load_or_create(tmp_dir / "keyring.json")
         rec = Records(Envelope(ring))
-        gp, patient, booking = await _setup_people(pool)
-        load_s = await _bulk_notes(pool, ring, gp.id, patient, booking, args.notes)
+        gp, patient, booking = await setup_people(pool)
+        load_s = await bulk_notes(pool, ring, gp.id, patient, booking, args.notes)
         print(f"{args.notes} notes loaded (seal + COPY) in {load_s:.1f} s")
         first: list[float] = []
         deep: list[float] = []

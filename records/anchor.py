@@ -13,8 +13,6 @@ An anchor holds an id and a SHA-256 only: nothing about any patient.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -25,12 +23,14 @@ from datetime import UTC, datetime
 import asyncpg
 from aiohttp import web
 
+from server import background
 from server.keys import POOL
-from server.middleware import database_unavailable
 
 log = logging.getLogger("casa.audit")
 
 ANCHOR_EVERY_S = 15 * 60
+# A failed anchor is tried again after this, doubling up to ANCHOR_EVERY_S.
+RETRY_S = 60.0
 PREFIX = "casa-audit-anchor"
 _LINE = re.compile(rf"^{PREFIX} id=(\d+) hash=([0-9a-f]{{64}}) at=(\S+)$")
 
@@ -118,28 +118,19 @@ async def check(conn: asyncpg.Connection, anchors: Iterable[Anchor]) -> AnchorCh
 
 
 async def log_anchors(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: log the chain's head at start and every ANCHOR_EVERY_S while serving."""
+    """cleanup_ctx: log the chain's head at start and every ANCHOR_EVERY_S while serving. A
+    failed anchor (the database briefly away, or anything else) is logged by the background
+    helper and tried again a minute later, then less often."""
+    last: int | None = None
 
-    async def loop() -> None:
-        last: int | None = None
-        while True:
-            try:
-                a = await head(app[POOL])
-            except Exception as exc:
-                # The database briefly away is expected; anything else is logged in full, and
-                # the next anchor is tried all the same.
-                if database_unavailable(exc):
-                    log.warning("audit anchor skipped", extra={"error": type(exc).__name__})
-                else:
-                    log.exception("audit anchor failed")
-            else:
-                if a is not None and a.id != last:
-                    log.info("audit_anchor", extra={"anchor": a.line()})
-                    last = a.id
-            await asyncio.sleep(ANCHOR_EVERY_S)
+    async def step() -> None:
+        nonlocal last
+        a = await head(app[POOL])
+        if a is not None and a.id != last:
+            log.info("audit_anchor", extra={"anchor": a.line()})
+            last = a.id
 
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background.running("audit") as tasks:
+        tasks.every(ANCHOR_EVERY_S, step, "audit anchor", backoff_first=RETRY_S,
+                    backoff_max=ANCHOR_EVERY_S)
+        yield

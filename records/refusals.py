@@ -16,7 +16,8 @@ from aiohttp import web
 from records import audit
 from server import errors, staff_quota
 from server.keys import ACTOR_STAFF_ID, POOL
-from server.middleware import Handler, route_name
+from server.middleware import Handler
+from server.request_info import route_name
 
 log = logging.getLogger("casa.records")
 

@@ -1,15 +1,24 @@
 """Work that outlives the code that started it: one-off tasks (a grace expiry, a dropped
-socket's bookkeeping) and loops that run for the app's life. One policy for all of them: a
-reference is kept until the task ends (the event loop holds only a weak one), a failure is
-logged with what was being done, a loop backs off after a failure and never dies of one, and
-``close`` cancels whatever is still running."""
+socket's bookkeeping, a health probe) and loops that run for the app's life (signalling's
+duties, the outbox, the login-throttle purge, the audit anchor, the embedded database's
+supervisor). One policy for all of them:
+
+- a reference is kept until the task ends (the event loop holds only a weak one);
+- a failure is logged with what was being done and the exception's type (server.logs keeps
+  the type only: a database error's text may quote personal data);
+- a loop backs off after a failure (the pause doubles from ``backoff_first`` up to
+  ``backoff_max``) and never dies of one; only cancellation ends it;
+- ``close`` cancels whatever is still running and waits for it.
+
+Time is injected (``sleep``), so tests run loops without waiting.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger("casa.background")
@@ -17,12 +26,15 @@ log = logging.getLogger("casa.background")
 # After a failure a loop waits a little longer each time, up to this, before trying again.
 MAX_BACKOFF_S = 30.0
 
+Sleep = Callable[[float], Awaitable[None]]
+
 
 class Background:
     """The background tasks of one owner (an app's feature)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, sleep: Sleep = asyncio.sleep) -> None:
         self.name = name
+        self.sleep = sleep
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
@@ -38,16 +50,25 @@ class Background:
             return
         exc = task.exception()
         if exc is not None:
-            log.error("%s: %s failed", self.name, what, exc_info=exc)
+            log.error("%s: %s failed", self.name, what, exc_info=exc,
+                      extra={"error": type(exc).__name__})
 
-    def every(self, seconds: float, step: Callable[[], Awaitable[None]], what: str,
-              sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> asyncio.Task[Any]:
-        """Run ``step`` every ``seconds`` until closed; a failing step is logged (its
-        exception's type only: a database error's text may quote data) and retried after a
-        growing pause."""
+    def every(self, seconds: float, step: Callable[[], Awaitable[None]], what: str, *,
+              wait: Sleep | None = None, first_after: float | None = None,
+              backoff_first: float | None = None,
+              backoff_max: float = MAX_BACKOFF_S) -> asyncio.Task[Any]:
+        """Run ``step`` every ``seconds`` until closed (the first time at once, or after
+        ``first_after``). Between steps ``wait(pause)`` is awaited (``sleep`` unless given: a
+        loop woken early by an event passes its own). A failing step is logged and retried
+        after ``backoff_first`` (twice ``seconds`` unless given), doubled after each further
+        failure up to ``backoff_max``."""
+        pause_for = wait or self.sleep
+        first_backoff = seconds * 2 if backoff_first is None else backoff_first
 
         async def run() -> None:
             failures = 0
+            if first_after is not None:
+                await pause_for(first_after)
             while True:
                 try:
                     await step()
@@ -57,10 +78,11 @@ class Background:
                     raise
                 except Exception as exc:
                     failures += 1
-                    pause = min(MAX_BACKOFF_S, seconds * 2 ** min(failures, 8))
+                    pause = min(backoff_max, first_backoff * 2 ** min(failures - 1, 16))
                     log.warning("%s: %s failed", self.name, what,
-                                extra={"error": type(exc).__name__, "failures": failures})
-                await sleep(pause)
+                                extra={"error": type(exc).__name__, "failures": failures,
+                                       "retry_in_s": round(pause, 3)})
+                await pause_for(pause)
 
         return self.spawn(run(), what)
 
@@ -72,3 +94,13 @@ class Background:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+
+
+@contextlib.asynccontextmanager
+async def running(name: str) -> AsyncIterator[Background]:
+    """A Background closed when the block ends (an app's cleanup_ctx)."""
+    background = Background(name)
+    try:
+        yield background
+    finally:
+        await background.close()

@@ -10,7 +10,6 @@ session-level advisory lock so two instances starting at once never both migrate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
@@ -23,7 +22,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
-from server import dbroles
+from server import background, dbroles
 from server.config import ConfigError
 from server.embedded import EmbeddedDatabase as EmbeddedDatabase
 from server.supervisor import EmbeddedSupervisor
@@ -79,20 +78,44 @@ SELECT_APPLIED = "SELECT version, checksum FROM schema_migrations"
 INSERT_APPLIED = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
 
 
+class MigrationMismatch(ConfigError):
+    """The database's recorded migrations do not match this code's files: Casa refuses to
+    start rather than serve a schema it does not know."""
+
+
+def check_applied(applied: dict[int, str], migrations: list[Migration]) -> None:
+    """Refuse an applied migration whose file changed since (migrations are forward-only, so
+    the database holds what the old file said) and a database migrated by newer code."""
+    known = {m.version: m for m in migrations}
+    changed = [m for m in migrations if m.version in applied and applied[m.version] != m.checksum]
+    if changed:
+        names = ", ".join(f"{m.version:04d}_{m.name}.sql" for m in changed)
+        raise MigrationMismatch(
+            f"migration {names} changed after it was applied to this database; migrations are "
+            "forward-only: restore the file as it was and put the change in a new migration")
+    unknown = sorted(v for v in applied if v not in known)
+    if unknown:
+        versions = ", ".join(f"{v:04d}" for v in unknown)
+        raise MigrationMismatch(
+            f"the database has migrations this code does not know ({versions}): it was migrated "
+            "by a newer version of Casa; run that version, or restore a backup taken before "
+            "the upgrade")
+
+
 async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply every pending migration; return the versions applied by this call.
 
-    A migration already applied whose file changed since is reported, never re-run: migrations
-    are forward-only, so a change must be a new file."""
+    Refuses (``MigrationMismatch``, before applying anything) a database where an applied
+    migration's file changed since, or that has migrations this code does not have."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
         await conn.execute(CREATE_MIGRATIONS_TABLE)
         applied = {r["version"]: r["checksum"] for r in await conn.fetch(SELECT_APPLIED)}
+        migrations = load_migrations(directory)
+        check_applied(applied, migrations)
         done: list[int] = []
-        for m in load_migrations(directory):
+        for m in migrations:
             if m.version in applied:
-                if applied[m.version] != m.checksum:
-                    log.warning("migration %04d_%s changed after it was applied", m.version, m.name)
                 continue
             async with conn.transaction():
                 await conn.execute(m.sql)
@@ -242,16 +265,16 @@ async def migrate_as_owner(config: Config, embedded_uri: str | None) -> list[int
         await conn.close()
 
 
-SELECT_VERSIONS = "SELECT version FROM schema_migrations"
-
-
-async def check_schema(conn: asyncpg.Connection) -> None:
-    """Serving without migrating: refuse a database whose schema is behind this code."""
+async def check_schema(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> None:
+    """Serving: refuse a database whose schema is behind this code, ahead of it, or built
+    from migration files that have changed since."""
     try:
-        applied = {r["version"] for r in await conn.fetch(SELECT_VERSIONS)}
+        applied = {r["version"]: r["checksum"] for r in await conn.fetch(SELECT_APPLIED)}
     except asyncpg.UndefinedTableError:
-        applied = set()
-    missing = [m.version for m in load_migrations() if m.version not in applied]
+        applied = {}
+    migrations = load_migrations(directory)
+    check_applied(applied, migrations)
+    missing = [m.version for m in migrations if m.version not in applied]
     if missing:
         raise ConfigError(f"the database lacks migrations {missing}: run casa migrate (with "
                           "CASA_OWNER_DATABASE_URL)")
@@ -305,13 +328,9 @@ async def supervise(database: Database) -> AsyncIterator[None]:
         yield
         return
     database.supervisor = EmbeddedSupervisor(database.embedded, database.pool)
-    task = asyncio.create_task(database.supervisor.run(), name="embedded-postgres-supervisor")
-    try:
+    async with background.running("database") as tasks:
+        database.supervisor.watch(tasks)
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # --- writes that may meet another writer ---

@@ -49,11 +49,8 @@ _MONTHS = "ABCDEHLMPRST"
 
 def demo_codice_fiscale(i: int) -> str:
     """A well-formed, checksummed codice fiscale that is plainly synthetic (XX prefix)."""
-    from server.patients import _EVEN, _ODD
-
     body = f"XXDEMO{40 + i % 50:02d}{_MONTHS[i % 12]}{1 + i % 28:02d}F205"
-    total = sum(_ODD[c] if k % 2 == 0 else _EVEN[c] for k, c in enumerate(body))
-    return body + chr(65 + total % 26)
+    return body + patients.control_character(body)
 
 
 def demo_patients() -> list[patients.NewPatient]:

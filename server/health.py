@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from server.background import Background
 from server.keys import CONFIG, DATABASE, POOL
 from server.metrics import http
 
@@ -48,6 +49,9 @@ class HealthState:
     # Learnt from the first probe that answers; it does not change while the server runs.
     db_place: Path | None = None
     probe: asyncio.Task[str | None] | None = field(default=None, repr=False)
+    # The probe may outlive the request that started it (a frozen database); it is kept,
+    # its failure logged and, at shutdown, cancelled here.
+    tasks: Background = field(default_factory=lambda: Background("health"), repr=False)
 
 
 HEALTH = web.AppKey("health", HealthState)
@@ -56,6 +60,11 @@ HEALTH = web.AppKey("health", HealthState)
 def setup(app: web.Application) -> None:
     app[HEALTH] = HealthState()
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.on_cleanup.append(_close)
+
+
+async def _close(app: web.Application) -> None:
+    await app[HEALTH].tasks.close()
 
 
 def note_storage_full(app: web.Application) -> None:
@@ -91,8 +100,7 @@ async def check_database(app: web.Application) -> dict[str, Any]:
         return {"status": "restarting"}
     state = app[HEALTH]
     if state.probe is None or state.probe.done():
-        state.probe = asyncio.create_task(_probe(app[POOL]))
-        state.probe.add_done_callback(_observe)
+        state.probe = state.tasks.spawn(_probe(app[POOL]), "database probe")
     started = time.perf_counter()
     # wait(), not wait_for(): the answer must not wait for the probe's cancellation either
     # (asyncpg returns a connection to the pool under a shield).
@@ -116,11 +124,6 @@ async def _probe(pool: asyncpg.Pool) -> str | None:
             # Not allowed to see the data directory: the database answered, that is enough.
             return None
         return place
-
-
-def _observe(task: asyncio.Task[str | None]) -> None:
-    if not task.cancelled():
-        task.exception()  # retrieved, so a probe nobody waited for is not reported as lost
 
 
 async def check_disk(state: HealthState, places: dict[str, Path]) -> dict[str, Any]:

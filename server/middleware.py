@@ -4,7 +4,6 @@ session and CSRF; security headers on every response, errors and static files in
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import secrets
 import time
@@ -14,7 +13,7 @@ from datetime import timedelta
 import asyncpg
 from aiohttp import web
 
-from server import errors
+from server import errors, outcome
 from server.auth import csrf, sessions
 from server.health import note_storage_full
 from server.keys import (
@@ -30,6 +29,11 @@ from server.keys import (
     STAFF,
 )
 from server.metrics import observe_request
+from server.pages import render_error
+from server.request_info import client_ip, own_origin, route_name, wants_json
+
+# Re-exported: server.bookings.workflow still imports it from here.
+from server.request_info import is_https as is_https
 from web.i18n import LANGUAGE_COOKIE, choose_language
 
 log = logging.getLogger("casa.http")
@@ -43,61 +47,6 @@ PERMISSIONS_POLICY = ("camera=(self), microphone=(self), display-capture=(self),
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-
-def client_ip(request: web.Request) -> str:
-    """The client's address; X-Forwarded-For is believed only from a configured proxy."""
-    peer = request.remote or ""
-    proxies = request.app[CONFIG].trusted_proxies
-    if not proxies or not peer:
-        return peer
-    try:
-        peer_ip = ipaddress.ip_address(peer)
-    except ValueError:
-        return peer
-    if not any(peer_ip in net for net in proxies):
-        return peer
-    # Walk from the nearest hop back, skipping our own proxies; the first other is the client.
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        try:
-            ip = ipaddress.ip_address(hop)
-        except ValueError:
-            return peer
-        if not any(ip in net for net in proxies):
-            return hop
-    return peer
-
-
-def is_https(request: web.Request) -> bool:
-    if request.secure:
-        return True
-    if _from_trusted_proxy(request):
-        return request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-    return False
-
-
-def _from_trusted_proxy(request: web.Request) -> bool:
-    proxies = request.app[CONFIG].trusted_proxies
-    try:
-        peer_ip = ipaddress.ip_address(request.remote or "")
-    except ValueError:
-        return False
-    return any(peer_ip in net for net in proxies)
-
-
-def wants_json(request: web.Request) -> bool:
-    if request.path.startswith("/api/") or request.path == "/healthz":
-        return True
-    accept = request.headers.get("Accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
-def route_name(request: web.Request) -> str:
-    """The route's pattern (``/join/{token}``), never the raw path: paths may hold tokens."""
-    info = request.match_info
-    resource = info.route.resource if info.route is not None else None
-    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware
@@ -126,9 +75,6 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes a catalogued error: JSON for the API, a page for people."""
-    from server import outcome
-    from server.pages import render_error
-
     # Catalogued errors, and the domain exceptions the registry maps to one (server.errors).
     catalogued: tuple[type[BaseException], ...] = (errors.ApiError, *errors.mapped_types())
     try:
@@ -272,7 +218,7 @@ async def _check_csrf(request: web.Request) -> None:
     origin = request.headers.get("Origin")
     # "null" is what sandboxed frames, data: URLs and cross-origin redirects send: never ours
     # (our Referrer-Policy is same-origin, under which browsers send our own origin on forms).
-    if origin is not None and origin != _own_origin(request):
+    if origin is not None and origin != own_origin(request):
         raise errors.ApiError(errors.CSRF)
     presented = request.headers.get(csrf.HEADER)
     if presented is None and request.content_type in ("application/x-www-form-urlencoded",
@@ -282,15 +228,6 @@ async def _check_csrf(request: web.Request) -> None:
         presented = value if isinstance(value, str) else None
     if not csrf.valid(config.secret_key, request.cookies.get(csrf.COOKIE), presented):
         raise errors.ApiError(errors.CSRF)
-
-
-def _own_origin(request: web.Request) -> str:
-    config = request.app[CONFIG]
-    if config.public_origin:
-        return config.public_origin
-    scheme = "https" if is_https(request) else "http"
-    host = request.headers.get("X-Forwarded-Host") if _from_trusted_proxy(request) else None
-    return f"{scheme}://{host or request.host}"
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,

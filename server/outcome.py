@@ -24,7 +24,8 @@ from aiohttp import web
 
 from server import errors
 from server.keys import CONFIG, STAFF
-from server.middleware import is_https
+from server.pages import translator
+from server.request_info import is_https
 
 # Where a form's refusal goes back to (None: nowhere, answered as any other error).
 Back = Callable[[web.Request], Awaitable[str | None]]
@@ -113,8 +114,6 @@ async def refusal(request: web.Request, exc: errors.ApiError) -> web.Response | 
         location = None
     if location is None:
         return None
-    from server.pages import translator
-
     response = web.Response(status=303, headers={"Location": location})
     _carry(request, response, location, Outcome(
         exc.kind.status, exc.message or translator(request)(exc.kind.message), kind=exc.kind.code,

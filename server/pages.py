@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from server import errors
 from server.keys import CSRF_TOKEN, JINJA, LANG, SESSION, STAFF
+from server.request_info import wants_json
 from server.staff import Role, Staff
 from web.i18n import LANGUAGES, Catalogues, language_name
 
@@ -86,8 +87,6 @@ def render(request: web.Request, template: str, status: int = 200,
 
 def render_error(request: web.Request, kind: errors.ErrorKind, message: str | None,
                  details: dict[str, Any], headers: dict[str, str]) -> web.Response:
-    from server.middleware import wants_json
-
     _ = translator(request) if _CATALOGUES in request.app else (lambda s, **k: s)
     text = message or _(kind.message)
     if wants_json(request) or JINJA not in request.app:
@@ -123,8 +122,6 @@ def require_staff(*roles: Role) -> Callable[[PageHandler], PageHandler]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             user: Staff | None = request.get(STAFF)
             if user is None:
-                from server.middleware import wants_json
-
                 session = request.get(SESSION)
                 if session is not None and session.mfa_pending:
                     raise web.HTTPSeeOther("/login/totp")

@@ -24,14 +24,19 @@ _CF_SHAPE = re.compile(
 )
 
 
+def control_character(body: str) -> str:
+    """The 16th character of a codice fiscale whose first 15 are ``body`` (upper case)."""
+    total = sum(_ODD[c] if i % 2 == 0 else _EVEN[c] for i, c in enumerate(body))
+    return chr(65 + total % 26)
+
+
 def codice_fiscale_problem(value: str) -> str | None:
     """None when ``value`` is a well-formed codice fiscale with the right control character;
     otherwise a short reason."""
     cf = value.strip().upper()
     if len(cf) != 16 or not _CF_SHAPE.match(cf):
         return "codice fiscale must be 16 letters and digits in the official pattern"
-    total = sum(_ODD[c] if i % 2 == 0 else _EVEN[c] for i, c in enumerate(cf[:15]))
-    if chr(65 + total % 26) != cf[15]:
+    if control_character(cf[:15]) != cf[15]:
         return "codice fiscale control character does not match"
     return None
 

@@ -1,22 +1,28 @@
-"""Static files under /static: gzip for text assets, and caching that matches the URL.
+"""Static files under /static: a versioned, pre-compressed copy served by aiohttp's static route.
 
 Patients often open Casa on old phones over poor mobile networks, so the scripts and styles
-should cross the network once, compressed. aiohttp's own static resource routes the URL,
-refuses paths outside the directory and builds versioned URLs (``?v=<sha256>``, what the
-templates' ``static()`` prints); this subclass only changes how a matched file is answered:
+should cross the network once, compressed. At start-up the app builds a copy of web/static in
+a temporary directory (``StaticCopy``):
 
 - ES modules' relative imports are rewritten to carry a version (server.static_modules), so
   every module URL a page uses is versioned and cacheable for a year.
-- Text assets (JS, CSS, SVG, JSON) are read into memory, keyed by the file's stat, so a file
-  changed on disk is re-read and re-compressed on its next request (no stale copy, no cache
-  directory, nothing generated in the repository). Clients that accept gzip get the gzip
-  bytes; all of them get ``Vary: Accept-Encoding``. The ETag is the content's hash (another
-  one for the gzip form) and If-None-Match / If-Modified-Since answer 304.
-- Other files (the chime, images) go to aiohttp's FileResponse, which handles byte ranges
-  (iOS Safari plays audio only from a server that does).
-- A URL whose ``v`` is the file's current hash is cached for a year, ``immutable``; any other
-  URL (the relative imports between ES modules, or an old version) must revalidate
-  (``no-cache``), which costs a 304 and no body.
+- Text assets (JS, CSS, SVG, JSON) get a ``.gz`` sibling when gzip makes them smaller.
+  aiohttp's FileResponse sends that sibling itself to a client that accepts gzip.
+- Symlinks leading out of web/static are not copied.
+
+aiohttp's own static route serves the copy (routing, traversal checks, ranges, HEAD, ETag,
+304s); ``VersionedStatic`` only prints URLs with ``?v=`` the version of the bytes served (the
+file's hash, or for ES modules the modules' shared version). The ``static_files`` middleware
+adds what the route does not:
+
+- ``Cache-Control``: a URL whose ``v`` is the served version is cached for a year,
+  ``immutable``; any other URL (an old version, no version) must revalidate (``no-cache``),
+  which costs a 304 and no body. ``Vary: Accept-Encoding`` on every answer.
+- the route picks the ``.gz`` sibling when the header merely mentions gzip; the middleware
+  first reduces Accept-Encoding to what the client really accepts (``gzip;q=0`` is a no).
+- a file changed on disk is copied again before it is answered (a stat of each source file,
+  a few dozen, per request), so an edit is never served stale and never cached under the
+  version of other bytes.
 
 Pages are never compressed here or anywhere in Casa: they carry CSRF tokens next to text
 reflected from the request, and compressing both together leaks the secret byte by byte
@@ -30,17 +36,24 @@ import asyncio
 import base64
 import gzip
 import hashlib
+import os
+import shutil
 import stat
-from dataclasses import dataclass, replace
+import tempfile
+import threading
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import hdrs, web
-from aiohttp.typedefs import PathLike
+from aiohttp.typedefs import Handler, Middleware, PathLike
 from yarl import URL
 
-from server.static_modules import ModuleVersion, rewrite_imports
+from server.static_modules import modules_version, rewrite_imports
 
-# Compressed and served from memory; everything else is streamed by FileResponse.
+PREFIX = "/static"
+VERSION_KEY = "v"  # what aiohttp's StaticResource calls its version query
+# Given a .gz sibling; everything else is served as it is.
 TEXT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".mjs": "text/javascript; charset=utf-8",
@@ -53,22 +66,12 @@ REVALIDATE = "no-cache"
 # Below this gzip's header and a second round of parsing cost more than they save.
 MIN_COMPRESS_BYTES = 256
 
-
-@dataclass(frozen=True)
-class Asset:
-    """One file as last read. ``body`` and ``gzipped`` only for text assets (``gzipped`` is
-    None when not smaller); other files are streamed from disk."""
-
-    stamp: tuple[object, ...]
-    version: str
-    etag: str
-    mtime: float | None  # None for ES modules: their bytes change with other files
-    body: bytes | None = None
-    gzipped: bytes | None = None
+Stamp = tuple[tuple[str, int, int, int, int], ...]
 
 
 def version_of(body: bytes) -> str:
-    """The ``v`` query aiohttp's StaticResource.url_for appends: urlsafe base64 sha256."""
+    """The ``v`` of a file that is not an ES module: urlsafe base64 sha256 of its bytes, as
+    aiohttp's StaticResource computes it."""
     return base64.urlsafe_b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
@@ -93,124 +96,170 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return found.get("gzip", found.get("*", False))
 
 
-def _etag_matches(if_none_match: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 13.1.2): ``*`` or any listed tag equal without ``W/``."""
-    for tag in if_none_match.split(","):
-        tag = tag.strip()
-        if tag == "*" or tag.removeprefix("W/") == etag:
-            return True
-    return False
+@dataclass(frozen=True)
+class Built:
+    """One file of the copy: the version its URLs carry and the digest of the bytes written."""
+
+    version: str
+    digest: bytes
 
 
-class CompressedStatic(web.StaticResource):
-    """aiohttp's static resource (routing, traversal checks, versioned URLs) with gzip and
-    version-aware Cache-Control."""
+class StaticCopy:
+    """The served copy of ``source`` in ``directory`` (a new temporary directory when None,
+    removed with this object or at exit). ``refresh()`` brings it up to date with the source;
+    it is thread-safe and cheap when nothing changed."""
 
-    def __init__(self, prefix: str, directory: Path, *, name: str) -> None:
-        super().__init__(prefix, directory, name=name, append_version=True)
-        self._root = Path(directory).resolve(strict=True)
-        self._assets: dict[Path, Asset] = {}
-        self._modules = ModuleVersion(self._root)
+    def __init__(self, source: Path, directory: Path | None = None) -> None:
+        self.source = Path(source).resolve(strict=True)
+        if directory is None:
+            directory = Path(tempfile.mkdtemp(prefix="casa-static-"))
+            weakref.finalize(self, shutil.rmtree, directory, True)
+        self.directory = Path(directory).resolve(strict=True)
+        self._lock = threading.Lock()
+        self._stamp: Stamp | None = None
+        self._built: dict[str, Built] = {}
+        self.refresh()
+
+    def version(self, name: str, *, refresh: bool = True) -> str | None:
+        """The version of ``name`` (a path relative to the source) as served now; None when
+        there is no such file. ``refresh``: first look for changes in the source."""
+        if refresh:
+            self.refresh()
+        built = self._built.get(name.lstrip("/"))
+        return None if built is None else built.version
+
+    def read(self, name: str) -> bytes | None:
+        """The served identity bytes of ``name``; None when the copy has no such file (only
+        names the copy holds are read: no path from a request reaches the disk here)."""
+        if name not in self._built:
+            return None
+        try:
+            return (self.directory / name).read_bytes()
+        except OSError:
+            return None
+
+    def refresh(self) -> None:
+        """Copy again what changed in the source since the last call."""
+        files = self._files()
+        stamp: Stamp = tuple((name, st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+                             for name, _, st in files)
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp != self._stamp:
+                self._build(files)
+                self._stamp = stamp
+
+    def _files(self) -> list[tuple[str, Path, os.stat_result]]:
+        """The regular files under the source, sorted, symlinks out of it left out."""
+        found = []
+        for path in sorted(self.source.rglob("*")):
+            try:
+                real = path.resolve(strict=True)
+                real.relative_to(self.source)
+                st = real.stat()
+            except (OSError, ValueError, RuntimeError):
+                continue
+            if stat.S_ISREG(st.st_mode):
+                found.append((path.relative_to(self.source).as_posix(), real, st))
+        return found
+
+    def _build(self, files: list[tuple[str, Path, os.stat_result]]) -> None:
+        bodies: dict[str, bytes] = {}
+        for name, path, _ in files:
+            try:
+                bodies[name] = path.read_bytes()
+            except OSError:
+                continue  # deleted meanwhile: left out, as if gone
+        modules = modules_version({n: b for n, b in bodies.items() if n.endswith(".js")})
+        built: dict[str, Built] = {}
+        keep: set[str] = set()
+        for name, body in bodies.items():
+            version = version_of(body)
+            if name.endswith(".js"):
+                body = rewrite_imports(body, modules, VERSION_KEY)
+                version = modules
+            digest = hashlib.sha256(body).digest()
+            built[name] = Built(version, digest)
+            keep.add(name)
+            old = self._built.get(name)
+            if old is not None and old.digest == digest:
+                if (self.directory / f"{name}.gz").exists():
+                    keep.add(f"{name}.gz")
+                continue
+            # Written only when the bytes change: the file's mtime and size make the ETag.
+            self._write(name, body)
+            if Path(name).suffix.lower() in TEXT_TYPES and len(body) >= MIN_COMPRESS_BYTES:
+                packed = gzip.compress(body, compresslevel=9, mtime=0)
+                if len(packed) < len(body):
+                    self._write(f"{name}.gz", packed)
+                    keep.add(f"{name}.gz")
+        for path in sorted(self.directory.rglob("*"), reverse=True):
+            name = path.relative_to(self.directory).as_posix()
+            if path.is_file() and name not in keep:
+                path.unlink(missing_ok=True)
+        self._built = built
+
+    def _write(self, name: str, body: bytes) -> None:
+        """Replace ``name`` at once: a request being served reads the old file or the new."""
+        target = self.directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(body)
+        os.replace(partial, target)
+
+
+class VersionedStatic(web.StaticResource):
+    """aiohttp's static route over the copy; its URLs carry the version of what it serves."""
+
+    def __init__(self, files: StaticCopy, *, name: str) -> None:
+        super().__init__(PREFIX, files.directory, name=name, append_version=False)
+        self.files = files
 
     def url_for(  # type: ignore[override]
         self, *, filename: PathLike, append_version: bool | None = None
     ) -> URL:
-        """aiohttp's URL (``?v=`` the file's hash); for ES modules ``?v=`` the modules' shared
-        version, the one their rewritten imports carry (server.static_modules)."""
-        module = str(filename).endswith(".js")
-        versioned = self._append_version if append_version is None else append_version
-        # Not super()'s version for modules: it would read and hash the file for nothing.
-        url = super().url_for(filename=filename, append_version=versioned and not module)
-        if module and versioned and (self._root / str(filename).lstrip("/")).is_file():
-            url = url.with_query({self.VERSION_KEY: self._modules.current()})
-        return url
+        """The URL of ``filename`` with ``?v=`` its served version (none for a missing file
+        or when ``append_version`` is False)."""
+        url = super().url_for(filename=filename, append_version=False)
+        version = None if append_version is False else self.files.version(str(filename))
+        return url if version is None else url.with_query({VERSION_KEY: version})
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        filename = request.match_info["filename"]
+
+def static_files(files: StaticCopy) -> Middleware:
+    """The middleware for requests under /static (see the module's docstring)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(PREFIX + "/"):
+            return await handler(request)
         loop = asyncio.get_running_loop()
-        path, asset = await loop.run_in_executor(None, self._lookup, filename)
-        if asset.body is None:
-            # FileResponse answers ranges, 304s and HEAD itself; it keeps our headers.
-            cache = self._cache_control(request, asset.version)
-            return web.FileResponse(path, headers={hdrs.CACHE_CONTROL: cache})
-        return self._respond(request, path, asset)
-
-    def _lookup(self, filename: str) -> tuple[Path, Asset]:
-        """The regular file under the root that ``filename`` names (or 404) and its asset,
-        re-read when its stat changed. Symlinks are not followed out of the root and
-        directories are not listed. Runs in a thread: it touches the disk."""
-        if not filename or Path(filename).is_absolute() or "\x00" in filename:
-            raise web.HTTPNotFound()
-        try:
-            path = self._root.joinpath(filename).resolve()
-            path.relative_to(self._root)
-            st = path.stat()
-        except (ValueError, OSError, RuntimeError) as error:
-            raise web.HTTPNotFound() from error
-        if not stat.S_ISREG(st.st_mode):
-            raise web.HTTPNotFound()
-        module = path.suffix == ".js"
-        modules_version = self._modules.current() if module else ""
-        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, modules_version)
-        cached = self._assets.get(path)
-        if cached is not None and cached.stamp == stamp:
-            return path, cached
-        try:
-            body = path.read_bytes()
-        except OSError as error:
-            raise web.HTTPNotFound() from error
-        version = version_of(body)
-        if module:
-            body = rewrite_imports(body, modules_version, self.VERSION_KEY)
-            version = modules_version
-        digest = hashlib.sha256(body).hexdigest()[:32]
-        asset = Asset(stamp=stamp, version=version, etag=f'"{digest}"',
-                      mtime=None if module else st.st_mtime)
-        if path.suffix.lower() in TEXT_TYPES:
-            packed = gzip.compress(body, compresslevel=9, mtime=0)
-            small = len(body) < MIN_COMPRESS_BYTES or len(packed) >= len(body)
-            asset = replace(asset, body=body, gzipped=None if small else packed)
-        self._assets[path] = asset
-        return path, asset
-
-    def _respond(self, request: web.Request, path: Path, asset: Asset) -> web.StreamResponse:
-        gzipped = asset.gzipped is not None and accepts_gzip(
-            request.headers.get(hdrs.ACCEPT_ENCODING, ""))
-        etag = asset.etag[:-1] + '-gz"' if gzipped else asset.etag
-        headers = {hdrs.CACHE_CONTROL: self._cache_control(request, asset.version),
-                   hdrs.VARY: hdrs.ACCEPT_ENCODING, hdrs.ETAG: etag}
-        if self._not_modified(request, etag, asset.mtime):
-            response = web.Response(status=304, headers=headers)
-            if asset.mtime is not None:
-                response.last_modified = asset.mtime
-            return response
-        body = asset.body
-        if gzipped:
-            headers[hdrs.CONTENT_ENCODING] = "gzip"
-            body = asset.gzipped
-        response = web.Response(body=body, headers=headers)
-        response.content_type, _, charset = TEXT_TYPES[path.suffix.lower()].partition(
-            "; charset=")
-        if charset:
-            response.charset = charset
-        if asset.mtime is not None:
-            response.last_modified = asset.mtime
+        await loop.run_in_executor(None, files.refresh)
+        response = await handler(request)
+        name = request.match_info.get("filename", "")
+        accept = request.headers.get(hdrs.ACCEPT_ENCODING, "").lower()
+        if isinstance(response, web.FileResponse) and "gzip" in accept and not accepts_gzip(
+                accept):
+            # The route sends the .gz sibling whenever the header names gzip, even refused
+            # (``gzip;q=0``): answer such rare clients with the identity bytes ourselves.
+            body = await loop.run_in_executor(None, files.read, name)
+            if body is not None:
+                response = web.Response(body=body)
+        response.headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+        wanted = request.query.get(VERSION_KEY)
+        served = files.version(name, refresh=False) if wanted else None
+        response.headers[hdrs.CACHE_CONTROL] = (
+            IMMUTABLE if wanted is not None and wanted == served else REVALIDATE)
+        content_type = TEXT_TYPES.get(Path(name).suffix.lower())
+        if content_type is not None and response.status in (200, 206):
+            response.headers[hdrs.CONTENT_TYPE] = content_type
         return response
 
-    @staticmethod
-    def _not_modified(request: web.Request, etag: str, mtime: float | None) -> bool:
-        if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
-        if if_none_match is not None:
-            return _etag_matches(if_none_match, etag)
-        since = request.if_modified_since
-        return since is not None and mtime is not None and int(mtime) <= since.timestamp()
-
-    def _cache_control(self, request: web.Request, version: str) -> str:
-        """A year only when the URL names the content actually served."""
-        wanted = request.query.get(self.VERSION_KEY)
-        return IMMUTABLE if wanted == version else REVALIDATE
+    return middleware
 
 
 def setup(app: web.Application, directory: Path) -> None:
-    """Serve ``directory`` under /static/ as the route named ``static``."""
-    app.router.register_resource(CompressedStatic("/static", directory, name="static"))
+    """Serve a copy of ``directory`` under /static/ as the route named ``static``."""
+    files = StaticCopy(directory)
+    app.router.register_resource(VersionedStatic(files, name="static"))
+    app.middlewares.append(static_files(files))

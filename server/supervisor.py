@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from server.background import Background
 from server.embedded import EmbeddedDatabase
 
 log = logging.getLogger("casa.db")
@@ -28,35 +28,30 @@ BACKOFF_MAX_S = 10.0
 
 
 class EmbeddedSupervisor:
-    def __init__(self, embedded: EmbeddedDatabase, pool: asyncpg.Pool,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(self, embedded: EmbeddedDatabase, pool: asyncpg.Pool) -> None:
         self._embedded = embedded
         self._pool = pool
-        self._sleep = sleep
         self.restarting = False
         self.restarts = 0
+        self._down_since = 0.0
 
-    async def run(self) -> None:
-        while True:
-            await self._sleep(POLL_S)
-            if not self._embedded.running():
-                await self._bring_back()
+    def watch(self, tasks: Background) -> asyncio.Task[None]:
+        """Look at the postmaster every ``POLL_S`` in ``tasks``; a failed start is retried by
+        its back-off (``BACKOFF_FIRST_S`` doubling to ``BACKOFF_MAX_S``)."""
+        return tasks.every(POLL_S, self.check, "embedded PostgreSQL start",
+                           first_after=POLL_S, backoff_first=BACKOFF_FIRST_S,
+                           backoff_max=BACKOFF_MAX_S)
 
-    async def _bring_back(self) -> None:
-        self.restarting = True
-        started = time.monotonic()
-        log.error("embedded PostgreSQL died; restarting it")
-        delay = BACKOFF_FIRST_S
-        while True:
-            try:
-                await asyncio.to_thread(self._embedded.restart)
-                break
-            except Exception as exc:  # any failure to start is retried: the server is needed
-                log.warning("embedded PostgreSQL did not start (%s); retrying in %.1f s",
-                            type(exc).__name__, delay)
-                await self._sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
+    async def check(self) -> None:
+        """Start the server again if it is gone (raises when it will not start)."""
+        if not self.restarting:
+            if self._embedded.running():
+                return
+            self.restarting = True
+            self._down_since = time.monotonic()
+            log.error("embedded PostgreSQL died; restarting it")
+        await asyncio.to_thread(self._embedded.restart)
         await self._pool.expire_connections()
         self.restarts += 1
         self.restarting = False
-        log.warning("embedded PostgreSQL back after %.2f s", time.monotonic() - started)
+        log.warning("embedded PostgreSQL back after %.2f s", time.monotonic() - self._down_since)

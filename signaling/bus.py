@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from server.background import Background
 from signaling import envelope, events, relaystore, seal
 from signaling.envelope import Envelope, EnvelopeError
 from signaling.events import BusEvent, Ref, Resync
@@ -75,24 +76,21 @@ class Bus:
         self._outbox = outbox.queue
         # (payload, when it arrived)
         self._inbox: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        # The three loops; one that died of an unexpected error is logged, not lost.
+        self._tasks = Background("bus")
         self._listener: asyncpg.Connection | None = None
         self._lost = asyncio.Event()
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._listen_forever(), name="bus-listen"),
-                       asyncio.create_task(self._publish_forever(), name="bus-publish"),
-                       asyncio.create_task(self._consume_forever(), name="bus-consume")]
+        self._tasks.spawn(self._listen_forever(), "listening")
+        self._tasks.spawn(self._publish_forever(), "publishing")
+        self._tasks.spawn(self._consume_forever(), "consuming")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.connected.wait(), 10)
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await self._tasks.close()
         if self._listener is not None and not self._listener.is_closed():
             with contextlib.suppress(Exception):
                 await self._listener.close()

@@ -18,7 +18,7 @@ from aiohttp import WSMessage, WSMsgType, web
 
 from server.errors import api_error
 from server.keys import CONFIG
-from server.middleware import _own_origin, client_ip
+from server.request_info import client_ip, own_origin
 from signaling import errors
 from signaling.auth import identify
 from signaling.conn import Conn
@@ -58,7 +58,7 @@ def origin_allowed(request: web.Request) -> bool:
     if origin is None:
         return True
     config = request.app[CONFIG]
-    allowed = {_own_origin(request)}
+    allowed = {own_origin(request)}
     if config.public_origin:
         allowed.add(config.public_origin)
     return origin.rstrip("/") in allowed

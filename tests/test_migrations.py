@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from server import db
 from tests.pg import serving_url
@@ -101,4 +102,74 @@ async def test_three_processes_migrating_at_once_apply_each_migration_once(datab
         finally:
             await check.close()
     finally:
+        await databases.drop(name)
+
+
+async def test_a_changed_applied_migration_is_refused_before_anything_is_applied(
+        databases, tmp_path):
+    name = await databases.create_empty()
+    files = tmp_path / "migrations"
+    files.mkdir()
+    (files / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+    conn = await asyncpg.connect(databases.uri(name))
+    try:
+        assert await db.migrate(conn, files) == [1]
+        (files / "0001_first.sql").write_text("CREATE TABLE first (id int, extra text);")
+        (files / "0002_second.sql").write_text("CREATE TABLE second (id int);")
+        with pytest.raises(db.MigrationMismatch, match=r"migration 0001_first\.sql changed after "
+                           r"it was applied .* put the change in a new migration"):
+            await db.migrate(conn, files)
+        assert await conn.fetchval("SELECT to_regclass('second') IS NULL")
+        with pytest.raises(db.MigrationMismatch, match=r"0001_first\.sql changed"):
+            await db.check_schema(conn, files)
+        # Restored as it was, it is accepted again and the new one applies.
+        (files / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+        assert await db.migrate(conn, files) == [2]
+        await db.check_schema(conn, files)
+    finally:
+        await conn.close()
+        await databases.drop(name)
+
+
+async def test_a_database_migrated_by_newer_code_is_refused(databases, tmp_path):
+    name = await databases.create_empty()
+    files = tmp_path / "migrations"
+    files.mkdir()
+    (files / "0001_first.sql").write_text("CREATE TABLE first (id int);")
+    (files / "0002_second.sql").write_text("CREATE TABLE second (id int);")
+    conn = await asyncpg.connect(databases.uri(name))
+    try:
+        assert await db.migrate(conn, files) == [1, 2]
+        (files / "0002_second.sql").unlink()  # the code is older than the database
+        (files / "0003_third.sql").write_text("CREATE TABLE third (id int);")
+        with pytest.raises(db.MigrationMismatch, match=r"migrations this code does not know "
+                           r"\(0002\): it was migrated by a newer version of Casa"):
+            await db.migrate(conn, files)
+        assert await conn.fetchval("SELECT to_regclass('third') IS NULL")
+        with pytest.raises(db.MigrationMismatch, match=r"does not know \(0002\)"):
+            await db.check_schema(conn, files)
+    finally:
+        await conn.close()
+        await databases.drop(name)
+
+
+async def test_casa_migrate_refuses_a_newer_database_with_a_clear_message(databases, tmp_path):
+    name = await databases.create()  # migrated by this code
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_URL"))}
+    env.update(CASA_OWNER_DATABASE_URL=databases.uri(name),
+               DATABASE_URL=serving_url(databases.uri(name)), CASA_SECRET_KEY="k" * 40,
+               CASA_DATA_DIR=str(tmp_path))
+    conn = await asyncpg.connect(databases.uri(name))
+    try:
+        await conn.execute("INSERT INTO schema_migrations (version, name, checksum) "
+                           "VALUES (9999, 'from_the_future', 'x')")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.cli", "migrate", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 2
+        assert "migrations this code does not know (9999)" in err.decode()
+        assert "Traceback" not in err.decode()
+    finally:
+        await conn.close()
         await databases.drop(name)

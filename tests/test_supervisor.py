@@ -5,10 +5,12 @@ of a real postmaster is in test_embedded.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 
 from server import supervisor as sup
+from server.background import Background
 
 
 class StubbornServer:
@@ -37,20 +39,21 @@ async def test_restarts_back_off_doubling_to_the_maximum_and_health_says_restart
     server = StubbornServer(failures=7)
     slept: list[float] = []
     states: list[bool] = []
+    done = asyncio.Event()
 
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
         states.append(supervisor.restarting)
         if server.alive and seconds == sup.POLL_S:
-            raise asyncio.CancelledError  # back up: end the watch
+            done.set()  # back up: end the watch
+            await asyncio.Event().wait()
         await asyncio.sleep(0)
 
-    supervisor = sup.EmbeddedSupervisor(server, pool, sleep=fake_sleep)  # type: ignore[arg-type]
+    supervisor = sup.EmbeddedSupervisor(server, pool)  # type: ignore[arg-type]
+    tasks = Background("test", sleep=fake_sleep)
     try:
-        try:
-            await asyncio.wait_for(supervisor.run(), 5)
-        except asyncio.CancelledError:
-            pass
+        task = supervisor.watch(tasks)
+        await asyncio.wait_for(done.wait(), 5)
         backoffs = [s for s in slept if s != sup.POLL_S]
         assert backoffs == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
         assert server.attempts == 8 and supervisor.restarts == 1
@@ -58,5 +61,9 @@ async def test_restarts_back_off_doubling_to_the_maximum_and_health_says_restart
         assert all(states[1:-1]) and not states[-1] and not supervisor.restarting
         # The pool still works: its connections to the old server were expired, not broken.
         assert await pool.fetchval("SELECT 1") == 1
+        assert not task.done()
     finally:
+        await tasks.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await pool.close()

@@ -10,8 +10,6 @@ its rule is not counted; keys reserved together are taken in one transaction, al
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
+
+from server import background
+from server.keys import POOL
 
 log = logging.getLogger("casa.auth.throttle")
 
@@ -152,20 +153,9 @@ PURGE_EVERY_S = 3600.0
 
 def setup(app: web.Application) -> None:
     async def purger(app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            from server.keys import POOL
-
-            while True:
-                await asyncio.sleep(PURGE_EVERY_S)
-                try:
-                    await purge(app[POOL], current_time(app))
-                except (OSError, asyncpg.PostgresError):
-                    log.warning("could not purge login_throttle; will retry")
-
-        task = asyncio.create_task(loop())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with background.running("login throttle") as tasks:
+            tasks.every(PURGE_EVERY_S, lambda: purge(app[POOL], current_time(app)),
+                        "login_throttle purge", first_after=PURGE_EVERY_S)
+            yield
 
     app.cleanup_ctx.append(purger)

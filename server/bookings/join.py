@@ -21,8 +21,9 @@ from server.bookings import invitations
 from server.consultations import credentials, store
 from server.consultations.credentials import JoinResult
 from server.keys import CLIENT_IP, CONFIG, POOL
-from server.middleware import is_https, set_cookie
+from server.middleware import set_cookie
 from server.pages import render
+from server.request_info import is_https
 from server.timeutil import to_local
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 

@@ -25,6 +25,7 @@ import aiosmtplib
 import asyncpg
 from aiohttp import web
 
+from server import background
 from server.bookings.keys import OUTBOX_WAKE, SENDERS
 from server.keys import CONFIG, POOL
 
@@ -194,26 +195,24 @@ async def run_sender(app: web.Application) -> AsyncIterator[None]:
         app[SENDERS] = default_senders(app)
     wake = app[OUTBOX_WAKE] = asyncio.Event()
 
-    async def loop() -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_S)
-            wake.clear()
-            try:
-                # send_due expires first; with no sender expiry still runs: an SMS nobody can
-                # send must not keep its link.
-                if app[SENDERS]:
-                    await send_due(app[POOL], app[SENDERS])
-                else:
-                    await expire(app[POOL])
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox pass failed", extra={"error": type(exc).__name__})
+    async def woken_or_after(seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), seconds)
+        wake.clear()
 
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async def step() -> None:
+        # send_due expires first; with no sender expiry still runs: an SMS nobody can send
+        # must not keep its link.
+        if app[SENDERS]:
+            await send_due(app[POOL], app[SENDERS])
+        else:
+            await expire(app[POOL])
+
+    # Any failure (the database away, a bug) is logged and retried after a back-off; the
+    # loop never ends before the app does.
+    async with background.running("outbox") as tasks:
+        tasks.every(POLL_S, step, "outbox pass", wait=woken_or_after, first_after=POLL_S)
+        yield
 
 
 def wake_sender(app: web.Application) -> None:

@@ -12,7 +12,7 @@ from server.staff import Role
 from tests.records.conftest import login_as, run_cli_async
 
 
-async def _append(conn, i: int, patient: int | None = None) -> None:
+async def append_entry(conn, i: int, patient: int | None = None) -> None:
     await audit.append(conn, action="consultation_join", actor_staff_id=None,
                        actor_kind="patient", patient_id=patient, booking_id=i,
                        detail={"peer": f"p{i}", "n": i, "kiosk": i % 2 == 0, "ids": [i, 1]})
@@ -23,7 +23,7 @@ async def test_concurrent_appends_form_one_unbroken_chain(db_url, conn):
     try:
         async def worker(c, base: int) -> None:
             for i in range(5):
-                await _append(c, base + i)
+                await append_entry(c, base + i)
 
         await asyncio.wait_for(asyncio.gather(*[worker(c, k * 5) for k, c in enumerate(conns)]),
                                timeout=30)
@@ -35,7 +35,7 @@ async def test_concurrent_appends_form_one_unbroken_chain(db_url, conn):
 
 
 async def test_database_refuses_update_delete_and_truncate(conn):
-    await _append(conn, 1)
+    await append_entry(conn, 1)
     for sql in ("UPDATE audit_log SET action = 'read'", "DELETE FROM audit_log",
                 "TRUNCATE audit_log"):
         with pytest.raises(asyncpg.PostgresError, match="append-only"):
@@ -54,7 +54,7 @@ async def test_bad_appends_are_refused(conn):
                            actor_kind="system", patient_id=None, booking_id=None, detail={})
 
 
-async def _tamper(conn, sql: str) -> None:
+async def tamper(conn, sql: str) -> None:
     # Deliberately bypass the append-only trigger, as an attacker with the owner role could.
     await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
     await conn.execute(sql)
@@ -63,10 +63,10 @@ async def _tamper(conn, sql: str) -> None:
 
 async def test_cli_finds_a_tampered_row(config, conn):
     for i in range(5):
-        await _append(conn, i)
+        await append_entry(conn, i)
     assert (await audit.verify(conn)).ok
     target = await conn.fetchval("SELECT id FROM audit_log ORDER BY id OFFSET 2 LIMIT 1")
-    await _tamper(conn, f"UPDATE audit_log SET detail = '{{\"peer\": \"evil\"}}' "
+    await tamper(conn, f"UPDATE audit_log SET detail = '{{\"peer\": \"evil\"}}' "
                         f"WHERE id = {target}")
     bad = await run_cli_async(config, "audit", "verify")
     assert bad.returncode == 1
@@ -75,9 +75,9 @@ async def test_cli_finds_a_tampered_row(config, conn):
 
 async def test_cli_finds_a_deleted_row(config, conn):
     for i in range(5):
-        await _append(conn, i)
+        await append_entry(conn, i)
     ids = [r["id"] for r in await conn.fetch("SELECT id FROM audit_log ORDER BY id")]
-    await _tamper(conn, f"DELETE FROM audit_log WHERE id = {ids[1]}")
+    await tamper(conn, f"DELETE FROM audit_log WHERE id = {ids[1]}")
     bad = await run_cli_async(config, "audit", "verify")
     assert bad.returncode == 1
     assert f"BROKEN at row id {ids[2]}" in bad.stdout and "deleted" in bad.stdout

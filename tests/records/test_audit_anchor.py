@@ -10,7 +10,7 @@ import pytest
 
 from records import anchor, audit
 from tests.records.conftest import run_cli_async
-from tests.records.test_audit import _append, _tamper
+from tests.records.test_audit import append_entry, tamper
 
 
 async def _anchor_file(config, tmp_path, name: str = "anchors.txt"):
@@ -24,17 +24,17 @@ async def _anchor_file(config, tmp_path, name: str = "anchors.txt"):
 
 async def test_deleted_tail_passes_the_chain_but_not_the_anchor(config, conn, tmp_path):
     for i in range(6):
-        await _append(conn, i)
+        await append_entry(conn, i)
     path, first = await _anchor_file(config, tmp_path)
     assert first.id == await conn.fetchval("SELECT max(id) FROM audit_log")
     for i in range(6, 9):
-        await _append(conn, i)
+        await append_entry(conn, i)
     path, newest = await _anchor_file(config, tmp_path)
     ok = await run_cli_async(config, "audit", "verify", "--anchors", str(path))
     assert ok.returncode == 0 and "9 row(s), chain verified, 2 anchor(s) matched" in ok.stdout
 
     # Deleting the newest rows leaves a chain that still verifies on its own...
-    await _tamper(conn, f"DELETE FROM audit_log WHERE id > {first.id}")
+    await tamper(conn, f"DELETE FROM audit_log WHERE id > {first.id}")
     assert (await audit.verify(conn)).ok
     # ...but not against the anchor taken before.
     bad = await run_cli_async(config, "audit", "verify", "--anchors", str(path))
@@ -44,14 +44,14 @@ async def test_deleted_tail_passes_the_chain_but_not_the_anchor(config, conn, tm
 
 async def test_a_rewritten_chain_does_not_match_its_anchor(config, conn, tmp_path):
     for i in range(4):
-        await _append(conn, i)
+        await append_entry(conn, i)
     path, head = await _anchor_file(config, tmp_path)
     # Delete everything and append a fresh, internally consistent chain of the same length.
-    await _tamper(conn, "DELETE FROM audit_log")
+    await tamper(conn, "DELETE FROM audit_log")
     await conn.execute(
         "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), $1 - 3, false)", head.id)
     for i in range(4):
-        await _append(conn, i + 100)
+        await append_entry(conn, i + 100)
     assert (await audit.verify(conn)).ok
     assert await conn.fetchval("SELECT max(id) FROM audit_log") == head.id
     bad = await run_cli_async(config, "audit", "verify", "--anchors", str(path))
@@ -59,7 +59,7 @@ async def test_a_rewritten_chain_does_not_match_its_anchor(config, conn, tmp_pat
 
 
 async def test_anchors_are_read_from_the_servers_log(config, conn, tmp_path, caplog):
-    await _append(conn, 1)
+    await append_entry(conn, 1)
     a = await anchor.head(conn)
     assert a is not None
     log_file = tmp_path / "casa.log"
@@ -83,7 +83,7 @@ async def test_anchors_are_read_from_the_servers_log(config, conn, tmp_path, cap
     ("", "it holds no audit anchor"),
 ])
 async def test_a_malformed_anchors_file_is_a_clear_error(config, conn, tmp_path, content, says):
-    await _append(conn, 1)
+    await append_entry(conn, 1)
     path = tmp_path / "anchors.txt"
     path.write_text(content)
     out = await run_cli_async(config, "audit", "verify", "--anchors", str(path))
@@ -94,7 +94,7 @@ async def test_a_malformed_anchors_file_is_a_clear_error(config, conn, tmp_path,
 
 
 async def test_the_server_logs_the_head_as_an_anchor(client, conn, caplog):
-    await _append(conn, 1)
+    await append_entry(conn, 1)
     caplog.set_level(logging.INFO, logger="casa.audit")
     ctx = anchor.log_anchors(client.app)
     await ctx.__anext__()
