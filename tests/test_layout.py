@@ -1,8 +1,6 @@
-"""The shape of the code: no import cycle in any package, and the consultation's shared facts
-(statuses, the patient cookie, the languages) spelt out in one place, ``server/consultations``.
-
-Cycles are counted between modules, with imports inside functions and under TYPE_CHECKING too
-(a lazy import is a cycle postponed, not removed)."""
+"""The shape of the code: the consultation's shared facts (statuses, the patient cookie, the
+languages) spelt out in one place, ``server/consultations``. (Import cycles and borrowed
+private names: ``tests/test_imports.py``.)"""
 
 from __future__ import annotations
 
@@ -11,7 +9,6 @@ import re
 from pathlib import Path
 
 from server.consultations import credentials, languages, status
-from tests.signaling.test_structure import _cycles
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("server", "signaling", "records", "web")
@@ -25,38 +22,6 @@ def _modules() -> dict[str, Path]:
             name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             out[name.removesuffix(".__init__")] = path
     return out
-
-
-def _imports(path: Path, known: set[str]) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{a.name}" for a in node.names)
-    return found & known
-
-
-# The request pipeline's three modules still import each other inside functions; they are
-# being untangled apart from the packages. Any other cycle fails, and so does this one once it
-# has grown.
-PIPELINE = ["server.middleware", "server.outcome", "server.pages"]
-
-
-def test_no_package_has_an_import_cycle() -> None:
-    modules = _modules()
-    graph = {name: _imports(path, set(modules)) - {name} for name, path in modules.items()}
-    assert {"server.app", "records.access", "signaling.auth", "web.i18n"} <= set(graph)
-    assert [c for c in _cycles(graph) if c != PIPELINE] == []
-
-
-def test_the_cycle_finder_sees_a_cycle_through_a_lazy_import(tmp_path: Path) -> None:
-    (tmp_path / "a.py").write_text("def f():\n    from b import g\n")
-    (tmp_path / "b.py").write_text("import a\n")
-    known = {"a", "b"}
-    graph = {m: _imports(tmp_path / f"{m}.py", known) - {m} for m in known}
-    assert _cycles(graph) == [["a", "b"]]
 
 
 def _outside_core() -> list[Path]:
