@@ -3,6 +3,8 @@
 // Forms marked data-autosubmit reload as soon as a choice changes (centre, service, mode,
 // day), so the modes and the free times shown always match the choices above them.
 
+import "./client-errors.js";
+
 function autosubmit(form) {
   for (const field of form.querySelectorAll("select, input[type=date], input[type=radio]")) {
     field.addEventListener("change", () => {
