@@ -1,5 +1,6 @@
-"""A page's uncaught errors reach the server (client-errors.js -> POST /api/v1/client-errors)
-and its metric, in real Chromium, without what the message said about anyone."""
+"""The shared browser code in real Chromium: a page's uncaught errors reach the server
+(client-errors.js -> POST /api/v1/client-errors) and its metric, without what the message said
+about anyone; a page's words come from its data-strings blocks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 import aiohttp
 
-from tests.browser.conftest import open_page
+from server.staff import Role
+from tests.browser.conftest import Visit, open_page, sign_in
+from tests.conftest import StaffFactory
+from web.i18n import Catalogues
 
 ENDPOINT = "/api/v1/client-errors"
 
@@ -52,5 +56,34 @@ async def test_a_thrown_error_and_a_rejection_are_reported_and_counted(live: str
             await w.page.evaluate("() => { Promise.reject(new RangeError('out of range')); }")
         assert (await rejected.value).status == 204
         assert await client_errors(live, "precall", "RangeError") == 1.0
+    finally:
+        await w.page.context.close()
+
+
+async def test_the_cancel_question_comes_from_the_pages_words(live: str, visit: Visit,
+                                                             make_staff: StaffFactory,
+                                                             browser: Any) -> None:
+    """bookings.js asks its question from the page's data-strings block, in the page's
+    language; declining keeps the booking."""
+    coordinator = await make_staff(Role.COORDINATOR, ("san-siro",))
+    w = await open_page(browser)
+    try:
+        await sign_in(w, live, coordinator.email)
+        await w.page.goto(f"{live}/bookings/{visit.booking_id}")
+        asked: list[str] = []
+
+        async def answer(dialog: Any) -> None:
+            asked.append(dialog.message)
+            await dialog.dismiss()
+
+        w.page.on("dialog", answer)
+        await w.page.click("button[data-confirm]")
+        italian = Catalogues.load().get("it").gettext(
+            "Cancel this booking? The patient will be told.")
+        assert asked == [italian] and italian.startswith("Annull")
+        assert w.page.url.endswith(f"/bookings/{visit.booking_id}")
+        await w.page.reload()
+        assert await w.page.locator("button[data-confirm]").count() == 1
+        w.assert_clean()
     finally:
         await w.page.context.close()
