@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install install-test
+.PHONY: demo test lint lint-js install install-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,15 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/casa demo
 
-lint: install-test
+# The browser code's lint (eslint.config.js) needs Node and npm, for the lint only: the pinned
+# tools from package-lock.json, installed again when the lock changes.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+lint-js: node_modules/.package-lock.json
+	node_modules/.bin/eslint web/static/js
+
+lint: install-test lint-js
 	$(BIN)/ruff check .
 	$(BIN)/mypy server signaling web records tests bench
 

@@ -10,7 +10,18 @@ from pathlib import Path
 from aiohttp import web
 
 from records import setup as records_setup
-from server import centres, db, edge, health, home, metrics, middleware, pages, static
+from server import (
+    centres,
+    client_errors,
+    db,
+    edge,
+    health,
+    home,
+    metrics,
+    middleware,
+    pages,
+    static,
+)
 from server.auth import checker as auth_checker
 from server.auth import throttle as auth_throttle
 from server.auth import views as auth_views
@@ -40,6 +51,7 @@ def create_app(config: Config, *,
     app.cleanup_ctx.append(_database)
     app.on_response_prepare.append(middleware.security_headers)
     metrics.setup(app)
+    client_errors.setup(app)
     pages.setup(app)
     health.setup(app)
     auth_checker.setup(app, shared=password_checks)

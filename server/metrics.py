@@ -22,6 +22,10 @@ class HttpMetrics:
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
         self.db_up = Gauge("casa_database_up", "1 when the last health check reached the DB",
                            registry=registry)
+        # Errors raised in browsers (server.client_errors), by page kind and error name: both
+        # from fixed lists, so the label set stays small.
+        self.client_errors = Counter("casa_client_errors", "Errors reported by browsers",
+                                     ["page", "name"], registry=registry)
 
 
 _HTTP = web.AppKey("http_metrics", HttpMetrics)
@@ -45,6 +49,12 @@ def observe_request(app: web.Application, method: str, route: str, status: int,
         return
     m.requests.labels(method, route, str(status)).inc()
     m.latency.labels(route).observe(seconds)
+
+
+def count_client_error(app: web.Application, page: str, name: str) -> None:
+    m = app.get(_HTTP)
+    if m is not None:
+        m.client_errors.labels(page, name).inc()
 
 
 async def metrics_view(request: web.Request) -> web.Response:

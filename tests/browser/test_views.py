@@ -79,7 +79,7 @@ async def test_client_strings_are_translated_for_the_page(client: Client, conn: 
     en = await (await client.get(f"/consultation/{room}?lang=en")).text()
     assert "Riconnessione in corso" in it and "Reconnecting..." in en
     # Data, not script: the CSP forbids inline script, and the JSON block is not one.
-    assert '<script type="application/json" id="call-strings">' in it
+    assert '<script type="application/json" data-strings>' in it
 
 
 async def test_moved_consultation_says_when_to_come_back(client: Client,

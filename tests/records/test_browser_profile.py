@@ -90,7 +90,8 @@ async def saved(w: Watched, scope: str) -> None:
     """The editor says its draft is saved (in whatever language the page speaks)."""
     await w.page.wait_for_function(
         "(sel) => { const root = document.querySelector(sel);"
-        " return root.querySelector('[data-save-state]').textContent === root.dataset.msgSaved; }",
+        " const words = JSON.parse(root.querySelector('script[data-strings]').textContent);"
+        " return root.querySelector('[data-save-state]').textContent === words.note_saved; }",
         arg=scope + "[data-notes-editor]")
 
 

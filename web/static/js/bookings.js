@@ -3,6 +3,9 @@
 // Forms marked data-autosubmit reload as soon as a choice changes (centre, service, mode,
 // day), so the modes and the free times shown always match the choices above them.
 
+import "./client-errors.js";
+import { t } from "./i18n-client.js";
+
 function autosubmit(form) {
   for (const field of form.querySelectorAll("select, input[type=date], input[type=radio]")) {
     field.addEventListener("change", () => {
@@ -15,11 +18,11 @@ function autosubmit(form) {
   }
 }
 
-// Ask before a cancellation: it tells the patient and cannot be undone.
+// Ask before a cancellation: it tells the patient and cannot be undone. data-confirm names
+// the question among the page's words.
 function confirmCancel(button) {
   button.addEventListener("click", (event) => {
-    const question = button.dataset.confirm;
-    if (question && !window.confirm(question)) {
+    if (!window.confirm(t(button.dataset.confirm))) {
       event.preventDefault();
     }
   });

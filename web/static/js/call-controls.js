@@ -1,8 +1,10 @@
 // The call's controls (mute, camera, try video again, screen share, chat, hang up with
 // confirmation, leaving the waiting room) and the end page they lead to.
 
+import { reportError } from './client-errors.js';
+import { $ } from './dom.js';
 import { bdi, t, timeOf } from './i18n-client.js';
-import { $, LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show, state,
+import { LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show, state,
   status, stopMedia } from './call-stage.js';
 
 function toggle(button, pressed, label) {
@@ -33,7 +35,11 @@ if (share) {
     if (state.screen) { stopShare(); return; }
     try {
       state.screen = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-    } catch { return; }
+    } catch (err) {
+      // Refused by the person (or by the browser's policy): nothing to share, nothing wrong.
+      if (err.name !== 'NotAllowedError') reportError(err);
+      return;
+    }
     const track = state.screen.getVideoTracks()[0];
     track.addEventListener('ended', stopShare);
     for (const l of state.links.values()) l.addScreen(track, state.screen);

@@ -1,9 +1,10 @@
 // The clinician's side panel on the call page: who is waiting (admit, short message), who is
 // in the call (send back), and invitations (a colleague's account or a guest link).
 
-import { bdi, t, timeOf } from './i18n-client.js';
+import { $ } from './dom.js';
+import { bdi, t } from './i18n-client.js';
+import { Arrivals, waitingDetails } from './waiting.js';
 
-const $ = (id) => document.getElementById(id);
 // The protocol's notice codes; "few_minutes" may carry a number of minutes.
 const NOTICES = [['few_minutes', 5], ['few_minutes', 10], ['few_minutes', 0], ['running_late', 0],
   ['technical_problem', 0], ['please_wait', 0]];
@@ -11,9 +12,7 @@ const NOTICES = [['few_minutes', 5], ['few_minutes', 10], ['few_minutes', 0], ['
 export class ClinicianPanel {
   constructor(signal, autoAdmit, chime) {
     this.signal = signal;
-    this.chime = chime;
-    this.seen = new Set();
-    this.baseTitle = document.title;
+    this.arrivals = new Arrivals(chime);
     this.autoAdmit = autoAdmit;
     this.entries = null;
     this.patientsInCall = [];
@@ -26,12 +25,7 @@ export class ClinicianPanel {
   }
 
   waitingList(entries) {
-    // A chime and the tab title tell a clinician busy in another tab that someone arrived.
-    const fresh = entries.filter((e) => !this.seen.has(e.peer_id));
-    fresh.forEach((e) => this.seen.add(e.peer_id));
-    if (fresh.length && this.entries !== null) new Audio(this.chime).play().catch(() => {});
-    document.title = entries.length
-      ? `${t('title_waiting', { count: entries.length })} ${this.baseTitle}` : this.baseTitle;
+    this.arrivals.update(entries, entries.length);
     this.entries = entries;
     if (this.autoAdmit && entries.length) {
       // Arrived here from the dashboard's "Admit": let the first waiting patient in once.
@@ -71,11 +65,7 @@ export class ClinicianPanel {
     // with `place: "waiting"`): say so, and admit them once they are back.
     const away = e.state === 'away';
     li.dataset.state = away ? 'away' : 'waiting';
-    const details = [away ? t('entry_away') : t('waiting_status', { time: timeOf(e.since) }),
-      t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
-    if (e.nurse_present) details.push(t('nurse_present'));
-    if (e.language) details.push(e.language);
-    li.append(nameEl(e.name || t('patient')), text('span', ' · ' + details.join(' · ')));
+    li.append(nameEl(e.name || t('patient')), text('span', ' · ' + waitingDetails(e)));
     const admit = button(t('admit'), 'primary admit', () => this.signal.admit(e.peer_id));
     admit.disabled = away;
     li.append(admit);

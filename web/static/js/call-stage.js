@@ -3,13 +3,12 @@
 // video tiles (a camera, or a shared screen shown large); our own media in the call (the
 // media state the others see, the quality monitor and the fall-back to sound only).
 
-import { loadStrings, t } from './i18n-client.js';
+import { $ } from './dom.js';
+import { t } from './i18n-client.js';
 import { PeerLink } from './negotiation.js';
 import { QualityMonitor } from './quality.js';
 
-export const $ = (id) => document.getElementById(id);
 export const app = $('call-app');
-loadStrings();
 export const ROLE = app.dataset.role;     // clinician | patient | visitor (maybe a guest)
 export const ROOM = app.dataset.room;
 export const LANG = app.dataset.lang;

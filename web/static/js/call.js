@@ -3,11 +3,13 @@
 // the page and answers the server's messages. Beside it: call-stage.js (shared state, peer
 // links and video tiles, our own media) and call-controls.js (buttons, chat, end page).
 
+import './client-errors.js';
+import { $ } from './dom.js';
 import { t, timeOf } from './i18n-client.js';
 import { SignalClient } from './signal-client.js';
 import { PreCall, openMedia } from './precall.js';
 import { ClinicianPanel } from './call-panel.js';
-import { $, LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks, dropLink,
+import { LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks, dropLink,
   isOfferer, link, nameOf, sendMediaState, show, startMonitor, state, status, stopMedia,
   updateAlone } from './call-stage.js';
 import { chatIn, showEnded } from './call-controls.js';

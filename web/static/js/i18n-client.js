@@ -1,11 +1,18 @@
-// Translated strings handed over by the page as JSON (rendered by the server, never built here).
-let strings = {};
+// The one way the scripts get their words: the server translates them and hands them to the
+// page as JSON blocks, <script type="application/json" data-strings> (data, not script: the
+// CSP allows it); the scripts never build a sentence themselves. A page may have several blocks
+// (the call's, the dashboard's own), and HTML fetched later (the notes editor in the call page)
+// brings its own: loadStrings(itsRoot) adds them.
+const strings = {};
 
-export function loadStrings(id = 'call-strings') {
-  const el = document.getElementById(id);
-  strings = el ? JSON.parse(el.textContent) : {};
+export function loadStrings(scope = document) {
+  for (const el of scope.querySelectorAll('script[type="application/json"][data-strings]')) {
+    Object.assign(strings, JSON.parse(el.textContent));
+  }
   return strings;
 }
+
+loadStrings();
 
 // t('net_good', {rtt: 40}) fills the gettext-style %(name)s placeholders. Text values (names)
 // are wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE, the plain-text <bdi>: a name

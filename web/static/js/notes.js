@@ -1,14 +1,14 @@
 // The consultation note editor: autosaves drafts, signs, starts amendments.
 // Mounts on every [data-notes-editor] (the consultation page and the call page). Talks to
-// /api/v1/records/... with the page's CSRF token; translated texts come from data-msg-* attributes.
+// /api/v1/records/... with the page's CSRF token; its words come with the editor's HTML, in its
+// data-strings block (i18n-client.js).
+
+import './client-errors.js';
+import { csrfToken } from './dom.js';
+import { loadStrings, t } from './i18n-client.js';
 
 const AUTOSAVE_IDLE_MS = 2000; // save after the clinician pauses typing this long
 const TEXT_FIELDS = ["reason", "assessment", "plan", "text", "summary"];
-
-function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.content : "";
-}
 
 // Answers that mean "not now" rather than "not this": the network, a proxy, or the database
 // is down. The draft is kept on the page and sent again.
@@ -63,7 +63,6 @@ function mount(root, refresh = () => window.location.reload()) {
   const form = root.querySelector("[data-note-form]");
   const state = root.querySelector("[data-save-state]");
   const errorBox = root.querySelector("[data-save-error]");
-  const msg = (key) => root.dataset[key] || "";
   let noteId = root.dataset.noteId || null;
   let timer = null;
   let saving = Promise.resolve();
@@ -90,13 +89,13 @@ function mount(root, refresh = () => window.location.reload()) {
     const details = Object.entries(err.details || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
     errorBox.textContent = details ? `${err.message} (${details})` : err.message;
     errorBox.hidden = false;
-    state.textContent = msg("msgError");
+    state.textContent = t("note_error");
   }
 
   async function save({ keepalive = false } = {}) {
     clearTimeout(timer);
     timer = null;
-    state.textContent = msg("msgSaving");
+    state.textContent = t("note_saving");
     const content = collect(form);
     const upTo = edits;
     inFlight = true;
@@ -118,14 +117,14 @@ function mount(root, refresh = () => window.location.reload()) {
       savedEdits = Math.max(savedEdits, upTo);
       retryMs = RETRY_FIRST_MS;
       errorBox.hidden = true;
-      state.textContent = edits > savedEdits ? msg("msgUnsaved") : msg("msgSaved");
+      state.textContent = edits > savedEdits ? t("note_unsaved") : t("note_saved");
       return true;
     } catch (err) {
       if (err.retryable) {
         // Nothing is lost: the text stays here and is sent again, a little later each time.
-        errorBox.textContent = msg("msgRetrying");
+        errorBox.textContent = t("note_retrying");
         errorBox.hidden = false;
-        state.textContent = msg("msgError");
+        state.textContent = t("note_error");
         clearTimeout(timer);
         timer = setTimeout(queueSave, retryMs);
         retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
@@ -148,17 +147,17 @@ function mount(root, refresh = () => window.location.reload()) {
   if (form) {
     form.addEventListener("input", () => {
       edits += 1;
-      state.textContent = msg("msgUnsaved");
+      state.textContent = t("note_unsaved");
       clearTimeout(timer);
       timer = setTimeout(queueSave, AUTOSAVE_IDLE_MS);
     });
     form.querySelector("[data-save]").addEventListener("click", queueSave);
     form.querySelector("[data-sign]").addEventListener("click", async () => {
-      if (!window.confirm(msg("msgConfirmSign"))) return;
+      if (!window.confirm(t("note_confirm_sign"))) return;
       if (!(await queueSave())) return;
       try {
         await call("POST", `/api/v1/records/notes/${noteId}/sign`);
-        state.textContent = msg("msgSigned");
+        state.textContent = t("note_signed");
         refresh();
       } catch (err) {
         showError(err);
@@ -199,12 +198,18 @@ const PANEL_RETRY_MS = 30000;
 const PANEL_RETRIES = 20;
 
 async function fillCallPanel(panel, retriesLeft = PANEL_RETRIES) {
-  const resp = await fetch(`/records/consultations/${panel.dataset.consultationId}/panel`, {
-    credentials: "same-origin", headers: { Accept: "text/html" },
-  });
-  if (!resp.ok) {
+  let resp = null;
+  try {
+    resp = await fetch(`/records/consultations/${panel.dataset.consultationId}/panel`, {
+      credentials: "same-origin", headers: { Accept: "text/html" },
+    });
+  } catch {
+    // The network dropped: like a server briefly away (no error of the page's to report).
+  }
+  const status = resp ? resp.status : 503;
+  if (!resp || !resp.ok) {
     // Not (yet) someone who may write here, or the server briefly away: ask again later.
-    if ((resp.status === 403 || RETRYABLE_STATUS.has(resp.status)) && retriesLeft > 0) {
+    if ((status === 403 || RETRYABLE_STATUS.has(status)) && retriesLeft > 0) {
       setTimeout(() => fillCallPanel(panel, retriesLeft - 1), PANEL_RETRY_MS);
     }
     return;
@@ -220,6 +225,7 @@ async function fillCallPanel(panel, retriesLeft = PANEL_RETRIES) {
   holder.innerHTML = await resp.text();
   for (const old of panel.querySelectorAll("[data-notes-editor]")) old.remove();
   panel.append(...holder.childNodes);
+  loadStrings(panel);
   for (const root of panel.querySelectorAll("[data-notes-editor]")) {
     mount(root, () => fillCallPanel(panel));
   }

@@ -3,10 +3,11 @@
 // the call's STUN/TURN servers and, where there is a relay, a relay-only test as well.
 // Every result is a sentence that says what to do; nothing here blocks the patient.
 
+import { reportError } from './client-errors.js';
+import { $, csrfToken } from './dom.js';
 import { t } from './i18n-client.js';
 import { sample } from './quality.js';
 
-const $ = (id) => document.getElementById(id);
 // A peak above this (0..1) means the microphone hears something: a voice at arm's length
 // peaks well above it, the hiss of a silent microphone stays well below.
 const MIC_HEARD = 0.03;
@@ -124,17 +125,22 @@ export class PreCall {
     // rules): then ask for a tap, and wake the meter with the first one.
     if (ctx.state === 'suspended') {
       setResult('mic-result', 'warn', t('mic_tap'));
-      const wake = () => ctx.resume().catch(() => {});
+      const wake = () => ctx.resume().catch(reportError);
       document.addEventListener('pointerdown', wake, { once: true });
       document.addEventListener('keydown', wake, { once: true });
     }
   }
 
   playSound() {
-    const audio = new Audio(this.chime);
-    audio.play().catch(() => {});
     $('speaker-question-text').textContent = t('speaker_question');
     $('speaker-question').hidden = false;
+    new Audio(this.chime).play().catch((err) => {
+      // The sound could not play at all (no output device, a format the browser lacks): the
+      // same advice as for a sound not heard, without waiting for the answer.
+      $('speaker-question').hidden = true;
+      setResult('speaker-result', 'warn', t('speaker_bad'));
+      if (err.name !== 'NotAllowedError') reportError(err);
+    });
   }
 
   heard(yes) {
@@ -251,18 +257,13 @@ export class PreCall {
   stop({ keepStream = false } = {}) {
     this.generation += 1;
     clearInterval(this.meterTimer);
-    if (this.audioCtx) this.audioCtx.close().catch(() => {});
+    if (this.audioCtx) this.audioCtx.close().catch(reportError);
     this.audioCtx = null;
     for (const pc of this.echoPcs) pc.close();
     this.echoPcs.clear();
     if (!keepStream && this.stream) this.stream.getTracks().forEach((tr) => tr.stop());
     if (!keepStream) this.stream = null;
   }
-}
-
-export function csrfToken() {
-  const meta = document.querySelector('meta[name="csrf-token"]');
-  return meta ? meta.content : '';
 }
 
 function gathered(pc, ms) {

@@ -1,6 +1,8 @@
 // The signalling WebSocket (docs/protocol.md): one function per client message, reconnection
 // with the protocol's backoff, and a tiny event emitter for server messages by type.
 
+import { reportError } from './client-errors.js';
+
 export const PROTOCOL_VERSION = 1;
 const BACKOFF_MS = [500, 1000, 2000];
 const STEADY_MS = 3000;
@@ -45,7 +47,12 @@ export class SignalClient {
     };
     ws.onmessage = (event) => {
       let msg;
-      try { msg = JSON.parse(event.data); } catch { return; }
+      try {
+        msg = JSON.parse(event.data);
+      } catch (err) {
+        reportError(err);   // the server sent something that is not the protocol's JSON
+        return;
+      }
       if (msg.type === 'welcome') { this.attempt = 0; this.fatal = null; }
       if (msg.type === 'error' && msg.fatal) this.fatal = msg;
       this.emit(msg.type, msg);
