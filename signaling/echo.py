@@ -26,6 +26,7 @@ from av.frame import Frame
 from av.packet import Packet
 
 from server import errors, openapi
+from server.background import Background
 from server.config import Config
 from server.errors import ApiError, ErrorKind
 from server.keys import CONFIG
@@ -88,6 +89,8 @@ class EchoPeers:
     def __init__(self, limits: EchoLimits | None = None) -> None:
         self.limits = limits or EchoLimits()
         self.peers: dict[str, EchoPeer] = {}
+        # The timed closes: kept until done, a failure logged.
+        self.tasks = Background("echo")
 
     def refusal(self, who: Caller) -> ErrorKind | None:
         """Why ``who`` may not take another peer now, or None. The caller's own limits come
@@ -176,10 +179,10 @@ async def offer_view(request: web.Request) -> web.Response:
         raise ApiError(errors.BAD_REQUEST) from None
     loop = asyncio.get_running_loop()
     peer.timers = [
-        loop.call_later(echo.limits.ice_timeout_s,
-                        lambda: asyncio.ensure_future(_close_unless_connected(echo, peer_id))),
-        loop.call_later(echo.limits.lifetime_s,
-                        lambda: asyncio.ensure_future(_close(echo, peer_id)))]
+        loop.call_later(echo.limits.ice_timeout_s, lambda: echo.tasks.spawn(
+            _close_unless_connected(echo, peer_id), "closing an unconnected echo peer")),
+        loop.call_later(echo.limits.lifetime_s, lambda: echo.tasks.spawn(
+            _close(echo, peer_id), "closing an echo peer at the end of its life"))]
     return web.json_response({"id": peer_id, "sdp": pc.localDescription.sdp, "type": "answer"})
 
 
@@ -258,3 +261,4 @@ async def close_all(app: web.Application) -> None:
     echo = app[PEERS]
     for peer_id in list(echo.peers):
         await _close(echo, peer_id)
+    await echo.tasks.close()

@@ -216,3 +216,14 @@ def test_no_subclass_overrides_a_private_method_of_aiohttp_or_asyncpg(package: s
                            and any(attr in vars(b) for b in cls.__mro__[1:]
                                    if b.__module__.split(".")[0] in LIBRARIES)]
     assert overridden == []
+
+
+def test_only_server_db_retries_deadlocks_and_serialization_failures() -> None:
+    """One write-transaction helper (server.db.with_retry) for every package: no other module
+    catches these errors to run its own retry."""
+    names = ("DeadlockDetectedError", "SerializationError", "40001", "40P01")
+    elsewhere = [f"{path.relative_to(ROOT)}: {name}"
+                 for module, path in module_files(PACKAGES).items() if module != "server.db"
+                 for name in names if name in path.read_text()]
+    assert elsewhere == []
+    assert "SerializationError" in (ROOT / "server" / "db.py").read_text()

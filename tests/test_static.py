@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import os
 import re
@@ -16,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from server import app as app_module
 from server.app import STATIC_DIR, create_app
 from server.config import Config
-from server.static import accepts_gzip, version_of
+from server.static import StaticCopy, VersionedStatic, accepts_gzip, version_of
 from server.static_modules import rewrite_imports
 from tests.test_http import assert_security_headers
 
@@ -291,3 +292,24 @@ def test_the_call_page_preloads_every_module_it_imports() -> None:
 def test_a_missing_module_gets_an_unversioned_url(client: Client) -> None:
     assert _url(client, "js/no-such-module.js") == "/static/js/no-such-module.js"
     assert _url(client, "css/no-such.css") == "/static/css/no-such.css"
+
+
+def test_the_served_copy_is_built_outside_the_repository_with_gzip_siblings(
+        client: Client) -> None:
+    resource = client.app.router["static"]
+    assert isinstance(resource, VersionedStatic)
+    copy = resource.files.directory
+    assert copy != STATIC_DIR and STATIC_DIR not in copy.parents
+    served, packed = copy / "js" / "call.js", copy / "js" / "call.js.gz"
+    assert gzip.decompress(packed.read_bytes()) == served.read_bytes()
+    assert not (copy / "sounds" / "chime.wav.gz").exists()  # only text assets
+    assert not list(STATIC_DIR.rglob("*.gz")), "nothing is generated in the repository"
+
+
+def test_the_copy_is_removed_with_its_owner() -> None:
+    files = StaticCopy(STATIC_DIR)
+    directory = files.directory
+    assert (directory / "css" / "casa.css").is_file()
+    del files
+    gc.collect()
+    assert not directory.exists()
