@@ -1,8 +1,8 @@
 """What signalling reads and writes of consultations, behind one small interface.
 
 The consultation core owns consultations (``server.consultations.store``); the engine's parts
-are given a ``Directory`` (``CoreDirectory``, the store itself) rather than calling the store
-from everywhere, so the database work of signalling is listed here."""
+are given a ``Directory`` (``CoreDirectory``, which calls the store and nothing else), so what
+signalling asks of consultations is listed in one place."""
 
 from __future__ import annotations
 

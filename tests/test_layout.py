@@ -109,3 +109,19 @@ def test_the_status_sets_mean_what_their_names_say() -> None:
     for s in status.CLOSED_TO_JOINING:
         assert status.TRANSITIONS[s] == frozenset()
     assert set(languages.UI_LANGUAGES) < set(languages.SPOKEN_LANGUAGES)
+
+
+def test_the_precall_endpoints_have_one_owner() -> None:
+    """``/api/v1/precall/*`` is signalling's alone; the call pages do not import signalling."""
+    graph = _modules()
+    calls = {name: path for name, path in graph.items() if name.startswith("server.calls")}
+    assert calls and all(not any(m.startswith("signaling") for m in _imports(p, set(graph)))
+                         for p in calls.values())
+    owners: dict[str, set[str]] = {}
+    for name, path in graph.items():
+        text = path.read_text()
+        for route in re.findall(r'router\.add_\w+\(\s*"(/api/v1/precall/[^"]*)"', text):
+            owners.setdefault(route, set()).add(name.split(".")[0])
+    assert set(owners) == {"/api/v1/precall/offer", "/api/v1/precall/{id}/report",
+                           "/api/v1/precall/ice-servers"}
+    assert set().union(*owners.values()) == {"signaling"}

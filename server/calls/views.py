@@ -19,7 +19,7 @@ from babel.dates import format_date
 
 from server import centres, errors, patients, staff
 from server.calls.strings import client_strings
-from server.consultations import credentials, status, store
+from server.consultations import care, credentials, status, store
 from server.consultations.store import Consultation
 from server.keys import LANG, POOL, STAFF
 from server.pages import current_staff, render, require_staff, translator
@@ -38,7 +38,8 @@ ROOM_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def _attends(user: Staff | None, c: Consultation) -> bool:
-    return user is not None and (user.id in c.clinician_ids or user.id == c.nurse_id)
+    """The signed-in staff member is on the consultation (the core's rule, as signalling's)."""
+    return user is not None and user.id in care.staff_on(c)
 
 
 def _when(request: web.Request, instant: datetime) -> dict[str, str]:

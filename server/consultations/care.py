@@ -44,10 +44,10 @@ DESK_ROLES = frozenset({Role.COORDINATOR, Role.NURSE})
 
 
 def staff_on_sql(staff: str, booking: str) -> str:
-    """Whether ``staff`` is on the staff side of ``booking`` (both SQL expressions; the booking
-    by its id, ``b.id``, never by a column it does not have): its clinician, its nurse or a
-    participant added to its consultation, whatever its status. ``staff_on`` in Python.
-    Aliases ``on_*``."""
+    """Whether ``staff`` is on the staff side of ``booking`` (both SQL expressions, the booking
+    by its id): its clinician, its nurse or a participant added to its consultation, whatever
+    its status. ``staff_on`` is the same for a consultation already loaded. Its table aliases
+    start with ``on_``, so the fragment nests in any query."""
     return f"""(EXISTS (
   SELECT 1 FROM bookings on_b
   WHERE on_b.id = {booking}

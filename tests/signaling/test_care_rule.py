@@ -14,6 +14,7 @@ from records import access as records_access
 from records import keyring
 from server.bookings import access as bookings_access
 from server.bookings import views as bookings_views
+from server.calls import views as call_views
 from server.consultations import care, store
 from server.staff import Role
 from signaling import actions, auth
@@ -87,6 +88,8 @@ def test_the_rule_is_the_same_sql_and_the_same_functions_everywhere():
     # Signalling lets into a room those on the consultation, invites by the core's rule.
     assert vars(auth)["staff_on"] is care.staff_on is vars(actions)["staff_on"]
     assert "care.may_be_added(" in inspect.getsource(actions.Actions.invite)
+    # The call page shows names to the staff on the consultation, by the same rule.
+    assert "care.staff_on(" in inspect.getsource(call_views)
     # Nobody outside the core spells the rule's tables out.
     root = Path(__file__).resolve().parents[2]
     for package in ("server", "signaling", "records", "web"):
