@@ -26,7 +26,6 @@ from server.bookings.errors import (
     CLASH_KINDS,
     PATIENT_NOT_FOUND,
 )
-from server.bookings.keys import CONTEXTS
 from server.bookings.timeutil import day_bounds
 from server.keys import CONFIG, POOL
 from server.pages import translator
@@ -37,18 +36,7 @@ STATUS_ACTIONS = frozenset({"checked-in", "arrived", "noshow", "fulfilled", "ent
 
 
 def _ctx(request: web.Request) -> workflow.Context:
-    """The workflow context for this request's origin, made once per origin (a storm would
-    otherwise build 500 identical ones)."""
-    origin = workflow.origin_of(request)
-    cache = request.app.get(CONTEXTS)
-    if cache is None:
-        return workflow.context(request.app, origin)
-    ctx: workflow.Context | None = cache.get(origin)
-    if ctx is None:
-        if len(cache) >= 16:
-            cache.clear()  # the Host header is the client's to choose: keep this bounded
-        ctx = cache[origin] = workflow.context(request.app, origin)
-    return ctx
+    return workflow.context(request.app, workflow.origin_of(request))
 
 
 def booking_error(request: web.Request, exc: bookings.BookingError) -> errors.ApiError:

@@ -8,14 +8,6 @@ from server.bookings import api_bookings as ab
 from server.bookings import api_catalogue as ac
 from server.bookings import calendar_feed, join, openapi, outbox, pages
 from server.bookings.errors import N_
-from server.bookings.keys import (
-    CENTRE_FLIGHTS,
-    CENTRE_IDS,
-    CONTEXTS,
-    SLOT_FLIGHTS,
-    TOKEN_FLIGHTS,
-)
-from server.bookings.singleflight import Flights
 from server.home import add_home_link
 from server.staff import Role
 
@@ -23,11 +15,6 @@ API = "/api/v1"
 
 
 def setup(app: web.Application) -> None:
-    app[CENTRE_IDS] = set()
-    app[CONTEXTS] = {}
-    app[CENTRE_FLIGHTS] = Flights()
-    app[TOKEN_FLIGHTS] = Flights()
-    app[SLOT_FLIGHTS] = Flights()
     r = app.router
     r.add_get(f"{API}/openapi.json", openapi.serve, name="bookings_openapi")
     r.add_get(f"{API}/centres", ac.list_centres, name="listCentres")
