@@ -21,10 +21,10 @@ async def signed_in(api: Api, make_staff: Any, role: Role) -> Any:
 
 async def test_coordinator_calendar_day_and_week_by_clinician_and_kiosk(api: Api, make_staff):
     await signed_in(api, make_staff, Role.COORDINATOR)
-    await api.post("/api/v1/bookings", api.booking_body(future(hh=10)))
-    await api.post("/api/v1/bookings", api.booking_body(
+    assert (await api.post("/api/v1/bookings", api.booking_body(future(hh=10)))).status == 201
+    assert (await api.post("/api/v1/bookings", api.booking_body(
         future(hh=11), mode="kiosk_video", kiosk_id=api.world.kiosk,
-        patient_id=api.world.patient2))
+        patient_id=api.world.patient2))).status == 201
     day = future().date().isoformat()
     for query in (f"day={day}", f"day={day}&view=week", f"day={day}&by=kiosk",
                   f"day={day}&view=week&by=kiosk", "day=garbage", "centre=atlantis"):
@@ -114,7 +114,7 @@ async def test_clinician_today_and_booking_actions(api: Api, make_staff):
 
 async def test_patient_page_and_search(api: Api, make_staff):
     await signed_in(api, make_staff, Role.COORDINATOR)
-    await api.post("/api/v1/bookings", api.booking_body(future()))
+    assert (await api.post("/api/v1/bookings", api.booking_body(future()))).status == 201
     page = await api.client.get(f"/bookings/patients/{api.world.patient}")
     assert page.status == 200
     assert "Maria" in await page.text()
