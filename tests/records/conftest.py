@@ -156,19 +156,14 @@ async def set_status_as(conn: asyncpg.Connection, booking_id: int, status: str,
 
 
 async def add_participant(conn: asyncpg.Connection, booking_id: int, staff_id: int) -> int:
-    """Give the booking a consultation (if it has none) and add ``staff_id`` to it, as an
-    invitation during the call does; the consultation id."""
-    consultation_id: int | None = await conn.fetchval(
-        "SELECT id FROM consultations WHERE booking_id = $1", booking_id)
-    if consultation_id is None:
-        consultation_id = await conn.fetchval(
-            "INSERT INTO consultations (booking_id, room_id, join_opens_at, join_closes_at)"
-            " VALUES ($1, $2, now() - interval '1 day', now() + interval '1 day') RETURNING id",
-            booking_id, f"room-for-booking-{booking_id:08d}")
-    await conn.execute("INSERT INTO consultation_participants (consultation_id, staff_id)"
-                       " VALUES ($1, $2) ON CONFLICT DO NOTHING", consultation_id, staff_id)
-    assert consultation_id is not None
-    return consultation_id
+    """Add ``staff_id`` to the video booking's consultation, as an invitation during the call
+    does; the consultation id."""
+    from server.bookings import consultations
+
+    c = await consultations.get_by_booking(conn, booking_id)
+    assert c is not None, "only a video booking has a consultation"
+    await consultations.add_participant(conn, c.id, staff_id)
+    return c.id
 
 
 @pytest.fixture
