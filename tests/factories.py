@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 
 import asyncpg
@@ -137,9 +137,14 @@ class Factories:
             assert c is not None, "only a video booking has a consultation"
             return await credentials.issue_link(conn, c)
 
-
-def now_plus(delta: timedelta) -> datetime:
-    return datetime.now(UTC) + delta
+    async def code(self, booking_id: int) -> str:
+        """A fresh six-digit code for the booking's consultation, as ``workflow.invite``
+        issues it (with the date of birth, the kiosk's and the phone's way in)."""
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            c = await consultations.get_by_booking(conn, booking_id)
+            assert c is not None, "only a video booking has a consultation"
+            return await credentials.issue_code(conn, self.secret_key, c)
 
 
 @pytest.fixture
