@@ -39,6 +39,9 @@ MAX_QUEUE_FRAMES = 1000
 # One write waiting for the peer to read: a phone on a poor uplink takes a second or two; ten
 # without reading a byte is a dead uplink.
 WRITE_DEADLINE_S = 10.0
+# A real client sends hello at once; an idle unauthenticated socket only costs us memory.
+# The engine holds the value in use (``Engine.hello_timeout_s``), so tests can set it.
+HELLO_TIMEOUT_S = 2.0
 # WebSocket pings: every PING_INTERVAL_S each socket is pinged, and one that has not answered
 # PONG_WAIT_S after is dead (one loop for all sockets, ``Watch``, instead of a timer each).
 PING_INTERVAL_S = 10.0

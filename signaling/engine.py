@@ -52,9 +52,12 @@ class Engine:
                  connect: Callable[[], Awaitable[asyncpg.Connection]], config: Config,
                  registry: CollectorRegistry, directory: Directory, notice_text: NoticeText,
                  grace_s: float = presence.GRACE_S,
-                 write_deadline_s: float = conn_module.WRITE_DEADLINE_S) -> None:
+                 write_deadline_s: float = conn_module.WRITE_DEADLINE_S,
+                 hello_timeout_s: float = conn_module.HELLO_TIMEOUT_S) -> None:
         self.pool = pool
         self.write_deadline_s = write_deadline_s
+        # How long a new socket has to say hello; read for each socket, so a test may set it.
+        self.hello_timeout_s = hello_timeout_s
         self.background = Background("signaling")
         self.outbox = Outbox()
         self.metrics = SignalMetrics(registry)

@@ -20,7 +20,7 @@ def _error(code: str, message: str, close_code: int = 0, status: int = 400) -> E
     return errors.define(code, status, message, close_code=close_code)
 
 
-# First message was not hello, or none within HELLO_TIMEOUT_S.
+# First message was not hello, or none within Engine.hello_timeout_s.
 HELLO_REQUIRED = _error("hello_required", "Send hello first.", 4002)
 UNSUPPORTED_VERSION = _error("unsupported_version", "Protocol version not supported.", 4002)
 # No valid staff session or patient/guest credential.

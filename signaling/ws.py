@@ -34,8 +34,6 @@ log = logging.getLogger("casa.signaling.ws")
 
 # An SDP is ~10 KiB; a frame this large is abuse, not signalling.
 MAX_MESSAGE_BYTES = 64 * 1024
-# A real client sends hello at once; an idle unauthenticated socket only costs us memory.
-HELLO_TIMEOUT_S = 2.0
 # Sustained frames per second and burst per socket, whatever their type: an offer, an answer
 # and a trickle of 50 candidates fit in the burst; 200/s leaves room for a busy call, not for a
 # flood. A larger burst lets every reconnecting flooder stall the loop for longer
@@ -72,8 +70,9 @@ async def ws_view(request: web.Request) -> web.StreamResponse:
     address = client_ip(request)
     if not hub.pending.enter(address):
         hub.metrics.unauthenticated_refused.inc()
+        retry = str(math.ceil(engine.hello_timeout_s))
         raise web.HTTPTooManyRequests(text="too many sockets without hello",
-                                      headers={"Retry-After": str(math.ceil(HELLO_TIMEOUT_S))})
+                                      headers={"Retry-After": retry})
     pending = True
 
     def said_hello() -> None:
@@ -133,7 +132,7 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
 async def _hello(request: web.Request, engine: Engine, conn: Socket) -> bool:
     hub = engine.hub
     try:
-        msg = await asyncio.wait_for(_receive(hub, conn), HELLO_TIMEOUT_S)
+        msg = await asyncio.wait_for(_receive(hub, conn), engine.hello_timeout_s)
     except TimeoutError:
         _fail(hub, conn, errors.HELLO_REQUIRED)
         return False

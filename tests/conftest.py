@@ -21,6 +21,9 @@ from server.config import Config
 from server.staff import Role
 from tests.pg import TestDatabases, serving_url
 
+# tests.factories: staff, patients and bookings made through the real workflow.
+pytest_plugins = ("tests.factories",)
+
 PASSWORD = "correct horse battery staple"
 SECRET_KEY = "test-secret-key-" + "x" * 40
 

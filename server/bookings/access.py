@@ -20,7 +20,6 @@ from records import audit
 from server import errors, patients, staff_quota
 from server.bookings import tokens
 from server.bookings.errors import BAD_TOKEN
-from server.bookings.keys import TOKEN_FLIGHTS
 from server.consultations import care
 from server.consultations.care import DESK_ROLES
 from server.keys import ACTOR_STAFF_ID, POOL, STAFF
@@ -38,17 +37,7 @@ async def authenticate(request: web.Request) -> Staff:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         token = header[7:].strip()
-        pool = request.app[POOL]
-        flights = request.app.get(TOKEN_FLIGHTS)
-        if flights is None:
-            found = await tokens.staff_for_token(pool, token)
-        else:
-            # Requests arriving while the same token is being looked up share that lookup
-            # (a storm of one client's requests asks PostgreSQL once, not 500 times). Nothing
-            # is cached: a request arriving after it ends looks the token up again, so a
-            # revocation counts from the next lookup, not after some expiry.
-            found, _led = await flights.run(
-                tokens.hash_token(token), lambda: tokens.staff_for_token(pool, token))
+        found = await tokens.staff_for_token(request.app[POOL], token)
         if found is None:
             raise errors.ApiError(BAD_TOKEN, headers={"WWW-Authenticate": "Bearer"})
         request[ACTOR_STAFF_ID] = found.id  # for the request log and refusal audit

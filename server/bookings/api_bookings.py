@@ -25,7 +25,6 @@ from server.bookings.errors import (
     PATIENT_NOT_FOUND,
     booking_error,
 )
-from server.bookings.keys import CONTEXTS
 from server.consultations import store
 from server.consultations.care import DESK_ROLES
 from server.keys import CONFIG, POOL
@@ -37,18 +36,7 @@ STATUS_ACTIONS = frozenset(get_args(schemas.StatusAction))
 
 
 def _ctx(request: web.Request) -> workflow.Context:
-    """The workflow context for this request's origin, made once per origin (a storm would
-    otherwise build 500 identical ones)."""
-    origin = workflow.origin_of(request)
-    cache = request.app.get(CONTEXTS)
-    if cache is None:
-        return workflow.context(request.app, origin)
-    ctx: workflow.Context | None = cache.get(origin)
-    if ctx is None:
-        if len(cache) >= 16:
-            cache.clear()  # the Host header is the client's to choose: keep this bounded
-        ctx = cache[origin] = workflow.context(request.app, origin)
-    return ctx
+    return workflow.context(request.app, workflow.origin_of(request))
 
 
 def _instants(starts: datetime, ends: datetime | None) -> None:

@@ -12,7 +12,6 @@ from server.bookings import bookings, jsonio, schemas, slots
 from server.bookings.access import api, caller, can_see, may_see_patient
 from server.bookings.access import search_patients as search_patients_in_scope
 from server.bookings.errors import CENTRE_NOT_FOUND, DUPLICATE_PATIENT, PATIENT_NOT_FOUND
-from server.bookings.keys import CENTRE_FLIGHTS, CENTRE_IDS
 from server.keys import POOL
 from server.pages import translator
 
@@ -21,6 +20,7 @@ SERVICES = """
 SELECT code, name, default_minutes, roles::text[] AS roles, modes, sensitive FROM services
 ORDER BY sort_order, code
 """
+CENTRE_EXISTS = "SELECT EXISTS (SELECT 1 FROM centres WHERE id = $1)"
 # Patient search returns at most this many: it is for picking, not for listing the register.
 SEARCH_LIMIT = 20
 
@@ -144,14 +144,5 @@ async def get_patient(request: web.Request) -> web.Response:
 
 
 async def require_centre(request: web.Request, centre_id: str) -> None:
-    known: set[str] = request.app[CENTRE_IDS]
-    if centre_id not in known:
-        # Unknown to the cache: read again once (a centre may have been added since). Requests
-        # that miss together share one read: the first storm after a start would otherwise
-        # send one query per request.
-        pool = request.app[POOL]
-        found, _led = await request.app[CENTRE_FLIGHTS].run(
-            "centres", lambda: centres.list_all(pool))
-        known.update(c.id for c in found)
-        if centre_id not in known:
-            raise errors.ApiError(CENTRE_NOT_FOUND)
+    if not await request.app[POOL].fetchval(CENTRE_EXISTS, centre_id):
+        raise errors.ApiError(CENTRE_NOT_FOUND)

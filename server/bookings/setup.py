@@ -8,14 +8,6 @@ from server import openapi
 from server.bookings import api_bookings as ab
 from server.bookings import api_catalogue as ac
 from server.bookings import calendar_feed, join, outbox, pages, schemas
-from server.bookings.keys import (
-    CENTRE_FLIGHTS,
-    CENTRE_IDS,
-    CONTEXTS,
-    SLOT_FLIGHTS,
-    TOKEN_FLIGHTS,
-)
-from server.bookings.singleflight import Flights
 from server.errors import N_
 from server.home import add_home_link
 from server.staff import Role
@@ -60,11 +52,6 @@ API_ROUTES: list[tuple[openapi.Operation, openapi.Handler]] = [
 
 
 def setup(app: web.Application) -> None:
-    app[CENTRE_IDS] = set()
-    app[CONTEXTS] = {}
-    app[CENTRE_FLIGHTS] = Flights()
-    app[TOKEN_FLIGHTS] = Flights()
-    app[SLOT_FLIGHTS] = Flights()
     r = app.router
     for op, handler in API_ROUTES:
         openapi.route(app, op, handler)

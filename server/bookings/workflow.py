@@ -7,8 +7,6 @@ layer costs on top.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,14 +15,10 @@ from aiohttp import web
 
 from server.bookings import bookings, invitations, outbox
 from server.bookings.bookings import Booking, JoinWindow, NewBooking
-from server.bookings.keys import SLOT_FLIGHTS, SlotKey
 from server.consultations import credentials, status, store
 from server.keys import CONFIG, POOL
 from server.pages import catalogues
 from web.i18n import Catalogues
-
-log = logging.getLogger("casa.bookings")
-
 
 # A booking starting more than this before now is in the past. The margin lets a slot picked
 # on the form just before it starts still be booked a moment later; time grants no access to
@@ -158,44 +152,12 @@ def _wake(ctx: Context) -> None:
 
 async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
                send_invitations: bool = True, past: PastReason | None = None) -> Booking:
-    """Create a booking with its consultation, credentials and invitations.
-
-    Attempts at the same clinician, start, end and service that arrive while one of them is
-    being decided wait for it (``singleflight``): if it booked the slot, or found the clinician
-    busy, they are refused with the same clash without asking the database; otherwise (its
-    patient was busy, its input was wrong) each tries for itself. The exclusion constraints
-    still decide every booking that is written. A start in the past is refused without a
+    """Create a booking with its consultation, credentials and invitations. The exclusion
+    constraints decide every booking that is written: of attempts at one slot, one wins and
+    the others are refused with the clash. A start in the past is refused without a
     coordinator's ``past`` reason."""
     _refuse_past(nb.starts_at, past)
-    flights = ctx.app.get(SLOT_FLIGHTS) if ctx.app is not None else None
-    if flights is None or nb.starts_at.tzinfo is None or (
-            nb.ends_at is not None and nb.ends_at.tzinfo is None):
-        return await _book(ctx, nb, created_by, send_invitations, past)
 
-    async def attempt() -> Booking | bookings.BookingError:
-        try:
-            return await _book(ctx, nb, created_by, send_invitations, past)
-        except bookings.BookingError as exc:
-            return exc
-
-    key: SlotKey = (nb.clinician_id, nb.starts_at.astimezone(UTC),
-                    nb.ends_at.astimezone(UTC) if nb.ends_at else None, nb.service_code)
-    outcome, led = await flights.run(key, attempt)
-    if not led:
-        # Same clinician, same [start, end): the leader's booking, or the booking that made
-        # the leader's clinician busy, overlaps this attempt exactly as it did the leader's.
-        if isinstance(outcome, Booking):
-            raise bookings.Clash("clinician", outcome.id)
-        if isinstance(outcome, bookings.Clash) and outcome.what == "clinician":
-            raise bookings.Clash("clinician", outcome.other_booking_id)
-        return await _book(ctx, nb, created_by, send_invitations, past)
-    if isinstance(outcome, bookings.BookingError):
-        raise outcome
-    return outcome
-
-
-async def _book(ctx: Context, nb: NewBooking, created_by: int | None,
-                send_invitations: bool, past: PastReason | None) -> Booking:
     async def work(conn: asyncpg.Connection) -> Booking:
         b, consultation = await bookings.create_with_consultation(
             conn, nb, created_by=created_by, window=ctx.window, checked=checked)
@@ -208,35 +170,13 @@ async def _book(ctx: Context, nb: NewBooking, created_by: int | None,
             await _queue_invitations(conn, ctx, b, token, code)
         return b
 
-    # One connection for the check and the transaction: each pool release costs asyncpg a
-    # reset round trip. The check runs outside the transaction: a refused attempt costs one
-    # query and never queues for the locks.
-    conn = await ctx.pool.acquire()
-    try:
+    # The check runs outside the transaction: a refused attempt costs one query and never
+    # queues for the locks.
+    async with ctx.pool.acquire() as conn:
         checked = await bookings.check(conn, nb)
         b = await bookings.with_retry_on(conn, work)
-    finally:
-        # The release (asyncpg's reset round trip) happens in the background: attempts
-        # waiting for this one's outcome (singleflight) need not wait for it too.
-        _release_later(ctx.pool, conn)
     _wake(ctx)
     return b
-
-
-_releasing: set[asyncio.Task[None]] = set()
-
-
-def _release_later(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-    task = asyncio.get_running_loop().create_task(pool.release(conn))
-    _releasing.add(task)  # referenced until done, so it is not collected half-way
-    task.add_done_callback(_released)
-
-
-def _released(task: asyncio.Task[None]) -> None:
-    _releasing.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        # asyncpg has closed that connection already; the pool makes a new one when needed.
-        log.warning("connection release failed", extra={"error": type(task.exception()).__name__})
 
 
 async def reschedule(ctx: Context, booking_id: int, starts_at: datetime,

@@ -15,6 +15,7 @@ from server import staff as staff_store
 from server.bookings import bookings
 from server.staff import Role
 from server.timeutil import ROME
+from tests.factories import Factories
 
 WINDOW = bookings.JoinWindow(timedelta(minutes=15), timedelta(minutes=30))
 _n = itertools.count()
@@ -33,19 +34,18 @@ class World:
     kiosk: int
     kiosk2: int
 
+    factories: Factories
+
     async def book(self, starts_at: datetime, *, service: str = "gp_visit",
                    mode: str = "home_video", clinician: int | None = None,
                    patient: int | None = None, kiosk: int | None = None,
                    minutes: int | None = None, centre: str = "san-siro",
                    nurse: int | None = None) -> bookings.Booking:
-        nb = bookings.NewBooking(
-            centre_id=centre, service_code=service, mode=mode, patient_id=patient or self.patient,
-            clinician_id=clinician or self.gp, starts_at=starts_at,
-            ends_at=starts_at + timedelta(minutes=minutes) if minutes else None,
-            kiosk_id=kiosk, nurse_id=nurse)
-        async with self.conn.transaction():
-            return await bookings.create(self.conn, nb, created_by=self.coordinator,
-                                         window=WINDOW)
+        """A booking by the coordinator, through the workflow (``tests.factories``)."""
+        return await self.factories.booking(
+            patient or self.patient, clinician or self.gp, starts_at, service=service,
+            mode=mode, minutes=minutes, centre=centre, kiosk_id=kiosk, nurse_id=nurse,
+            created_by=self.coordinator, window=WINDOW)
 
 
 async def add_staff(conn: asyncpg.Connection, role: Role, where: tuple[str, ...],
@@ -74,7 +74,7 @@ async def add_kiosk(conn: asyncpg.Connection, centre: str = "san-siro", name: st
 
 
 @pytest.fixture
-async def world(conn: asyncpg.Connection, password_hash: str) -> World:
+async def world(conn: asyncpg.Connection, password_hash: str, factories: Factories) -> World:
     await centres.sync(conn, centres.load_data())
     both = ("san-siro", "gratosoglio")
     return World(
@@ -88,6 +88,7 @@ async def world(conn: asyncpg.Connection, password_hash: str) -> World:
         patient2=await add_patient(conn, "Fatima", date(1985, 7, 9), "ar"),
         kiosk=await add_kiosk(conn),
         kiosk2=await add_kiosk(conn),
+        factories=factories,
     )
 
 

@@ -133,7 +133,7 @@ async def test_clash_is_a_409_that_names_what_clashes(api: Api):
 
 
 async def test_italian_clash_message(api: Api):
-    await api.post("/api/v1/bookings", api.booking_body(future(hh=10)))
+    assert (await api.post("/api/v1/bookings", api.booking_body(future(hh=10)))).status == 201
     resp = await api.client.post(
         "/api/v1/bookings", json=api.booking_body(future(hh=10), patient_id=api.world.patient2),
         headers={**api.coordinator, "Accept-Language": "it"})

@@ -91,8 +91,10 @@ async def test_forbidden_status_changes_refused_by_python_and_database(world: Wo
         with pytest.raises(bookings.BadTransition):
             async with world.conn.transaction():
                 await bookings.set_status(world.conn, b.id, new)
-        with pytest.raises(asyncpg.CheckViolationError):
+        with pytest.raises(asyncpg.CheckViolationError) as refused:
             await world.conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", b.id, new)
+        # The transition trigger refused it, not some other check on the row.
+        assert refused.value.constraint_name == "bookings_status_transition", (old, new)
 
 
 async def test_python_and_database_agree_on_transitions(world: World):
@@ -129,9 +131,10 @@ async def test_arrived_booking_cannot_be_rescheduled(world: World):
     with pytest.raises(bookings.BadTransition):
         async with world.conn.transaction():
             await bookings.reschedule(world.conn, b.id, future(hh=15), None, window=WINDOW)
-    with pytest.raises(asyncpg.CheckViolationError):
+    with pytest.raises(asyncpg.CheckViolationError) as refused:
         await world.conn.execute("UPDATE bookings SET during = tstzrange($2, $3) WHERE id = $1",
                                  b.id, future(hh=15), future(hh=16))
+    assert refused.value.constraint_name == "bookings_reschedule_status"
 
 
 INVALID: list[tuple[dict[str, Any], str]] = [

@@ -21,13 +21,14 @@ from records.access import Category
 from records.crypto import Envelope
 from records.service import Records
 from server import staff as staff_store
-from server.bookings import bookings, tokens
+from server.bookings import tokens
 from server.bookings.access import CF_SEARCHES_PER_WINDOW
 from server.config import Config
 from server.consultations import store
 from server.staff import Role
-from tests.bookings.conftest import WINDOW, Api, add_patient
+from tests.bookings.conftest import Api, add_patient
 from tests.conftest import csrf_token, login, post_refused
+from tests.factories import Factories
 
 CF = "KVLLNO61B43Z138X"
 NOTE = {"text": "pressione alta, controllo", "summary": "Torni tra un mese."}
@@ -340,16 +341,13 @@ async def test_request_log_lines_carry_the_staff_id_and_never_the_name(
 
 
 async def test_an_invitation_into_a_consultation_the_patient_never_joined_opens_nothing(
-        api: Api, make_staff: Any, stranger: dict[str, Any]):
+        api: Api, make_staff: Any, stranger: dict[str, Any], factories: Factories):
     x = await curious(api, make_staff)
     friend = await make_staff(Role.GP, ("mazzini",))
     pid = stranger["patient"]
     # Her colleague books the stranger and invites her into the consultation.
-    async with api.world.conn.transaction():
-        b = await bookings.create(api.world.conn, bookings.NewBooking(
-            centre_id="mazzini", service_code="gp_visit", mode="home_video", patient_id=pid,
-            clinician_id=friend.id, starts_at=datetime.now(UTC) + timedelta(minutes=10)),
-            created_by=friend.id, window=WINDOW)
+    b = await factories.booking(pid, friend.id, datetime.now(UTC) + timedelta(minutes=10),
+                                centre="mazzini", created_by=friend.id)
     c = await store.get_by_booking(api.world.conn, b.id)
     assert c is not None
     await store.add_participant(api.world.conn, c.id, x["staff"].id)

@@ -86,7 +86,7 @@ async def test_patient_without_contacts_gets_nothing_queued(api: Api):
 async def test_cancellation_tells_the_patient_discreetly(api: Api):
     b = await (await api.post("/api/v1/bookings", api.booking_body(
         future(), service_code="violence_support", clinician_id=api.world.psychologist))).json()
-    await api.post(f"/api/v1/bookings/{b['id']}/cancel", {})
+    assert (await api.post(f"/api/v1/bookings/{b['id']}/cancel", {})).status == 200
     last = (await messages(api, b["id"]))[-1]
     assert "annullato" in last["body"] and not GIVEAWAYS.search(last["body"])
     assert "METHOD:CANCEL" in last["ics"]
@@ -126,7 +126,7 @@ async def test_failed_send_is_retried_never_lost_and_then_blanked(api: Api):
 
 
 async def test_smtp_failure_is_recorded_for_retry(api: Api):
-    await api.post("/api/v1/bookings", api.booking_body(future()))
+    assert (await api.post("/api/v1/bookings", api.booking_body(future()))).status == 201
     pool = api.client.app[POOL]
     smtp = outbox.SmtpSender("smtp://user:pw@127.0.0.1:9?from=casa@example.org")
     assert await outbox.send_due(pool, {"email": smtp}) == (0, 1)
@@ -140,8 +140,9 @@ async def test_smtp_failure_is_recorded_for_retry(api: Api):
 async def test_calendar_feed_is_secret_and_discreet(api: Api):
     from server.bookings import calendar_feed
 
-    await api.post("/api/v1/bookings", api.booking_body(
+    assert (await api.post("/api/v1/bookings", api.booking_body(
         future(), service_code="psych_session", clinician_id=api.world.psychologist))
+            ).status == 201
     token = await calendar_feed.new_feed(api.world.conn, api.world.psychologist)
     resp = await api.client.get(f"/calendar/{token}.ics")
     assert resp.status == 200 and resp.content_type == "text/calendar"
@@ -213,14 +214,14 @@ async def test_reschedule_and_cancellation_blank_the_old_invitations(api: Api):
     b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
     pool = api.client.app[POOL]
     first = {r["id"] for r in await outbox_rows(api, b["id"])}
-    await api.post(f"/api/v1/bookings/{b['id']}/reschedule",
-                   {"starts_at": future(hh=11).isoformat()})
+    assert (await api.post(f"/api/v1/bookings/{b['id']}/reschedule",
+                           {"starts_at": future(hh=11).isoformat()})).status == 200
     await outbox.expire(pool)
     rows = await outbox_rows(api, b["id"])
     assert all(expired(r) for r in rows if r["id"] in first)
     second = [r for r in rows if r["id"] not in first]
     assert len(second) == 2 and all("/join/" in r["body"] for r in second)
-    await api.post(f"/api/v1/bookings/{b['id']}/cancel", {})
+    assert (await api.post(f"/api/v1/bookings/{b['id']}/cancel", {})).status == 200
     await outbox.expire(pool)
     rows = await outbox_rows(api, b["id"])
     live = [r for r in rows if not expired(r)]
@@ -232,7 +233,7 @@ async def test_reschedule_and_cancellation_blank_the_old_invitations(api: Api):
 async def test_cancellation_notice_expires_after_the_appointment(api: Api):
     p = await (await api.post("/api/v1/bookings", api.booking_body(
         future(hh=15), mode="in_person"))).json()
-    await api.post(f"/api/v1/bookings/{p['id']}/cancel", {})
+    assert (await api.post(f"/api/v1/bookings/{p['id']}/cancel", {})).status == 200
     pool = api.client.app[POOL]
     assert await outbox.expire(pool) == 0
     await api.world.conn.execute("ALTER TABLE bookings DISABLE TRIGGER USER")

@@ -66,8 +66,9 @@ async def test_pages_fit_a_phone_and_the_form_books_by_keyboard(api: Api, page: 
     await page.click("form[action='/login'] button[type=submit]")
     await page.wait_for_url(f"{base}/home")
     day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
-    await api.post("/api/v1/bookings", api.booking_body(
+    assert (await api.post("/api/v1/bookings", api.booking_body(
         datetime.fromisoformat(f"{day}T09:00:00+01:00"), patient_id=api.world.patient2))
+            ).status == 201
     for path in (f"/bookings/calendar?centre=san-siro&day={day}",
                  f"/bookings/calendar?centre=san-siro&day={day}&view=week",
                  "/bookings/new", "/bookings/availability", "/bookings/patients?q=Rossi"):

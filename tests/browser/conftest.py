@@ -14,14 +14,13 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from server import centres, patients
 from server.app import create_app
 from server.bookings import bookings
 from server.config import Config
-from server.consultations import credentials
 from server.staff import Role
 from server.timeutil import ROME
 from tests.conftest import PASSWORD, StaffFactory
+from tests.factories import Factories
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -99,30 +98,29 @@ def soon() -> timedelta:
         else timedelta(minutes=-5)
 
 
-async def book(conn: asyncpg.Connection, config: Config, gp_id: int, starts_in: timedelta,
+async def book(config: Config, gp_id: int, starts_in: timedelta,
                *, given: str = "Maria", service: str = "gp_visit", mode: str = "home_video",
                kiosk_id: int | None = None) -> tuple[int, int, str, str, str]:
-    await centres.sync(conn, centres.load_data())
-    p = await patients.create(conn, patients.NewPatient(
-        given_name=given, family_name="Bianchi", date_of_birth=DOB, language="it"))
-    starts = datetime.now(UTC) + starts_in
-    async with conn.transaction():
-        b = await bookings.create(conn, bookings.NewBooking(
-            centre_id="san-siro", service_code=service, mode=mode, patient_id=p.id,
-            clinician_id=gp_id, starts_at=starts, kiosk_id=kiosk_id), created_by=None,
-            window=WINDOW)
-    cid = await conn.fetchval("SELECT id FROM consultations WHERE booking_id = $1", b.id)
-    room = await conn.fetchval("SELECT room_id FROM consultations WHERE id = $1", cid)
-    link = await credentials.issue_link(conn, cid)
-    code = await credentials.issue_code(conn, config.secret_key, cid)
-    return b.id, cid, room, link, code
+    """A patient and a booking through the workflow (``tests.factories``), with a link and a
+    code: (booking id, consultation id, room, link token, code)."""
+    assert config.database_url is not None
+    f = Factories(config.database_url, secret_key=config.secret_key)
+    try:
+        p = await f.patient(None, given=given, family="Bianchi", born=DOB)
+        b = await f.booking(p.id, gp_id, datetime.now(UTC) + starts_in, service=service,
+                            mode=mode, kiosk_id=kiosk_id, window=WINDOW)
+        c = await f.consultation(b.id)
+        link, code = await f.link(b.id), await f.code(b.id)
+    finally:
+        await f.close()
+    return b.id, c.id, c.room_id, link, code
 
 
 @pytest.fixture
 async def visit(conn: asyncpg.Connection, config: Config, make_staff: StaffFactory) -> Visit:
     """A GP at San Siro and a consultation starting about now (its join window is open)."""
     gp = await make_staff(Role.GP, ("san-siro",))
-    booking_id, cid, room, link, code = await book(conn, config, gp.id, soon())
+    booking_id, cid, room, link, code = await book(config, gp.id, soon())
     return Visit(room, cid, booking_id, link, code, gp.email, gp.full_name, "Maria Bianchi")
 
 

@@ -103,13 +103,13 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     now = datetime.now(UTC)
     # A consultation under way (so the GP may write its note), one later today, one long
     # over, and one at a kiosk that the centre will move, then cancel.
-    visit_id, _, room, link, code = await book(conn, config, gp.id, timedelta(minutes=-5))
-    _, _, _, early_link, _ = await book(conn, config, gp.id, timedelta(hours=3), given="Anna")
-    _, _, _, old_link, _ = await book(conn, config, gp.id, timedelta(hours=-3), given="Rosa")
+    visit_id, _, room, link, code = await book(config, gp.id, timedelta(minutes=-5))
+    _, _, _, early_link, _ = await book(config, gp.id, timedelta(hours=3), given="Anna")
+    _, _, _, old_link, _ = await book(config, gp.id, timedelta(hours=-3), given="Rosa")
     kiosk = await conn.fetchval("INSERT INTO resources (centre_id, kind, name)"
                                 " VALUES ('san-siro', 'kiosk', 'Kiosk 1') RETURNING id")
     cancel_id, _, cancel_room, cancel_link, _ = await book(
-        conn, config, other_gp.id, timedelta(minutes=2), given="Lia", mode="kiosk_video",
+        config, other_gp.id, timedelta(minutes=2), given="Lia", mode="kiosk_video",
         kiosk_id=kiosk)
     patient_id = await conn.fetchval("SELECT patient_id FROM bookings WHERE id = $1", visit_id)
     audit = Audit(browser, live, lang)

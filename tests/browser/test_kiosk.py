@@ -44,7 +44,7 @@ async def test_kiosk_patient_by_keyboard_tells_the_clinician_a_nurse_is_there(
     gp = await make_staff(Role.GP, ("san-siro",), language="en")
     kiosk = await conn.fetchval("INSERT INTO resources (centre_id, kind, name)"
                                 " VALUES ('san-siro', 'kiosk', 'Kiosk 1') RETURNING id")
-    _, _, room, _, code = await book(conn, config, gp.id, soon(), mode="kiosk_video",
+    _, _, room, _, code = await book(config, gp.id, soon(), mode="kiosk_video",
                                      kiosk_id=kiosk)
 
     # The kiosk: a phone-sized screen and a keyboard, in Italian.

@@ -54,7 +54,7 @@ async def test_wrong_code_is_refused_on_the_form(live: str, visit: Visit, browse
 async def test_expired_link_says_so(live: str, conn: asyncpg.Connection, config: Config,
                                     make_staff: StaffFactory, browser: Any) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, _, room, link, _ = await book(conn, config, gp.id, timedelta(hours=-3))
+    _, _, room, link, _ = await book(config, gp.id, timedelta(hours=-3))
     w = await open_page(browser)
     resp = await w.page.goto(f"{live}/join/{link}")
     assert resp is not None and resp.status == 410
@@ -66,7 +66,7 @@ async def test_too_early_shows_when_to_come_back(live: str, conn: asyncpg.Connec
                                                  config: Config, make_staff: StaffFactory,
                                                  browser: Any) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, cid, _, link, _ = await book(conn, config, gp.id, timedelta(hours=3))
+    _, cid, _, link, _ = await book(config, gp.id, timedelta(hours=3))
     opens = await conn.fetchval(
         "SELECT to_char(join_opens_at AT TIME ZONE 'Europe/Rome', 'HH24:MI') FROM consultations"
         " WHERE id = $1", cid)

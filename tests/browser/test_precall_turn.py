@@ -56,7 +56,7 @@ async def test_ice_servers_for_patients_guests_and_staff_only(
         client: Any, conn: asyncpg.Connection, config: Config,
         make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, cid, _, link, _ = await book(conn, config, gp.id, timedelta(0))
+    _, cid, _, link, _ = await book(config, gp.id, timedelta(0))
     closes = (await conn.fetchval("SELECT join_closes_at FROM consultations WHERE id = $1",
                                   cid)).timestamp()
     # Nobody, and credentials that are not ours or cannot be: refused before any relay.

@@ -34,7 +34,7 @@ async def test_psychological_session_never_names_the_psychologist_to_the_patient
         browser: Any) -> None:
     psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
     await conn.execute("UPDATE staff SET full_name = $2 WHERE id = $1", psy.id, NAME)
-    _, _, room, link, _ = await book(conn, config, psy.id, soon(), service="psych_session")
+    _, _, room, link, _ = await book(config, psy.id, soon(), service="psych_session")
 
     patient = await open_page(browser)
     await patient.page.goto(f"{live}/join/{link}")

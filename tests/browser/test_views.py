@@ -25,9 +25,9 @@ async def test_patient_cookie_opens_only_its_own_room(client: Client, conn: asyn
                                                       config: Config,
                                                       make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, cid, room, _, _ = await book(conn, config, gp.id, soon(), given="Anna")
+    _, cid, room, _, _ = await book(config, gp.id, soon(), given="Anna")
     gp2 = await make_staff(Role.GP, ("san-siro",))
-    _, _, other_room, _, _ = await book(conn, config, gp2.id, soon(), given="Bea")
+    _, _, other_room, _, _ = await book(config, gp2.id, soon(), given="Bea")
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
     own = await (await client.get(f"/consultation/{room}")).text()
@@ -42,7 +42,7 @@ async def test_staff_not_on_the_consultation_sees_no_names(client: Client,
                                                           config: Config,
                                                           make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, _, room, _, _ = await book(conn, config, gp.id, soon(), given="Carla")
+    _, _, room, _, _ = await book(config, gp.id, soon(), given="Carla")
     stranger = await make_staff(Role.GP, ("san-siro",))
     await login(client, stranger.email)
     page = await (await client.get(f"/consultation/{room}")).text()
@@ -57,7 +57,7 @@ async def test_cancelled_consultation_says_cancelled_or_moved(client: Client,
                                                              config: Config,
                                                              make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    booking_id, cid, room, _, _ = await book(conn, config, gp.id, soon())
+    booking_id, cid, room, _, _ = await book(config, gp.id, soon())
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking_id)
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
@@ -74,7 +74,7 @@ async def test_client_strings_are_translated_for_the_page(client: Client, conn: 
                                                           config: Config,
                                                           make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, _, room, _, _ = await book(conn, config, gp.id, soon())
+    _, _, room, _, _ = await book(config, gp.id, soon())
     it = await (await client.get(f"/consultation/{room}?lang=it")).text()
     en = await (await client.get(f"/consultation/{room}?lang=en")).text()
     assert "Riconnessione in corso" in it and "Reconnecting..." in en
@@ -87,7 +87,7 @@ async def test_moved_consultation_says_when_to_come_back(client: Client,
                                                         config: Config,
                                                         make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, cid, room, _, _ = await book(conn, config, gp.id, soon())
+    _, cid, room, _, _ = await book(config, gp.id, soon())
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     # Moved to tomorrow: the patient's session still names the room, the window is later.
     await conn.execute("UPDATE consultations SET join_opens_at = join_opens_at + interval '1 day',"
@@ -106,7 +106,7 @@ async def test_sensitive_service_page_names_neither_clinician_nor_service(
     psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
     await conn.execute("UPDATE staff SET full_name = 'Dott.ssa Elena Romano' WHERE id = $1",
                        psy.id)
-    _, cid, room, _, _ = await book(conn, config, psy.id, soon(), service="violence_support")
+    _, cid, room, _, _ = await book(config, psy.id, soon(), service="violence_support")
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
     for lang, neutral in (("en", "Your clinician will let you in"),
@@ -123,7 +123,7 @@ async def test_plain_service_page_keeps_the_clinicians_name(
         client: Client, conn: asyncpg.Connection, config: Config,
         make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, cid, room, _, _ = await book(conn, config, gp.id, soon())
+    _, cid, room, _, _ = await book(config, gp.id, soon())
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
     page = await (await client.get(f"/consultation/{room}?lang=en")).text()
@@ -134,7 +134,7 @@ async def test_room_ids_of_the_wrong_shape_are_not_found_without_a_query(
         client: Client, conn: asyncpg.Connection, config: Config,
         make_staff: StaffFactory) -> None:
     gp = await make_staff(Role.GP, ("san-siro",))
-    _, _, room, _, _ = await book(conn, config, gp.id, soon())
+    _, _, room, _, _ = await book(config, gp.id, soon())
     assert (await client.get(f"/consultation/{room}")).status == 200
     # Every room id bookings makes has the accepted shape.
     assert all(ROOM_ID.fullmatch(new_room_id()) for _ in range(500))

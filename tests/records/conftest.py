@@ -21,7 +21,9 @@ from server import patients
 from server import staff as staff_store
 from server.auth import totp
 from server.config import Config
+from server.staff import Role
 from tests.conftest import SECRET_KEY, csrf_token, login
+from tests.factories import Factories
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,78 +67,83 @@ def make_patient(db_url: str) -> PatientFactory:
     return PatientFactory(db_url)
 
 
+# A clinician's own kind of visit, when the test names none.
+SERVICE_OF = {Role.GP: "gp_visit", Role.PSYCHOLOGIST: "psych_session",
+              Role.NURSE: "nurse_visit"}
+
+
 class BookingFactory:
-    """Bare booking rows (the bookings package owns the real workflow); each one an hour after
-    the previous (future ones) or before (``started`` ones) so no exclusion constraint is hit.
-    A ``started`` booking is one the patient came to: San Siro's desk checked her in (the
-    fact of care of ``server.consultations.care``). A ``nurse_id`` makes it a kiosk booking."""
+    """Bookings made through the bookings workflow (``tests.factories``), at a centre where
+    the clinician works (San Siro when they work there); each one an hour after the previous
+    (future ones) or before (``started`` ones) so none clashes. A ``started`` booking is one
+    the patient came to: the centre's desk checked her in (the fact of care of
+    ``server.consultations.care``). A ``nurse_id`` makes it a kiosk booking. The service is
+    the clinician's own kind of visit unless given."""
 
     def __init__(self, db_url: str) -> None:
         self.db_url = db_url
         self.n = 0
-        self.desk: int | None = None
+        self.desks: dict[str, int] = {}
+
+    async def _desk(self, conn: asyncpg.Connection, centre: str) -> int:
+        """A coordinator of ``centre``, made once."""
+        if centre not in self.desks:
+            self.desks[centre] = await staff_store.create(
+                conn, email=f"desk-{centre}-{id(self)}@test.example", full_name="Desk",
+                role=Role.COORDINATOR, password="", password_hash="unused", centres=(centre,))
+        return self.desks[centre]
 
     async def check_in(self, conn: asyncpg.Connection, booking_id: int,
                        status: str = "checked-in") -> None:
-        """The patient checked in by a coordinator of San Siro, as at the desk."""
-        if self.desk is None:
-            self.desk = await staff_store.create(
-                conn, email=f"desk{id(self)}@test.example", full_name="Desk",
-                role=staff_store.Role.COORDINATOR, password="", password_hash="unused",
-                centres=("san-siro",))
-        await set_status_as(conn, booking_id, status, self.desk)
+        """The patient checked in by a coordinator of the booking's centre, as at the desk."""
+        centre = await conn.fetchval("SELECT centre_id FROM bookings WHERE id = $1", booking_id)
+        await set_status_as(conn, booking_id, status, await self._desk(conn, centre))
 
     async def __call__(self, patient_id: int, clinician_id: int,
-                       service: str = "gp_visit", *, started: bool = False,
+                       service: str | None = None, *, started: bool = False,
                        nurse_id: int | None = None) -> int:
         self.n += 1
         hours = -self.n if started else self.n
-        conn = await asyncpg.connect(self.db_url)
+        f = Factories(self.db_url)
         try:
-            kiosk = None
-            if nurse_id is not None:
-                kiosk = await conn.fetchval(
-                    "INSERT INTO resources (centre_id, kind, name) VALUES ('san-siro', 'kiosk',"
-                    " $1) RETURNING id", f"Kiosk {self.n}")
-            booking_id: int = await conn.fetchval(
-                "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id,"
-                " kiosk_id, nurse_id, during) VALUES ('san-siro', $1, $5, $2, $3, $6, $7,"
-                " tstzrange(now() + make_interval(hours => $4), now()"
-                " + make_interval(hours => $4) + interval '20 minutes')) RETURNING id",
-                service, patient_id, clinician_id, hours,
-                "home_video" if kiosk is None else "kiosk_video", kiosk, nurse_id)
+            pool = await f.pool()
+            clinician = await staff_store.get(pool, clinician_id)
+            assert clinician is not None and clinician.centres, "a clinician works somewhere"
+            centre = "san-siro" if "san-siro" in clinician.centres else clinician.centres[0]
+            service = service or SERVICE_OF[clinician.role]
+            kiosk = await f.kiosk(centre) if nurse_id is not None else None
+            b = await f.booking(
+                patient_id, clinician_id, datetime.now(UTC) + timedelta(hours=hours),
+                service=service, minutes=20, centre=centre, kiosk_id=kiosk, nurse_id=nurse_id,
+                mode="home_video" if kiosk is None else "kiosk_video")
             if started:
-                await self.check_in(conn, booking_id)
+                async with pool.acquire() as conn:
+                    desk = await self._desk(conn, centre)
+                await f.set_status(b.id, "checked-in", by=desk)
         finally:
-            await conn.close()
-        return booking_id
+            await f.close()
+        return b.id
 
 
 async def set_status_as(conn: asyncpg.Connection, booking_id: int, status: str,
                         staff_id: int | None) -> None:
-    """Change a booking's status as ``staff_id`` would (None: the system), recorded by the
-    trigger of migration 0110 as the bookings package does it."""
-    from server.consultations import care
+    """Change a booking's status as ``staff_id`` would (None: the system), through the
+    bookings store: the lifecycle is checked and the actor recorded as the workflow does."""
+    from server.bookings import bookings
 
     async with conn.transaction():
-        await care.name_status_actor(conn, care.status_actor(staff_id))
-        await conn.execute("UPDATE bookings SET status = $2 WHERE id = $1", booking_id, status)
+        await bookings.set_status(conn, booking_id, status, by=staff_id)
 
 
 async def add_participant(conn: asyncpg.Connection, booking_id: int, staff_id: int) -> int:
-    """Give the booking a consultation (if it has none) and add ``staff_id`` to it, as an
-    invitation during the call does; the consultation id."""
-    consultation_id: int | None = await conn.fetchval(
-        "SELECT id FROM consultations WHERE booking_id = $1", booking_id)
-    if consultation_id is None:
-        consultation_id = await conn.fetchval(
-            "INSERT INTO consultations (booking_id, room_id, join_opens_at, join_closes_at)"
-            " VALUES ($1, $2, now() - interval '1 day', now() + interval '1 day') RETURNING id",
-            booking_id, f"room-for-booking-{booking_id:08d}")
-    await conn.execute("INSERT INTO consultation_participants (consultation_id, staff_id)"
-                       " VALUES ($1, $2) ON CONFLICT DO NOTHING", consultation_id, staff_id)
-    assert consultation_id is not None
-    return consultation_id
+    """Add ``staff_id`` to the video booking's consultation, as an invitation during the call
+    does; the consultation id."""
+    from server.consultations import store
+
+    c = await store.get_by_booking(conn, booking_id)
+    assert c is not None, "only a video booking has a consultation"
+    await store.add_participant(conn, c.id, staff_id)
+    return c.id
 
 
 @pytest.fixture

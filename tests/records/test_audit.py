@@ -38,8 +38,9 @@ async def test_database_refuses_update_delete_and_truncate(conn):
     await append_entry(conn, 1)
     for sql in ("UPDATE audit_log SET action = 'read'", "DELETE FROM audit_log",
                 "TRUNCATE audit_log"):
-        with pytest.raises(asyncpg.PostgresError, match="append-only"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only") as refused:
             await conn.execute(sql)
+        assert refused.value.sqlstate == "42501", sql
 
 
 async def test_bad_appends_are_refused(conn):
@@ -88,7 +89,7 @@ async def test_staff_login_is_audited_and_admins_search_the_log(client, conn, ma
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
     await login_as(client, gp, db_url)
-    await client.get(f"/patients/{patient}/record")
+    assert (await client.get(f"/patients/{patient}/record")).status == 200
     row = await conn.fetchrow("SELECT actor_staff_id, detail->>'factor' AS factor "
                               "FROM audit_log WHERE action = 'staff_login'")
     assert row["actor_staff_id"] == gp.id and row["factor"] == "password"

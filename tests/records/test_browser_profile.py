@@ -18,7 +18,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from tests.browser.conftest import (  # noqa: F401 (live_server is a fixture use
     sign_in,
 )
 from tests.conftest import StaffFactory
+from tests.factories import Factories
 from tests.records.conftest import set_status_as
 
 # Long enough that a value cannot turn up in a profile by chance.
@@ -116,22 +117,22 @@ async def test_nothing_typed_stays_in_the_browser_profile(
     kiosk = await conn.fetchval("INSERT INTO resources (centre_id, kind, name)"
                                 " VALUES ('san-siro', 'kiosk', 'Kiosk 1') RETURNING id")
     name = marker("Nome")
-    _, consultation, room, _, code = await book(conn, config, gp.id, timedelta(minutes=-5),
+    _, consultation, room, _, code = await book(config, gp.id, timedelta(minutes=-5),
                                                 given=name, mode="kiosk_video",
                                                 kiosk_id=kiosk)
     patient = await conn.fetchval("SELECT patient_id FROM consultations c JOIN bookings b "
                                   "ON b.id = c.booking_id WHERE c.id = $1", consultation)
-    # An earlier consultation of the same patient, for the editor page.
-    earlier = await conn.fetchval(
-        "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, during)"
-        " VALUES ('san-siro', 'gp_visit', 'home_video', $1, $2, tstzrange(now() - interval"
-        " '3 hours', now() - interval '160 minutes')) RETURNING id", patient, gp.id)
-    # Two psychological notes the GP may open only by breaking the glass.
-    psy_booking = await conn.fetchval(
-        "INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, during)"
-        " VALUES ('san-siro', 'psych_session', 'home_video', $1, $2, tstzrange(now() - interval"
-        " '2 days', now() - interval '2 days' + interval '50 minutes')) RETURNING id",
-        patient, psy.id)
+    # An earlier consultation of the same patient, for the editor page; and a psychological
+    # session, whose two notes the GP may open only by breaking the glass.
+    assert config.database_url is not None
+    f = Factories(config.database_url, secret_key=config.secret_key)
+    try:
+        earlier = (await f.booking(patient, gp.id, datetime.now(UTC) - timedelta(hours=3),
+                                   minutes=20)).id
+        psy_booking = (await f.booking(patient, psy.id, datetime.now(UTC) - timedelta(days=2),
+                                       service="psych_session", minutes=50)).id
+    finally:
+        await f.close()
     # The patient came to both: San Siro's desk checked her in (what makes the GP and the
     # psychologist caring, and so able to write there).
     desk = await make_staff(Role.COORDINATOR, ("san-siro",))

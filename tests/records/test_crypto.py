@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 
 from records import content, keyring, store
@@ -99,9 +100,11 @@ async def test_erased_note_cannot_be_read_and_stays_erased(conn, rec, make_staff
     with pytest.raises(ErasedError):
         Envelope(rec.env.ring).open(Sealed(b"x", None, "k"), RowId(a.id, 1, a.patient_id))
     # Nobody can put a key back.
-    with pytest.raises(Exception, match="erased note version cannot change"):
+    with pytest.raises(asyncpg.IntegrityConstraintViolationError,
+                       match="erased note version cannot change") as refused:
         await conn.execute("UPDATE note_versions SET wrapped_key = 'x'::bytea, erased_at = NULL"
                            " WHERE note_id = $1", a.id)
+    assert refused.value.sqlstate == "23000"
     actions = await conn.fetch("SELECT action, detail->>'why' AS why FROM audit_log "
                                "WHERE action = 'erasure'")
     assert [(r["action"], r["why"]) for r in actions] == [("erasure", "patient_request")]

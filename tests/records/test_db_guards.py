@@ -44,12 +44,19 @@ async def test_application_role_cannot_change_signed_notes_or_audit_rows(app_con
     await rec.sign(conn, gp, note.id)
     await audit.append(conn, action="read", actor_staff_id=gp.id, actor_kind="staff",
                        patient_id=patient, booking_id=booking, detail={})
-    for sql in ("UPDATE note_versions SET ciphertext = ciphertext || 'x'::bytea",
-                "UPDATE note_versions SET status = 'draft', signed_at = NULL",
-                "DELETE FROM note_versions", "UPDATE audit_log SET detail = '{}'",
-                "DELETE FROM audit_log"):
-        with pytest.raises(asyncpg.PostgresError):
+    # Each statement is refused by its trigger (the role holds every grant), each with the
+    # trigger's own SQLSTATE: 23000 for notes, 42501 for the audit log.
+    for sql, sqlstate, why in (
+            ("UPDATE note_versions SET ciphertext = ciphertext || 'x'::bytea", "23000",
+             "signed note versions are locked"),
+            ("UPDATE note_versions SET status = 'draft', signed_at = NULL", "23000",
+             "signed note versions are locked"),
+            ("DELETE FROM note_versions", "23000", "never deleted"),
+            ("UPDATE audit_log SET detail = '{}'", "42501", "append-only"),
+            ("DELETE FROM audit_log", "42501", "append-only")):
+        with pytest.raises(asyncpg.PostgresError, match=why) as refused:
             await app_conn.execute(sql)
+        assert refused.value.sqlstate == sqlstate, sql
     # What the application may do to a signed version: re-wrap (rotation) or erase.
     await app_conn.execute("UPDATE note_versions SET wrapped_key = NULL, erased_at = now()")
     assert await conn.fetchval("SELECT count(*) FROM note_versions WHERE erased_at IS NULL") == 0

@@ -44,7 +44,7 @@ async def test_draft_autosave_sign_then_amend(client, make_staff, make_patient, 
     resp = await client.put(f"/api/v1/records/notes/{note_id}/draft", headers=h,
                             json={"content": {**NOTE, "plan": "paracetamol 1 g"}})
     assert resp.status == 200
-    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    assert (await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)).status == 200
     body = await (await client.get(f"/api/v1/records/notes/{note_id}", headers=h)).json()
     v1, v2 = body["versions"]
     assert v1["content"]["plan"] == "rest, fluids, paracetamol" and v1["status"] == "signed"
@@ -64,20 +64,27 @@ async def test_signed_note_cannot_be_changed_by_api_or_sql(client, make_staff, m
                                                            make_booking, db_url, conn):
     _gp, _p, note_id, h, _booking = await _gp_with_note(client, make_staff, make_patient,
                                                        make_booking, db_url)
-    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    assert (await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)).status == 200
     resp = await client.put(f"/api/v1/records/notes/{note_id}/draft", headers=h,
                             json={"content": NOTE})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "note_locked"
     resp = await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
     assert resp.status == 409
     # The database itself refuses, whichever role the application connects as.
-    for sql in ("UPDATE note_versions SET ciphertext = 'x'::bytea WHERE note_id = $1",
-                "UPDATE note_versions SET status = 'draft', signed_at = NULL WHERE note_id = $1",
-                "DELETE FROM note_versions WHERE note_id = $1",
-                "DELETE FROM notes WHERE id = $1",
-                "UPDATE notes SET patient_id = patient_id + 1 WHERE id = $1"):
-        with pytest.raises(asyncpg.PostgresError):
+    for sql, why in (
+            ("UPDATE note_versions SET ciphertext = 'x'::bytea WHERE note_id = $1",
+             "signed note versions are locked"),
+            ("UPDATE note_versions SET status = 'draft', signed_at = NULL WHERE note_id = $1",
+             "signed note versions are locked"),
+            ("DELETE FROM note_versions WHERE note_id = $1", "never deleted"),
+            ("DELETE FROM notes WHERE id = $1", "never deleted"),
+            ("UPDATE notes SET patient_id = patient_id + 1 WHERE id = $1",
+             "identity cannot change")):
+        # integrity_constraint_violation exactly: not a subclass (a check or foreign key
+        # refusal would mean the trigger never ran).
+        with pytest.raises(asyncpg.IntegrityConstraintViolationError, match=why) as refused:
             await conn.execute(sql, note_id)
+        assert refused.value.sqlstate == "23000", sql
 
 
 async def test_amending_needs_a_reason_and_a_signed_note(client, make_staff, make_patient,
@@ -87,7 +94,7 @@ async def test_amending_needs_a_reason_and_a_signed_note(client, make_staff, mak
     resp = await client.post(f"/api/v1/records/notes/{note_id}/amend", headers=h,
                              json={"reason": "x"})
     assert resp.status == 409  # still a draft
-    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    assert (await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)).status == 200
     resp = await client.post(f"/api/v1/records/notes/{note_id}/amend", headers=h,
                              json={"reason": "  "})
     assert resp.status == 422
@@ -181,10 +188,10 @@ async def test_summary_link_lets_the_patient_read_the_summary_only(client, make_
                                                        make_booking, db_url)
     resp = await client.post(f"/api/v1/records/notes/{note_id}/summary-link", headers=h)
     assert resp.status == 409  # not signed yet
-    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
+    assert (await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)).status == 200
     url = (await (await client.post(f"/api/v1/records/notes/{note_id}/summary-link",
                                     headers=h)).json())["url"]
-    await client.post("/logout", headers=h)
+    assert (await client.post("/logout", headers=h)).status == 200
     client.session.cookie_jar.clear()
     landing = await client.get(url, allow_redirects=False)
     assert landing.status == 303 and landing.headers["Location"] == "/summary"
@@ -209,10 +216,8 @@ async def test_call_page_panel_serves_the_editor_for_the_consultation(client, co
     gp = await make_staff(Role.GP, ("san-siro",))
     patient = await make_patient("san-siro")
     booking = await make_booking(patient, gp.id)
-    consultation = await conn.fetchval(
-        "INSERT INTO consultations (booking_id, room_id, join_opens_at, join_closes_at) "
-        "VALUES ($1, 'room-abcdefghijklmnop', now(), now() + interval '1 hour') RETURNING id",
-        booking)
+    consultation = await conn.fetchval("SELECT id FROM consultations WHERE booking_id = $1",
+                                       booking)
     await login_as(client, gp, db_url)
     resp = await client.get(f"/records/consultations/{consultation}/panel")
     text = await resp.text()

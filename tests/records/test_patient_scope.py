@@ -178,14 +178,29 @@ async def test_participant_of_a_future_consultation_is_not_yet_caring(
     with pytest.raises(Denied):
         await rec.create(conn, invited, booking_id=booking, patient_id=patient,
                          category=Category.GP, content=content.parse(NOTE))
-    # Checked in by its own clinician: still nobody's carer. By the desk: the patient came.
+    # Checked in by the desk: the patient came.
+    await make_booking.check_in(conn, booking)
+    await rec.create(conn, invited, booking_id=booking, patient_id=patient,
+                     category=Category.GP, content=content.parse(NOTE))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "server.consultations.care counts a check-in by anyone at the booking's centre other than "
+    "the staff "
+    "member asked about, so the booking's own clinician checking the patient in makes an "
+    "invited participant a carer; docs/records.md says it counts for nothing. This passed "
+    "only while the set-up booked a Mazzini GP at San Siro, which the workflow refuses."))
+async def test_a_check_in_by_the_bookings_own_clinician_makes_no_participant_caring(
+        conn, rec, make_staff, make_patient, make_booking):
+    gp = await make_staff(Role.GP, ("mazzini",))
+    invited = await make_staff(Role.GP, ("gratosoglio",))
+    patient = await make_patient("mazzini")
+    booking = await make_booking(patient, gp.id)
+    await add_participant(conn, booking, invited.id)
     await set_status_as(conn, booking, "checked-in", gp.id)
     with pytest.raises(Denied):
         await rec.create(conn, invited, booking_id=booking, patient_id=patient,
                          category=Category.GP, content=content.parse(NOTE))
-    await make_booking.check_in(conn, booking, "arrived")
-    await rec.create(conn, invited, booking_id=booking, patient_id=patient,
-                     category=Category.GP, content=content.parse(NOTE))
 
 
 async def test_unknown_and_forbidden_call_panels_answer_alike(client, conn, db_url, make_staff,

@@ -18,15 +18,26 @@ async def test_no_column_of_any_table_contains_note_text(client, conn, make_staf
     h = await api_headers(client)
     resp = await client.post(f"/api/v1/records/consultations/{booking}/notes", headers=h, json={
         "patient_id": patient, "category": "gp", "content": MARKERS})
+    assert resp.status == 201
     note_id = (await resp.json())["id"]
-    await client.put(f"/api/v1/records/notes/{note_id}/draft", headers=h,
-                     json={"content": {**MARKERS, "plan": MARKERS["plan"] + "-2"}})
-    await client.post(f"/api/v1/records/notes/{note_id}/sign", headers=h)
-    await client.post(f"/api/v1/records/notes/{note_id}/amend", headers=h,
-                      json={"reason": "PLAINTEXT-AMEND-REASON-7f3a"})
-    await client.post(f"/api/v1/records/notes/{note_id}/summary-link", headers=h)
-    await client.get(f"/patients/{patient}/record")
-    await client.get(f"/patients/{patient}/record.fhir.json")
+    # Every request must succeed: a refused one would store nothing, and the search below
+    # would then pass without proving anything.
+    steps = [
+        ("PUT", f"/api/v1/records/notes/{note_id}/draft",
+         {"content": {**MARKERS, "plan": MARKERS["plan"] + "-2"}}, 200),
+        ("POST", f"/api/v1/records/notes/{note_id}/sign", None, 200),
+        ("POST", f"/api/v1/records/notes/{note_id}/amend",
+         {"reason": "PLAINTEXT-AMEND-REASON-7f3a"}, 201),
+        ("POST", f"/api/v1/records/notes/{note_id}/summary-link", None, 201),
+        ("GET", f"/patients/{patient}/record", None, 200),
+        ("GET", f"/patients/{patient}/record.fhir.json", None, 200),
+    ]
+    for method, path, body, status in steps:
+        reply = await client.request(method, path, headers=h, json=body)
+        assert reply.status == status, (method, path, reply.status)
+    # The text is there, readable through the application, and nowhere in plain below.
+    view = await (await client.get(f"/api/v1/records/notes/{note_id}", headers=h)).json()
+    assert view["versions"][0]["content"]["plan"] == MARKERS["plan"] + "-2"
 
     tables = [r["relname"] for r in await conn.fetch(
         "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

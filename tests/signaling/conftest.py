@@ -12,11 +12,11 @@ import aiohttp
 import asyncpg
 import pytest
 
-from server import centres, patients
 from server.auth import sessions
-from server.consultations import credentials, store
+from server.bookings.bookings import JoinWindow
 from server.staff import Role
 from signaling.peer import SignalClient
+from tests.factories import Factories
 
 
 @dataclass
@@ -29,54 +29,32 @@ class Visit:
     clinician_id: int
 
 
-INSERT_BOOKING = """
-INSERT INTO bookings (centre_id, service_code, mode, patient_id, clinician_id, kiosk_id,
-                      nurse_id, during, status)
-VALUES ($1, $2, $3, $4, $5, $6, $7, tstzrange($8, $9), 'booked') RETURNING id
-"""
-INSERT_KIOSK = """
-INSERT INTO resources (centre_id, kind, name) VALUES ($1, 'kiosk', $2) RETURNING id
-"""
-
-
 class Visits:
-    """Make a patient, a video booking and its consultation; returns the link token."""
+    """Make a patient and a video booking through the bookings workflow; returns its
+    consultation and an invitation link token."""
 
-    def __init__(self, db_url: str) -> None:
-        self.db_url = db_url
-        self._n = 0
+    def __init__(self, factories: Factories) -> None:
+        self.factories = factories
 
     async def __call__(self, clinician_id: int, *, starts_in: timedelta = timedelta(minutes=5),
                        minutes: int = 20, mode: str = "home_video", nurse_id: int | None = None,
                        language: str = "it", open_before: timedelta = timedelta(minutes=15),
                        close_after: timedelta = timedelta(minutes=30),
                        service: str = "gp_visit") -> Visit:
-        self._n += 1
-        conn = await asyncpg.connect(self.db_url)
-        try:
-            await centres.sync(conn, centres.load_data())
-            p = await patients.create(conn, patients.NewPatient(
-                given_name="Ada", family_name=f"Rossi{self._n}", date_of_birth=date(1950, 3, 1),
-                language=language))
-            kiosk = None
-            if mode == "kiosk_video":
-                kiosk = await conn.fetchval(INSERT_KIOSK, "san-siro", f"kiosk-{self._n}")
-            start = datetime.now(UTC) + starts_in
-            end = start + timedelta(minutes=minutes)
-            bid = await conn.fetchval(INSERT_BOOKING, "san-siro", service, mode, p.id,
-                                      clinician_id, kiosk, nurse_id, start, end)
-            cid = await store.create(conn, bid, start - open_before, end + close_after)
-            token = await credentials.issue_link(conn, cid)
-            c = await store.get(conn, cid)
-            assert c is not None
-        finally:
-            await conn.close()
-        return Visit(cid, bid, c.room_id, token, p.id, clinician_id)
+        f = self.factories
+        p = await f.patient(None, given="Ada", born=date(1950, 3, 1), language=language)
+        kiosk = await f.kiosk() if mode == "kiosk_video" else None
+        b = await f.booking(p.id, clinician_id, datetime.now(UTC) + starts_in, minutes=minutes,
+                            service=service, mode=mode, kiosk_id=kiosk, nurse_id=nurse_id,
+                            window=JoinWindow(open_before, close_after))
+        c = await f.consultation(b.id)
+        token = await f.link(b.id)
+        return Visit(c.id, b.id, c.room_id, token, p.id, clinician_id)
 
 
 @pytest.fixture
-def visits(db_url: str) -> Visits:
-    return Visits(db_url)
+def visits(factories: Factories) -> Visits:
+    return Visits(factories)
 
 
 async def staff_session(db_url: str, staff_id: int, mfa_pending: bool = False) -> str:

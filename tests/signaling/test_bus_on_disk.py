@@ -17,6 +17,7 @@ from server.staff import Role
 from signaling import bus
 from signaling.client import SignalClient
 from tests.conftest import SECRET_KEY, StaffFactory
+from tests.factories import Factories
 from tests.pg import OwnServer
 from tests.signaling.conftest import Visits, staff_session
 from tests.signaling.servers import ServerProcess
@@ -77,7 +78,11 @@ FILLER = "Buongiorno dottore, da ieri sera ho un dolore al petto e così non dor
 async def test_chat_between_two_instances_leaves_no_trace_in_pgdata(own_pg, processes):
     a, b = processes
     gp = await StaffFactory(own_pg.url, "x")(Role.GP)
-    visit = await Visits(own_pg.url)(gp.id)
+    factories = Factories(own_pg.url)
+    try:
+        visit = await Visits(factories)(gp.id)
+    finally:
+        await factories.close()
     session = await staff_session(own_pg.url, gp.id)
     # A listener busy in a transaction (as a slow instance would be) holds the queue's tail:
     # no page of it is truncated, so the search sees all that was written.
