@@ -32,6 +32,7 @@ from server import centres, db, dbroles
 from server import staff as staff_store
 from server.auth import passwords
 from server.bookings import bookings, tokens, workflow
+from server.bookings import context as bookings_context
 from server.bookings.bookings import NewBooking
 from server.config import Config
 from server.serving import LISTEN_BACKLOG
@@ -232,7 +233,7 @@ async def mixed_direct(url: str, clinicians: list[int], patients: list[int], att
     pages_setup(app)
     pool = await db.create_pool(db.with_user(url, dbroles.SERVING_ROLE))
     app[POOL] = pool
-    ctx = workflow.context(app, "http://127.0.0.1")
+    ctx = bookings_context.of_app(app, "http://127.0.0.1")
     rng = random.Random(2)
     items = [random_booking(rng, clinicians, patients, first_day) for _ in range(attempts)]
     lat: list[float] = []

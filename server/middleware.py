@@ -30,10 +30,7 @@ from server.keys import (
 )
 from server.metrics import observe_request
 from server.pages import render_error
-from server.request_info import client_ip, own_origin, route_name, wants_json
-
-# Re-exported: server.bookings.workflow still imports it from here.
-from server.request_info import is_https as is_https
+from server.request_info import client_ip, is_https, own_origin, route_name, wants_json
 from web.i18n import LANGUAGE_COOKIE, choose_language
 
 log = logging.getLogger("casa.http")

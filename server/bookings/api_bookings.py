@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server import errors, validation
 from server.bookings import bookings, fhir, jsonio, paging, schemas, workflow
+from server.bookings import context as bookings_context
 from server.bookings.access import (
     api,
     caller,
@@ -36,7 +37,7 @@ STATUS_ACTIONS = frozenset(get_args(schemas.StatusAction))
 
 
 def _ctx(request: web.Request) -> workflow.Context:
-    return workflow.context(request.app, workflow.origin_of(request))
+    return bookings_context.of_request(request)
 
 
 def _instants(starts: datetime, ends: datetime | None) -> None:

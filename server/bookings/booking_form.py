@@ -14,6 +14,7 @@ from aiohttp import web
 
 from server import centres, errors, outcome, patients
 from server.bookings import bookings, slots, views, workflow
+from server.bookings import context as bookings_context
 from server.bookings.access import (
     CARE_ROLES,
     can_book,
@@ -169,7 +170,7 @@ async def submit(request: web.Request) -> web.StreamResponse:
         kiosk_id=_int(data.get("kiosk")) if ctx["mode"] == "kiosk_video" else None,
         nurse_id=_int(data.get("nurse")) if ctx["mode"] == "kiosk_video" else None)
     try:
-        b = await workflow.book(workflow.context(request.app, workflow.origin_of(request)), nb,
+        b = await workflow.book(bookings_context.of_request(request), nb,
                                 created_by=user.id)
     except bookings.BookingError as exc:
         err = booking_error(exc)

@@ -18,6 +18,7 @@ from aiohttp import web
 from server.bookings import invitations
 from server.keys import POOL
 from server.pages import catalogues
+from server.request_info import own_origin
 from web.i18n import Catalogues
 
 # Enough history for "what did I do last month", enough future for planning.
@@ -88,9 +89,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     owner = await pool.fetchrow(FEED_OWNER, hash_token(token)) if len(token) < 100 else None
     if owner is None:
         raise web.HTTPNotFound()
-    from server.bookings.workflow import origin_of
-
-    body = await calendar_for(pool, owner["staff_id"], owner["language"], origin_of(request),
+    body = await calendar_for(pool, owner["staff_id"], owner["language"], own_origin(request),
                               catalogues(request.app))
     return web.Response(text=body, content_type="text/calendar",
                         headers={"Content-Disposition": 'inline; filename="casa.ics"'})

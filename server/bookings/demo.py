@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server import staff
 from server.bookings import bookings, workflow
+from server.bookings import context as bookings_context
 from server.bookings.bookings import NewBooking
 from server.keys import POOL
 from server.staff import Role
@@ -72,7 +73,7 @@ async def seed_demo(app: web.Application, now: datetime | None = None) -> None:
         await _hours(conn, people)
     if await pool.fetchval("SELECT count(*) FROM bookings") or not people:
         return
-    ctx = workflow.context(app)
+    ctx = bookings_context.of_app(app)
     patient_ids = cycle([r["id"] for r in await pool.fetch("SELECT id FROM patients ORDER BY id")])
     kiosks: dict[str, list[int]] = {}
     for r in await pool.fetch("SELECT centre_id, id FROM resources WHERE kind = 'kiosk' "

@@ -18,6 +18,7 @@ from server.bookings import (
     views,
     workflow,
 )
+from server.bookings import context as bookings_context
 from server.bookings.access import (
     CARE_ROLES,
     can_book,
@@ -33,6 +34,7 @@ from server.consultations import store
 from server.consultations.care import DESK_ROLES
 from server.keys import CONFIG, POOL
 from server.pages import current_staff, render, require_staff, translator
+from server.request_info import own_origin
 from server.staff import Role, Staff
 from server.timeutil import ROME, day_bounds, to_local
 
@@ -205,7 +207,7 @@ async def booking_action(request: web.Request) -> web.StreamResponse:
     user = current_staff(request)
     form = await request.post()
     action = str(form.get("action", ""))
-    ctx = workflow.context(request.app, workflow.origin_of(request))
+    ctx = bookings_context.of_request(request)
     mine = user.id in (row.clinician_id, row.nurse_id)
     try:
         if action in STATUS_ACTIONS and (user.role in DESK_ROLES or mine):
@@ -241,5 +243,5 @@ async def feed_page(request: web.Request) -> web.StreamResponse:
 async def feed_create(request: web.Request) -> web.StreamResponse:
     """A new secret feed address, shown once; the previous one stops working."""
     token = await calendar_feed.new_feed(request.app[POOL], current_staff(request).id)
-    url = calendar_feed.feed_url(workflow.origin_of(request), token)
+    url = calendar_feed.feed_url(own_origin(request), token)
     return render(request, "bookings/feed.html", url=url, css=CSS)

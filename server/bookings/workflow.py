@@ -7,17 +7,15 @@ layer costs on top.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from aiohttp import web
 
 from server.bookings import bookings, invitations, outbox
 from server.bookings.bookings import Booking, JoinWindow, NewBooking
 from server.consultations import credentials, status, store
-from server.keys import CONFIG, POOL
-from server.pages import catalogues
 from web.i18n import Catalogues
 
 # A booking starting more than this before now is in the past. The margin lets a slot picked
@@ -64,23 +62,8 @@ class Context:
     window: JoinWindow
     origin: str  # public origin for the links in invitations
     catalogues: Catalogues
-    app: web.Application | None = None
-
-
-def context(app: web.Application, origin: str | None = None) -> Context:
-    config = app[CONFIG]
-    window = JoinWindow(timedelta(minutes=config.join_open_minutes_before),
-                        timedelta(minutes=config.join_close_minutes_after))
-    scheme = "https" if config.tls_cert else "http"
-    base = config.public_origin or origin or f"{scheme}://{config.host}:{config.port}"
-    return Context(app[POOL], config.secret_key, window, base.rstrip("/"), catalogues(app), app)
-
-
-def origin_of(request: web.Request) -> str:
-    """This request's own origin, for links when CASA_PUBLIC_ORIGIN is not set."""
-    from server.middleware import is_https
-
-    return f"{'https' if is_https(request) else 'http'}://{request.host}"
+    # Wakes the invitation sender after a commit (None: nothing to wake, as in a script).
+    wake: Callable[[], None] | None = None
 
 
 APPOINTMENT = """
@@ -146,8 +129,8 @@ async def _notify_cancelled(conn: asyncpg.Connection, ctx: Context, b: Booking) 
 
 
 def _wake(ctx: Context) -> None:
-    if ctx.app is not None:
-        outbox.wake_sender(ctx.app)
+    if ctx.wake is not None:
+        ctx.wake()
 
 
 async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from server.bookings import bookings, tokens, workflow
+from server.bookings import context as bookings_context
 from tests.bookings.conftest import Api, add_patient, future
 
 ATTEMPTS = 500
@@ -86,7 +87,7 @@ WAIT = 10  # seconds: generous, each attempt takes milliseconds; a timeout means
 
 
 def _ctx(api: Api) -> workflow.Context:
-    return workflow.context(api.client.app, "http://127.0.0.1")
+    return bookings_context.of_app(api.client.app, "http://127.0.0.1")
 
 
 def _at(api: Api, patient: int, starts_at: datetime, minutes: int | None = None

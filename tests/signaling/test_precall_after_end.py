@@ -10,6 +10,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack
 
+from server.bookings import context as bookings_context
 from server.bookings import workflow
 from tests.signaling.conftest import Visit
 
@@ -74,7 +75,7 @@ async def test_nothing_after_the_booking_is_cancelled(client, clients, visits, g
     _doctor, guest_token, cookie = await _credentials(client, clients, visit, gp)
     sdp = await _offer_sdp()
     # The clinician cancels through the same workflow as the booking pages and the API.
-    await workflow.set_status(workflow.context(client.server.app), visit.booking_id,
+    await workflow.set_status(bookings_context.of_app(client.server.app), visit.booking_id,
                               "cancelled", by=gp.id)
     for status, body in await _attempts(client, {"Authorization": f"Bearer {guest_token}"},
                                         sdp):
