@@ -20,10 +20,9 @@ from records.content import MEASURES
 from records.web_common import (
     check_record,
     consultation_patient,
-    int_param,
     records_of,
 )
-from server import errors, outcome, patients
+from server import errors, outcome, patients, validation
 from server import staff as staff_store
 from server.consultations import store
 from server.keys import CONFIG, POOL
@@ -80,7 +79,7 @@ async def editor_context(request: web.Request, conn: asyncpg.Connection,
 
 @require_staff(*CLINICIANS)
 async def editor_page(request: web.Request) -> web.StreamResponse:
-    booking_id = int_param(request.match_info["booking_id"], "booking_id")
+    booking_id = validation.path_id(request, "booking_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         ctx = await editor_context(request, conn, booking_id)
     return render(request, "records/editor.html", **ctx)
@@ -94,7 +93,7 @@ NO_BOOKING = 0
 async def call_panel(request: web.Request) -> web.StreamResponse:
     """The editor alone, for the call page's notes panel (fetched by notes.js beside the
     video; the call page knows its consultation id, not the booking's)."""
-    consultation_id = int_param(request.match_info["consultation_id"], "consultation_id")
+    consultation_id = validation.path_id(request, "consultation_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         booking_id = await store.booking_of(conn, consultation_id)
         # An unknown consultation goes through the same checks as another's, with a booking
@@ -110,10 +109,10 @@ async def _clinicians(conn: asyncpg.Connection, user: Staff) -> list[Staff]:
 
 @require_staff(*CLINICIANS)
 async def record_page(request: web.Request) -> web.StreamResponse:
-    patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    patient_id = validation.path_id(request, "patient_id")
     q = request.query
-    before = int_param(q["before"], "before") if q.get("before") else None
-    after = int_param(q["after"], "after") if q.get("after") and before is None else None
+    before = validation.an_id(q["before"], "before") if q.get("before") else None
+    after = validation.an_id(q["after"], "after") if q.get("after") and before is None else None
     user = current_staff(request)
     last = outcome.take(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -133,7 +132,7 @@ async def record_page(request: web.Request) -> web.StreamResponse:
 
 @require_staff(*CLINICIANS)
 async def record_fhir(request: web.Request) -> web.StreamResponse:
-    patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    patient_id = validation.path_id(request, "patient_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         # export() checks the caller cares for the patient: before the patient is loaded.
         views = await records_of(request).export(conn, current_staff(request), patient_id,
@@ -146,7 +145,7 @@ async def record_fhir(request: web.Request) -> web.StreamResponse:
 
 @require_staff(*CLINICIANS)
 async def record_print(request: web.Request) -> web.StreamResponse:
-    patient_id = int_param(request.match_info["patient_id"], "patient_id")
+    patient_id = validation.path_id(request, "patient_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         views = await records_of(request).export(conn, current_staff(request), patient_id,
                                                  "print")
@@ -192,7 +191,7 @@ def reason_retyped(handler: PageHandler) -> PageHandler:
 @require_staff(*CLINICIANS)
 @reason_retyped
 async def break_glass_form(request: web.Request) -> web.StreamResponse:
-    note_id = int_param(request.match_info["note_id"], "note_id")
+    note_id = validation.path_id(request, "note_id")
     form = await request.post()
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await records_of(request).break_glass(conn, current_staff(request), note_id,
@@ -204,9 +203,9 @@ async def break_glass_form(request: web.Request) -> web.StreamResponse:
 @outcome.form(_record_of_form)
 @require_staff(*CLINICIANS)
 async def share_form(request: web.Request) -> web.StreamResponse:
-    note_id = int_param(request.match_info["note_id"], "note_id")
+    note_id = validation.path_id(request, "note_id")
     form = await request.post()
-    staff_id = int_param(form.get("staff_id"), "staff_id")
+    staff_id = validation.an_id(form.get("staff_id"), "staff_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await records_of(request).share(conn, current_staff(request), note_id, staff_id)
         patient_id = await _note_patient(conn, note_id)
@@ -215,7 +214,7 @@ async def share_form(request: web.Request) -> web.StreamResponse:
 
 @require_staff(*CLINICIANS)
 async def summary_link_form(request: web.Request) -> web.StreamResponse:
-    note_id = int_param(request.match_info["note_id"], "note_id")
+    note_id = validation.path_id(request, "note_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         token = await records_of(request).summary_link(conn, current_staff(request), note_id)
         patient_id = await _note_patient(conn, note_id)
@@ -248,8 +247,8 @@ def _day(value: str | None, name: str) -> datetime | None:
 @require_staff(Role.ADMIN)
 async def audit_page(request: web.Request) -> web.StreamResponse:
     q = request.query
-    patient_id = int_param(q["patient"], "patient") if q.get("patient") else None
-    staff_id = int_param(q["staff"], "staff") if q.get("staff") else None
+    patient_id = validation.an_id(q["patient"], "patient") if q.get("patient") else None
+    staff_id = validation.an_id(q["staff"], "staff") if q.get("staff") else None
     since = _day(q.get("from"), "from")
     until = _day(q.get("to"), "to")
     pool = request.app[POOL]
@@ -288,7 +287,7 @@ async def erase_submit(request: web.Request) -> web.StreamResponse:
     """A patient's request to erase their notes: their data keys are destroyed. Done or
     refused, the browser goes back to the erase page with what happened (server.outcome)."""
     form = await request.post()
-    patient_id = int_param(form.get("patient"), "patient")
+    patient_id = validation.an_id(form.get("patient"), "patient")
     if form.get("confirm") != "yes":
         raise errors.invalid({"confirm": "required"})
     async with request.app[POOL].acquire() as conn, conn.transaction():

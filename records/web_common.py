@@ -30,16 +30,6 @@ def records_of(request: web.Request) -> Records:
     return found
 
 
-def int_param(value: object, name: str) -> int:
-    try:
-        n = int(str(value))
-    except (TypeError, ValueError):
-        raise errors.invalid({name: "must be a number"}) from None
-    if not 1 <= n < 2**63:
-        raise errors.invalid({name: "out of range"})
-    return n
-
-
 BOOKING_PATIENT = "SELECT patient_id FROM bookings WHERE id = $1"
 
 

@@ -116,12 +116,19 @@ def query(request: web.Request, type_: type[T]) -> T:
     return convert(first, type_)
 
 
+def an_id(raw: object, name: str) -> int:
+    """A database id written as text (a path parameter, a form field), 422 naming ``name``
+    unless it is ASCII digits within a bigint."""
+    text = raw if isinstance(raw, str) else ""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 \
+            or not 1 <= int(text) <= MAX_ID:
+        raise errors.invalid({name: "a positive whole number"})
+    return int(text)
+
+
 def path_id(request: web.Request, name: str) -> int:
     """A numeric path parameter, 422 naming it when it is not an id."""
-    raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 1 <= int(raw) <= MAX_ID:
-        raise errors.invalid({name: "a positive whole number"})
-    return int(raw)
+    return an_id(request.match_info[name], name)
 
 
 def years(value: datetime | date | None, field: str, lo: int, hi: int) -> None:
