@@ -16,6 +16,7 @@ from records import errors as rerr
 from records.keys import RECORDS
 from records.service import NoteView, Records
 from server import errors
+from server.consultations import store
 from server.staff import Staff
 
 log = logging.getLogger("casa.records")
@@ -30,13 +31,10 @@ def records_of(request: web.Request) -> Records:
     return found
 
 
-BOOKING_PATIENT = "SELECT patient_id FROM bookings WHERE id = $1"
-
-
 async def booking_patient(conn: asyncpg.Connection, booking_id: int,
                           given: int | None) -> int:
     """The consultation's patient, from its booking; a ``given`` patient must match it."""
-    known = await conn.fetchval(BOOKING_PATIENT, booking_id)
+    known = await store.patient_of_booking(conn, booking_id)
     if known is None:
         raise errors.NotFound(rerr.NOTE_NOT_FOUND, f"booking {booking_id}")
     if given is not None and known != given:
