@@ -19,7 +19,8 @@ from records.crypto import Envelope
 from records.errors import KeyringError
 from records.service import Records
 from server import db
-from server.config import Config, load_config
+from server.commands import config_from, fail
+from server.config import Config
 
 
 def register(subparsers: Any) -> None:
@@ -66,7 +67,16 @@ def register(subparsers: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(demo=bool(getattr(args, "demo", False)))
+    return config_from(args, demo=bool(getattr(args, "demo", False)))
+
+
+def _keyring(path: Path) -> keyring.Keyring | None:
+    """The keyring at ``path``, or None once the refusal is printed."""
+    try:
+        return keyring.load(path)
+    except KeyringError as exc:
+        fail(str(exc))
+        return None
 
 
 def _say(message: str) -> None:
@@ -85,8 +95,7 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     config = _config(args)
     path = config.keyring_path
     if path.exists():
-        print(f"casa: keyring file {path} already exists; not touching it", file=sys.stderr)
-        return 2
+        return fail(f"keyring file {path} already exists; not touching it")
     ring = keyring.generate(path)
     keyring.save(ring, path)
     _say(f"created keyring {path} with key {ring.current}; back it up apart from the database")
@@ -95,13 +104,10 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 def cmd_erase_expired(args: argparse.Namespace) -> int:
     if args.older_than_days < 1:
-        print("casa: --older-than-days must be at least 1", file=sys.stderr)
-        return 2
+        return fail("--older-than-days must be at least 1")
     config = _config(args)
-    try:
-        ring = keyring.load(config.keyring_path)
-    except KeyringError as exc:
-        print(f"casa: {exc}", file=sys.stderr)
+    ring = _keyring(config.keyring_path)
+    if ring is None:
         return 2
 
     async def run() -> tuple[int, int]:
@@ -136,10 +142,7 @@ async def _rotation_lock(conn: asyncpg.Connection) -> AsyncIterator[None]:
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     config = _config(args)
     path = config.keyring_path
-    try:
-        keyring.load(path)
-    except KeyringError as exc:
-        print(f"casa: {exc}", file=sys.stderr)
+    if _keyring(path) is None:
         return 2
 
     async def run() -> tuple[int, str]:
@@ -171,8 +174,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     try:
         n, current = asyncio.run(run())
     except _Busy:
-        print("casa: another key rotation is running; wait for it to finish", file=sys.stderr)
-        return 2
+        return fail("another key rotation is running; wait for it to finish")
     except KeyboardInterrupt:
         print("\ninterrupted: nothing is lost; run `casa keys rotate --resume` to finish",
               file=sys.stderr)
@@ -185,10 +187,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 def cmd_keys_prune(args: argparse.Namespace) -> int:
     config = _config(args)
-    try:
-        ring = keyring.load(config.keyring_path)
-    except KeyringError as exc:
-        print(f"casa: {exc}", file=sys.stderr)
+    ring = _keyring(config.keyring_path)
+    if ring is None:
         return 2
 
     async def run() -> list[str]:
@@ -203,8 +203,7 @@ def cmd_keys_prune(args: argparse.Namespace) -> int:
     try:
         removed = asyncio.run(run())
     except _Busy:
-        print("casa: a key rotation is running; wait for it to finish", file=sys.stderr)
-        return 2
+        return fail("a key rotation is running; wait for it to finish")
     if not removed:
         _say("no old master key to remove")
         return 0
@@ -215,10 +214,8 @@ def cmd_keys_prune(args: argparse.Namespace) -> int:
 
 def cmd_keys_verify(args: argparse.Namespace) -> int:
     config = _config(args)
-    try:
-        ring = keyring.load(config.keyring_path)
-    except KeyringError as exc:
-        print(f"casa: {exc}", file=sys.stderr)
+    ring = _keyring(config.keyring_path)
+    if ring is None:
         return 2
 
     async def run() -> rotate.VerifyReport:

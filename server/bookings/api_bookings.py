@@ -1,4 +1,8 @@
-"""API: create, list, read, reschedule, cancel and move bookings; FHIR export."""
+"""API: create, list, read, reschedule, cancel and move bookings; FHIR export.
+
+A refused change (``bookings.BookingError``: a clash, invalid input, a status change the
+lifecycle forbids) is not caught here: the error registry answers it (``booking_error`` in
+``server.bookings.errors``), as it does for the pages."""
 
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ from server.bookings.errors import (
     BAD_STATUS_CHANGE,
     BOOKING_NOT_FOUND,
     PATIENT_NOT_FOUND,
-    booking_error,
 )
 from server.consultations import store
 from server.consultations.care import DESK_ROLES
@@ -94,10 +97,7 @@ async def create_booking(request: web.Request) -> web.Response:
     nb = NewBooking(centre_id=centre, service_code=data.service_code.strip(), mode=data.mode,
                     patient_id=patient, clinician_id=clinician, starts_at=data.starts_at,
                     ends_at=data.ends_at, kiosk_id=data.kiosk_id, nurse_id=data.nurse_id)
-    try:
-        b = await workflow.book(_ctx(request), nb, created_by=user.id, past=past)
-    except bookings.BookingError as exc:
-        raise booking_error(exc) from None
+    b = await workflow.book(_ctx(request), nb, created_by=user.id, past=past)
     resp = await _full(request, b, 201)
     resp.headers["Location"] = f"/api/v1/bookings/{b.id}"
     return resp
@@ -162,11 +162,8 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     data = await validation.body(request, schemas.RescheduleBody)
     _instants(data.starts_at, data.ends_at)
     past = _past_reason(data.past_reason, caller(request))
-    try:
-        moved = await workflow.reschedule(_ctx(request), b.id, data.starts_at, data.ends_at,
-                                          past=past)
-    except bookings.BookingError as exc:
-        raise booking_error(exc) from None
+    moved = await workflow.reschedule(_ctx(request), b.id, data.starts_at, data.ends_at,
+                                      past=past)
     return await _full(request, moved)
 
 
@@ -177,11 +174,8 @@ async def cancel_booking(request: web.Request) -> web.Response:
     data = (await validation.body(request, schemas.CancelBody) if request.body_exists
             else schemas.CancelBody())
     reason = data.reason.strip() if data.reason else None
-    try:
-        done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason,
-                                          by=caller(request).id)
-    except bookings.BookingError as exc:
-        raise booking_error(exc) from None
+    done = await workflow.set_status(_ctx(request), b.id, "cancelled", reason,
+                                      by=caller(request).id)
     return await _full(request, done)
 
 
@@ -195,10 +189,7 @@ async def set_booking_status(request: web.Request) -> web.Response:
     new = (await validation.body(request, schemas.StatusChangeBody)).status
     if new == "noshow" and b.starts_at > datetime.now(UTC) + timedelta(minutes=1):
         raise errors.ApiError(BAD_STATUS_CHANGE, details={"reason": "not started yet"})
-    try:
-        done = await workflow.set_status(_ctx(request), b.id, new, by=user.id)
-    except bookings.BookingError as exc:
-        raise booking_error(exc) from None
+    done = await workflow.set_status(_ctx(request), b.id, new, by=user.id)
     return await _full(request, done)
 
 
