@@ -87,7 +87,10 @@ _CARING = """(
                                                 AND care_wc.centre_id = care_b.centre_id
                       WHERE care_s.booking_id = care_b.id
                         AND care_s.to_status IN ('checked-in', 'arrived')
-                        AND care_s.by_staff_id <> {staff}))))"""
+                        -- Not the one asking, nor the booking's own clinician: neither is a
+                        -- witness that the patient came (docs/records.md).
+                        AND care_s.by_staff_id <> {staff}
+                        AND care_s.by_staff_id <> care_b.clinician_id))))"""
 
 
 def caring_sql(staff: str, patient: str) -> str:

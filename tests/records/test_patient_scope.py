@@ -184,12 +184,6 @@ async def test_participant_of_a_future_consultation_is_not_yet_caring(
                      category=Category.GP, content=content.parse(NOTE))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server.consultations.care counts a check-in by anyone at the booking's centre other than "
-    "the staff "
-    "member asked about, so the booking's own clinician checking the patient in makes an "
-    "invited participant a carer; docs/records.md says it counts for nothing. This passed "
-    "only while the set-up booked a Mazzini GP at San Siro, which the workflow refuses."))
 async def test_a_check_in_by_the_bookings_own_clinician_makes_no_participant_caring(
         conn, rec, make_staff, make_patient, make_booking):
     gp = await make_staff(Role.GP, ("mazzini",))
