@@ -22,7 +22,7 @@ from server.staff import Role
 from tests.pg import TestDatabases, serving_url
 
 # tests.factories: staff, patients and bookings made through the real workflow.
-pytest_plugins = ("tests.factories",)
+pytest_plugins = ("tests.factories", "tests.chromium")
 
 PASSWORD = "correct horse battery staple"
 SECRET_KEY = "test-secret-key-" + "x" * 40

@@ -3,7 +3,6 @@ form refreshes its choices by itself, and a slot is booked with the keyboard."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,31 +13,17 @@ from server.staff import Role
 from tests.bookings.conftest import Api
 from tests.conftest import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
 STEP_MS = 10_000
 PHONE = {"width": 360, "height": 740}
 
 
 
-@pytest.fixture(autouse=True)
-def _chromium_is_installed() -> None:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
-
-
 @pytest.fixture
-async def page() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        context = await browser.new_context(viewport=PHONE, locale="it-IT")  # type: ignore[arg-type]
-        pg = await context.new_page()
-        pg.set_default_timeout(STEP_MS)
-        yield pg
-        await browser.close()
+async def page(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport=PHONE, locale="it-IT")
+    pg = await context.new_page()
+    pg.set_default_timeout(STEP_MS)
+    yield pg
 
 
 async def overflow(page: Any) -> int:

@@ -3,7 +3,6 @@ Playwright's async API (never ``playwright install``), with a fake camera and mi
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,13 +21,6 @@ from server.timeutil import ROME
 from tests.conftest import PASSWORD, StaffFactory
 from tests.factories import Factories
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 "--autoplay-policy=no-user-gesture-required",
-                 # Screen sharing picks the (virtual) screen without a chooser.
-                 "--auto-select-desktop-capture-source=Entire screen"]
 # Every wait in these tests is bounded; a stuck page fails in seconds, not at the suite timeout.
 STEP_MS = 10_000
 PHONE = {"width": 360, "height": 740}
@@ -122,20 +114,6 @@ async def visit(conn: asyncpg.Connection, config: Config, make_staff: StaffFacto
     gp = await make_staff(Role.GP, ("san-siro",))
     booking_id, cid, room, link, code = await book(config, gp.id, soon())
     return Visit(room, cid, booking_id, link, code, gp.email, gp.full_name, "Maria Bianchi")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 class Watched:

@@ -139,7 +139,8 @@ async def test_refused_camera_explains_and_lets_the_patient_go_on_with_sound(
         live: str, visit: Visit) -> None:
     from playwright.async_api import async_playwright
 
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, Watched
+    from tests.browser.conftest import PHONE, Watched
+    from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
     # A browser that really asks: only the microphone is allowed, the camera is refused.
     args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"]

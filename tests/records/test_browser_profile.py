@@ -31,8 +31,6 @@ from records.service import Records
 from server.config import Config
 from server.staff import Role
 from tests.browser.conftest import (  # noqa: F401 (live_server is a fixture used here)
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DOB,
     STEP_MS,
     Watched,
@@ -40,6 +38,7 @@ from tests.browser.conftest import (  # noqa: F401 (live_server is a fixture use
     live_server,
     sign_in,
 )
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import StaffFactory
 from tests.factories import Factories
 from tests.records.conftest import set_status_as

@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from typing import Any
-
-import pytest
 
 from server.staff import Role
 from tests.conftest import PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-async def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        await b.close()
 
 
 async def _sign_in(page: Any, base: str, email: str) -> None:
