@@ -41,6 +41,7 @@ from bench.signaling_load import (
     raise_fd_limit,
 )
 from server.auth import checker
+from tests.processes import stop
 
 HERE = Path(__file__).resolve().parents[1]
 RELAY_EVERY_S = 0.02
@@ -107,11 +108,7 @@ class CasaServer:
         raise TimeoutError("casa did not start")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop(self.proc, 20)
 
 
 async def _health(base: str, stop: asyncio.Event, out: list[tuple[float, int]]) -> None:

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.processes import stop
+
 ROOT = Path(__file__).resolve().parent.parent
 ATTACKERS = ("127.0.0.2", "127.0.0.3")
 # Opening 20,000 sockets at once would only measure the kernel's SYN backlog.
@@ -224,11 +226,7 @@ def main() -> None:
     try:
         result = asyncio.run(attack(port, args.n, args.interval, args.hold))
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, 20)
         elapsed_min = (time.monotonic() - started) / 60
         log_bytes = log_path.stat().st_size
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from tests.processes import stop
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEY = "bench-secret-key-" + "b" * 40
 SERVER_CORE = "0"
@@ -125,11 +127,7 @@ class Server:
         return 0
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop(self.proc, 15)
         self.tmp.cleanup()
 
 

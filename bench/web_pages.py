@@ -37,7 +37,8 @@ from server.bookings import bookings
 from server.config import Config
 from server.consultations import credentials
 from server.staff import Role
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.browser.conftest import PHONE
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.pg import TestDatabases, serving_url
 
 # Chrome DevTools' "Slow 3G" preset: 400 ms x 5 latency, 500 kbit/s x 0.8 both ways.

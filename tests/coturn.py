@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.processes import stop
+
 TURN_SECRET = "precall-turn-secret-" + "z" * 20
 REALM = "casa.test"
 # coturn starts in milliseconds; this bounds a machine under heavy load.
@@ -54,9 +56,4 @@ def coturn(secret: str = TURN_SECRET, ports: tuple[int, int] = (49201, 49260)) -
             time.sleep(0.05)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, 5)

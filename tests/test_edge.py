@@ -28,6 +28,7 @@ from server.serving import LoopErrorLimiter, listening
 from server.tls import ensure_self_signed
 from tests.conftest import SECRET_KEY
 from tests.pg import serving_url
+from tests.processes import stop
 from tests.signaling.servers import ROOT, free_port
 
 HEAD = b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -256,11 +257,7 @@ async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp
         assert len(logged.splitlines()) <= 5, logged[:2000]
     finally:
         close_all(conns)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 10)
 
 
 async def test_over_tls_the_cap_still_answers_and_the_handshake_has_a_deadline(config,
