@@ -25,7 +25,7 @@ from aiortc import (
 from av.frame import Frame
 from av.packet import Packet
 
-from server import errors, openapi
+from server import errors, openapi, validation
 from server.background import Background
 from server.config import Config
 from server.errors import ApiError, ErrorKind
@@ -115,7 +115,8 @@ def setup(app: web.Application) -> None:
     openapi.route(app, openapi.Operation(
         "POST", "/precall/offer", "precall_offer", "Start a device check: the WebRTC offer "
         "of the caller's camera and microphone, answered by the server's echo peer",
-        answer=EchoAnswer, body=EchoOffer, errors=(401, 410, 429), tag="precall"), offer_view)
+        answer=EchoAnswer, body=EchoOffer, errors=(400, 401, 410, 422, 429), tag="precall"),
+        offer_view)
     openapi.route(app, openapi.Operation(
         "GET", "/precall/{id}/report", "precall_report", "What the echo peer received",
         answer=dict[str, Any], errors=(404,), tag="precall"), report_view)
@@ -126,7 +127,7 @@ def setup(app: web.Application) -> None:
 
 
 class EchoOffer(msgspec.Struct):
-    """The device check's offer (documented; the handler reads it itself)."""
+    """The device check's offer: the caller's camera and microphone as an SDP offer."""
 
     type: Literal["offer"]
     sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SDP_CHARS)]
@@ -140,14 +141,7 @@ class EchoAnswer(msgspec.Struct):
 
 async def offer_view(request: web.Request) -> web.Response:
     who = await caller(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(errors.BAD_REQUEST) from None
-    sdp = body.get("sdp") if isinstance(body, dict) else None
-    if not isinstance(sdp, str) or not sdp or len(sdp) > MAX_SDP_CHARS \
-            or body.get("type") != "offer":
-        raise ApiError(errors.BAD_REQUEST)
+    sdp = (await validation.body(request, EchoOffer)).sdp
     echo = request.app[PEERS]
     # Checked and taken with no await between: concurrent offers cannot all pass the check.
     refused = echo.refusal(who)

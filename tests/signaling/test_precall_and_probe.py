@@ -68,11 +68,21 @@ async def test_echo_refuses_strangers_and_garbage(client, visits, gp):
     assert resp.status == 401
     visit = await visits(gp.id)
     auth = {"Authorization": f"Bearer {visit.token}"}
-    for body in ({"sdp": "v=0", "type": "answer"}, {"sdp": 3}, ["x"], {"sdp": "garbage",
-                                                                        "type": "offer"}):
+    # Not an offer object, or an SDP the echo peer cannot read: 400.
+    for body in (["x"], {"sdp": "garbage", "type": "offer"}):
         resp = await client.post("/api/v1/precall/offer", json=body, headers=auth)
         assert resp.status == 400, body
         assert (await resp.json())["error"]["code"] == "bad_request"
+    # A field of the wrong kind: 422 naming it, as every API body.
+    wrong: list[tuple[dict[str, object], str]] = [
+        ({"sdp": "v=0", "type": "answer"}, "type"), ({"sdp": 3}, "sdp"),
+        ({"sdp": "", "type": "offer"}, "sdp"), ({"type": "offer"}, "sdp")]
+    for fields, field in wrong:
+        resp = await client.post("/api/v1/precall/offer", json=fields, headers=auth)
+        assert resp.status == 422, fields
+        error = (await resp.json())["error"]
+        assert error["code"] == "validation_failed"
+        assert list(error["details"]["fields"]) == [field], fields
     missing = await client.get("/api/v1/precall/unknown-id/report")
     assert missing.status == 404
 
