@@ -219,8 +219,8 @@ def spawn_with_few_files(env: dict[str, str], port: int, log_path: Path
 
 async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp_path):
     """A real ``casa serve`` limited to 256 open files, 600 slow connections from two
-    addresses: the excess is refused with 503 (no accept() failing in a loop), the log stays
-    small, and /healthz from a third address answers within 2 s."""
+    addresses: the excess is refused with 503 within a few seconds (no accept() failing in a
+    loop), the log stays small, and /healthz from a third address answers within 2 s."""
     port = free_port()
     log_path = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_URL"))}
@@ -244,7 +244,9 @@ async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp
         opened = await asyncio.gather(*(open_slow(port, f"127.0.0.{2 + i % 2}")
                                         for i in range(600)), return_exceptions=True)
         conns = [c for c in opened if not isinstance(c, BaseException)]
-        answers = await asyncio.gather(*(first_bytes(c, 2.0) for c in conns))
+        # At the file limit accept() fails and asyncio waits 1 s before accepting again, so
+        # the last of 600 connections may wait a few of those rounds for its refusal.
+        answers = await asyncio.gather(*(first_bytes(c, 5.0) for c in conns))
         refused = sum(1 for a in answers if a and a.startswith(b"HTTP/1.1 503 "))
         assert refused >= 600 - 256, (refused, len(conns))
         started = time.monotonic()
