@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server import app as app_module
+from server import static as static_module
 from server.app import STATIC_DIR, create_app
 from server.config import Config
 from server.static import StaticCopy, VersionedStatic, accepts_gzip, version_of
@@ -30,10 +31,12 @@ TEMPLATES = STATIC_DIR.parent / "templates"
 @pytest.fixture
 async def copy_client(config: Config, tmp_path: Path, aiohttp_client: Any,
                       monkeypatch: pytest.MonkeyPatch) -> tuple[Client, Path]:
-    """The real app serving a scratch copy of web/static, so a test may change files."""
+    """The real app serving a scratch copy of web/static, so a test may change files (and
+    see them at once: the source is looked at on every use)."""
     root = tmp_path / "static"
     shutil.copytree(STATIC_DIR, root)
     monkeypatch.setattr(app_module, "STATIC_DIR", root)
+    monkeypatch.setattr(static_module, "REFRESH_INTERVAL_S", 0.0)
     c: Client = await aiohttp_client(create_app(config))
     return c, root
 
@@ -313,3 +316,21 @@ def test_the_copy_is_removed_with_its_owner() -> None:
     del files
     gc.collect()
     assert not directory.exists()
+
+
+def test_the_source_is_looked_at_once_per_interval(tmp_path: Path) -> None:
+    """Versioned URLs ask for the current version on every page: the source is walked at most
+    once per interval, and a change is served once the interval has passed."""
+    root = tmp_path / "static"
+    shutil.copytree(STATIC_DIR, root)
+    now = [100.0]
+    (tmp_path / "copy").mkdir()
+    files = StaticCopy(root, tmp_path / "copy", interval_s=1.0, clock=lambda: now[0])
+    before = files.version("css/casa.css")
+    css = root / "css" / "casa.css"
+    css.write_bytes(css.read_bytes() + b"\n.changed { color: red; }\n")
+    now[0] += 0.5
+    assert not files.due() and files.version("css/casa.css") == before
+    now[0] += 0.5
+    assert files.due() and files.version("css/casa.css") != before
+    assert not files.due()
