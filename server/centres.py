@@ -41,18 +41,26 @@ INSERT INTO centres (id, name, address, phone, opening_hours) VALUES ($1, $2, $3
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, address = EXCLUDED.address,
     phone = EXCLUDED.phone, opening_hours = EXCLUDED.opening_hours
 """
+# One writer at a time: the upsert arbitrates on the id only, so two instances starting together
+# could both pass the id check and the second then fail on the first's uncommitted unique name.
+SYNC_LOCK_ID = 0x0CA5A002
+LOCK = "SELECT pg_advisory_xact_lock($1)"
 LIST = "SELECT id, name, address, phone, opening_hours FROM centres ORDER BY name"
 
 
 async def sync(conn: asyncpg.Connection, items: list[Centre]) -> None:
-    """Insert or update the centres from data; idempotent."""
-    for c in items:
-        await conn.execute(UPSERT, c.id, c.name, c.address, c.phone, json.dumps(c.opening_hours))
+    """Insert or update the centres from data; idempotent, and safe to run from several
+    connections at once (inside the caller's transaction, if any)."""
+    async with conn.transaction():
+        await conn.execute(LOCK, SYNC_LOCK_ID)
+        for c in items:
+            await conn.execute(UPSERT, c.id, c.name, c.address, c.phone,
+                               json.dumps(c.opening_hours))
 
 
 async def ensure_loaded(pool: asyncpg.Pool) -> None:
     """Bring the centres table in line with the data file; run at every start."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         await sync(conn, load_data())
 
 
