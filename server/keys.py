@@ -38,6 +38,8 @@ AUDIT_LOGIN: web.AppKey[AuditLoginHook] = web.AppKey("audit_login")
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
 LANG = web.RequestKey("lang", str)
+# The languages this page may be shown in (web.i18n.page_languages): the switcher's choices.
+LANGUAGES: web.RequestKey[dict[str, str]] = web.RequestKey("languages")
 STAFF: web.RequestKey[Staff | None] = web.RequestKey("staff")
 # The staff member behind the request (session or bearer token), for logs and audit: an id only.
 ACTOR_STAFF_ID: web.RequestKey[int | None] = web.RequestKey("actor_staff_id")

@@ -23,6 +23,7 @@ from server.keys import (
     CSRF_COOKIE,
     CSRF_TOKEN,
     LANG,
+    LANGUAGES,
     POOL,
     REQUEST_ID,
     SESSION,
@@ -31,7 +32,7 @@ from server.keys import (
 from server.metrics import observe_request
 from server.pages import render_error
 from server.request_info import client_ip, is_https, own_origin, route_name, wants_json
-from web.i18n import LANGUAGE_COOKIE, choose_language
+from web.i18n import LANGUAGE_COOKIE, choose_language, page_languages
 
 log = logging.getLogger("casa.http")
 
@@ -185,10 +186,11 @@ async def identity(request: web.Request, handler: Handler) -> web.StreamResponse
             request[SESSION], request[STAFF] = found
             request[ACTOR_STAFF_ID] = found[1].id if found[1] is not None else None
     user = request[STAFF]
+    request[LANGUAGES] = page_languages(request.path, user is not None)
     request[LANG] = choose_language(
         [request.query.get("lang"), request.cookies.get(LANGUAGE_COOKIE),
          user.language if user else None],
-        request.headers.get("Accept-Language"), config.default_language)
+        request.headers.get("Accept-Language"), config.default_language, request[LANGUAGES])
     csrf_cookie = request.cookies.get(csrf.COOKIE)
     new_cookie = None
     if not csrf_cookie:

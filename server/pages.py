@@ -13,10 +13,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from server import errors
-from server.keys import CSRF_TOKEN, JINJA, LANG, SESSION, STAFF
+from server.consultations.languages import direction
+from server.keys import CSRF_TOKEN, JINJA, LANG, LANGUAGES, SESSION, STAFF
 from server.request_info import wants_json
 from server.staff import Role, Staff
-from web.i18n import LANGUAGES, Catalogues, language_name
+from web.i18n import Catalogues, language_name, page_languages
 
 log = logging.getLogger("casa.pages")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
@@ -65,7 +66,8 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
     gettext = cats.gettext(lang)
     return {
         "lang": lang,
-        "languages": LANGUAGES,
+        "dir": direction(lang),
+        "languages": request.get(LANGUAGES) or page_languages(request.path, False),
         "gettext": gettext,
         "_": gettext,
         "ngettext": cats.ngettext(lang),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +21,31 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 from markupsafe import Markup
 
-from server.consultations.languages import DEFAULT_UI_LANGUAGE, UI_LANGUAGES
+from server.consultations.languages import (
+    DEFAULT_UI_LANGUAGE,
+    PATIENT_LANGUAGES,
+    STAFF_LANGUAGES,
+    UI_LANGUAGES,
+)
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 # Casa's own languages (the list lives with the consultation core, beside the languages a
-# patient may speak): the catalogues loaded here, the switcher's choices.
+# patient may speak): the catalogues loaded here.
 LANGUAGES = UI_LANGUAGES
 DEFAULT_LANGUAGE = DEFAULT_UI_LANGUAGE
 LANGUAGE_COOKIE = "casa_lang"
+# Staff pages are written in Italian and English only: a patient's language chosen on a shared
+# browser (a kiosk, a family's phone) must not turn them into half-translated pages.
+STAFF_PATHS = ("/login", "/logout", "/account", "/home", "/dashboard", "/bookings", "/records",
+               "/patients", "/consultations/", "/admin", "/metrics", "/api/")
+
+
+def page_languages(path: str, staff_signed_in: bool) -> dict[str, str]:
+    """The languages a page may be shown in (and its switcher offers): every patient language
+    on the pages patients and guests see, Italian and English on staff pages and for staff."""
+    if staff_signed_in or path.startswith(STAFF_PATHS):
+        return STAFF_LANGUAGES
+    return PATIENT_LANGUAGES
 
 
 def _load_language(lang: str, directory: Path) -> gettext.NullTranslations:
@@ -103,15 +120,18 @@ def parse_accept_language(header: str | None) -> list[str]:
 
 
 def choose_language(explicit: Iterable[str | None], accept_language: str | None,
-                    default: str = DEFAULT_LANGUAGE) -> str:
-    """The user's own choice first (cookie, account, invitation), then the browser's."""
-    for lang in explicit:
-        if lang in LANGUAGES:
-            return lang
+                    default: str = DEFAULT_LANGUAGE,
+                    allowed: Mapping[str, str] | None = None) -> str:
+    """The user's own choice first (the link, the cookie, the account), then the browser's,
+    among the ``allowed`` languages of the page (all of Casa's by default)."""
+    allowed = LANGUAGES if allowed is None else allowed
+    for chosen in explicit:
+        if chosen is not None and chosen in allowed:
+            return chosen
     for lang in parse_accept_language(accept_language):
-        if lang in LANGUAGES:
+        if lang in allowed:
             return lang
-    return default
+    return default if default in allowed else DEFAULT_LANGUAGE
 
 
 def language_name(code: str, in_language: str) -> str:

@@ -14,6 +14,7 @@ from aiohttp import web
 from server import staff as staff_store
 from server.auth import csrf, devices, passwords, ratelimit, sessions, throttle, totp
 from server.auth.checker import CHECKER, SHED_RETRY_AFTER_S, Overloaded
+from server.consultations.languages import STAFF_LANGUAGES
 from server.keys import (
     AUDIT_LOGIN,
     CLIENT_IP,
@@ -318,7 +319,7 @@ async def set_language(request: web.Request) -> web.StreamResponse:
     if lang not in LANGUAGES:
         raise web.HTTPSeeOther(_safe_next(form.get("next")))
     user = request.get(STAFF)
-    if user is not None:
+    if user is not None and lang in STAFF_LANGUAGES:
         await staff_store.set_language(request.app[POOL], user.id, lang)
     resp = web.HTTPSeeOther(_safe_next(form.get("next")))
     resp.set_cookie(LANGUAGE_COOKIE, lang, max_age=LANGUAGE_COOKIE_AGE, path="/",

@@ -141,7 +141,9 @@ async def join_form(request: web.Request) -> web.StreamResponse:
         error = kind if kind in FORM_ERRORS else None
         response = render(request, "join/form.html",
                           status=FORM_ERRORS.get(kind, last.status), error=error,
-                          message=last.message, code="", day="", month="", year="")
+                          message=last.message, code="", day="", month="", year="",
+                          choose_language=error is None and "lang" not in request.query
+                          and LANGUAGE_COOKIE not in request.cookies)
         if kind == "rate_limited" and detail.isdigit():
             response.headers["Retry-After"] = detail
     return outcome.forget(request, response)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from server.calls.clinician_strings import CLINICIAN
 from server.errors import N_
 
 # Waiting-room notices, by the protocol's ``notice.code``.
@@ -96,39 +97,18 @@ CLIENT: dict[str, str] = {
     "not_allowed": N_("You cannot do this here."),
     "not_waiting": N_("This patient is no longer waiting."),
     "unknown_peer": N_("This person is no longer here."),
-    # clinician side
+    # the people on the call, and leaving it
     "patient": N_("Patient"),
     "guest": N_("Guest"),
     "clinician": N_("Clinician"),
-    "from_home": N_("from home"),
-    "from_kiosk": N_("from a kiosk"),
-    "nurse_present": N_("nurse present"),
-    "nobody_waiting": N_("Nobody is waiting."),
-    "is_waiting": N_("%(name)s is waiting"),
-    "in_call": N_("In the call"),
-    "no_longer_waiting": N_("No longer waiting"),
-    "not_arrived": N_("Not arrived yet"),
-    "finished": N_("Finished"),
-    "waiting_status": N_("Waiting since %(time)s"),
-    "entry_away": N_("Connection lost: keeping their place in the waiting room for 30 seconds"),
-    "admit": N_("Admit"),
-    "open_consultation": N_("Open the consultation"),
-    "send_back": N_("Send back to the waiting room"),
-    "invite_link": N_("Guest link (valid until the consultation closes):"),
-    "invited_staff": N_("Invitation sent: your colleague sees this consultation on their "
-                        "dashboard."),
-    "notice_sent": N_("Message sent."),
-    "send_notice": N_("Send message"),
-    "message_to_patient": N_("Short message to the patient"),
-    "live_on": N_("Live updates on"),
-    "live_off": N_("Live updates paused: reconnecting..."),
-    "title_waiting": N_("(%(count)s waiting)"),
     "confirm_end": N_("End the consultation for everyone?"),
     "confirm_leave": N_("Leave the consultation?"),
 }
 
-
-def client_strings(_: Callable[..., str]) -> dict[str, str]:
-    """Every client string, translated with the request's gettext."""
-    return {key: _(msgid) for key, msgid in (CLIENT | {f"notice_{k}": v
-                                                         for k, v in NOTICES.items()}).items()}
+def client_strings(_: Callable[..., str], *, clinician: bool = False) -> dict[str, str]:
+    """The page's client strings, translated with the request's gettext: the clinician's
+    words only for a clinician."""
+    chosen = CLIENT | {f"notice_{k}": v for k, v in NOTICES.items()}
+    if clinician:
+        chosen |= CLINICIAN
+    return {key: _(msgid) for key, msgid in chosen.items()}

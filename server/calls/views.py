@@ -113,7 +113,8 @@ async def _clinician_page(request: web.Request, c: Consultation, user: Staff) ->
 def _page(request: web.Request, template: str, c: Consultation, **ctx: Any) -> web.Response:
     return render(request, template, room_id=c.room_id, consultation_id=c.id,
                   kiosk=c.mode == "kiosk_video", ended=c.state == "ended",
-                  strings=client_strings(translator(request)), **ctx)
+                  strings=client_strings(translator(request),
+                                         clinician=ctx.get("role") == "clinician"), **ctx)
 
 
 async def precall(request: web.Request) -> web.StreamResponse:
@@ -139,5 +140,5 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                      "centre": names.get(c.centre_id, c.centre_id),
                      "patient": f"{patient.given_name} {patient.family_name}" if patient else ""})
     return render(request, "call/dashboard.html", rows=rows,
-                  strings=client_strings(translator(request)),
+                  strings=client_strings(translator(request), clinician=True),
                   day=format_date(today, "full", locale=request.get(LANG, "it")))
