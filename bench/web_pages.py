@@ -82,12 +82,15 @@ class Load:
         self.seconds = 0.0
 
 
-async def _open(context: Any, url: str, ready: str) -> Load:
-    """Open ``url`` in a new tab of ``context`` on slow 3G; returns what it cost."""
+async def _open(context: Any, url: str, ready: str,
+                conditions: dict[str, Any] | None = SLOW_3G) -> Load:
+    """Open ``url`` in a new tab of ``context`` on slow 3G (or ``conditions``, None for the
+    machine's own network); returns what it cost."""
     page = await context.new_page()
     cdp = await context.new_cdp_session(page)
     await cdp.send("Network.enable")
-    await cdp.send("Network.emulateNetworkConditions", SLOW_3G)
+    if conditions is not None:
+        await cdp.send("Network.emulateNetworkConditions", conditions)
     load = Load()
     kinds: dict[str, str] = {}
     cached: set[str] = set()

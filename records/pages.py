@@ -29,6 +29,7 @@ from server.keys import CONFIG, POOL
 from server.middleware import set_cookie
 from server.pages import PageHandler, current_staff, render, require_staff, translator
 from server.staff import Role, Staff
+from web.i18n import LANGUAGES
 
 ROME = ZoneInfo("Europe/Rome")
 CLINICIANS = (Role.GP, Role.NURSE, Role.PSYCHOLOGIST)
@@ -218,8 +219,11 @@ async def summary_link_form(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn, conn.transaction():
         token = await records_of(request).summary_link(conn, current_staff(request), note_id)
         patient_id = await _note_patient(conn, note_id)
+        patient = await patients.get(conn, patient_id)
     origin = request.app[CONFIG].public_origin or f"{request.scheme}://{request.host}"
-    url = f"{origin}/summary/{token}"
+    # The link carries the patient's language: the page speaks it from the first click.
+    lang = patient.language if patient and patient.language in LANGUAGES else None
+    url = f"{origin}/summary/{token}" + (f"?lang={lang}" if lang else "")
     # Shown once, on this response only: the token is not kept anywhere readable.
     return render(request, "records/summary_link.html", url=url, patient_id=patient_id,
                   days=sharing.SUMMARY_LINK_FOR.days)
@@ -300,8 +304,10 @@ async def erase_submit(request: web.Request) -> web.StreamResponse:
 
 
 async def summary_landing(request: web.Request) -> web.StreamResponse:
-    """Move the token from the URL into a cookie at once, so it is not left in history."""
-    resp = web.HTTPSeeOther("/summary")
+    """Move the token from the URL into a cookie at once, so it is not left in history (the
+    language the link carries goes on)."""
+    lang = request.query.get("lang")
+    resp = web.HTTPSeeOther("/summary" + (f"?lang={lang}" if lang in LANGUAGES else ""))
     set_cookie(request, resp, SUMMARY_COOKIE, request.match_info["token"][:100],
                max_age=3600)
     raise resp

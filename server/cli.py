@@ -1,5 +1,5 @@
-"""The ``casa`` command: serve, demo, migrate, user add, and the commands of bookings, records and
-signalling.
+"""The ``casa`` command: serve, demo, migrate, user add, and the commands of bookings, records,
+signalling and translations.
 
 Every command reads the same environment (CASA_DATA_DIR, DATABASE_URL, ...) and so finds the
 same database and data directory.
@@ -21,9 +21,10 @@ from server import centres, db, logs, serving
 from server.bookings import cli as bookings_cli
 from server.commands import config_from, fail
 from server.config import Config, ConfigError
-from server.consultations.languages import DEFAULT_UI_LANGUAGE, UI_LANGUAGES
+from server.consultations.languages import DEFAULT_UI_LANGUAGE, STAFF_LANGUAGES
 from server.staff import Role
 from signaling import cli as signaling_cli
+from web import i18n_cli
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--role", required=True, choices=[r.value for r in Role])
     a.add_argument("--centre", action="append", default=[],
                    help="centre id where the person works (repeatable)")
-    a.add_argument("--language", default=DEFAULT_UI_LANGUAGE, choices=list(UI_LANGUAGES))
+    a.add_argument("--language", default=DEFAULT_UI_LANGUAGE, choices=list(STAFF_LANGUAGES))
     a.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of standard input")
     a.add_argument("--demo", action="store_true", help="use the demo secret key")
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     bookings_cli.register(sub)
     records_cli.register(sub)
     signaling_cli.register(sub)
+    i18n_cli.register(sub)
     return parser
 
 

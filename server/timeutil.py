@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time, get_datetime_format
+
+from server.consultations.languages import cldr_locale
 
 ROME = ZoneInfo("Europe/Rome")
 # Python compares and adds datetimes that share a tzinfo by wall clock, which is wrong across a
@@ -33,3 +38,25 @@ def local_instant(day: date, at: time) -> datetime:
 
 def to_local(instant: datetime) -> datetime:
     return instant.astimezone(ROME)
+
+
+def local_time_text(instant: datetime, lang: str) -> str:
+    """The Rome clock time of ``instant`` as ``lang`` writes it (15:05, 3:05 PM)."""
+    return format_time(to_local(instant), "short", locale=cldr_locale(lang))
+
+
+def local_day_text(day: date | datetime, lang: str) -> str:
+    """A day as ``lang`` writes it in full (mercoledì 9 dicembre 2026; الأربعاء، 9 ديسمبر)."""
+    if isinstance(day, datetime):
+        day = to_local(day).date()
+    return format_date(day, "full", locale=cldr_locale(lang))
+
+
+def local_when_text(instant: datetime, lang: str) -> str:
+    """Day and time together, joined the way the language joins them (CLDR's pattern, where
+    ``{1}`` is the day, ``{0}`` the time, and quoted words are literal)."""
+    parts = {"{1}": local_day_text(instant, lang), "{0}": local_time_text(instant, lang)}
+    pattern = str(get_datetime_format("full", locale=cldr_locale(lang)))
+    return "".join(parts.get(piece, piece.replace("''", "\x00").replace("'", "")
+                             .replace("\x00", "'"))
+                   for piece in re.split(r"(\{[01]\})", pattern))

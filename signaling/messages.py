@@ -75,7 +75,10 @@ class Hello(_Base, tag="hello", kw_only=True):
     version: Annotated[int, Meta(ge=0, le=MAX_VERSION)]
     room: Annotated[str, Meta(min_length=1, max_length=MAX_ROOM_CHARS)] | None = None
     credential: Annotated[str, Meta(min_length=1, max_length=MAX_CREDENTIAL_CHARS)] | None = None
-    lang: Literal["it", "en"] | None = None
+    # Casa's patient languages (server.consultations.languages.PATIENT_LANGUAGES; a test keeps
+    # the two equal: a Literal must be spelt out for the schema).
+    lang: Literal["it", "en", "ar", "zh", "es", "tl", "ro", "uk", "bn", "sq", "fr",
+                  "ru"] | None = None
     nurse_present: bool | None = None
 
 

@@ -36,8 +36,9 @@ DEFAULT_LANGUAGE = DEFAULT_UI_LANGUAGE
 LANGUAGE_COOKIE = "casa_lang"
 # Staff pages are written in Italian and English only: a patient's language chosen on a shared
 # browser (a kiosk, a family's phone) must not turn them into half-translated pages.
+# (The API is not here: the patient's pages call it too, for the pre-call check.)
 STAFF_PATHS = ("/login", "/logout", "/account", "/home", "/dashboard", "/bookings", "/records",
-               "/patients", "/consultations/", "/admin", "/metrics", "/api/")
+               "/patients", "/consultations/", "/admin")
 
 
 def page_languages(path: str, staff_signed_in: bool) -> dict[str, str]:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import icalendar
-from babel.dates import format_datetime
 
 from server.consultations.languages import UI_LANGUAGES
 from server.errors import N_
-from server.timeutil import ROME
+from server.timeutil import local_when_text
 
 Gettext = Callable[..., str]
 # Invitations are written in the patient's language when Casa has it; otherwise in Italian for
@@ -57,7 +56,7 @@ def title(a: Appointment, _: Gettext) -> str:
 
 
 def when(a: Appointment, lang: str) -> str:
-    return format_datetime(a.starts_at, "EEEE d MMMM y, HH:mm", tzinfo=ROME, locale=lang)
+    return local_when_text(a.starts_at, lang)
 
 
 def _how(a: Appointment, _: Gettext) -> str:

@@ -94,6 +94,18 @@ async def join_link(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def join_done(request: web.Request) -> web.StreamResponse:
+    """GET /join/done: "Finished" on a shared kiosk. Nothing of this patient stays for the next
+    one: the consultation's cookie, the link cookie and the chosen language go, and the kiosk
+    is back at the code form, which offers the languages again."""
+    response = web.HTTPSeeOther("/join")
+    response.del_cookie(credentials.PATIENT_COOKIE, path="/")
+    response.del_cookie(LINK_COOKIE, path=LINK_COOKIE_PATH)
+    response.del_cookie(LANGUAGE_COOKIE, path="/")
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
+
+
 async def join_status(request: web.Request) -> web.StreamResponse:
     """GET /join/status: check the link token from the cookie; into the consultation, or a page
     that says why not. A link that works keeps working for rejoining inside the window."""

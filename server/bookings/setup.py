@@ -60,6 +60,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/join", join.join_submit, name="join_submit")
     # Before /join/{token}, which would otherwise take "status" for a token.
     r.add_get(join.STATUS_PATH, join.join_status, name="join_status")
+    r.add_get("/join/done", join.join_done, name="join_done")
     r.add_get("/join/{token}", join.join_link, name="join_link")
     r.add_get("/calendar/{token}.ics", calendar_feed.feed, name="calendar_feed")
     pages.setup_routes(app)

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from babel.dates import format_date
 
 from server import centres, errors, patients, staff
 from server.calls.strings import client_strings
@@ -24,7 +23,7 @@ from server.consultations.store import Consultation
 from server.keys import LANG, POOL, STAFF
 from server.pages import current_staff, render, require_staff, translator
 from server.staff import Role, Staff
-from server.timeutil import ROME
+from server.timeutil import ROME, local_day_text, local_time_text
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 
 log = logging.getLogger("casa.calls")
@@ -46,8 +45,8 @@ def _when(request: web.Request, instant: datetime) -> dict[str, str]:
     local = instant.astimezone(ROME)
     lang = request.get(LANG, "it")
     today = datetime.now(ROME).date()
-    day = "" if local.date() == today else format_date(local.date(), "full", locale=lang)
-    return {"time": local.strftime("%H:%M"), "day": day, "iso": instant.isoformat()}
+    day = "" if local.date() == today else local_day_text(local, lang)
+    return {"time": local_time_text(instant, lang), "day": day, "iso": instant.isoformat()}
 
 
 async def _centre_name(request: web.Request, centre_id: str) -> str:
@@ -141,4 +140,4 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                      "patient": f"{patient.given_name} {patient.family_name}" if patient else ""})
     return render(request, "call/dashboard.html", rows=rows,
                   strings=client_strings(translator(request), clinician=True),
-                  day=format_date(today, "full", locale=request.get(LANG, "it")))
+                  day=local_day_text(today, request.get(LANG, "it")))

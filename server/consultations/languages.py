@@ -32,9 +32,10 @@ UI_LANGUAGES = PATIENT_LANGUAGES
 DEFAULT_UI_LANGUAGE = "it"
 # Written right to left: the page gets dir="rtl" and the layout mirrors (logical CSS).
 RIGHT_TO_LEFT = frozenset({"ar"})
-# The CLDR locale Babel formats dates and numbers with, where it is not the code itself
-# (Chinese is written in simplified characters in Casa).
-CLDR_LOCALES: dict[str, str] = {"zh": "zh_Hans_CN", "tl": "fil"}
+# The CLDR locale dates, times and numbers are formatted with (Babel on the server, Intl in the
+# browser: i18n-client.js keeps the same table), where it is not the code itself: English as
+# written in Europe (a 24-hour clock), Chinese in simplified characters, Filipino's CLDR code.
+CLDR_LOCALES: dict[str, str] = {"en": "en_GB", "zh": "zh_Hans_CN", "tl": "fil"}
 
 SPOKEN_LANGUAGES = ("it", "en", "ar", "zh", "es", "fr", "ro", "uk", "tl", "bn", "sq", "ru", "pt",
                     "de", "pl", "ur", "hi", "ta", "si", "am", "ti", "wo", "ff", "so")

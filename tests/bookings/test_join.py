@@ -203,14 +203,14 @@ async def test_expired_and_too_early_codes(api: Api):
 
 
 async def test_patient_language_follows_into_the_pages(api: Api):
-    b, token, _ = await book(api, soon(5), patient_id=api.world.patient2)  # 'ar' -> English
+    b, token, _ = await book(api, soon(5), patient_id=api.world.patient2)  # Arabic
     body = await api.world.conn.fetchval(
         "SELECT body FROM outbox WHERE booking_id = $1 AND channel = 'sms'", b["id"])
-    assert f"/join/{token}?lang=en" in body and "/join?lang=en" in body
-    resp = await open_link(api, token, "?lang=en")
-    assert resp.cookies["casa_lang"].value == "en"
+    assert f"/join/{token}?lang=ar" in body and "/join?lang=ar" in body
+    resp = await open_link(api, token, "?lang=ar")
+    assert resp.cookies["casa_lang"].value == "ar"
     api.client.session.cookie_jar.update_cookies({"casa_lang": "it"})
-    again = await open_link(api, token, "?lang=en")
+    again = await open_link(api, token, "?lang=ar")
     assert "casa_lang" not in again.cookies, "a language the browser chose is kept"
 
 

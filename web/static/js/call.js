@@ -4,6 +4,7 @@
 // links and video tiles, our own media) and call-controls.js (buttons, chat, end page).
 
 import './client-errors.js';
+import './read-aloud.js';
 import { $ } from './dom.js';
 import { t, timeOf } from './i18n-client.js';
 import { SignalClient } from './signal-client.js';

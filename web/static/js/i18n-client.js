@@ -23,7 +23,7 @@ export function t(key, vars = {}) {
   return text.replace(/%\((\w+)\)s/g, (whole, name) => {
     if (!(name in vars)) return whole;
     const value = vars[name];
-    return typeof value === 'number' ? String(value) : isolated(String(value));
+    return typeof value === 'number' ? numberText(value) : isolated(String(value));
   });
 }
 
@@ -39,8 +39,23 @@ export function bdi(text) {
   return el;
 }
 
+// The Intl locale of a page language, where it is not the code itself: the same table as the
+// server's CLDR_LOCALES (server/consultations/languages.py), so a time reads the same in the
+// page's HTML and in what the script writes later.
+const INTL_LOCALES = { en: 'en-GB', zh: 'zh-Hans-CN', tl: 'fil' };
+
+export function intlLocale(lang) {
+  const code = lang || document.documentElement.lang || 'it';
+  return INTL_LOCALES[code] || code;
+}
+
 // Times are shown in Rome time, whatever the device's own clock zone is.
 export function timeOf(iso, lang) {
-  return new Date(iso).toLocaleTimeString(lang || document.documentElement.lang || 'it',
-    { hour: '2-digit', minute: '2-digit', timeZone: 'Europe/Rome' });
+  return new Date(iso).toLocaleTimeString(intlLocale(lang),
+    { hour: 'numeric', minute: '2-digit', timeZone: 'Europe/Rome' });
+}
+
+// Numbers (a round trip in ms, minutes to wait) in the page language's digits and grouping.
+export function numberText(value, lang) {
+  return new Intl.NumberFormat(intlLocale(lang)).format(value);
 }
