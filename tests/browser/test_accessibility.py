@@ -1,5 +1,6 @@
 """axe-core (bundled by axe-playwright-python) on every page patients and staff see, at 360 px,
-in Italian and in English: any violation of impact "serious" or "critical" fails.
+in Italian and in English, and the patient's pages in Arabic too (right to left): any
+violation of impact "serious" or "critical" fails.
 
 The app's CSP allows no inline or injected script, and axe is injected with
 ``page.evaluate``: these contexts are opened with ``bypass_csp=True``, in this module only.
@@ -17,6 +18,7 @@ import pytest
 
 from records import keyring
 from server.config import Config
+from server.consultations.languages import direction
 from server.staff import Role
 from tests.browser.conftest import (
     DOB,
@@ -25,6 +27,7 @@ from tests.browser.conftest import (
     Watched,
     book,
     fits_width,
+    open_page,
     sign_in,
 )
 from tests.conftest import StaffFactory
@@ -34,6 +37,7 @@ SERIOUS = ("serious", "critical")
 # Long enough for the connection test to give up (3 s gathering + 10 s connecting) on a
 # loaded machine.
 MEDIA_MS = 30_000
+LOCALES = {"it": "it-IT", "en": "en-GB", "ar": "ar-EG"}
 NOTE = {"reason": "tosse", "assessment": "bronchite", "plan": "riposo",
         "summary": "Riposo e liquidi."}
 
@@ -68,7 +72,7 @@ class Audit:
 
     async def page(self) -> Watched:
         context = await self.browser.new_context(
-            viewport=PHONE, locale="it-IT" if self.lang == "it" else "en-GB",
+            viewport=PHONE, locale=LOCALES[self.lang],
             permissions=["camera", "microphone"], bypass_csp=True)
         await context.add_cookies([{"name": LANGUAGE_COOKIE, "value": self.lang,
                                     "url": self.base}])
@@ -79,6 +83,8 @@ class Audit:
     async def check(self, w: Watched, label: str) -> None:
         lang = await w.page.get_attribute("html", "lang")
         assert lang == self.lang, f"{label}: <html lang={lang!r}>"
+        page_dir = await w.page.get_attribute("html", "dir")
+        assert page_dir == direction(self.lang), f"{label}: <html dir={page_dir!r}>"
         await fits_width(w)
         results = await self.axe.run(w.page, options={"resultTypes": ["violations"]})
         for v in results.response["violations"]:
@@ -260,4 +266,71 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     assert not audit.found, "\n".join(audit.found)
     assert len(audit.checked) >= 25
     for page in audit.pages:
+        page.assert_clean()
+
+
+@pytest.mark.timeout(180)
+async def test_patient_pages_pass_axe_in_arabic(live: str, config: Config,
+                                                make_staff: StaffFactory, browser: Any) -> None:
+    """Everything a patient sees, right to left (staff pages are in Italian and English only:
+    the clinician who lets her in works in Italian)."""
+    gp = await make_staff(Role.GP, ("san-siro",))
+    _, _, room, link, code = await book(config, gp.id, timedelta(minutes=-5))
+    _, _, _, early_link, _ = await book(config, gp.id, timedelta(hours=3), given="Anna")
+    audit = Audit(browser, live, "ar")
+
+    w = await audit.page()
+    await w.page.goto(live + "/join")
+    await audit.check(w, "join by code")
+    await w.page.fill("#code", "000000" if code != "000000" else "111111")
+    await w.page.fill("#day", str(DOB.day))
+    await w.page.fill("#month", str(DOB.month))
+    await w.page.fill("#year", str(DOB.year))
+    await w.page.click("form.join-form button[type=submit]")
+    await w.page.wait_for_load_state()
+    await audit.check(w, "join by code, wrong code")
+    await w.page.click("details.lang-switch > summary")
+    await w.page.wait_for_selector("details.lang-switch[open] form.lang-list")
+    await audit.check(w, "language list open")
+    await w.page.goto(live + "/precall")
+    await w.page.wait_for_selector("#camera-result[data-state=ok]")
+    await audit.check(w, "device check alone")
+    await w.page.goto(f"{live}/consultation/{room}")
+    await w.page.wait_for_selector("#stage-visitor:not([hidden])")
+    await audit.check(w, "consultation, visitor")
+    await w.page.goto(f"{live}/join/{early_link}")
+    await audit.check(w, "join link, too early")
+
+    patient = await audit.page()
+    await patient.page.goto(f"{live}/join/{link}")
+    await patient.page.wait_for_url(f"**/consultation/{room}")
+    await patient.page.wait_for_selector("#net-result[data-state]:not([data-state=pending])",
+                                         timeout=MEDIA_MS)
+    await audit.check(patient, "pre-call check")
+    await patient.page.click("#precall-continue")
+    await patient.page.wait_for_selector("#stage-waiting:not([hidden])")
+    await audit.check(patient, "waiting room")
+
+    doc = await open_page(browser)
+    await sign_in(doc, live, gp.email)
+    await doc.page.goto(f"{live}/consultation/{room}")
+    await doc.page.click("#precall-continue")
+    await doc.page.click("#waiting-list li.waiting button.admit")
+    await patient.page.wait_for_selector("#remotes .tile video", timeout=MEDIA_MS)
+    await audit.check(patient, "call")
+    await patient.page.click("#btn-chat")
+    await patient.page.fill("#chat-text", "مرحبا")
+    await patient.page.press("#chat-text", "Enter")
+    await doc.page.wait_for_selector("#chat-log li", state="attached")
+    await audit.check(patient, "call with chat")
+    await patient.page.click("#btn-hangup")
+    await patient.page.wait_for_selector("#confirm[open]")
+    await audit.check(patient, "hang-up confirmation")
+    await patient.page.click("#confirm-yes")
+    await patient.page.wait_for_selector("#stage-ended:not([hidden])")
+    await audit.check(patient, "end page")
+
+    assert not audit.found, "\n".join(audit.found)
+    assert len(audit.checked) == 12
+    for page in (*audit.pages, doc):
         page.assert_clean()

@@ -2,14 +2,14 @@
 // confirmation, leaving the waiting room) and the end page they lead to.
 
 import { reportError } from './client-errors.js';
-import { $ } from './dom.js';
+import { $, setWord } from './dom.js';
 import { bdi, t, timeOf } from './i18n-client.js';
 import { LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show, state,
   status, stopMedia } from './call-stage.js';
 
 function toggle(button, pressed, label) {
   button.setAttribute('aria-pressed', String(pressed));
-  button.textContent = label;
+  setWord(button, label);
 }
 
 $('btn-mute').addEventListener('click', () => {

@@ -5,7 +5,7 @@
 
 import './client-errors.js';
 import './read-aloud.js';
-import { $ } from './dom.js';
+import { $, setWord } from './dom.js';
 import { t, timeOf } from './i18n-client.js';
 import { SignalClient } from './signal-client.js';
 import { PreCall, openMedia } from './precall.js';
@@ -48,7 +48,7 @@ async function start() {
   }
   show('precall');
   // Guests enter the call directly (the clinician invited them): no waiting room.
-  if (credential) $('precall-continue').textContent = t('join_consultation');
+  if (credential) setWord($('precall-continue'), t('join_consultation'));
   // Patients and guests (an interpreter, a colleague with a guest link) test the connection
   // too; clinicians check their devices only, to be quick.
   const check = new PreCall({ chime: app.dataset.chime,
