@@ -201,7 +201,7 @@ async def test_language_follows_choice_then_browser(client, make_staff):
     token = await csrf_token(client)
     await client.post("/language", data={"lang": "en", "next": "/login", "csrf_token": token})
     page = await client.get("/login", headers={"Accept-Language": "it-IT"})
-    assert '<html lang="en">' in await page.text()
+    assert '<html lang="en" dir="ltr">' in await page.text()
 
 
 async def test_open_redirect_is_not_followed(client, make_staff):
