@@ -15,22 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from playwright.async_api import async_playwright
 
-from bench.web_pages import Load, _line, _open, _serve
-from server import centres, patients
-from server import staff as staff_store
-from server.bookings import bookings
+from bench.web_pages import Load, book, measure_load, print_line, serve
 from server.config import Config
-from server.consultations import credentials
 from server.consultations.languages import PATIENT_LANGUAGES
-from server.staff import Role
 from tests.browser.conftest import PHONE
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.pg import TestDatabases, serving_url
@@ -39,37 +31,13 @@ BUDGET_BYTES = 10_000
 PRECALL = "#stage-precall:not([hidden])"
 
 
-async def _link(url: str, lang: str) -> str:
-    """A consultation starting in five minutes (its own GP) for a patient speaking ``lang``;
-    returns its invitation link token."""
-    conn = await asyncpg.connect(url)
-    try:
-        await centres.sync(conn, centres.load_data())
-        gp = await staff_store.create(conn, email=f"bench-gp-{time.time_ns()}@x.example",
-                                      full_name="Bench GP", role=Role.GP, password="",
-                                      password_hash="x", centres=("san-siro",))
-        p = await patients.create(conn, patients.NewPatient("Bench", "Patient",
-                                                            date(1950, 1, 1), language=lang))
-        async with conn.transaction():
-            b = await bookings.create(conn, bookings.NewBooking(
-                centre_id="san-siro", service_code="gp_visit", mode="home_video",
-                patient_id=p.id, clinician_id=gp,
-                starts_at=datetime.now(UTC) + timedelta(minutes=5)),
-                created_by=None, window=bookings.JoinWindow(timedelta(minutes=15),
-                                                            timedelta(minutes=30)))
-        cid = await conn.fetchval("SELECT id FROM consultations WHERE booking_id = $1", b.id)
-        return await credentials.issue_link(conn, cid)
-    finally:
-        await conn.close()
-
-
 async def main(dbs: TestDatabases) -> None:
     tmp = tempfile.TemporaryDirectory(prefix="casa-bench-lang-")
     try:
         name = await dbs.create()
         config = Config(secret_key="bench-secret-key-" + "x" * 40, data_dir=Path(tmp.name),
                         database_url=serving_url(dbs.uri(name)))
-        runner, base = await _serve(config, baseline=False)
+        runner, base = await serve(config, baseline=False)
         results: dict[str, dict[str, Load]] = {}
         async with async_playwright() as p:
             browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -82,8 +50,8 @@ async def main(dbs: TestDatabases) -> None:
                     context = await browser.new_context(
                         viewport=PHONE, permissions=["camera", "microphone"])
                     url = base + path if path else \
-                        f"{base}/join/{await _link(dbs.uri(name), lang)}?lang={lang}"
-                    results[lang][page] = await _open(context, url, ready, conditions=None)
+                        f"{base}/join/{await book(dbs.uri(name), lang)}?lang={lang}"
+                    results[lang][page] = await measure_load(context, url, ready, conditions=None)
                     await context.close()
             await browser.close()
         await runner.cleanup()
@@ -102,10 +70,10 @@ def _report(results: dict[str, dict[str, Load]]) -> None:
             fonts = load.decoded.get("font", 0)
             added = load.wire - italian[page].wire
             worst = max(worst, added)
-            _line(f"{lang} {page}: bytes on the wire (requests), decoded, fonts",
+            print_line(f"{lang} {page}: bytes on the wire (requests), decoded, fonts",
                   f"{load.wire} ({load.requests}), {decoded}, {fonts}; "
                   f"{added:+d} vs it")
-    _line("most any language adds to a first visit (bytes on the wire)",
+    print_line("most any language adds to a first visit (bytes on the wire)",
           f"{worst} (budget {BUDGET_BYTES}: {'met' if worst <= BUDGET_BYTES else 'MISSED'})")
 
 

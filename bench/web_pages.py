@@ -47,8 +47,9 @@ SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 500_000 / 8 
 BUDGET_BYTES = 100 * 1024
 
 
-async def _book(url: str) -> str:
-    """A new consultation (its own GP, so bookings never clash); returns its link token."""
+async def book(url: str, lang: str = "it") -> str:
+    """A new consultation (its own GP, so bookings never clash) for a patient speaking
+    ``lang``; returns its link token."""
     conn = await asyncpg.connect(url)
     try:
         await centres.sync(conn, centres.load_data())
@@ -57,7 +58,7 @@ async def _book(url: str) -> str:
                                       role=Role.GP, password="", password_hash="x",
                                       centres=("san-siro",))
         p = await patients.create(conn, patients.NewPatient("Bench", "Patient",
-                                                            date(1950, 1, 1)))
+                                                            date(1950, 1, 1), language=lang))
         async with conn.transaction():
             b = await bookings.create(conn, bookings.NewBooking(
                 centre_id="san-siro", service_code="gp_visit", mode="home_video",
@@ -82,7 +83,7 @@ class Load:
         self.seconds = 0.0
 
 
-async def _open(context: Any, url: str, ready: str,
+async def measure_load(context: Any, url: str, ready: str,
                 conditions: dict[str, Any] | None = SLOW_3G) -> Load:
     """Open ``url`` in a new tab of ``context`` on slow 3G (or ``conditions``, None for the
     machine's own network); returns what it cost."""
@@ -125,7 +126,7 @@ async def _open(context: Any, url: str, ready: str,
     return load
 
 
-def _line(name: str, value: str) -> None:
+def print_line(name: str, value: str) -> None:
     print(f"{name:<58} {value}", flush=True)
 
 
@@ -147,7 +148,7 @@ def _plain_static(app: web.Application, directory: Path) -> None:
         _PlainStatic("/static", directory, name="static", append_version=True))
 
 
-async def _serve(config: Config, baseline: bool) -> tuple[web.AppRunner, str]:
+async def serve(config: Config, baseline: bool) -> tuple[web.AppRunner, str]:
     original = static_module.setup
     if baseline:
         static_module.setup = _plain_static
@@ -167,14 +168,14 @@ async def _serve(config: Config, baseline: bool) -> tuple[web.AppRunner, str]:
 def _report(label: str, first: list[Load], repeat: list[Load]) -> None:
     decoded = sum(first[-1].decoded.values())
     detail = ", ".join(f"{k} {v / 1024:.1f}" for k, v in sorted(first[-1].decoded.items()))
-    _line(f"{label}: KiB decoded", f"{decoded / 1024:.1f} ({detail}); budget "
+    print_line(f"{label}: KiB decoded", f"{decoded / 1024:.1f} ({detail}); budget "
           f"{'met' if decoded < BUDGET_BYTES else 'MISSED'}")
     for name, loads in (("first visit", first), ("repeat visit", repeat)):
         wire = [x.wire / 1024 for x in loads]
         secs = [x.seconds for x in loads]
-        _line(f"{label}: {name} KiB on the wire, requests",
+        print_line(f"{label}: {name} KiB on the wire, requests",
               f"{statistics.median(wire):.1f}, {loads[-1].requests}")
-        _line(f"{label}: {name} slow-3G s to usable (median of {len(loads)})",
+        print_line(f"{label}: {name} slow-3G s to usable (median of {len(loads)})",
               f"{statistics.median(secs):.2f} (min {min(secs):.2f}, max {max(secs):.2f})")
 
 
@@ -190,7 +191,7 @@ async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
             pages = {"join page (/join)": ("/join", "#code"),
                      "call page (/join/{token} -> /consultation)": (None, precall)}
             for mode in modes:
-                runner, base = await _serve(config, baseline=mode == "baseline")
+                runner, base = await serve(config, baseline=mode == "baseline")
                 for label, (path, ready) in pages.items():
                     first: list[Load] = []
                     repeat: list[Load] = []
@@ -201,8 +202,8 @@ async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
                             viewport=PHONE, permissions=["camera", "microphone"])
                         for loads in (first, repeat):
                             url = (base + path if path else
-                                   f"{base}/join/{await _book(dbs.uri(name))}")
-                            loads.append(await _open(context, url, ready))
+                                   f"{base}/join/{await book(dbs.uri(name))}")
+                            loads.append(await measure_load(context, url, ready))
                         await context.close()
                     _report(f"{mode}: {label}", first, repeat)
                 await runner.cleanup()

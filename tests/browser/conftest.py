@@ -148,6 +148,20 @@ async def open_page(browser: Any, *, viewport: dict[str, int] | None = None,
     return Watched(await context.new_page())
 
 
+async def enter_code(w: Watched, code: str, born: date = DOB) -> None:
+    """Type a code and a date of birth into the join form on screen, and send it."""
+    await w.page.fill("#code", code)
+    await w.page.fill("#day", str(born.day))
+    await w.page.fill("#month", str(born.month))
+    await w.page.fill("#year", str(born.year))
+    await w.page.click("form.join-form button[type=submit]")
+
+
+def wrong_code(right: str) -> str:
+    """A six-digit code that is not ``right``."""
+    return "000000" if right != "000000" else "111111"
+
+
 async def sign_in(w: Watched, base: str, email: str) -> None:
     await w.page.goto(base + "/login")
     await w.page.fill("#email", email)

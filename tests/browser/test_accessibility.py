@@ -21,14 +21,15 @@ from server.config import Config
 from server.consultations.languages import direction
 from server.staff import Role
 from tests.browser.conftest import (
-    DOB,
     PHONE,
     LiveServer,
     Watched,
     book,
+    enter_code,
     fits_width,
     open_page,
     sign_in,
+    wrong_code,
 )
 from tests.conftest import StaffFactory
 from web.i18n import LANGUAGE_COOKIE
@@ -126,11 +127,7 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     await audit.check(w, "login")
     await w.page.goto(live + "/join")
     await audit.check(w, "join by code")
-    await w.page.fill("#code", "000000" if code != "000000" else "111111")
-    await w.page.fill("#day", str(DOB.day))
-    await w.page.fill("#month", str(DOB.month))
-    await w.page.fill("#year", str(DOB.year))
-    await w.page.click("form.join-form button[type=submit]")
+    await enter_code(w, wrong_code(code))
     await w.page.wait_for_load_state()
     await audit.check(w, "join by code, wrong code")
     await w.page.goto(live + "/precall")
@@ -282,11 +279,7 @@ async def test_patient_pages_pass_axe_in_arabic(live: str, config: Config,
     w = await audit.page()
     await w.page.goto(live + "/join")
     await audit.check(w, "join by code")
-    await w.page.fill("#code", "000000" if code != "000000" else "111111")
-    await w.page.fill("#day", str(DOB.day))
-    await w.page.fill("#month", str(DOB.month))
-    await w.page.fill("#year", str(DOB.year))
-    await w.page.click("form.join-form button[type=submit]")
+    await enter_code(w, wrong_code(code))
     await w.page.wait_for_load_state()
     await audit.check(w, "join by code, wrong code")
     await w.page.click("details.lang-switch > summary")

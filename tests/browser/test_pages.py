@@ -11,7 +11,15 @@ import asyncpg
 from server.config import Config
 from server.consultations.store import new_room_id
 from server.staff import Role
-from tests.browser.conftest import DOB, Visit, book, fits_width, open_page, sign_in
+from tests.browser.conftest import (
+    Visit,
+    book,
+    enter_code,
+    fits_width,
+    open_page,
+    sign_in,
+    wrong_code,
+)
 from tests.conftest import StaffFactory
 
 
@@ -19,11 +27,7 @@ async def test_code_and_date_of_birth_open_the_precall_check(live: str, visit: V
                                                               browser: Any) -> None:
     w = await open_page(browser)
     await w.page.goto(live + "/join")
-    await w.page.fill("#code", visit.code)
-    await w.page.fill("#day", str(DOB.day))
-    await w.page.fill("#month", str(DOB.month))
-    await w.page.fill("#year", str(DOB.year))
-    await w.page.click("form.join-form button[type=submit]")
+    await enter_code(w, visit.code)
     await w.page.wait_for_url(f"**/consultation/{visit.room}")
     await w.page.wait_for_selector("#stage-precall:not([hidden])")
     # The fake camera shows, the fake microphone's beep moves the meter.
@@ -37,12 +41,7 @@ async def test_code_and_date_of_birth_open_the_precall_check(live: str, visit: V
 async def test_wrong_code_is_refused_on_the_form(live: str, visit: Visit, browser: Any) -> None:
     w = await open_page(browser)
     await w.page.goto(live + "/join")
-    wrong = "000000" if visit.code != "000000" else "111111"
-    await w.page.fill("#code", wrong)
-    await w.page.fill("#day", str(DOB.day))
-    await w.page.fill("#month", str(DOB.month))
-    await w.page.fill("#year", str(DOB.year))
-    await w.page.click("form.join-form button[type=submit]")
+    await enter_code(w, wrong_code(visit.code))
     await w.page.wait_for_load_state()
     assert w.page.url.endswith("/join")
     assert await w.page.locator("#stage-precall").count() == 0

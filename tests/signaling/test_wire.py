@@ -65,7 +65,7 @@ REFUSED = [
      {"field": "staff_id"}),
     ('{"type":"notice","peer":"p","code":"few_minutes","minutes":121}', "invalid_field",
      {"field": "minutes"}),
-    ('{"type":"hello","version":1,"lang":"fr"}', "invalid_field", {"field": "lang"}),
+    ('{"type":"hello","version":1,"lang":"de"}', "invalid_field", {"field": "lang"}),
     ('{"type":"hello","version":1,"nurse_present":0}', "invalid_field",
      {"field": "nurse_present"}),
     # Invite: one of the two forms; a label only for a guest, and no control characters.
