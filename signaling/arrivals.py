@@ -87,9 +87,10 @@ class Arrivals:
         detail: dict[str, Any] = {"lang": conn.lang}
         if who.kind == Kind.PATIENT:
             kiosk = c.mode == "kiosk_video"
+            # The patient's own tick, or the nurse's declaration from her console.
+            ticked = nurse_present if nurse_present is not None else kiosk and c.nurse_id
             detail.update({"from": "kiosk" if kiosk else "home", "kiosk_id": c.kiosk_id,
-                           "nurse_present": bool(nurse_present if nurse_present is not None
-                                                 else kiosk and c.nurse_id)})
+                           "nurse_present": bool(ticked) or c.nurse_present})
         elif who.kind == Kind.GUEST:
             detail["label"] = who.name
         self.hub.track(conn)
