@@ -125,8 +125,14 @@ class Arrivals:
                 assert c is not None
                 if not await self.directory.lock(db, c.id):
                     raise ProtocolError(errors.ROOM_NOT_FOUND)
+                said = detail
+                if (role == Role.PATIENT and c.mode == "kiosk_video"
+                        and not detail.get("nurse_present")
+                        and await self.directory.nurse_present(db, c.id)):
+                    # The nurse declared herself present after this hello loaded ``c``.
+                    said = {**detail, "nurse_present": True}
                 arrival = await presence.arrive(db, c.id, who.participant, role,
-                                                self.hub.instance_id, detail)
+                                                self.hub.instance_id, said)
                 if not arrival.resumed:
                     if role == Role.PATIENT:
                         await self.directory.record_event(db, c.id, "arrived")

@@ -178,6 +178,16 @@ async def set_nurse_present(conn: Conn, consultation_id: int, nurse_id: int | No
     await conn.execute(SET_NURSE_PRESENT, consultation_id, nurse_id)
 
 
+NURSE_PRESENT = "SELECT nurse_present_at IS NOT NULL FROM consultations WHERE id = $1"
+
+
+async def nurse_present(conn: Conn, consultation_id: int) -> bool:
+    """Whether the booking's nurse declared she is with the patient (read again under the
+    consultation's lock by a patient's arrival, which may have loaded the consultation
+    before the declaration)."""
+    return bool(await conn.fetchval(NURSE_PRESENT, consultation_id))
+
+
 MOVE_WINDOW = """
 UPDATE consultations SET join_opens_at = $2, join_closes_at = $3 WHERE booking_id = $1
 RETURNING id

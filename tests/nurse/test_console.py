@@ -217,6 +217,7 @@ async def test_hand_over_to_a_colleague_then_leave(
 async def test_a_coordinator_of_the_centre_assigns_a_nurse(
         client: TestClient[Any, Any], conn: asyncpg.Connection, day: KioskDay) -> None:
     token = await signed_in(client, day.coordinator.email)
+    assert 'href="/nurse"' in await (await client.get("/home")).text()
     assert "Kioskova" in await (await client.get("/nurse")).text()
     resp = await post(client, token, f"/nurse/bookings/{day.booking_id}/handover",
                       {"nurse_id": str(day.colleague.id)})

@@ -52,3 +52,20 @@ async def test_the_declaration_reaches_the_clinician_on_another_instance(
     finally:
         await console.close()
         await clinic.close()
+
+
+async def test_a_patient_arriving_after_the_declaration_is_listed_with_her_nurse(
+        config: Config, aiohttp_client: Any, db_url: str, day: KioskDay,
+        factories: Factories) -> None:
+    console, clinic = await two_instances(config, aiohttp_client, db_url)
+    token = await factories.link(day.booking_id)
+    try:
+        doctor = await clinic.staff(day.gp.id, day.consultation.room_id)
+        await nursing.declare(console.app[ENGINE], day.consultation.id, day.nurse.id)
+        kiosk = await clinic.raw()
+        assert (await kiosk.hello(credential=token, nurse_present=False))["type"] == "welcome"
+        [entry] = await waiting_until(doctor, lambda e: len(e) == 1)
+        assert entry["nurse_present"] is True and entry["from"] == "kiosk"
+    finally:
+        await console.close()
+        await clinic.close()
