@@ -29,6 +29,7 @@ from server.bookings import setup as bookings_setup
 from server.calls import setup as calls_setup
 from server.config import Config
 from server.keys import CONFIG, DATABASE, POOL
+from server.nurse import setup as nurse_setup
 from signaling import setup as signaling_setup
 
 log = logging.getLogger("casa.app")
@@ -64,6 +65,7 @@ def create_app(config: Config, *,
     records_setup.setup(app)
     signaling_setup.setup(app)
     calls_setup.setup(app)
+    nurse_setup.setup(app)
     static.setup(app, STATIC_DIR)
     return app
 

@@ -75,7 +75,7 @@ def file_name(value: str) -> str:
     return name if FILE_RE.fullmatch(name) else ""
 
 
-Page = Literal["consultation", "dashboard", "precall", "notes", "bookings", "other"]
+Page = Literal["consultation", "dashboard", "precall", "notes", "bookings", "nurse", "other"]
 
 
 class ClientError(msgspec.Struct, kw_only=True):

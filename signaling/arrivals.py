@@ -87,9 +87,10 @@ class Arrivals:
         detail: dict[str, Any] = {"lang": conn.lang}
         if who.kind == Kind.PATIENT:
             kiosk = c.mode == "kiosk_video"
+            # The patient's own tick, or the nurse's declaration from her console.
+            ticked = nurse_present if nurse_present is not None else kiosk and c.nurse_id
             detail.update({"from": "kiosk" if kiosk else "home", "kiosk_id": c.kiosk_id,
-                           "nurse_present": bool(nurse_present if nurse_present is not None
-                                                 else kiosk and c.nurse_id)})
+                           "nurse_present": bool(ticked) or c.nurse_present})
         elif who.kind == Kind.GUEST:
             detail["label"] = who.name
         self.hub.track(conn)
@@ -124,8 +125,14 @@ class Arrivals:
                 assert c is not None
                 if not await self.directory.lock(db, c.id):
                     raise ProtocolError(errors.ROOM_NOT_FOUND)
+                said = detail
+                if (role == Role.PATIENT and c.mode == "kiosk_video"
+                        and not detail.get("nurse_present")
+                        and await self.directory.nurse_present(db, c.id)):
+                    # The nurse declared herself present after this hello loaded ``c``.
+                    said = {**detail, "nurse_present": True}
                 arrival = await presence.arrive(db, c.id, who.participant, role,
-                                                self.hub.instance_id, detail)
+                                                self.hub.instance_id, said)
                 if not arrival.resumed:
                     if role == Role.PATIENT:
                         await self.directory.record_event(db, c.id, "arrived")

@@ -31,6 +31,9 @@ class Directory(Protocol):
                            detail: dict[str, Any] | None = None) -> None: ...
     async def add_participant(self, conn: Conn, consultation_id: int, staff_id: int) -> None: ...
     async def lock(self, conn: asyncpg.Connection, consultation_id: int) -> bool: ...
+    async def set_nurse_present(self, conn: Conn, consultation_id: int,
+                                nurse_id: int | None) -> None: ...
+    async def nurse_present(self, conn: Conn, consultation_id: int) -> bool: ...
 
 
 class CoreDirectory:
@@ -66,3 +69,10 @@ class CoreDirectory:
 
     async def lock(self, conn: asyncpg.Connection, consultation_id: int) -> bool:
         return await store.lock(conn, consultation_id)
+
+    async def set_nurse_present(self, conn: Conn, consultation_id: int,
+                                nurse_id: int | None) -> None:
+        await store.set_nurse_present(conn, consultation_id, nurse_id)
+
+    async def nurse_present(self, conn: Conn, consultation_id: int) -> bool:
+        return await store.nurse_present(conn, consultation_id)

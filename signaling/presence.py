@@ -244,6 +244,22 @@ async def move_patient(conn: Conn, consultation_id: int, peer_id: str, from_stat
     return _member(r) if r is not None else None
 
 
+SET_NURSE_PRESENT = f"""
+UPDATE signaling_participants
+SET detail = jsonb_set(detail, '{{nurse_present}}', to_jsonb($2::boolean)), version = version + 1
+WHERE consultation_id = $1 AND participant = 'patient' AND status <> 'left'
+  AND (detail->'nurse_present') IS DISTINCT FROM to_jsonb($2::boolean)
+RETURNING {_ROW}
+"""
+
+
+async def set_nurse_present(conn: Conn, consultation_id: int, present: bool) -> Member | None:
+    """The patient's waiting entry says (or no longer says) that a nurse is with her; None
+    when the patient holds no place or the entry already says so."""
+    r = await conn.fetchrow(SET_NURSE_PRESENT, consultation_id, present)
+    return _member(r) if r is not None else None
+
+
 END_ALL = """
 UPDATE signaling_participants SET status = 'left', instance_id = NULL, last_seen_at = now(),
     version = version + 1

@@ -44,6 +44,7 @@ class Change(StrEnum):
     ADMITTED = "admitted"
     SENT_BACK = "sent_back"
     LEFT = "left"
+    UPDATED = "updated"      # the waiting entry's details changed (a nurse declared present)
 
 
 class EntryState(StrEnum):

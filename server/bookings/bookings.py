@@ -157,6 +157,18 @@ async def set_status(conn: asyncpg.Connection, booking_id: int, new: str, *,
     return booking
 
 
+SET_NURSE = """
+UPDATE bookings SET nurse_id = $2, updated_at = now()
+WHERE id = $1 AND mode = 'kiosk_video' RETURNING id
+"""
+
+
+async def set_nurse(conn: asyncpg.Connection, booking_id: int, nurse_id: int | None) -> bool:
+    """The nurse who stays with the patient at the kiosk (None: nobody); False when the
+    booking is not a kiosk booking. The caller checks who may hand over and audits it."""
+    return await conn.fetchval(SET_NURSE, booking_id, nurse_id) is not None
+
+
 RESCHEDULE = "UPDATE bookings SET during = tstzrange($2, $3), updated_at = now() WHERE id = $1"
 
 

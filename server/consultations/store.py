@@ -47,6 +47,8 @@ class Consultation:
     join_closes_at: datetime
     state: str
     booking_status: str
+    # The booking's nurse declared from the nurse console that she is with the patient.
+    nurse_present: bool = False
 
     def join_open(self, now: datetime) -> bool:
         """Whether ``now`` is inside the join window."""
@@ -62,7 +64,8 @@ SELECT c.id, c.booking_id, c.room_id, b.patient_id, p.language AS patient_langua
             WHERE cp.consultation_id = c.id AND cp.staff_id <> b.clinician_id),
            '{}'::bigint[]) AS clinician_ids,
        b.nurse_id, lower(b.during) AS starts_at, upper(b.during) AS ends_at,
-       c.join_opens_at, c.join_closes_at, c.state, b.status AS booking_status
+       c.join_opens_at, c.join_closes_at, c.state, b.status AS booking_status,
+       c.nurse_present_at IS NOT NULL AS nurse_present
 FROM consultations c
 JOIN bookings b ON b.id = c.booking_id
 JOIN services s ON s.code = b.service_code
@@ -160,6 +163,29 @@ async def create(conn: Conn, booking_id: int, join_opens_at: datetime,
     cid: int = await conn.fetchval(INSERT, booking_id, new_room_id(), join_opens_at,
                                    join_closes_at)
     return cid
+
+
+SET_NURSE_PRESENT = """
+UPDATE consultations SET nurse_present_at = CASE WHEN $2::bigint IS NULL THEN NULL ELSE now() END,
+       nurse_present_by = $2
+WHERE id = $1
+"""
+
+
+async def set_nurse_present(conn: Conn, consultation_id: int, nurse_id: int | None) -> None:
+    """The nurse ``nurse_id`` declares she is with the patient (None: nobody is any more);
+    signalling reads it at each patient arrival (``Consultation.nurse_present``)."""
+    await conn.execute(SET_NURSE_PRESENT, consultation_id, nurse_id)
+
+
+NURSE_PRESENT = "SELECT nurse_present_at IS NOT NULL FROM consultations WHERE id = $1"
+
+
+async def nurse_present(conn: Conn, consultation_id: int) -> bool:
+    """Whether the booking's nurse declared she is with the patient (read again under the
+    consultation's lock by a patient's arrival, which may have loaded the consultation
+    before the declaration)."""
+    return bool(await conn.fetchval(NURSE_PRESENT, consultation_id))
 
 
 MOVE_WINDOW = """

@@ -1,0 +1,1 @@
+"""The nurse console: kiosk visits of a centre as the nurse beside the patient runs them."""
