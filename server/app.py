@@ -28,6 +28,7 @@ from server.auth import views as auth_views
 from server.bookings import setup as bookings_setup
 from server.calls import setup as calls_setup
 from server.config import Config
+from server.kiosks import views as kiosk_views
 from server.keys import CONFIG, DATABASE, POOL
 from signaling import setup as signaling_setup
 
@@ -44,7 +45,7 @@ def create_app(config: Config, *,
     caller owns and shares between apps (a test session does; a server uses its own pool)."""
     app = web.Application(
         middlewares=[middleware.request_context, middleware.error_pages, edge.body_in_time,
-                     middleware.identity],
+                     middleware.identity, kiosk_views.device],
         client_max_size=MAX_BODY_BYTES,
     )
     app[CONFIG] = config
@@ -64,6 +65,7 @@ def create_app(config: Config, *,
     records_setup.setup(app)
     signaling_setup.setup(app)
     calls_setup.setup(app)
+    kiosk_views.setup(app)
     static.setup(app, STATIC_DIR)
     return app
 
