@@ -28,8 +28,8 @@ from server.auth import views as auth_views
 from server.bookings import setup as bookings_setup
 from server.calls import setup as calls_setup
 from server.config import Config
-from server.kiosks import views as kiosk_views
 from server.keys import CONFIG, DATABASE, POOL
+from server.kiosks import views as kiosk_views
 from signaling import setup as signaling_setup
 
 log = logging.getLogger("casa.app")

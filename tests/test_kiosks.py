@@ -20,7 +20,8 @@ Client = TestClient[Any, Any]
 CODE_RE = re.compile(r'<strong class="code" data-kiosk="(\d+)">([0-9A-Z-]+)</strong>')
 
 
-async def add_kiosk(conn: asyncpg.Connection, centre: str = "san-siro", name: str = "Kiosk 1") -> int:
+async def add_kiosk(conn: asyncpg.Connection, centre: str = "san-siro",
+                    name: str = "Kiosk 1") -> int:
     kiosk_id: int = await conn.fetchval(
         "INSERT INTO resources (centre_id, kind, name) VALUES ($1, 'kiosk', $2) RETURNING id",
         centre, name)
@@ -203,3 +204,34 @@ async def test_kiosk_pages_refuse_a_browser_that_is_no_kiosk(client: Client) -> 
     wiped = await client.get("/kiosk/wipe", allow_redirects=False)
     assert wiped.headers["Clear-Site-Data"] == '"cache", "storage"'
     assert {"casa_patient", "casa_lang", "casa_csrf"} <= set(wiped.cookies)
+
+
+async def test_a_kiosk_lets_in_only_kiosk_bookings_of_its_own_centre(
+        client: Client, conn: asyncpg.Connection, config: Any,
+        make_staff: StaffFactory) -> None:
+    from tests.browser.conftest import DOB, book, soon
+
+    gp = await make_staff(Role.GP, ("san-siro",))
+    coord = await make_staff(Role.COORDINATOR, ("gratosoglio",))
+    elsewhere = await add_kiosk(conn, "gratosoglio", "Kiosk G")
+    here = await add_kiosk(conn)
+    at_san_siro = await book(config, gp.id, soon(), mode="kiosk_video", kiosk_id=here)
+    await login(client, coord.email)
+    code = await make_code(client, elsewhere)
+    forget_everyone(client)
+    await enrol(client, code)
+    token = await csrf_token(client, "/kiosk/enrol")
+    dob = {"day": str(DOB.day), "month": str(DOB.month), "year": str(DOB.year)}
+    resp = await client.post("/kiosk/join", json={"code": at_san_siro[4], **dob},
+                             headers={"X-CSRF-Token": token})
+    assert resp.status == 409
+    assert "casa_patient" not in resp.cookies
+    wrong = await client.post("/kiosk/join", json={"code": at_san_siro[4], **dob,
+                                                   "day": "2"},
+                              headers={"X-CSRF-Token": token})
+    assert wrong.status == 422
+    # The invitation's link (its QR code) with a wrong date of birth: refused.
+    link = await client.post("/kiosk/join", json={"link": f"http://x/join/{at_san_siro[3]}",
+                                                  **dob, "day": "2"},
+                             headers={"X-CSRF-Token": token})
+    assert link.status == 422 and "casa_patient" not in link.cookies

@@ -34,7 +34,7 @@ def new_code() -> str:
 def normalise_code(typed: str) -> str:
     """What a person typed, as the code was made: upper case, no spaces or dashes, and the
     letters that look like digits read as those digits."""
-    text = typed.upper().translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    text = typed.upper().translate(str.maketrans("OIL", "011"))
     return "".join(ch for ch in text if ch in ALPHABET)
 
 
@@ -76,8 +76,9 @@ async def list_kiosks(conn: asyncpg.Connection | asyncpg.Pool, centres: list[str
 
 
 async def kiosk_centre(conn: asyncpg.Connection | asyncpg.Pool, kiosk_id: int) -> str | None:
-    return await conn.fetchval(
+    centre: str | None = await conn.fetchval(
         "SELECT centre_id FROM resources WHERE id = $1 AND kind = 'kiosk'", kiosk_id)
+    return centre
 
 
 INSERT_CODE = """

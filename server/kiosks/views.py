@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from server import centres, errors, outcome
-from server.errors import N_
-from server.home import add_home_link
 from server.auth import csrf, throttle
 from server.auth.throttle import Rule
 from server.bookings import join
 from server.consultations import credentials
 from server.consultations.credentials import JoinResult
+from server.errors import N_
+from server.home import add_home_link
 from server.keys import CLIENT_IP, CONFIG, KIOSK, LANG, POOL
 from server.kiosks import store
 from server.middleware import Handler
