@@ -26,7 +26,7 @@ from server.consultations.credentials import JoinResult
 from server.errors import N_
 from server.home import add_home_link
 from server.keys import CLIENT_IP, CONFIG, KIOSK, LANG, POOL
-from server.kiosks import store
+from server.kiosks import store, strings
 from server.middleware import Handler
 from server.pages import current_staff, render, render_error, require_staff, translator
 from server.request_info import is_https
@@ -190,8 +190,8 @@ async def enrol_submit(request: web.Request) -> web.StreamResponse:
 def _not_a_kiosk(request: web.Request) -> web.Response:
     """The answer to a browser that is no kiosk (any more): returned, not raised, so the
     ``device`` middleware can take a dead credential off it."""
-    return render_error(request, errors.FORBIDDEN, translator(request)(
-        "This browser is not a kiosk of the centre."), {}, {})
+    return render_error(request, errors.FORBIDDEN, translator(request)(strings.NOT_A_KIOSK),
+                        {}, {})
 
 
 async def kiosk_home(request: web.Request) -> web.StreamResponse:
@@ -209,11 +209,7 @@ async def kiosk_home(request: web.Request) -> web.StreamResponse:
 
 def _kiosk_strings(request: web.Request) -> dict[str, str]:
     _ = translator(request)
-    return {
-        "bad_qr": _("That QR code is not a Casa invitation. Please type your code instead."),
-        "no_camera": _("The camera cannot be used. Please type your code instead."),
-        "failed": _("Something went wrong. Please try again."),
-    }
+    return {key: _(text) for key, text in strings.CLIENT.items()}
 
 
 def _token_from_link(link: str) -> str | None:
@@ -285,8 +281,7 @@ async def kiosk_join(request: web.Request) -> web.StreamResponse:
                          "try again."), 422)
     if c.mode != "kiosk_video" or c.centre_id != kiosk.centre_id:
         log.info("kiosk join for another place", extra={"consultation_id": c.id})
-        return _refuse(_("This appointment is not at this kiosk. Please ask at the front "
-                         "desk."), 409)
+        return _refuse(_(strings.ELSEWHERE), 409)
     if result.outcome == "too_early":
         opens = to_local(c.join_opens_at)
         lang = request.get(LANG, "it")
