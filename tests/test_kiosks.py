@@ -88,6 +88,12 @@ async def test_a_coordinator_enrols_a_kiosk_with_a_single_use_code(
     assert page.status == 200
     html = await page.text()
     assert 'id="k-lang"' in html and "kiosk-guard.js" in html
+    # No form field for a patient to type into: no input, nothing to autofill or restore.
+    steps = html.split('<div id="kiosk"')[1]
+    assert "<input" not in steps and "<form" not in steps
+    # The code form for home patients is not for a kiosk.
+    to_kiosk = await client.get("/join", allow_redirects=False)
+    assert to_kiosk.status == 303 and to_kiosk.headers["Location"] == "/kiosk"
 
     # The same code on another browser: refused.
     forget_everyone(client)

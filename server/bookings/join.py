@@ -20,7 +20,7 @@ from server.auth.checker import CHECKER
 from server.bookings import invitations
 from server.consultations import credentials, store
 from server.consultations.credentials import JoinResult
-from server.keys import CLIENT_IP, CONFIG, POOL
+from server.keys import CLIENT_IP, CONFIG, KIOSK, POOL
 from server.middleware import set_cookie
 from server.pages import render
 from server.request_info import is_https
@@ -138,6 +138,9 @@ def _back(request: web.Request, result: str, detail: str = "") -> web.StreamResp
 async def join_form(request: web.Request) -> web.StreamResponse:
     """GET /join: the code and date-of-birth form, saying why the last attempt was refused
     (carried by server.outcome) with that refusal's status."""
+    if request.get(KIOSK) is not None:
+        # A centre kiosk has its own way in, with no form field to remember (server.kiosks).
+        raise web.HTTPSeeOther("/kiosk")
     last = outcome.take(request) or outcome.Outcome()
     kind, detail = last.kind, str(last.keep.get("detail", ""))
     if kind in REFUSALS:
