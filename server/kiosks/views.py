@@ -260,7 +260,7 @@ async def kiosk_join(request: web.Request) -> web.StreamResponse:
         body = None
     if not isinstance(body, dict):
         raise errors.ApiError(errors.BAD_REQUEST)
-    dob = join._dob(*(str(body.get(k, ""))[:4] for k in ("day", "month", "year")))
+    dob = join.parse_dob(*(str(body.get(k, ""))[:4] for k in ("day", "month", "year")))
     if dob is None:
         return _refuse(_("Please enter your date of birth as day, month and year."), 422)
     link = body.get("link")
@@ -293,7 +293,7 @@ async def kiosk_join(request: web.Request) -> web.StreamResponse:
     if result.outcome != "ok":
         return _refuse(_("This appointment is over, so the link no longer works. Please call "
                          "your centre if you need help."), 410)
-    entered = await join._enter(request, result)
+    entered = await join.enter(request, result)
     response = web.json_response({"next": entered.headers["Location"]})
     for morsel in entered.cookies.values():
         response.cookies[morsel.key] = morsel
