@@ -282,7 +282,7 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     await k.page.click("#k-have")
     await audit.check(k, "kiosk, code keypad")
     for d in "000000":
-        await k.page.click(".keypad[data-keypad=code] [data-digit='0']")
+        await k.page.click(f".keypad[data-keypad=code] [data-digit='{d}']")
     await k.page.click(".keypad[data-keypad=code] [data-next]")
     await audit.check(k, "kiosk, date of birth keypad")
 
