@@ -29,6 +29,7 @@ from server.bookings import setup as bookings_setup
 from server.calls import setup as calls_setup
 from server.config import Config
 from server.keys import CONFIG, DATABASE, POOL
+from server.kiosks import views as kiosk_views
 from server.nurse import setup as nurse_setup
 from signaling import setup as signaling_setup
 
@@ -45,7 +46,7 @@ def create_app(config: Config, *,
     caller owns and shares between apps (a test session does; a server uses its own pool)."""
     app = web.Application(
         middlewares=[middleware.request_context, middleware.error_pages, edge.body_in_time,
-                     middleware.identity],
+                     middleware.identity, kiosk_views.device],
         client_max_size=MAX_BODY_BYTES,
     )
     app[CONFIG] = config
@@ -66,6 +67,7 @@ def create_app(config: Config, *,
     signaling_setup.setup(app)
     calls_setup.setup(app)
     nurse_setup.setup(app)
+    kiosk_views.setup(app)
     static.setup(app, STATIC_DIR)
     return app
 

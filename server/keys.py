@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from server.auth.sessions import Session
 from server.config import Config
 from server.db import Database
+from server.kiosks.store import Device
 from server.staff import Staff
 
 # ``async hook(app, staff_id, factor, client_ip)``
@@ -46,3 +47,5 @@ ACTOR_STAFF_ID: web.RequestKey[int | None] = web.RequestKey("actor_staff_id")
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
 CSRF_COOKIE: web.RequestKey[str | None] = web.RequestKey("csrf_cookie")
 CSRF_TOKEN = web.RequestKey("csrf_token", str)
+# The centre kiosk this browser is (its enrolment credential, server.kiosks), or None.
+KIOSK: web.RequestKey[Device | None] = web.RequestKey("kiosk")

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from server import errors
 from server.consultations.languages import direction
-from server.keys import CSRF_TOKEN, JINJA, LANG, LANGUAGES, SESSION, STAFF
+from server.keys import CSRF_TOKEN, JINJA, KIOSK, LANG, LANGUAGES, SESSION, STAFF
 from server.request_info import wants_json
 from server.staff import Role, Staff
 from server.timeutil import local_day_text, local_time_text
@@ -77,6 +77,8 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "_": gettext,
         "ngettext": cats.ngettext(lang),
         "user": request.get(STAFF),
+        # A centre kiosk (server.kiosks): its pages forget each patient (kiosk-guard.js).
+        "kiosk_device": request.get(KIOSK),
         "csrf_token": request.get(CSRF_TOKEN, ""),
         "path": request.path,
         "static": lambda name: str(request.app.router["static"].url_for(filename=name)),

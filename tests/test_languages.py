@@ -6,6 +6,7 @@ English whatever a shared browser chose."""
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from server.config import Config
 from server.consultations import credentials
 from server.consultations.credentials import PATIENT_COOKIE
 from server.consultations.languages import PATIENT_LANGUAGES, direction
+from server.kiosks import store as kiosk_store
 from server.staff import Role
 from server.timeutil import local_day_text
 from tests.conftest import StaffFactory
@@ -79,6 +81,12 @@ class PatientPages:
         await self.f.set_status(self.cancelled[0], "cancelled", by=None)
         self.tomorrow = await self._consultation(gp.id, now + timedelta(days=1, hours=2), lang)
         self.starts_tomorrow = now + timedelta(days=1, hours=2)
+        # An enrolled kiosk's credential (server.kiosks), for the kiosk's own page.
+        self.kiosk_token = secrets.token_urlsafe(32)
+        await self.conn.execute(
+            "INSERT INTO kiosk_credentials (kiosk_id, token_hash, enrolled_by)"
+            " VALUES ($1, $2, $3)", await self.f.kiosk(), kiosk_store.token_hash(self.kiosk_token),
+            gp.id)
 
     async def _consultation(self, gp_id: int, at: datetime, lang: str,
                             **kw: Any) -> tuple[int, int, str]:
@@ -88,8 +96,10 @@ class PatientPages:
         return b.id, c.id, c.room_id
 
     async def get(self, path: str, *, patient_of: int | None = None,
-                  headers: dict[str, str] | None = None) -> tuple[int, str]:
+                  headers: dict[str, str] | None = None, kiosk: bool = False) -> tuple[int, str]:
         self.client.session.cookie_jar.clear()
+        if kiosk:
+            self.client.session.cookie_jar.update_cookies({"casa_kiosk": self.kiosk_token})
         if patient_of is not None:
             session = await credentials.issue_session(self.conn, patient_of, datetime.now(UTC))
             self.client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
@@ -117,6 +127,10 @@ class PatientPages:
                                         patient_of=self.tomorrow[1]),
             "visitor": await self.get(f"/consultation/{self.open[2]}?{q}"),
             "not found": await self.get(f"/no-such-page?{q}"),
+            "kiosk": await self.get(f"/kiosk?{q}", kiosk=True),
+            "kiosk, languages first": await self.get("/kiosk", kiosk=True,
+                                                     headers={"Accept-Language": lang}),
+            "no kiosk": await self.get(f"/kiosk?{q}"),
             "summary link gone": await self.get(f"/summary/{'x' * 43}?{q}"),
         }
         # The invitation's link: the token moves to a cookie, then the page says "too early".

@@ -60,6 +60,12 @@ PATIENT_SOURCES: dict[str, str] = {
                                       "be joined now (not open yet, over, cancelled).",
     "web/templates/records/summary.html": "The summary of a consultation a patient reads "
                                           "through a link from their clinician.",
+    "web/templates/kiosks/kiosk.html": "A shared kiosk at the health centre, with a touch "
+                                       "screen: the patient chooses a language, then types "
+                                       "the code and date of birth on on-screen keys or shows "
+                                       "the invitation's QR code to the camera.",
+    "server/kiosks/strings.py": "Messages on the kiosk at the health centre while a patient "
+                                "types their code or shows their QR code.",
     "server/calls/strings.py": "Short messages the video consultation page shows while it "
                                "runs (checks, waiting room, call, end).",
     "server/bookings/invitations.py": "The invitation a patient receives by e-mail or text "

@@ -20,7 +20,7 @@ from server.auth.checker import CHECKER
 from server.bookings import invitations
 from server.consultations import credentials, store
 from server.consultations.credentials import JoinResult
-from server.keys import CLIENT_IP, CONFIG, POOL
+from server.keys import CLIENT_IP, CONFIG, KIOSK, POOL
 from server.middleware import set_cookie
 from server.pages import render
 from server.request_info import is_https
@@ -46,7 +46,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _enter(request: web.Request, result: JoinResult) -> web.StreamResponse:
+async def enter(request: web.Request, result: JoinResult) -> web.StreamResponse:
     """Answer a checked credential: into the consultation, or a page that says why not."""
     c = result.consultation
     if result.outcome != "ok" or c is None:
@@ -115,7 +115,7 @@ async def join_status(request: web.Request) -> web.StreamResponse:
             result = await credentials.open_link(conn, token, _now())
     else:
         result = JoinResult("unknown")
-    response = await _enter(request, result)
+    response = await enter(request, result)
     if result.outcome != "too_early":
         # Used, or of no more use: only "too early" is worth a reload.
         response.del_cookie(LINK_COOKIE, path=LINK_COOKIE_PATH)
@@ -138,6 +138,9 @@ def _back(request: web.Request, result: str, detail: str = "") -> web.StreamResp
 async def join_form(request: web.Request) -> web.StreamResponse:
     """GET /join: the code and date-of-birth form, saying why the last attempt was refused
     (carried by server.outcome) with that refusal's status."""
+    if request.get(KIOSK) is not None:
+        # A centre kiosk has its own way in, with no form field to remember (server.kiosks).
+        raise web.HTTPSeeOther("/kiosk")
     last = outcome.take(request) or outcome.Outcome()
     kind, detail = last.kind, str(last.keep.get("detail", ""))
     if kind in REFUSALS:
@@ -161,7 +164,7 @@ async def join_form(request: web.Request) -> web.StreamResponse:
     return outcome.forget(request, response)
 
 
-def _dob(day: str, month: str, year: str) -> date | None:
+def parse_dob(day: str, month: str, year: str) -> date | None:
     try:
         d = date(int(year), int(month), int(day))
     except (ValueError, OverflowError):
@@ -178,7 +181,7 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     """POST /join: check the code with the date of birth (rate-limited)."""
     form = await request.post()
     fields = {k: str(form.get(k, ""))[:20] for k in ("code", "day", "month", "year")}
-    dob = _dob(fields["day"], fields["month"], fields["year"])
+    dob = parse_dob(fields["day"], fields["month"], fields["year"])
     if dob is None:
         return _back(request, "dob")
     async with request.app[POOL].acquire() as conn:
@@ -195,4 +198,4 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     if result.outcome in REFUSALS:
         opens = c.join_opens_at.isoformat() if c and result.outcome == "too_early" else ""
         return _back(request, result.outcome, opens)
-    return await _enter(request, result)
+    return await enter(request, result)

@@ -259,6 +259,29 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     await audit.check(co, "one booking")
     await co.page.goto(f"{live}/bookings/patients/{patient_id}")
     await audit.check(co, "one patient's bookings")
+    # The kiosks and a new enrolment code; then the kiosk's own pages, on a kiosk.
+    await co.page.goto(live + "/kiosks")
+    await co.page.click(f"tr[data-kiosk='{kiosk}'] button.make-code")
+    await co.page.wait_for_selector("#new-code")
+    await audit.check(co, "kiosks, a new code")
+    enrol_code = await co.page.inner_text("#new-code strong")
+    k = await audit.page()
+    await k.page.goto(live + "/kiosk/enrol")
+    await audit.check(k, "kiosk enrolment")
+    await k.page.fill("#enrol-code", enrol_code)
+    await k.page.click("button[type=submit].primary")
+    # Enrolling forgot the browser's language: the kiosk starts with the languages.
+    await k.page.wait_for_selector("#k-lang")
+    await audit.check(k, "kiosk, languages")
+    await k.page.click(f"#k-lang [data-lang={lang}]")
+    await k.page.wait_for_selector("#k-start:not([hidden])")
+    await audit.check(k, "kiosk, start")
+    await k.page.click("#k-have")
+    await audit.check(k, "kiosk, code keypad")
+    for d in "000000":
+        await k.page.click(f".keypad[data-keypad=code] [data-digit='{d}']")
+    await k.page.click(".keypad[data-keypad=code] [data-next]")
+    await audit.check(k, "kiosk, date of birth keypad")
 
     assert not audit.found, "\n".join(audit.found)
     assert len(audit.checked) >= 25
