@@ -124,8 +124,10 @@ class Arrivals:
                 assert c is not None
                 if not await self.directory.lock(db, c.id):
                     raise ProtocolError(errors.ROOM_NOT_FOUND)
+                # A sensitive consultation's guests wait to be admitted, like the patient.
                 arrival = await presence.arrive(db, c.id, who.participant, role,
-                                                self.hub.instance_id, detail)
+                                                self.hub.instance_id, detail,
+                                                waits=c.sensitive)
                 if not arrival.resumed:
                     if role == Role.PATIENT:
                         await self.directory.record_event(db, c.id, "arrived")

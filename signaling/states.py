@@ -44,6 +44,7 @@ class Change(StrEnum):
     ADMITTED = "admitted"
     SENT_BACK = "sent_back"
     LEFT = "left"
+    UPDATED = "updated"      # its details changed (the answer to "safe to talk?")
 
 
 class EntryState(StrEnum):
