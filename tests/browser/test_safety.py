@@ -139,3 +139,35 @@ async def test_safe_to_talk_code_word_and_leaving_without_questions(
     assert await patient.page.query_selector("#rejoin") is None
     patient.assert_clean()
     doc.assert_clean()
+
+
+async def test_sensitive_guest_waits_then_its_revoked_link_is_refused(
+        live: str, config: Config, make_staff: StaffFactory, browser: Any) -> None:
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    _, _, room, _, _ = await book(config, psy.id, soon(), service=SERVICE)
+    doc = await open_page(browser, viewport=LAPTOP, locale="en-GB")
+    await sign_in(doc, live, psy.email)
+    await doc.page.goto(f"{live}/consultation/{room}")
+    await doc.page.click("#precall-continue")
+    await doc.page.click("#invite-guest")
+    link = await doc.page.input_value("#invite-result input")
+
+    guest = await open_page(browser)
+    await guest.page.goto(link)
+    await guest.page.click("#precall-continue")
+    # A guest of a sensitive consultation waits like the patient, listed for the clinician.
+    await guest.page.wait_for_selector("#stage-waiting:not([hidden])")
+    await doc.page.click("#waiting-list li.waiting[data-role=guest] button.admit")
+    await guest.page.wait_for_selector("#stage-call:not([hidden])")
+    await doc.page.wait_for_selector("#remotes .tile", timeout=20_000)
+
+    await doc.page.click("#invite-result button.revoke-guest")
+    # Removed at once, and the link opens nothing any more.
+    await guest.page.wait_for_selector("#stage-visitor:not([hidden])")
+    await doc.page.wait_for_selector("#remotes .tile", state="detached")
+    again = await open_page(browser)
+    await again.page.goto(link)
+    await again.page.click("#precall-continue")
+    await again.page.wait_for_selector("#stage-visitor:not([hidden])")
+    guest.assert_clean()
+    doc.assert_clean()
