@@ -38,7 +38,8 @@ def _clinician_room(conn: Socket) -> tuple[Room, Consultation]:
 
 def _patient(room: Room, peer_id: str) -> Member:
     m = room.members.get(peer_id)
-    if m is None or m.role != Role.PATIENT:
+    # A guest waiting in a sensitive consultation is admitted (and sent back) like the patient.
+    if m is None or m.role not in (Role.PATIENT, Role.GUEST):
         raise ProtocolError(errors.UNKNOWN_PEER)
     return m
 
@@ -102,11 +103,11 @@ class Actions:
         room, c = _clinician_room(conn)
         msg_id: Any = frames.unset_if_none(msg.id)
         if msg.guest:
-            token = await presence.create_guest(self.pool, c.id, conn.staff_id or 0, msg.label,
-                                                c.join_closes_at)
+            token, guest_id = await presence.create_guest(
+                self.pool, c.id, conn.staff_id or 0, msg.label, c.join_closes_at)
             conn.send(frames.encode(frames.Invited(
                 id=msg_id, link=f"/consultation/{c.room_id}#guest={token}",
-                expires_at=c.join_closes_at.isoformat())))
+                expires_at=c.join_closes_at.isoformat(), guest_id=guest_id)))
             return
         assert msg.staff_id is not None
         # An invitee is on the consultation, and so comes to care for the patient: the core's

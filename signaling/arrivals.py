@@ -131,8 +131,9 @@ class Arrivals:
                         and await self.directory.nurse_present(db, c.id)):
                     # The nurse declared herself present after this hello loaded ``c``.
                     said = {**detail, "nurse_present": True}
+                # A sensitive consultation's guests wait to be admitted, like the patient.
                 arrival = await presence.arrive(db, c.id, who.participant, role,
-                                                self.hub.instance_id, said)
+                                                self.hub.instance_id, said, waits=c.sensitive)
                 if not arrival.resumed:
                     if role == Role.PATIENT:
                         await self.directory.record_event(db, c.id, "arrived")

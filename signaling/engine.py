@@ -36,6 +36,7 @@ from signaling.metrics import SignalMetrics
 from signaling.notices import NoticeText
 from signaling.probes import Probes
 from signaling.rooms import Socket
+from signaling.safety import Safety
 from signaling.views import Views
 from signaling.watch import Watch
 
@@ -68,7 +69,8 @@ class Engine:
         self.departures = Departures(pool, self.hub, self.views, directory, self.probes,
                                      self.background, grace_s)
         self.actions = Actions(pool, self.hub, self.views, directory, notice_text)
-        self.handlers = Handlers(self.hub, self.actions, self.departures)
+        self.safety = Safety(pool, self.hub, directory, config.secret_key)
+        self.handlers = Handlers(self.hub, self.actions, self.departures, self.safety)
         self.inbound = Inbound(self.hub, self.views, self.probes)
         # One bound method for every socket (``Conn.on_gone``), not one per socket.
         self.on_socket_gone = self.socket_gone

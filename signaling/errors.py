@@ -54,6 +54,8 @@ TOO_MANY_ERRORS = _error("too_many_errors", "Too many invalid messages.", 4008, 
 MESSAGE_TOO_LARGE = _error("message_too_large", "Message too large.", 1009, 413)
 # The same participant connected again (another tab, another instance).
 REPLACED = _error("replaced", "Connected again elsewhere.", 4009, 409)
+# The clinician revoked the guest link this socket came with.
+GUEST_REVOKED = _error("guest_revoked", "This guest link was revoked.", 4001, 403)
 INTERNAL = errors.INTERNAL
 SERVER_SHUTDOWN = _error("server_shutdown", "The server is restarting; reconnect.", 1001, 503)
 # hello could not be handled for a reason of the server's (the database away, a fault): the

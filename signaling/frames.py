@@ -37,6 +37,8 @@ class WaitingEntry(Struct, kw_only=True):
     starts_at: str
     connected: bool
     place: str | UnsetType = UNSET      # away entries only: the place kept
+    role: str = "patient"               # or "guest", waiting in a sensitive consultation
+    safe: str | None = None             # "asked", then the answer to "safe to talk?"
 
 
 class Limits(Struct, kw_only=True):
@@ -109,6 +111,16 @@ class Invited(Frame, tag="invited"):
     staff_id: int | UnsetType = UNSET
     link: str | UnsetType = UNSET
     expires_at: str | UnsetType = UNSET
+    guest_id: int | UnsetType = UNSET
+
+
+class SafeAskFrame(Frame, tag="safe_ask"):
+    pass
+
+
+class SafetyAlert(Frame, tag="safety_alert"):
+    code: str
+    at: str
 
 
 class Ended(Frame, tag="ended"):

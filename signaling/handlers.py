@@ -29,9 +29,13 @@ from signaling.messages import (
     Notice,
     Offer,
     Ping,
+    RevokeGuest,
+    SafeAnswer,
+    SafeAsk,
     SendBack,
 )
 from signaling.rooms import Socket
+from signaling.safety import Safety
 from signaling.states import Place
 
 Handler = Callable[[Socket, Any, str], Awaitable[None]]
@@ -84,15 +88,19 @@ def relay(hub: Hub, conn: Socket, msg: Offer | Answer | Candidate, text: str) ->
 class Handlers:
     """The handler of each client message type after hello."""
 
-    def __init__(self, hub: Hub, actions: Actions, departures: Departures) -> None:
+    def __init__(self, hub: Hub, actions: Actions, departures: Departures,
+                 safety: Safety) -> None:
         self.hub = hub
         self.actions = actions
         self.departures = departures
+        self.safety = safety
         self.by_type: dict[type[Any], Handler] = {
             Offer: self.relay, Answer: self.relay, Candidate: self.relay,
             MediaState: self.broadcast, Chat: self.broadcast, Ping: self.ping,
             Hello: self.hello, Admit: self.admit, SendBack: self.send_back,
-            Notice: self.notice, Invite: self.invite, Leave: self.leave, End: self.end}
+            Notice: self.notice, Invite: self.invite, Leave: self.leave, End: self.end,
+            SafeAsk: self.safe_ask, SafeAnswer: self.safe_answer,
+            RevokeGuest: self.revoke_guest}
 
     async def relay(self, conn: Socket, msg: Offer | Answer | Candidate, text: str) -> None:
         relay(self.hub, conn, msg, text)
@@ -114,6 +122,8 @@ class Handlers:
         if remote:
             self.hub.outbox.publish(Relay(room=room.key, to=None, from_=conn.peer_id,
                                           text=out.decode()))
+        if isinstance(msg, Chat):
+            await self.safety.chat_said(conn, msg.text)
 
     async def ping(self, conn: Socket, msg: Ping, text: str) -> None:
         conn.send(frames.encode(frames.Pong(id=msg.id)) if msg.id else _PONG)
@@ -132,6 +142,15 @@ class Handlers:
 
     async def invite(self, conn: Socket, msg: Invite, text: str) -> None:
         await self.actions.invite(conn, msg)
+
+    async def safe_ask(self, conn: Socket, msg: SafeAsk, text: str) -> None:
+        await self.safety.ask(conn, msg)
+
+    async def safe_answer(self, conn: Socket, msg: SafeAnswer, text: str) -> None:
+        await self.safety.answer(conn, msg)
+
+    async def revoke_guest(self, conn: Socket, msg: RevokeGuest, text: str) -> None:
+        await self.safety.revoke_guest(conn, msg)
 
     async def leave(self, conn: Socket, msg: Leave, text: str) -> None:
         await self.departures.leave(conn)

@@ -143,7 +143,7 @@ class Hub:
             own.send(frames.encode(frames.Admitted(peers=peers)))
         elif own is not None and change == Change.SENT_BACK:
             own.send(frames.encode(frames.SentBack()))
-        if member.role == Role.PATIENT:
+        if member.role != Role.CLINICIAN:   # the patient, or a guest who may be waiting
             self.waiting_changed(room, staff)
         return True
 

@@ -51,6 +51,10 @@ MAX_NOTICE_MINUTES = 120
 
 NoticeCode = Literal["few_minutes", "running_late", "technical_problem", "please_wait"]
 NOTICE_CODES = frozenset(get_args(NoticeCode))
+# "Is it safe to talk now?": the waiting patient's silent answers.
+SafeAnswerCode = Literal["yes", "not_now", "text_only"]
+# signaling_guests ids are bigint identities.
+MAX_GUEST_ID = 2**62
 
 Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_CHARS)]
 PeerId = Annotated[str, Meta(min_length=1, max_length=MAX_PEER_ID_CHARS)]
@@ -170,6 +174,18 @@ class Chat(_Base, tag="chat", kw_only=True):
                                                 "max_bytes": CHAT_MAX_RELAY_BYTES})
 
 
+class SafeAsk(_Base, tag="safe_ask", kw_only=True):
+    peer: PeerId
+
+
+class SafeAnswer(_Base, tag="safe_answer", kw_only=True):
+    answer: SafeAnswerCode
+
+
+class RevokeGuest(_Base, tag="revoke_guest", kw_only=True):
+    guest: Annotated[int, Meta(ge=1, le=MAX_GUEST_ID)]
+
+
 class Leave(_Base, tag="leave", kw_only=True):
     pass
 
@@ -179,7 +195,7 @@ class End(_Base, tag="end", kw_only=True):
 
 
 Message = (Hello | Ping | Admit | SendBack | Notice | Invite | Offer | Answer | Candidate
-           | MediaState | Chat | Leave | End)
+           | MediaState | Chat | SafeAsk | SafeAnswer | RevokeGuest | Leave | End)
 
 TYPES: dict[str, type[Message]] = {}
 for _cls in get_args(Message):

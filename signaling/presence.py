@@ -115,7 +115,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
 ON CONFLICT (consultation_id, participant) DO UPDATE SET
     status = EXCLUDED.status, instance_id = EXCLUDED.instance_id, role = EXCLUDED.role,
     arrived_at = CASE WHEN $8 THEN p.arrived_at ELSE now() END,
-    last_seen_at = now(), detail = EXCLUDED.detail, version = p.version + 1
+    last_seen_at = now(),
+    -- A resumed place keeps what was said meanwhile (the answer to "safe to talk?").
+    detail = CASE WHEN $8 THEN p.detail || EXCLUDED.detail ELSE EXCLUDED.detail END,
+    version = p.version + 1
 RETURNING peer_id, participant, role, status, instance_id, arrived_at, detail, version
 """
 
@@ -125,12 +128,14 @@ def new_peer_id() -> str:
 
 
 async def arrive(conn: asyncpg.Connection, consultation_id: int, participant: str, role: Role,
-                 instance_id: str, detail: dict[str, Any]) -> Arrival:
+                 instance_id: str, detail: dict[str, Any], *, waits: bool = False) -> Arrival:
     """Register a socket for this person (in the caller's transaction). A patient whose place
-    was kept resumes it; one arriving fresh waits. Staff and guests are always in the call."""
+    was kept resumes it; one arriving fresh waits. Staff are always in the call; guests too,
+    unless ``waits`` (a sensitive consultation: they are admitted like the patient)."""
     old = await conn.fetchrow(SELECT_FOR_ARRIVAL, consultation_id, participant)
     resumed = bool(old and old["kept"])
-    status = Place.WAITING if role == Role.PATIENT else Place.IN_CALL
+    status = Place.WAITING if role == Role.PATIENT or (waits and role == Role.GUEST) \
+        else Place.IN_CALL
     if resumed and old is not None:
         status = Place(old["status"])
     previous = old["instance_id"] if old is not None and old["connected"] else None
@@ -232,14 +237,15 @@ async def expire(conn: Conn, peer_id: str, grace_s: float = GRACE_S) -> Member |
 
 SET_STATUS = f"""
 UPDATE signaling_participants SET status = $4, arrived_at = now(), version = version + 1
-WHERE consultation_id = $1 AND peer_id = $2 AND status = $3 AND role = 'patient'
+WHERE consultation_id = $1 AND peer_id = $2 AND status = $3 AND role IN ('patient', 'guest')
 RETURNING {_ROW}
 """
 
 
 async def move_patient(conn: Conn, consultation_id: int, peer_id: str, from_status: Place,
                        to_status: Place) -> Member | None:
-    """Admit (waiting -> in_call) or send back (in_call -> waiting); None if not in from."""
+    """Admit (waiting -> in_call) or send back (in_call -> waiting) a patient or a waiting
+    guest; None if not in from."""
     r = await conn.fetchrow(SET_STATUS, consultation_id, peer_id, from_status, to_status)
     return _member(r) if r is not None else None
 
@@ -253,10 +259,24 @@ RETURNING {_ROW}
 """
 
 
+SET_DETAIL = f"""
+UPDATE signaling_participants SET detail = detail || $3::jsonb, version = version + 1
+WHERE consultation_id = $1 AND peer_id = $2 AND status <> 'left'
+RETURNING {_ROW}
+"""
+
+
 async def set_nurse_present(conn: Conn, consultation_id: int, present: bool) -> Member | None:
     """The patient's waiting entry says (or no longer says) that a nurse is with her; None
     when the patient holds no place or the entry already says so."""
     r = await conn.fetchrow(SET_NURSE_PRESENT, consultation_id, present)
+    return _member(r) if r is not None else None
+
+
+async def set_detail(conn: Conn, consultation_id: int, peer_id: str,
+                     values: dict[str, Any]) -> Member | None:
+    """Merge ``values`` into a present member's detail (``safe``); None if they left."""
+    r = await conn.fetchrow(SET_DETAIL, consultation_id, peer_id, json.dumps(values))
     return _member(r) if r is not None else None
 
 
@@ -285,16 +305,17 @@ def _hash(token: str) -> bytes:
 
 
 async def create_guest(conn: Conn, consultation_id: int, staff_id: int, label: str | None,
-                       expires_at: datetime) -> str:
-    """A new guest token (returned once, stored only as its hash)."""
+                       expires_at: datetime) -> tuple[str, int]:
+    """A new guest token (returned once, stored only as its hash) and the link's id."""
     token = GUEST_PREFIX + secrets.token_urlsafe(32)
-    await conn.fetchval(INSERT_GUEST, consultation_id, _hash(token), label, staff_id, expires_at)
-    return token
+    guest_id = await conn.fetchval(INSERT_GUEST, consultation_id, _hash(token), label, staff_id,
+                                   expires_at)
+    return token, int(guest_id)
 
 
 RESOLVE_GUEST = """
 SELECT id, consultation_id, label FROM signaling_guests
-WHERE token_hash = $1 AND expires_at > now()
+WHERE token_hash = $1 AND expires_at > now() AND revoked_at IS NULL
 """
 
 
@@ -302,3 +323,14 @@ async def resolve_guest(conn: Conn, token: str) -> tuple[int, int, str | None] |
     """(guest id, consultation id, label) for a live guest token."""
     r = await conn.fetchrow(RESOLVE_GUEST, _hash(token))
     return (r["id"], r["consultation_id"], r["label"]) if r else None
+
+
+REVOKE_GUEST = """
+UPDATE signaling_guests SET revoked_at = coalesce(revoked_at, now())
+WHERE id = $1 AND consultation_id = $2 RETURNING id
+"""
+
+
+async def revoke_guest(conn: Conn, guest_id: int, consultation_id: int) -> bool:
+    """Revoke a guest link of this consultation; False when it is no link of it."""
+    return await conn.fetchval(REVOKE_GUEST, guest_id, consultation_id) is not None

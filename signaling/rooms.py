@@ -111,13 +111,14 @@ class Room:
             self.gone = None
 
     def waiting_entries(self) -> list[WaitingEntry]:
-        """For clinicians in the consultation: patients holding a place in the waiting room."""
+        """For clinicians in the consultation: patients (and, in a sensitive consultation,
+        guests) holding a place in the waiting room."""
         if self.consultation is None:
             return []
         return [self._entry(m, EntryState.WAITING if m.instance_id is not None
                             else EntryState.AWAY)
                 for m in self.members.values()
-                if m.role == Role.PATIENT and m.status == Place.WAITING]
+                if m.role in (Role.PATIENT, Role.GUEST) and m.status == Place.WAITING]
 
     def dashboard_entries(self) -> list[WaitingEntry]:
         """For dashboards: the patient's state, whatever it is; none before they first came
@@ -151,6 +152,10 @@ class Room:
             and state in (EntryState.WAITING, EntryState.IN_CALL))
         if state == EntryState.AWAY and m is not None:
             entry.place = m.status
+        if m is not None:
+            entry.role = str(m.role)
+            safe = detail.get("safe")
+            entry.safe = str(safe) if safe else None
         return entry
 
 

@@ -44,7 +44,8 @@ class Change(StrEnum):
     ADMITTED = "admitted"
     SENT_BACK = "sent_back"
     LEFT = "left"
-    UPDATED = "updated"      # the waiting entry's details changed (a nurse declared present)
+    UPDATED = "updated"      # the waiting entry's details changed (a nurse declared present,
+                             # the answer to "safe to talk?")
 
 
 class EntryState(StrEnum):

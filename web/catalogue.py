@@ -46,6 +46,11 @@ PATIENT_SOURCES: dict[str, str] = {
                                       "instruction aloud (keep it very short).",
     "web/templates/landing.html": "Casa's front page, for someone who arrives without a link.",
     "web/templates/error.html": "The error page (a link that does not work, a page not found).",
+    "web/templates/_quick_exit.html": "A large button on the pages of a sensitive appointment "
+                                      "(e.g. violence support) that leaves at once for a "
+                                      "neutral page; keep it short.",
+    "web/templates/call/away.html": "The neutral page a patient lands on after the quick exit: "
+                                    "it must look like an ordinary weather page.",
     "web/templates/join/form.html": "The page where a patient types the 6-digit code of their "
                                     "invitation and their date of birth.",
     "web/templates/join/refused.html": "The page a patient sees when their link or code cannot "

@@ -25,6 +25,7 @@ from server.bookings.access import (
 )
 from server.bookings.api_catalogue import SEARCH_LIMIT, SERVICES
 from server.bookings.errors import PATIENT_NOT_FOUND, booking_error
+from server.consultations import code_word
 from server.consultations.care import DESK_ROLES
 from server.consultations.languages import SPOKEN_LANGUAGES
 from server.keys import CONFIG, POOL
@@ -164,6 +165,12 @@ async def submit(request: web.Request) -> web.StreamResponse:
             422, _("Choose a patient and a free time first.")))
     if not can_book(user, ctx["centre"].id, clinician):
         raise _back(request, data, outcome.Outcome(403, _("You do not have access to this page.")))
+    # A sensitive service's code word (docs/protocol.md, "Safety"): kept only as a keyed hash.
+    word = str(data.get("code_word", "")).strip() if ctx["service"].get("sensitive") else ""
+    if word and not code_word.valid(word):
+        raise _back(request, data, outcome.Outcome(
+            422, _("The code word is one to four words, at most 60 characters."),
+            fields={"code_word": "invalid"}))
     nb = bookings.NewBooking(
         centre_id=ctx["centre"].id, service_code=ctx["service"]["code"], mode=ctx["mode"],
         patient_id=ctx["patient"].id, clinician_id=clinician, starts_at=starts,
@@ -177,6 +184,9 @@ async def submit(request: web.Request) -> web.StreamResponse:
         raise _back(request, data, outcome.Outcome(
             err.kind.status, err.message or _(err.kind.message),
             fields={str(k): str(v) for k, v in errors.field_errors(err).items()})) from None
+    if word:
+        await code_word.set_for_booking(request.app[POOL], b.id,
+                                        request.app[CONFIG].secret_key, word)
     raise web.HTTPSeeOther(f"/bookings/{b.id}")
 
 

@@ -31,4 +31,15 @@ CLINICIAN: dict[str, str] = {
     "live_on": N_("Live updates on"),
     "live_off": N_("Live updates paused: reconnecting..."),
     "title_waiting": N_("(%(count)s waiting)"),
+    # Safety (docs/protocol.md, "Safety")
+    "safe_ask": N_("Ask: safe to talk?"),
+    "safe_asked": N_("asked if safe to talk: no answer yet"),
+    "safe_yes": N_("safe to talk: yes"),
+    "safe_not_now": N_("safe to talk: not now"),
+    "safe_text_only": N_("safe to talk: only by text"),
+    "guest": N_("Guest"),
+    "revoke_guest": N_("Revoke the link"),
+    "guest_revoked": N_("Guest link revoked."),
+    "code_word_alert": N_("Code word typed in the chat: the patient may not be safe. Do not "
+                          "mention it aloud."),
 }

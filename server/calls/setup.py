@@ -17,5 +17,6 @@ def setup(app: web.Application) -> None:
     """Register the call pages (``server.app.create_app`` calls this)."""
     app.router.add_get("/consultation/{room_id}", views.consultation, name="consultation")
     app.router.add_get("/precall", views.precall, name="precall")
+    app.router.add_get("/away", views.away, name="away")
     app.router.add_get("/dashboard", views.dashboard, name="dashboard")
     add_home_link(app, DASHBOARD_ROLES, N_("Today's consultations"), "/dashboard")

@@ -116,6 +116,12 @@ def _page(request: web.Request, template: str, c: Consultation, **ctx: Any) -> w
                                          clinician=ctx.get("role") == "clinician"), **ctx)
 
 
+async def away(request: web.Request) -> web.StreamResponse:
+    """``/away``: where a quick exit lands. A neutral page (a weather link) saying nothing of
+    Casa or of an appointment, in the visitor's language; it sets and reads nothing."""
+    return render(request, "call/away.html")
+
+
 async def precall(request: web.Request) -> web.StreamResponse:
     """``/precall``: the device check alone, for anyone (no connection test without a
     credential: the echo peer needs a patient or staff credential)."""

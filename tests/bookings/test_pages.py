@@ -179,3 +179,38 @@ async def test_booking_page_shows_the_consultation_history(api: Api, make_staff)
     html = await (await api.client.get(f"/bookings/{b['id']}")).text()
     assert "sala d&#39;attesa" in html or "sala d'attesa" in html
     assert "Ammesso alla chiamata" in html
+
+
+async def test_code_word_of_a_sensitive_booking_is_kept_only_as_a_keyed_hash(api: Api,
+                                                                             make_staff):
+    from server.consultations import code_word
+    from tests.conftest import SECRET_KEY
+
+    await signed_in(api, make_staff, Role.COORDINATOR)
+    psy = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
+    await api.world.conn.execute(
+        "INSERT INTO availability (staff_id, centre_id, weekday, starts, ends)"
+        " SELECT $1, 'san-siro', d, '09:00', '11:00' FROM generate_series(0, 6) d", psy.id)
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    choice = (f"patient={api.world.patient}&centre=san-siro&service=violence_support"
+              f"&mode=home_video&day={day}")
+    page = await (await api.client.get(f"/bookings/new?{choice}")).text()
+    assert 'name="code_word"' in page
+    slot = next(s for s in re.findall(r'name="slot" value="([^"]+)"', page)
+                if s.startswith(f"{psy.id}|"))
+    token = await csrf_token(api.client, "/bookings/new")
+    form = {"csrf_token": token, "patient": str(api.world.patient), "centre": "san-siro",
+            "service": "violence_support", "mode": "home_video", "day": day, "slot": slot,
+            "code_word": " Girasole "}
+    bad = await post_refused(api.client, "/bookings/new", {**form, "code_word": "a b c d e"})
+    assert bad.status == 422
+    resp = await api.client.post("/bookings/new", data=form, allow_redirects=False)
+    assert resp.status == 303
+    booking_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    stored = await api.world.conn.fetchval(
+        "SELECT code_word_hash FROM bookings WHERE id = $1", booking_id)
+    assert stored == code_word.digest(SECRET_KEY, "girasole")
+    # An ordinary service has no code word field.
+    ordinary = choice.replace("violence_support", "gp_visit")
+    plain = await (await api.client.get(f"/bookings/new?{ordinary}")).text()
+    assert 'name="code_word"' not in plain

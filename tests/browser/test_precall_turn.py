@@ -81,8 +81,8 @@ async def test_ice_servers_for_patients_guests_and_staff_only(
         ICE, headers={"Authorization": "Bearer " + link})).json())
     assert again["username"] != relay["username"]
     # A guest's token (an interpreter's link), while it lives; the echo peer takes it too.
-    guest = await presence.create_guest(conn, cid, gp.id, None,
-                                        datetime.now(UTC) + timedelta(minutes=30))
+    guest, _ = await presence.create_guest(conn, cid, gp.id, None,
+                                           datetime.now(UTC) + timedelta(minutes=30))
     resp = await client.get(ICE, headers={"Authorization": "Bearer " + guest})
     assert resp.status == 200
     expiry = _turn_entry(await resp.json())["username"].split(":")[0]

@@ -4,8 +4,8 @@
 import { reportError } from './client-errors.js';
 import { $, setWord } from './dom.js';
 import { bdi, t, timeOf } from './i18n-client.js';
-import { LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show, state,
-  status, stopMedia } from './call-stage.js';
+import { DISCREET, LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show,
+  state, status, stopMedia } from './call-stage.js';
 
 function toggle(button, pressed, label) {
   button.setAttribute('aria-pressed', String(pressed));
@@ -72,23 +72,25 @@ function confirmDialog(text) {
   });
 }
 
+// A patient of a sensitive consultation leaves at a tap: no question that keeps them on a
+// page someone may be looking at, and no "Go back in" afterwards (docs/architecture.md).
 $('btn-hangup').addEventListener('click', async () => {
   const clinician = ROLE === 'clinician';
-  if (!await confirmDialog(t(clinician ? 'confirm_end' : 'confirm_leave'))) return;
+  if (!DISCREET && !await confirmDialog(t(clinician ? 'confirm_end' : 'confirm_leave'))) return;
   if (clinician) state.signal.end();
-  else { state.signal.leave(); showEnded(t('you_left'), { canRejoin: true }); }
+  else { state.signal.leave(); showEnded(t('you_left'), { canRejoin: !DISCREET }); }
 });
 
 $('waiting-leave').addEventListener('click', async () => {
-  if (!await confirmDialog(t('confirm_leave'))) return;
+  if (!DISCREET && !await confirmDialog(t('confirm_leave'))) return;
   state.signal.leave();
-  showEnded(t('you_left'), { canRejoin: true });
+  showEnded(t('you_left'), { canRejoin: !DISCREET });
 });
 
 // canRejoin: the person left by themselves (a mistaken tap happens): offer the way back.
 export function showEnded(reason, { canRejoin = false } = {}) {
   state.ended = true;
-  $('rejoin').hidden = !canRejoin;
+  if ($('rejoin')) $('rejoin').hidden = !canRejoin;
   if (state.signal) state.signal.close();
   stopMedia();
   if (!canRejoin) sessionStorage.removeItem(PASSED_KEY);

@@ -40,6 +40,13 @@ export class ClinicianPanel {
     this.render();
   }
 
+  // The patient typed the code word: a line on this screen, no sound, nothing to the patient.
+  safetyAlert() {
+    const el = $('safety-alert');
+    el.textContent = t('code_word_alert');
+    el.hidden = false;
+  }
+
   offline() { $('waiting-list').dataset.offline = 'true'; }
 
   render() {
@@ -65,10 +72,17 @@ export class ClinicianPanel {
     // with `place: "waiting"`): say so, and admit them once they are back.
     const away = e.state === 'away';
     li.dataset.state = away ? 'away' : 'waiting';
-    li.append(nameEl(e.name || t('patient')), text('span', ' · ' + waitingDetails(e)));
+    // A guest waits only in a sensitive consultation: admitted like the patient.
+    const guest = e.role === 'guest';
+    li.dataset.role = guest ? 'guest' : 'patient';
+    li.append(nameEl(e.name || t(guest ? 'guest' : 'patient')), text('span', ' · ' + waitingDetails(e)));
     const admit = button(t('admit'), 'primary admit', () => this.signal.admit(e.peer_id));
     admit.disabled = away;
     li.append(admit);
+    if (guest) return li;
+    const ask = button(t('safe_ask'), 'safe-ask', () => this.signal.safeAsk(e.peer_id));
+    ask.disabled = away;
+    li.append(ask);
     const select = document.createElement('select');
     for (const [code, minutes] of NOTICES) {
       const option = document.createElement('option');
@@ -96,6 +110,13 @@ export class ClinicianPanel {
       input.value = location.origin + msg.link;
       input.addEventListener('focus', () => input.select());
       out.append(input);
+      if (msg.guest_id) {
+        const revoke = button(t('revoke_guest'), 'revoke-guest', () => {
+          if (!this.signal.revokeGuest(msg.guest_id)) return;
+          out.replaceChildren(text('span', t('guest_revoked')));
+        });
+        out.append(revoke);
+      }
     } else {
       out.textContent = t('invited_staff');
     }

@@ -23,6 +23,7 @@ export const state = {
   signal: null, me: null, iceServers: [], peers: new Map(), links: new Map(),
   stream: null, audioOnly: false, autoAudioOnly: false, muted: false, cameraOff: false,
   screen: null, monitor: null, stage: null, ended: false, panel: null, mediaStates: new Map(),
+  precall: null,
 };
 
 // How a participant is called on this page: their name, or their role ("Clinician") when the

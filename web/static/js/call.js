@@ -14,6 +14,7 @@ import { LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks,
   isOfferer, link, nameOf, sendMediaState, show, startMonitor, state, status, stopMedia,
   updateAlone } from './call-stage.js';
 import { chatIn, showEnded } from './call-controls.js';
+import { onQuickExit } from './quick-exit.js';
 
 const GUEST_KEY = `casa.guest.${ROOM}`;
 // A kiosk patient's "a nurse is with me", kept for this tab: a reload skips the check (and its
@@ -53,6 +54,7 @@ async function start() {
   // too; clinicians check their devices only, to be quick.
   const check = new PreCall({ chime: app.dataset.chime,
     networkCheck: ROLE === 'patient' || !!credential, bearer: credential });
+  state.precall = check;
   // Listen at once: someone who presses "Continue" before the camera is ready goes on as
   // soon as it is, rather than pressing a button that does nothing.
   const checking = check.run();
@@ -62,6 +64,7 @@ async function start() {
     going = true;
     await checking;
     check.stop({ keepStream: true });
+    state.precall = null;
     state.stream = check.stream;
     state.audioOnly = audioOnly || !state.stream || !state.stream.getVideoTracks().length;
     sessionStorage.setItem(PASSED_KEY, '1');
@@ -75,6 +78,16 @@ async function start() {
   $('precall-audio-only').hidden = !check.stream || !check.audioOnly;
 }
 
+// A quick exit ends everything before the page goes: the socket says `leave` (the clinician
+// sees the patient gone at once, no 30 s grace), then camera and microphone stop.
+onQuickExit(() => {
+  state.ended = true;
+  if (state.signal) { state.signal.leave(); state.signal.close(); }
+  stopMedia();
+  if (state.precall) state.precall.stop();
+  sessionStorage.removeItem(PASSED_KEY);
+});
+
 function connect() {
   const nurse = $('nurse-present');
   const signal = new SignalClient({ room: ROOM, credential, lang: LANG,
@@ -82,7 +95,7 @@ function connect() {
   state.signal = signal;
   if (ROLE === 'clinician') state.panel = new ClinicianPanel(signal, app.dataset.admit === 'true', app.dataset.chime);
   signal.on('welcome', welcome).on('admitted', (m) => enterCall(m.peers))
-    .on('sent_back', sentBack).on('notice', notice)
+    .on('sent_back', sentBack).on('notice', notice).on('safe_ask', safeAsk)
     .on('peer_joined', (m) => peerJoined(m.peer)).on('peer_resumed', (m) => peerResumed(m.peer_id))
     .on('peer_away', (m) => peerAway(m.peer_id)).on('peer_left', peerLeft)
     .on('offer', (m) => incoming(m, 'offer')).on('answer', (m) => incoming(m, 'answer'))
@@ -91,7 +104,8 @@ function connect() {
     .on('error', serverError).on('disconnected', disconnected);
   if (state.panel) {
     signal.on('waiting_list', (m) => state.panel.waitingList(m.entries))
-      .on('invited', (m) => state.panel.invited(m));
+      .on('invited', (m) => state.panel.invited(m))
+      .on('safety_alert', () => state.panel.safetyAlert());
   }
   status(t('connecting'));
   signal.connect();
@@ -128,6 +142,22 @@ function notice(msg) {
   const key = msg.code === 'few_minutes' && msg.minutes ? 'notice_few_minutes_n' : 'notice_' + msg.code;
   const text = t(key, { minutes: msg.minutes });
   showNotice(text === key ? msg.text : text);
+}
+
+// "Is it safe to talk now?": shown without a sound; the answer goes to the clinician only.
+function safeAsk() {
+  const box = $('safe-ask');
+  if (!box) return;
+  box.hidden = false;
+  $('safe-thanks').hidden = true;
+}
+
+for (const b of document.querySelectorAll('#safe-ask button[data-answer]')) {
+  b.addEventListener('click', () => {
+    if (!state.signal || !state.signal.safeAnswer(b.dataset.answer)) return;
+    $('safe-ask').hidden = true;
+    $('safe-thanks').hidden = false;
+  });
 }
 
 function showNotice(text) {
@@ -206,7 +236,7 @@ function serverError(msg) {
     showEnded(t(msg.code));
     return;
   }
-  if (msg.code === 'room_not_found' || msg.code === 'unauthenticated') {
+  if (msg.code === 'room_not_found' || msg.code === 'unauthenticated' || msg.code === 'guest_revoked') {
     sessionStorage.removeItem(PASSED_KEY);
     show('visitor');
   }

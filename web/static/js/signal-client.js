@@ -105,6 +105,9 @@ export class SignalClient {
   candidate(to, candidate) { return this.send({ type: 'candidate', to, candidate }); }
   mediaState(audio, video) { return this.send({ type: 'media_state', audio, video }); }
   chat(text) { return this.send({ type: 'chat', text }); }
+  safeAsk(peer) { return this.send({ type: 'safe_ask', peer }); }
+  safeAnswer(answer) { return this.send({ type: 'safe_answer', answer }); }
+  revokeGuest(guest) { return this.send({ type: 'revoke_guest', guest }); }
   leave() { const sent = this.send({ type: 'leave' }); this.stopped = true; return sent; }
   end() { return this.send({ type: 'end' }); }
 }

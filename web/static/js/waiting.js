@@ -21,6 +21,7 @@ export function waitingDetails(e) {
   const parts = [e.state === 'away' ? t('entry_away') : t('waiting_status', { time: timeOf(e.since) }),
     t(e.from === 'kiosk' ? 'from_kiosk' : 'from_home')];
   if (e.nurse_present) parts.push(t('nurse_present'));
+  if (e.safe) parts.push(t('safe_' + e.safe));
   if (e.language) parts.push(languageName(e.language));
   return parts.join(' · ');
 }
