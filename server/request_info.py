@@ -78,3 +78,10 @@ def own_origin(request: web.Request) -> str:
     scheme = "https" if is_https(request) else "http"
     host = request.headers.get("X-Forwarded-Host") if from_trusted_proxy(request) else None
     return f"{scheme}://{host or request.host}"
+
+
+def sent_by_another_site(request: web.Request) -> bool:
+    """A navigation another site started (a link or a redirect elsewhere). Browsers say so in
+    ``Sec-Fetch-Site``; the GETs that forget a patient (``/join/done``, ``/kiosk/wipe``) do
+    nothing for such a request, so a link on another page cannot sign a patient out."""
+    return request.headers.get("Sec-Fetch-Site") == "cross-site"

@@ -212,6 +212,20 @@ async def test_kiosk_pages_refuse_a_browser_that_is_no_kiosk(client: Client) -> 
     assert {"casa_patient", "casa_lang", "casa_csrf"} <= set(wiped.cookies)
 
 
+async def test_another_site_cannot_make_a_browser_forget_its_patient(client: Client) -> None:
+    # A link or redirect on someone else's page to the GETs that forget a patient: the
+    # browser says so (Sec-Fetch-Site) and nothing is forgotten.
+    for path in ("/kiosk/wipe", "/join/done"):
+        resp = await client.get(path, allow_redirects=False,
+                                headers={"Sec-Fetch-Site": "cross-site"})
+        assert resp.status == 303, path
+        assert "Clear-Site-Data" not in resp.headers, path
+        assert not {"casa_patient", "casa_lang"} & set(resp.cookies), path
+        same = await client.get(path, allow_redirects=False,
+                                headers={"Sec-Fetch-Site": "same-origin"})
+        assert {"casa_patient", "casa_lang"} <= set(same.cookies), path
+
+
 async def test_a_kiosk_lets_in_only_kiosk_bookings_of_its_own_centre(
         client: Client, conn: asyncpg.Connection, config: Any,
         make_staff: StaffFactory) -> None:

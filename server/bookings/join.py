@@ -23,7 +23,7 @@ from server.consultations.credentials import JoinResult
 from server.keys import CLIENT_IP, CONFIG, KIOSK, POOL
 from server.middleware import set_cookie
 from server.pages import render
-from server.request_info import is_https
+from server.request_info import is_https, sent_by_another_site
 from server.timeutil import to_local
 from web.i18n import LANGUAGE_COOKIE, LANGUAGES
 
@@ -99,6 +99,8 @@ async def join_done(request: web.Request) -> web.StreamResponse:
     one: the consultation's cookie, the link cookie and the chosen language go, and the kiosk
     is back at the code form, which offers the languages again."""
     response = web.HTTPSeeOther("/join")
+    if sent_by_another_site(request):
+        return response
     response.del_cookie(credentials.PATIENT_COOKIE, path="/")
     response.del_cookie(LINK_COOKIE, path=LINK_COOKIE_PATH)
     response.del_cookie(LANGUAGE_COOKIE, path="/")

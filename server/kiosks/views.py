@@ -29,7 +29,7 @@ from server.keys import CLIENT_IP, CONFIG, KIOSK, LANG, POOL
 from server.kiosks import store, strings
 from server.middleware import Handler
 from server.pages import current_staff, render, render_error, require_staff, translator
-from server.request_info import is_https
+from server.request_info import is_https, sent_by_another_site
 from server.staff import Role, Staff
 from server.timeutil import local_day_text, local_time_text, to_local
 from web.i18n import LANGUAGE_COOKIE
@@ -323,7 +323,8 @@ async def wipe(request: web.Request) -> web.StreamResponse:
     """GET /kiosk/wipe: the end of a patient's visit (the visit ended, "Finished", or a
     minute with nobody touching the screen). Back to the languages."""
     response = web.HTTPSeeOther(HOME if request[KIOSK] is not None else "/join")
-    _forget_patient(response)
+    if not sent_by_another_site(request):
+        _forget_patient(response)
     return response
 
 
