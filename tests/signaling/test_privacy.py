@@ -26,7 +26,11 @@ async def test_sensitive_consultation_hides_staff_names_from_patient_and_guest(
     token = (await doctor.expect("invited", 2))["link"].split("#guest=")[1]
     guest = await clients.raw()
     welcome = await guest.hello(credential=token)
-    names = {p["role"]: p["name"] for p in welcome["peers"]}
+    # A sensitive consultation's guest waits to be admitted, like the patient; once in, the
+    # peers it is told of carry roles, not names.
+    assert welcome["state"] == "waiting" and welcome["peers"] == []
+    await doctor.send("admit", peer=welcome["peer_id"])
+    names = {p["role"]: p["name"] for p in (await guest.expect("admitted", 2))["peers"]}
     assert names == {"clinician": None, "patient": ""}
     assert (await patient.expect("peer_joined", 2))["peer"]["name"] == "Interprete"
     # a second clinician entering: the patient and the guest get peer_joined without a name
