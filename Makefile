@@ -31,4 +31,4 @@ lint: install-test lint-js
 	$(BIN)/mypy server signaling web records tests bench
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
