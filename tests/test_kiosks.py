@@ -43,6 +43,18 @@ def forget_everyone(client: Client) -> None:
     client.session.cookie_jar.clear()
 
 
+async def code_from_a_coordinator(client: Client, conn: asyncpg.Connection,
+                                  make_staff: StaffFactory) -> str:
+    """A San Siro coordinator makes an enrolment code for a new kiosk; then the browser is
+    nobody's again (a kiosk is enrolled without a staff session)."""
+    coord = await make_staff(Role.COORDINATOR, ("san-siro",))
+    kiosk_id = await add_kiosk(conn)
+    await login(client, coord.email)
+    code = await make_code(client, kiosk_id)
+    forget_everyone(client)
+    return code
+
+
 async def enrol(client: Client, code: str) -> Any:
     token = await csrf_token(client, "/kiosk/enrol")
     return await client.post("/kiosk/enrol", data={"csrf_token": token, "code": code},
@@ -146,11 +158,7 @@ async def test_wrong_expired_and_revoked_codes_and_credentials_are_refused(
 
 async def test_enrolment_codes_are_guessed_no_faster_than_the_limit(
         client: Client, conn: asyncpg.Connection, make_staff: StaffFactory) -> None:
-    coord = await make_staff(Role.COORDINATOR, ("san-siro",))
-    kiosk_id = await add_kiosk(conn)
-    await login(client, coord.email)
-    code = await make_code(client, kiosk_id)
-    forget_everyone(client)
+    code = await code_from_a_coordinator(client, conn, make_staff)
     for _ in range(10):
         await enrol(client, "ZZZZZ-ZZZZZ")
     # The right code, after the limit: refused too.
@@ -183,12 +191,7 @@ async def test_another_centres_coordinator_sees_and_touches_nothing(
 
 async def test_last_seen_moves_on_at_most_once_a_minute(
         client: Client, conn: asyncpg.Connection, make_staff: StaffFactory) -> None:
-    coord = await make_staff(Role.COORDINATOR, ("san-siro",))
-    kiosk_id = await add_kiosk(conn)
-    await login(client, coord.email)
-    code = await make_code(client, kiosk_id)
-    forget_everyone(client)
-    await enrol(client, code)
+    await enrol(client, await code_from_a_coordinator(client, conn, make_staff))
     first = await conn.fetchval("SELECT last_seen_at FROM kiosk_credentials")
     await client.get("/kiosk")
     assert await conn.fetchval("SELECT last_seen_at FROM kiosk_credentials") == first

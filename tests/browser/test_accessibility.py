@@ -99,6 +99,25 @@ async def _cancelled_later(conn: asyncpg.Connection, booking_id: int) -> None:
     await conn.execute("UPDATE bookings SET status = 'cancelled' WHERE id = $1", booking_id)
 
 
+async def _pages_without_a_credential(audit: Audit, w: Watched, live: str, code: str,
+                                      room: str, early_link: str) -> None:
+    """What anyone sees before they are let in: the code form (and its refusal), the device
+    check, a consultation's page without a credential, a link opened too early."""
+    await w.page.goto(live + "/join")
+    await audit.check(w, "join by code")
+    await enter_code(w, wrong_code(code))
+    await w.page.wait_for_load_state()
+    await audit.check(w, "join by code, wrong code")
+    await w.page.goto(live + "/precall")
+    await w.page.wait_for_selector("#camera-result[data-state=ok]")
+    await audit.check(w, "device check alone")
+    await w.page.goto(f"{live}/consultation/{room}")
+    await w.page.wait_for_selector("#stage-visitor:not([hidden])")
+    await audit.check(w, "consultation, visitor")
+    await w.page.goto(f"{live}/join/{early_link}")
+    await audit.check(w, "join link, too early")
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("lang", ["it", "en"])
 async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncpg.Connection,
@@ -125,19 +144,7 @@ async def test_every_page_passes_axe_at_360px(lang: str, live: str, conn: asyncp
     w = await audit.page()
     await w.page.goto(live + "/login")
     await audit.check(w, "login")
-    await w.page.goto(live + "/join")
-    await audit.check(w, "join by code")
-    await enter_code(w, wrong_code(code))
-    await w.page.wait_for_load_state()
-    await audit.check(w, "join by code, wrong code")
-    await w.page.goto(live + "/precall")
-    await w.page.wait_for_selector("#camera-result[data-state=ok]")
-    await audit.check(w, "device check alone")
-    await w.page.goto(f"{live}/consultation/{room}")
-    await w.page.wait_for_selector("#stage-visitor:not([hidden])")
-    await audit.check(w, "consultation, visitor")
-    await w.page.goto(f"{live}/join/{early_link}")
-    await audit.check(w, "join link, too early")
+    await _pages_without_a_credential(audit, w, live, code, room, early_link)
     await w.page.goto(f"{live}/join/{old_link}")
     await audit.check(w, "join link, expired")
     await w.page.goto(f"{live}/join/not-a-link-at-all")
@@ -301,21 +308,10 @@ async def test_patient_pages_pass_axe_in_arabic(live: str, config: Config,
 
     w = await audit.page()
     await w.page.goto(live + "/join")
-    await audit.check(w, "join by code")
-    await enter_code(w, wrong_code(code))
-    await w.page.wait_for_load_state()
-    await audit.check(w, "join by code, wrong code")
     await w.page.click("details.lang-switch > summary")
     await w.page.wait_for_selector("details.lang-switch[open] form.lang-list")
     await audit.check(w, "language list open")
-    await w.page.goto(live + "/precall")
-    await w.page.wait_for_selector("#camera-result[data-state=ok]")
-    await audit.check(w, "device check alone")
-    await w.page.goto(f"{live}/consultation/{room}")
-    await w.page.wait_for_selector("#stage-visitor:not([hidden])")
-    await audit.check(w, "consultation, visitor")
-    await w.page.goto(f"{live}/join/{early_link}")
-    await audit.check(w, "join link, too early")
+    await _pages_without_a_credential(audit, w, live, code, room, early_link)
 
     patient = await audit.page()
     await patient.page.goto(f"{live}/join/{link}")
