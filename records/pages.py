@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import web
 
-from records import audit, fhir, sharing
+from records import audit, drafts, fhir, sharing
 from records import errors as rerr
 from records.access import WRITES
 from records.content import MEASURES
@@ -50,6 +50,8 @@ def setup(app: web.Application) -> None:
     r.add_post("/records/notes/{note_id}/break-glass", break_glass_form)
     r.add_post("/records/notes/{note_id}/share", share_form)
     r.add_post("/records/notes/{note_id}/summary-link", summary_link_form)
+    r.add_get("/records/consultations/{consultation_id}/unsigned", call_unsigned,
+              name="records_call_unsigned")
     r.add_get("/records/inbox", inbox_page, name="records_inbox")
     r.add_get("/admin/audit", audit_page, name="records_audit")
     r.add_get("/admin/records/erase", erase_page, name="records_erase")
@@ -102,6 +104,19 @@ async def call_panel(request: web.Request) -> web.StreamResponse:
         # consultation ids cannot be probed.
         ctx = await editor_context(request, conn, int(booking_id or NO_BOOKING))
     return render(request, "records/_editor.html", **ctx)
+
+
+@require_staff(*CLINICIANS)
+async def call_unsigned(request: web.Request) -> web.StreamResponse:
+    """For the call's end page: how many of the signed-in clinician's own notes of this
+    consultation are still drafts. Only their own drafts are counted, so an unknown or
+    someone else's consultation simply answers 0 and reveals nothing."""
+    consultation_id = validation.path_id(request, "consultation_id")
+    pool = request.app[POOL]
+    booking_id = await store.booking_of(pool, consultation_id)
+    found = [] if booking_id is None else await drafts.unsigned(pool, current_staff(request),
+                                                                 booking_id)
+    return web.json_response({"unsigned": len(found)})
 
 
 async def _clinicians(conn: asyncpg.Connection, user: Staff) -> list[Staff]:
@@ -235,7 +250,8 @@ async def inbox_page(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     items = await records_of(request).notifications(pool, user)
     await sharing.mark_read(pool, user.id)
-    return render(request, "records/inbox.html", items=items)
+    return render(request, "records/inbox.html", items=items,
+                  unsigned_notes=await drafts.unsigned(pool, user))
 
 
 def _day(value: str | None, name: str) -> datetime | None:

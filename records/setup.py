@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from records import anchor, api, audit, keyring, pages, refusals
+from records import anchor, api, audit, drafts, keyring, pages, refusals
 from records.crypto import Envelope
 from records.errors import KeyringError
 from records.keys import RECORDS
 from records.service import Records
-from server.home import add_home_link
+from server.home import HOME_CONTEXT, add_home_link
 from server.keys import AUDIT_LOGIN, CONFIG, JINJA, KEYRING, POOL
-from server.staff import Role
+from server.staff import Role, Staff
 
 log = logging.getLogger("casa.records")
 ROME = ZoneInfo("Europe/Rome")
@@ -49,6 +49,12 @@ def setup(app: web.Application) -> None:
                   "/records/inbox")
     add_home_link(app, (Role.ADMIN,), "Audit log", "/admin/audit")
     add_home_link(app, (Role.ADMIN,), "Erase patient notes", "/admin/records/erase")
+    app[HOME_CONTEXT].append(_home_unsigned)
+
+
+async def _home_unsigned(request: web.Request, user: Staff) -> dict[str, list[drafts.Draft]]:
+    """The home page's "notes to sign" (metadata only: nothing is decrypted)."""
+    return {"unsigned_notes": await drafts.unsigned(request.app[POOL], user)}
 
 
 async def _load_keyring(app: web.Application) -> AsyncIterator[None]:

@@ -72,6 +72,7 @@ def setup(app: web.Application) -> None:
                   N_("Patients"), "/bookings/patients")
     add_home_link(app, (Role.COORDINATOR, Role.NURSE, Role.GP, Role.PSYCHOLOGIST),
                   N_("New booking"), "/bookings/new")
-    add_home_link(app, (Role.GP, Role.PSYCHOLOGIST, Role.NURSE), N_("Today"), "/bookings/today")
+    add_home_link(app, (Role.GP, Role.PSYCHOLOGIST, Role.NURSE), N_("My bookings by day"),
+                  "/bookings/today")
     add_home_link(app, (Role.GP, Role.PSYCHOLOGIST, Role.NURSE), N_("My calendar feed"),
                   "/bookings/feed")

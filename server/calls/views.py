@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from records import drafts
 from server import centres, errors, patients, staff
 from server.calls.strings import client_strings
 from server.consultations import care, credentials, status, store
@@ -106,7 +107,8 @@ async def _clinician_page(request: web.Request, c: Consultation, user: Staff) ->
                  patient_language=c.patient_language, clinician_name=lead.full_name if lead else "",
                  centre=await _centre_name(request, c.centre_id),
                  when=_when(request, c.starts_at), colleagues=colleagues,
-                 admit=request.query.get("admit") == "1", me=user)
+                 admit=request.query.get("admit") == "1", me=user,
+                 note_editor=drafts.editor_of(c.booking_id))
 
 
 def _page(request: web.Request, template: str, c: Consultation, **ctx: Any) -> web.Response:
@@ -136,6 +138,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     pool = request.app[POOL]
     today = datetime.now(ROME).date()
     names = {centre.id: centre.name for centre in await centres.list_all(pool)}
+    unsigned = await drafts.unsigned(pool, user)
+    to_sign = {d.booking_id: d.editor for d in unsigned}
     rows = []
     for c in await store.list_for_clinician_day(pool, user.id, today):
         if c.booking_status in status.CALLED_OFF or c.mode not in VIDEO_MODES:
@@ -143,7 +147,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         patient = await patients.get(pool, c.patient_id)
         rows.append({"c": c, "when": _when(request, c.starts_at),
                      "centre": names.get(c.centre_id, c.centre_id),
+                     "to_sign": to_sign.get(c.booking_id),
                      "patient": f"{patient.given_name} {patient.family_name}" if patient else ""})
-    return render(request, "call/dashboard.html", rows=rows,
+    return render(request, "call/dashboard.html", rows=rows, unsigned_notes=unsigned,
                   strings=client_strings(translator(request), clinician=True),
                   day=local_day_text(today, request.get(LANG, "it")))
