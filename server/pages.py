@@ -18,7 +18,7 @@ from server.keys import CSRF_TOKEN, JINJA, KIOSK, LANG, LANGUAGES, SESSION, STAF
 from server.request_info import wants_json
 from server.staff import Role, Staff
 from server.timeutil import local_day_text, local_time_text
-from web.i18n import Catalogues, language_name, page_languages
+from web.i18n import Catalogues, language_autonym, language_label, language_name, page_languages
 
 log = logging.getLogger("casa.pages")
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
@@ -83,6 +83,8 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "path": request.path,
         "static": lambda name: str(request.app.router["static"].url_for(filename=name)),
         "language_name": lambda code: language_name(code, lang),
+        "language_autonym": language_autonym,
+        "language_label": lambda code: language_label(code, lang),
         # Dates and times as the page's language writes them, in Rome time.
         "local_time": lambda instant: local_time_text(instant, lang),
         "local_day": lambda day: local_day_text(day, lang),

@@ -27,6 +27,7 @@ from server.consultations.languages import (
     PATIENT_LANGUAGES,
     STAFF_LANGUAGES,
     UI_LANGUAGES,
+    cldr_locale,
 )
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
@@ -145,11 +146,27 @@ def choose_language(explicit: Iterable[str | None], accept_language: str | None,
     return default if default in allowed else DEFAULT_LANGUAGE
 
 
+def language_autonym(code: str) -> str:
+    """A language's name in itself (``"ar"`` -> ``"العربية"``), first letter capitalised as a
+    list item begins; the code itself when CLDR does not know the language."""
+    name = language_name(code, code)
+    return code if name == code else name[:1].upper() + name[1:]
+
+
+def language_label(code: str, in_language: str) -> str:
+    """How a language is offered in a list: its own name, for the person who speaks it, then
+    the reader's name for it when that differs (``"العربية (arabo)"``, ``"Italiano"``)."""
+    own, theirs = language_autonym(code), language_name(code, in_language)
+    return own if own.casefold() == theirs.casefold() else f"{own} ({theirs})"
+
+
 def language_name(code: str, in_language: str) -> str:
     """A language's name in another one (``("ro", "it")`` -> ``"rumeno"``), from CLDR via
     Babel; the code itself when either is unknown."""
+    # CLDR's own code for the language where Casa's differs (Filipino is "fil", not "tl").
+    key = cldr_locale(code).split("_")[0]
     try:
-        name = Locale.parse(in_language).languages.get(code)
+        name = Locale.parse(cldr_locale(in_language)).languages.get(key)
     except (ValueError, UnknownLocaleError):
         return code
     return str(name) if name else code

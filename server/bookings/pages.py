@@ -87,13 +87,16 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     _, end = day_bounds(days[-1])
     rows = await views.at_centre(pool, centre.id, start, end)
     if by_kiosk:
-        lanes = [(k["id"], k["name"]) for k in await views.kiosks_at(pool, centre.id)]
+        lanes = [(k["id"], k["name"], None) for k in await views.kiosks_at(pool, centre.id)]
         key = "kiosk_id"
     else:
-        lanes = [(c["id"], c["full_name"]) for c in await views.clinicians_at(pool, centre.id)]
+        # Each row headed with the person's own role (a psychologist is not "the doctor").
+        lanes = [(c["id"], c["full_name"], c["role"])
+                 for c in await views.clinicians_at(pool, centre.id)]
         key = "clinician_id"
     grid = {(lane, d): [r for r in rows if getattr(r, key) == lane
-                        and to_local(r.starts_at).date() == d] for lane, _n in lanes for d in days}
+                        and to_local(r.starts_at).date() == d]
+            for lane, _name, _role in lanes for d in days}
     step = timedelta(days=7 if week else 1)
     return render(request, "bookings/calendar.html", centres=mine, centre=centre, week=week,
                   by_kiosk=by_kiosk, day=day, days=days, lanes=lanes, grid=grid,

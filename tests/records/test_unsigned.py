@@ -83,7 +83,7 @@ async def test_home_dashboard_and_inbox_show_the_authors_drafts_only(
     await login_as(client, gp, db_url)
     for path in ("/home", "/dashboard", "/records/inbox"):
         html = await (await client.get(path)).text()
-        assert "2 notes to sign" in html, path
+        assert "Notes to sign: 2" in html, path
         assert f'href="/consultations/{first}/notes"' in html, path
         assert f'href="/consultations/{second}/notes"' in html, path
     inbox = await (await client.get("/records/inbox")).text()
@@ -92,7 +92,7 @@ async def test_home_dashboard_and_inbox_show_the_authors_drafts_only(
     async with conn.transaction():
         await rec.sign(conn, gp, note_two)
     html = await (await client.get("/home")).text()
-    assert "1 note to sign" in html and f"/consultations/{second}/notes" not in html
+    assert "Notes to sign: 1" in html and f"/consultations/{second}/notes" not in html
 
     client.session.cookie_jar.clear()
     await login_as(client, other, db_url)
