@@ -156,7 +156,7 @@ async def test_guest_runs_the_same_check_before_entering(live: str, visit: Visit
     assert int(await guest.page.get_attribute("#net-result", "data-frames-decoded") or 0) > 0
     await guest.page.wait_for_selector("#relay-result[data-state=ok]", timeout=CHECK_MS)
     # Guests go straight into the call: the button says so, in the guest's language.
-    assert await guest.page.inner_text("#precall-continue") == "Entra nella visita"
+    assert await guest.page.inner_text("#precall-continue") == "Entri nella visita"
     await fits_width(guest)
     await guest.page.click("#precall-continue")
     await guest.page.wait_for_selector("#stage-call:not([hidden])")

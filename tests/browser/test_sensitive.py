@@ -45,7 +45,7 @@ async def test_psychological_session_never_names_the_psychologist_to_the_patient
     await discreet(patient)
     await patient.page.click("#precall-continue")
     await patient.page.wait_for_selector("#stage-waiting:not([hidden])")
-    assert "Il tuo medico" in await patient.page.inner_text("#stage-waiting")
+    assert "Il suo medico" in await patient.page.inner_text("#stage-waiting")
     await discreet(patient)
 
     # The psychologist comes in and admits the patient (?admit=1, as from the dashboard).

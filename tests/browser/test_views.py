@@ -110,7 +110,7 @@ async def test_sensitive_service_page_names_neither_clinician_nor_service(
     session = await credentials.issue_session(conn, cid, datetime.now(UTC))
     client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
     for lang, neutral in (("en", "Your clinician will let you in"),
-                          ("it", "Il tuo medico ti farà entrare")):
+                          ("it", "Il suo medico la farà entrare")):
         page = await (await client.get(f"/consultation/{room}?lang={lang}")).text()
         assert 'data-role="patient"' in page and 'data-discreet="true"' in page
         assert neutral in page and "Casa San Siro" in page
