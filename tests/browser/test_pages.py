@@ -152,7 +152,7 @@ async def test_refused_camera_explains_and_lets_the_patient_go_on_with_sound(
             await w.page.goto(f"{live}/join/{visit.link}")
             await w.page.wait_for_selector("#camera-result[data-state=warn]")
             # In the patient's booked language (Italian), whatever the browser's own.
-            assert "Consenti la videocamera" in await w.page.inner_text("#camera-result")
+            assert "Consenta la videocamera" in await w.page.inner_text("#camera-result")
             await w.page.click("#camera-help summary")
             assert "Autorizzazioni" in await w.page.inner_text("#camera-help")
             await w.page.click("#precall-audio-only")
