@@ -60,7 +60,7 @@ DIMENSIONS = {
 }
 MODE_NAMES = {
     "home_video": N_("Video from home"),
-    "kiosk_video": N_("Video at a centre kiosk"),
+    "kiosk_video": N_("Video at the centre kiosk"),
     "in_person": N_("In person"),
 }
 SENSITIVE_NAME = N_("Sensitive services (psychological, psychiatric, violence support)")

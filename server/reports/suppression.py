@@ -3,7 +3,8 @@
 A count of 1 to 4 could point at a person: it is withheld (``PRIMARY``, shown "<5"). A table
 with totals would give such a cell back by subtraction when it is the only one withheld in its
 row or column, so the smallest other cell of that line is withheld too (``SECONDARY``), and so
-on until no row or column has exactly one withheld cell. Every row and every column counts as
+on until no row or column has exactly one withheld cell (a line whose other cells are all
+zero is left alone: it holds no total to subtract from). Every row and every column counts as
 a line whether or not its cells add up: it costs a few more withheld cells and needs no
 knowledge of which columns are parts of which. Zero is published: it names nobody.
 """
@@ -41,7 +42,9 @@ def suppress(grid: Sequence[Sequence[int]], threshold: int = THRESHOLD) -> list[
             if len(withheld) != 1:
                 continue
             shown = [cell for cell in line if marks[cell[0]][cell[1]] is Mark.SHOWN]
-            if not shown:
+            if not any(grid[r][c] for r, c in shown):
+                # Everything else in the line is zero: it cannot hold the line's total (that
+                # would not be zero), so nothing here gives the withheld cell away.
                 continue
             # The smallest other cell, preferring one that is not zero (a withheld zero beside
             # a 1 would still give the 1 away through the total).

@@ -15,6 +15,7 @@ from records import audit
 from server.consultations import store
 from server.staff import Role, Staff
 from server.timeutil import local_instant
+from tests.browser.conftest import live, live_server  # noqa: F401 (fixtures)
 from tests.factories import Factories
 
 NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
@@ -162,3 +163,5 @@ async def seed(factories: Factories, conn: asyncpg.Connection) -> Seed:
         if spec.invited:
             await store.add_participant(conn, c.id, colleague.id)
     return s
+
+

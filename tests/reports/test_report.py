@@ -14,6 +14,7 @@ import openpyxl
 
 from server.bookings import tokens
 from server.reports.suppression import Mark, suppress
+from tests.conftest import csrf_token
 from tests.records.conftest import login_as
 from tests.reports.conftest import LANGUAGES, QUERY, RETURNING, Spec
 
@@ -215,9 +216,13 @@ async def test_the_page_shows_charts_tables_and_links(client, seed):
     assert "Psychological session" not in html
     assert "style=" not in html  # the CSP allows no style attribute
     assert 'href="/reports/activity.csv?from=2026-11-01&amp;to=2026-11-30"' in html
-    # Italian too.
-    resp = await client.get(f"/reports/activity?{QUERY}", headers={"Cookie": "casa_lang=it"})
-    assert resp.status == 200
+    # In Italian once the coordinator chooses it.
+    token = await csrf_token(client, "/reports/activity")
+    await client.post("/language", data={"lang": "it", "csrf_token": token,
+                                         "next": "/reports/activity"})
+    html = await (await client.get(f"/reports/activity?{QUERY}")).text()
+    assert 'lang="it"' in html
+    assert "Rapporto di attività" in html and "Pazienti raggiunti per lingua" in html
 
 
 async def test_csv_and_xlsx_downloads_hold_the_published_cells(client, seed):
@@ -241,7 +246,7 @@ async def test_csv_and_xlsx_downloads_hold_the_published_cells(client, seed):
     ws = wb["mode activity"]
     values = {r[0]: r[1:] for r in ws.iter_rows(min_row=3, values_only=True)}
     assert values["Video from home"][0] == 17
-    assert values["Video at a centre kiosk"][0] == "x"
+    assert values["Video at the centre kiosk"][0] == "x"
     assert values["In person"][0] == "<5"
     assert values["Total"][0] == len([s for s in seed.specs if s.centre == "san-siro"])
     about = [r[0] for r in wb["Report"].iter_rows(values_only=True)]

@@ -54,6 +54,12 @@ def test_complements_spread_across_rows_and_columns_until_none_is_alone():
     assert suppress(grid) == [[X, P, S], [X, X, S], [S, S, S]]
 
 
+def test_a_line_of_zeros_beside_the_withheld_cell_needs_no_complement():
+    # Each row's other cells are zero, so no row holds a total; in the column the 4 and the
+    # 3 protect each other (7 = 4 + 3 cannot be split).
+    assert suppress([[4, 0, 0], [3, 0, 0], [7, 0, 0]]) == [[P, S, S], [P, S, S], [S, S, S]]
+
+
 @given(st.lists(st.lists(st.integers(0, 40), min_size=3, max_size=3), min_size=1, max_size=6))
 def test_no_row_or_column_ever_has_exactly_one_withheld_cell(rows):
     grid = [*rows, [sum(col) for col in zip(*rows, strict=True)]]
@@ -62,8 +68,14 @@ def test_no_row_or_column_ever_has_exactly_one_withheld_cell(rows):
     for r, row in enumerate(grid):
         for c, v in enumerate(row):
             assert (marks[r][c] is P) == (0 < v < 5)
-    for line in [*marks, *zip(*marks, strict=True)]:
-        assert sum(m is not S for m in line) != 1
+    height, width = len(grid), len(grid[0])
+    lines = ([[(r, c) for c in range(width)] for r in range(height)]
+             + [[(r, c) for r in range(height)] for c in range(width)])
+    for line in lines:
+        withheld = [(r, c) for r, c in line if marks[r][c] is not S]
+        others = [grid[r][c] for r, c in line if marks[r][c] is S]
+        # Exactly one withheld only where everything else in the line is zero.
+        assert len(withheld) != 1 or not any(others)
 
 
 def test_rows_of_different_lengths_are_refused():
