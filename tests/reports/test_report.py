@@ -10,9 +10,12 @@ import statistics
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
 import openpyxl
 
 from server.bookings import tokens
+from server.staff import Role
+from server.reports.schemas import ActivityReport
 from server.reports.suppression import Mark, suppress
 from tests.conftest import csrf_token
 from tests.records.conftest import login_as
@@ -83,6 +86,8 @@ async def test_figures_at_one_centre_match_the_seed_with_suppression(client, see
     resp = await client.get(f"/api/v1/reports/activity?{QUERY}",
                             headers={"Accept": "application/json"})
     assert resp.status == 200, await resp.text()
+    # The answer is what the OpenAPI document says it is.
+    msgspec.json.decode(await resp.read(), type=ActivityReport)
     report = await resp.json()
     assert report["centres"] == ["san-siro"]
     assert report["period"] == {"from": "2026-11-01", "to": "2026-11-30"}
@@ -251,3 +256,30 @@ async def test_csv_and_xlsx_downloads_hold_the_published_cells(client, seed):
     assert values["Total"][0] == len([s for s in seed.specs if s.centre == "san-siro"])
     about = [r[0] for r in wb["Report"].iter_rows(values_only=True)]
     assert "Not recorded yet" in about
+
+
+async def test_a_bad_period_or_format_is_refused_with_its_field(client, make_staff, conn):
+    coordinator = await make_staff(Role.COORDINATOR, ("san-siro",))
+    headers = await bearer(conn, coordinator.id)
+    for query, field in [("from=2026-11-30&to=2026-11-01", "to"),
+                         ("from=1999-12-31&to=2000-01-05", "from"),
+                         ("from=2024-01-01&to=2026-01-01", "to"),
+                         ("from=2026-13-01", "from"), ("format=xml", "format"),
+                         ("centre=", "centre")]:
+        resp = await client.get(f"/api/v1/reports/activity?{query}", headers=headers)
+        assert resp.status == 422, (query, await resp.text())
+        assert field in (await resp.json())["error"]["details"]["fields"], query
+    # The page takes an empty field as "the default".
+    await login_as(client, coordinator, "")
+    assert (await client.get("/reports/activity?from=&to=&centre=")).status == 200
+    assert (await client.get("/reports/activity?from=2026-11-30&to=2026-11-01")).status == 422
+
+
+async def test_the_operation_is_in_the_openapi_document(client):
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    op = doc["paths"]["/reports/activity"]["get"]
+    assert op["operationId"] == "getActivityReport"
+    assert {p["name"] for p in op["parameters"]} == {"from", "to", "centre", "format"}
+    assert op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ActivityReport")
+    assert {"401", "403"} <= set(op["responses"])
