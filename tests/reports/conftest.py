@@ -15,6 +15,7 @@ from records import audit
 from server.consultations import store
 from server.staff import Role, Staff
 from server.timeutil import local_instant
+from tests.bookings.conftest import api, world  # noqa: F401 (fixtures)
 from tests.browser.conftest import live, live_server  # noqa: F401 (fixtures)
 from tests.factories import Factories
 

@@ -14,9 +14,9 @@ import msgspec
 import openpyxl
 
 from server.bookings import tokens
-from server.staff import Role
 from server.reports.schemas import ActivityReport
 from server.reports.suppression import Mark, suppress
+from server.staff import Role
 from tests.conftest import csrf_token
 from tests.records.conftest import login_as
 from tests.reports.conftest import LANGUAGES, QUERY, RETURNING, Spec

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.bookings.conftest import Api, api, world  # noqa: F401 (fixtures)
+from tests.bookings.conftest import Api
 from tests.bookings.test_schemathesis import BUDGET_S, fuzz
 
 
