@@ -3,7 +3,7 @@ and the published tables (every cell already passed through suppression)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from server.reports.suppression import Mark
@@ -106,7 +106,6 @@ class Report:
     not_recorded: tuple[str, ...]     # figures asked for that the database does not hold yet
     # Tele-monitoring does not exist yet: its figures will be a section of their own here.
     telemonitoring: None = None
-    notes: tuple[str, ...] = field(default=())
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)

@@ -27,11 +27,18 @@ def last_full_month(today: date) -> Period:
     return Period(last.replace(day=1), last)
 
 
+def _month_end(day: date) -> date:
+    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
 def period_of(q: ReportQuery, today: date) -> Period:
+    """The period asked for: both ends given, or one end and the rest of its month, or the
+    last full month."""
     default = last_full_month(today)
     first, last = q.from_ or default.first, q.to or default.last
     if q.from_ is not None and q.to is None:
-        last = max(first, min(default.last, first + timedelta(days=MAX_DAYS - 1)))
+        last = _month_end(first)
     if q.to is not None and q.from_ is None:
         first = last.replace(day=1)
     for name, day in (("from", first), ("to", last)):

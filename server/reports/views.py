@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 import msgspec
@@ -45,13 +44,12 @@ def _page_query(request: web.Request) -> ReportQuery:
     return validation.convert(given, ReportQuery)
 
 
-async def _report(request: web.Request, q: ReportQuery,
-                  today: date | None = None) -> tuple[Report, list[str]]:
+async def _report(request: web.Request, user: Staff,
+                  q: ReportQuery) -> tuple[Report, list[str]]:
     lang = _lang(request)
-    user = caller(request) if request.path.startswith("/api/") else current_staff(request)
     return await service.make(request.app[POOL], user, q, translator(request),
                               lambda code: language_name(code, lang),
-                              today or service.today_in_milan())
+                              service.today_in_milan())
 
 
 def _filename(report: Report, ext: str) -> str:
@@ -83,7 +81,7 @@ def as_json(report: Report, _: Translate) -> ActivityReport:
 @api(*service.ROLES)
 async def api_report(request: web.Request) -> web.StreamResponse:
     q = validation.query(request, ReportQuery)
-    report, _names = await _report(request, q)
+    report, _names = await _report(request, caller(request), q)
     if q.format == "csv":
         return _csv(request, report)
     return web.Response(body=msgspec.json.encode(as_json(report, translator(request))),
@@ -93,8 +91,8 @@ async def api_report(request: web.Request) -> web.StreamResponse:
 @require_staff(*service.ROLES)
 async def page(request: web.Request) -> web.StreamResponse:
     q = _page_query(request)
-    report, names = await _report(request, q)
     user = current_staff(request)
+    report, names = await _report(request, user, q)
     all_names = await _centre_choices(request, user)
     _ = translator(request)
     query = {"from": report.period.first.isoformat(), "to": report.period.last.isoformat()}
@@ -115,7 +113,7 @@ async def _centre_choices(request: web.Request, user: Staff) -> list[tuple[str, 
 @require_staff(*service.ROLES)
 async def download(request: web.Request) -> web.StreamResponse:
     kind = request.match_info["ext"]
-    report, names = await _report(request, _page_query(request))
+    report, names = await _report(request, current_staff(request), _page_query(request))
     if kind == "csv":
         return _csv(request, report)
     body = export.xlsx_bytes(report, names, translator(request))

@@ -104,3 +104,11 @@ def test_a_period_backwards_or_too_long_is_refused():
         period_of(ReportQuery(from_=date(2024, 1, 1), to=date(2026, 1, 1)), date(2026, 6, 1))
     p = period_of(ReportQuery(from_=date(2026, 1, 1), to=date(2026, 3, 31)), date(2026, 6, 1))
     assert p.months() == ["2026-01", "2026-02", "2026-03"]
+
+
+def test_one_end_alone_takes_the_rest_of_its_month():
+    today = date(2026, 6, 1)
+    p = period_of(ReportQuery(from_=date(2024, 2, 10)), today)
+    assert (p.first, p.last) == (date(2024, 2, 10), date(2024, 2, 29))
+    p = period_of(ReportQuery(to=date(2026, 12, 15)), today)
+    assert (p.first, p.last) == (date(2026, 12, 1), date(2026, 12, 15))
