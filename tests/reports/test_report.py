@@ -166,7 +166,8 @@ async def test_sensitive_services_are_never_named_or_split(client, seed):
     assert "es" not in {r["row_key"] for r in rows if r["table"] == "language.patients"}
 
 
-async def test_admin_sees_every_centre_and_the_second_centre_adds_up(client, seed, conn):
+async def test_admin_sees_every_centre_and_the_second_centre_adds_up(client, seed, conn,
+                                                                     db_url):
     headers = await bearer(conn, seed.admin.id)
     resp = await client.get(f"/api/v1/reports/activity?{QUERY}", headers=headers)
     assert resp.status == 200
@@ -178,6 +179,12 @@ async def test_admin_sees_every_centre_and_the_second_centre_adds_up(client, see
                                            ACTIVITY)
     row = next(r for r in t["rows"] if r["key"] == "gratosoglio")
     assert [c["shown"] for c in row["cells"]][:2] == ["6", "6"]
+    # The page too (after the admin's second factor), with every centre to choose from.
+    await login_as(client, seed.admin, db_url)
+    html = await (await client.get(f"/reports/activity?{QUERY}")).text()
+    assert '<option value="gratosoglio"' in html and '<option value="san-siro"' in html
+    assert 'data-row="gratosoglio"' in html
+    assert 'href="/reports/activity"' in await (await client.get("/home")).text()
 
 
 async def test_a_coordinator_of_another_centre_sees_nothing_of_this_one(client, seed, conn):
