@@ -3,12 +3,13 @@ windows are resized rather than set up again for every size.
 
 The clinician at 1280x800 and 1920x1080: the patient's video at least half the window wide,
 the note editor beside it, both wholly in the window, no page scroll, typing a note moves
-nothing; the side column's tabs work by keyboard. The patient at 360x740 and 320x568: mute,
-camera, chat and hang-up inside the screen and at least 48x48 px, the chat's unread count in
-words. Both: videos with accessible names (as Chromium's accessibility tree computes them),
-the connection's quality in words, Mute and the camera keeping their names while
-aria-pressed flips, and no way out of the page in the header during the call. Screenshots of
-every size are kept under the test's tmp_path (looked at, never compared pixel by pixel)."""
+nothing; the side column's tabs work by keyboard; a tablet (800x1024) stacks them. The
+patient at 360x740 and 320x568: mute, camera, chat and hang-up inside the screen and at least
+48x48 px, the chat's unread count in words. Both: videos with accessible names (as
+Chromium's accessibility tree computes them), the connection's quality in words, Mute and the
+camera keeping their names while aria-pressed flips, and no way out of the page in the header
+during the call. Screenshots of every size are kept under the test's tmp_path (looked at,
+never compared pixel by pixel)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from tests.browser.test_call import MEDIA_MS
 from tests.browser.test_waiting_room import clinician_in_call
 
 CLINICIAN_SIZES = ({"width": 1280, "height": 800}, {"width": 1920, "height": 1080})
+TABLET = {"width": 800, "height": 1024}
 PATIENT_SIZES = ({"width": 360, "height": 740}, {"width": 320, "height": 568})
 CONTROLS = ("#btn-mute", "#btn-camera", "#btn-chat", "#btn-hangup")
 # WCAG 2.5.5's target size, and the project's own minimum for every control.
@@ -192,6 +194,15 @@ async def test_clinician_works_beside_the_patient_and_the_patient_keeps_every_co
 
     for size in CLINICIAN_SIZES:
         await clinician_at(doc, size, tmp_path)
+    # A tablet: stacked, the side column under the video, both in the window, no page scroll.
+    await doc.page.set_viewport_size(TABLET)
+    shot = tmp_path / "clinician-tablet-800x1024.png"
+    assert len(await doc.page.screenshot(path=shot)) > 1000
+    video, side = await rect(doc, "#remotes .tile video"), await rect(doc, "aside.side")
+    assert side["y"] >= video["y"] + video["height"], f"not stacked (screenshot: {shot})"
+    assert inside(video, TABLET) and inside(side, TABLET), f"(screenshot: {shot})"
+    assert await page_scroll(doc) <= 0, f"the page scrolls (screenshot: {shot})"
+    await doc.page.set_viewport_size(CLINICIAN_SIZES[0])
 
     # The side column's tabs, by keyboard alone: arrows move between them, the panel follows.
     await doc.page.focus("#tab-notes")
