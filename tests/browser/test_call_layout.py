@@ -109,9 +109,12 @@ async def stable_toggle(w: Watched, selector: str) -> None:
 
 async def quality_in_words(w: Watched) -> None:
     await w.page.wait_for_selector("#quality:not([data-level=unknown])", timeout=MEDIA_MS)
-    level = await w.page.get_attribute("#quality", "data-level")
+    # Level and words read together: the monitor may change both between two reads.
+    level, shown = await w.page.evaluate(
+        "() => [document.getElementById('quality').dataset.level,"
+        " document.getElementById('quality').innerText.trim()]")
     words = await string(w, f"quality_{level}")
-    assert words and (await w.page.inner_text("#quality")).strip() == words
+    assert words and shown == words, (level, shown)
     assert await w.page.is_visible("#quality-text")
 
 
