@@ -103,6 +103,11 @@ CLIENT: dict[str, str] = {
     "clinician": N_("Clinician"),
     "confirm_end": N_("End the consultation for everyone?"),
     "confirm_leave": N_("Leave the consultation?"),
+    # On the chat button while the chat is closed: "Chat (1 new)", "Chat (2 new)".
+    "chat_unread_one": N_("(1 new)"),
+    "chat_unread": N_("(%(count)s new)"),
+    # A video's name for screen readers: whose camera it shows.
+    "video_of": N_("Video of %(name)s"),
 }
 
 def client_strings(_: Callable[..., str], *, clinician: bool = False) -> dict[str, str]:

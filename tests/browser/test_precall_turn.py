@@ -141,6 +141,7 @@ async def test_guest_runs_the_same_check_before_entering(live: str, visit: Visit
     assert not await doc.page.is_visible("#check-network")
     await doc.page.click("#precall-continue")
     await doc.page.wait_for_selector("#stage-call:not([hidden])")
+    await doc.page.click("#tab-invite")  # the invitations are the side column's second tab
     await doc.page.click("#invite-guest")
     link_input = doc.page.locator("#invite-result input")
     await link_input.wait_for()

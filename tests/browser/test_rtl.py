@@ -104,6 +104,14 @@ async def icon_before_word(w: Watched, button: str, lang: str) -> None:
         assert icon.end <= word.x + TOLERANCE, f"{button}: icon not left of the word"
 
 
+async def icon_above_word(w: Watched, button: str) -> None:
+    """The icon stands over its word, centred on it, in either direction."""
+    icon, word = await box(w, f"{button} > svg.icon"), await box(w, f"{button} > span")
+    assert icon.y + icon.height <= word.y + TOLERANCE, f"{button}: icon not above the word"
+    assert abs((icon.x + icon.width / 2) - (word.x + word.width / 2)) <= TOLERANCE, \
+        f"{button}: icon not centred over the word"
+
+
 async def arrows_point_the_reading_way(w: Watched, selector: str, lang: str) -> None:
     transform = await w.page.eval_on_selector(selector, "e => getComputedStyle(e).transform")
     flipped = transform == "matrix(-1, 0, 0, 1, 0, 0)"
@@ -174,12 +182,13 @@ async def walk_patient(browser: Any, live: str, lang: str, link: str, room: str,
     for name, sel in {"self view": "#self-view", "name on the tile": "#remotes .tile .name",
                       "videos": "#videos"}.items():
         boxes[name] = await box(w, sel)
-    # At 360 px the controls take three rows: the quality dot and Mute, the camera, then Chat
-    # and Hang up.
-    await in_order(w, ["#quality", "#btn-mute"], lang)
+    # At 360 px the control bar has the quality in words on a line of its own, then two rows
+    # of two buttons: Mute and the camera, Chat and Hang up.
+    await in_order(w, ["#btn-mute", "#btn-camera"], lang)
     await in_order(w, ["#btn-chat", "#btn-hangup"], lang)
+    # On a phone each control's icon sits above its word (the word gets the button's width).
     for b in ("#btn-mute", "#btn-camera", "#btn-chat", "#btn-hangup"):
-        await icon_before_word(w, b, lang)
+        await icon_above_word(w, b)
     # Muted: the microphone is struck through, the word changes, the icon stays.
     await w.page.click("#btn-mute")
     await w.page.wait_for_selector("#btn-mute[aria-pressed=true] svg.icon .slash")

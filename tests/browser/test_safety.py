@@ -149,6 +149,7 @@ async def test_sensitive_guest_waits_then_its_revoked_link_is_refused(
     await sign_in(doc, live, psy.email)
     await doc.page.goto(f"{live}/consultation/{room}")
     await doc.page.click("#precall-continue")
+    await doc.page.click("#tab-invite")  # the invitations are the side column's second tab
     await doc.page.click("#invite-guest")
     link = await doc.page.input_value("#invite-result input")
 

@@ -90,6 +90,8 @@ async def test_colleague_invited_and_guest_link_brings_an_interpreter_into_the_c
     colleague = await make_staff(Role.PSYCHOLOGIST, ("san-siro",))
     doc = await clinician_in_call(browser, live, visit)
     # A colleague with an account: added to the consultation (it shows on their dashboard).
+    # The invitations are the side column's second tab, after the notes.
+    await doc.page.click("#tab-invite")
     await doc.page.select_option("#invite-colleague", str(colleague.id))
     await doc.page.click("#invite-staff button[type=submit]")
     await doc.page.wait_for_selector("#invite-result:not(:empty)")

@@ -2,27 +2,28 @@
 // confirmation, leaving the waiting room) and the end page they lead to.
 
 import { reportError } from './client-errors.js';
-import { $, setWord } from './dom.js';
+import { $ } from './dom.js';
 import { bdi, t, timeOf } from './i18n-client.js';
 import { DISCREET, LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show,
   state, status, stopMedia } from './call-stage.js';
 
-function toggle(button, pressed, label) {
+// A toggle keeps its name ("Mute") and says whether it is on with aria-pressed alone (its
+// icon is struck through, css): a name that flips with the state reads as the opposite action.
+function toggle(button, pressed) {
   button.setAttribute('aria-pressed', String(pressed));
-  setWord(button, label);
 }
 
 $('btn-mute').addEventListener('click', () => {
   state.muted = !state.muted;
   (state.stream ? state.stream.getAudioTracks() : []).forEach((tr) => { tr.enabled = !state.muted; });
-  toggle($('btn-mute'), state.muted, t(state.muted ? 'unmute' : 'mute'));
+  toggle($('btn-mute'), state.muted);
   sendMediaState();
 });
 
 $('btn-camera').addEventListener('click', () => {
   state.cameraOff = !state.cameraOff;
   (state.stream ? state.stream.getVideoTracks() : []).forEach((tr) => { tr.enabled = !state.cameraOff; });
-  toggle($('btn-camera'), state.cameraOff, t(state.cameraOff ? 'camera_on' : 'camera_off'));
+  toggle($('btn-camera'), state.cameraOff);
   sendMediaState();
 });
 
@@ -43,7 +44,7 @@ if (share) {
     const track = state.screen.getVideoTracks()[0];
     track.addEventListener('ended', stopShare);
     for (const l of state.links.values()) l.addScreen(track, state.screen);
-    toggle(share, true, t('share_stop'));
+    toggle(share, true);
   });
 }
 
@@ -52,7 +53,7 @@ function stopShare() {
   state.screen.getTracks().forEach((tr) => tr.stop());
   state.screen = null;
   for (const l of state.links.values()) l.removeScreen();
-  toggle(share, false, t('share_start'));
+  toggle(share, false);
 }
 
 function confirmDialog(text) {
@@ -106,8 +107,7 @@ $('btn-chat').addEventListener('click', () => {
   const open = $('chat').hidden;
   $('chat').hidden = !open;
   $('btn-chat').setAttribute('aria-expanded', String(open));
-  $('btn-chat').classList.remove('unread');
-  if (open) $('chat-text').focus();
+  if (open) { unread(0); $('chat-text').focus(); }
 });
 
 // The server caps a chat line by its size once JSON-encoded with ASCII escapes
@@ -151,5 +151,14 @@ function addChatLine(who, text, at) {
 export function chatIn(msg) {
   const mine = state.me && msg.from === state.me.peer_id;
   addChatLine(mine ? t('chat_you') : nameOf(state.peers.get(msg.from), 'clinician'), msg.text, msg.at);
-  if ($('chat').hidden && !mine) $('btn-chat').classList.add('unread');
+  if ($('chat').hidden && !mine) unread(state.unread + 1);
+}
+
+// Lines come in while the chat is closed: the button says how many, in words ("Chat (2 new)").
+function unread(count) {
+  state.unread = count;
+  $('btn-chat').classList.toggle('unread', count > 0);
+  $('chat-unread').hidden = count === 0;
+  $('chat-unread').textContent = count === 0 ? ''
+    : count === 1 ? t('chat_unread_one') : t('chat_unread', { count });
 }

@@ -22,6 +22,7 @@ export class ClinicianPanel {
       if (id) this.signal.inviteStaff(id);
     });
     $('invite-guest').addEventListener('click', () => this.signal.inviteGuest());
+    tabs(document.querySelector('#stage-call [role="tablist"]'));
   }
 
   waitingList(entries) {
@@ -143,4 +144,30 @@ function button(label, cls, onClick) {
   b.textContent = label;
   b.addEventListener('click', onClick);
   return b;
+}
+
+// The side column's tabs (WAI-ARIA tabs pattern, selection follows focus): one Tab stop for
+// the row, the arrows move along it (mirrored right to left), Home and End go to either end.
+function tabs(list) {
+  const all = [...list.querySelectorAll('[role="tab"]')];
+  const select = (tab) => {
+    for (const other of all) {
+      const on = other === tab;
+      other.setAttribute('aria-selected', String(on));
+      other.tabIndex = on ? 0 : -1;
+      $(other.getAttribute('aria-controls')).hidden = !on;
+    }
+  };
+  for (const tab of all) tab.addEventListener('click', () => select(tab));
+  list.addEventListener('keydown', (event) => {
+    const at = all.indexOf(document.activeElement);
+    if (at < 0) return;
+    const step = getComputedStyle(list).direction === 'rtl' ? -1 : 1;
+    const to = { ArrowRight: at + step, ArrowLeft: at - step, Home: 0, End: all.length - 1 }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    const tab = all[(to + all.length) % all.length];
+    select(tab);
+    tab.focus();
+  });
 }

@@ -23,7 +23,7 @@ export const state = {
   signal: null, me: null, iceServers: [], peers: new Map(), links: new Map(),
   stream: null, audioOnly: false, autoAudioOnly: false, muted: false, cameraOff: false,
   screen: null, monitor: null, stage: null, ended: false, panel: null, mediaStates: new Map(),
-  precall: null,
+  precall: null, unread: 0,
 };
 
 // How a participant is called on this page: their name, or their role ("Clinician") when the
@@ -35,6 +35,9 @@ export function nameOf(p, fallback) {
 
 export function show(stage) {
   state.stage = stage;
+  // The page's layout follows the stage: in the call it becomes the call (css/call.css), with
+  // nothing in the header that would leave or reload it.
+  document.body.dataset.stage = stage;
   for (const name of STAGES) $('stage-' + name).hidden = name !== stage;
   const heading = $('stage-' + stage).querySelector('h1');
   if (heading) { heading.tabIndex = -1; heading.focus(); }
@@ -108,6 +111,8 @@ function remoteTrack(event, l) {
     name.className = 'name';
     name.dir = 'auto';
     name.textContent = nameOf(state.peers.get(l.peerId), 'clinician');
+    // Whose video this is, for a screen reader (the name on the tile is only drawn over it).
+    video.setAttribute('aria-label', t('video_of', { name: name.textContent }));
     tile.append(video, name);
     $('remotes').append(tile);
     stream.addEventListener('removetrack', () => { if (!stream.getTracks().length) { tile.remove(); layout(); } });
@@ -157,8 +162,9 @@ export function startMonitor() {
     onLevel: (level, s) => {
       const q = $('quality');
       q.dataset.level = level;
-      q.setAttribute('aria-label', t('quality_' + level));
-      q.title = t('quality_' + level);
+      // Written only when it changes: the same words every 2 s would be noise to a reader.
+      const words = t('quality_' + level);
+      if ($('quality-text').textContent !== words) $('quality-text').textContent = words;
       q.dataset.framesDecoded = String(s.framesDecoded);
       q.dataset.rttMs = String(s.rttMs);
       q.dataset.kbps = s.kbps === null ? '' : String(Math.round(s.kbps));
