@@ -1,11 +1,11 @@
-// The call's controls (mute, camera, try video again, screen share, chat, hang up with
-// confirmation, leaving the waiting room) and the end page they lead to.
+// The call's controls (mute, camera, try video again, screen share, hang up with confirmation,
+// leaving the waiting room) and the end page they lead to. The chat is chat.js's.
 
 import { reportError } from './client-errors.js';
 import { $, setWord } from './dom.js';
-import { bdi, t, timeOf } from './i18n-client.js';
-import { DISCREET, LANG, PASSED_KEY, ROLE, audioOnly, banner, nameOf, sendMediaState, show,
-  state, status, stopMedia } from './call-stage.js';
+import { t } from './i18n-client.js';
+import { DISCREET, PASSED_KEY, ROLE, audioOnly, banner, sendMediaState, show, state, status,
+  stopMedia } from './call-stage.js';
 
 function toggle(button, pressed, label) {
   button.setAttribute('aria-pressed', String(pressed));
@@ -98,58 +98,4 @@ export function showEnded(reason, { canRejoin = false } = {}) {
   status('');
   $('ended-reason').textContent = reason || '';
   show('ended');
-}
-
-// --- chat (never stored) -------------------------------------------------------------------
-
-$('btn-chat').addEventListener('click', () => {
-  const open = $('chat').hidden;
-  $('chat').hidden = !open;
-  $('btn-chat').setAttribute('aria-expanded', String(open));
-  $('btn-chat').classList.remove('unread');
-  if (open) $('chat-text').focus();
-});
-
-// The server caps a chat line by its size once JSON-encoded with ASCII escapes
-// (CHAT_MAX_RELAY_BYTES in docs/protocol.md), so it always fits one sealed NOTIFY; this
-// mirrors it (counting every control character as a \u escape, never less than the server).
-const CHAT_MAX_RELAY_BYTES = 4800;
-
-function relayBytes(text) {
-  let n = 2;
-  for (const ch of text) {
-    const c = ch.codePointAt(0);
-    if (c > 0xffff) n += 12;
-    else if (c > 0x7e || c < 0x20) n += 6;
-    else if (ch === '"' || ch === '\\') n += 2;
-    else n += 1;
-  }
-  return n;
-}
-
-$('chat-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const text = $('chat-text').value.trim();
-  if (!text || !state.signal) return;
-  if (relayBytes(text) > CHAT_MAX_RELAY_BYTES) {
-    status(t('chat_too_long'));
-    return;
-  }
-  if (state.signal.chat(text.slice(0, 2000))) $('chat-text').value = '';
-});
-
-function addChatLine(who, text, at) {
-  const li = document.createElement('li');
-  const b = document.createElement('strong');
-  b.append(bdi(who), (at ? ` (${timeOf(at, LANG)})` : '') + ': ');
-  li.append(b, bdi(text));
-  $('chat-log').append(li);
-  li.scrollIntoView({ block: 'nearest' });
-}
-
-// A `chat` message from the server (ours too, echoed back).
-export function chatIn(msg) {
-  const mine = state.me && msg.from === state.me.peer_id;
-  addChatLine(mine ? t('chat_you') : nameOf(state.peers.get(msg.from), 'clinician'), msg.text, msg.at);
-  if ($('chat').hidden && !mine) $('btn-chat').classList.add('unread');
 }

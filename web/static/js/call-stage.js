@@ -42,9 +42,13 @@ export function show(stage) {
 
 export function status(text) { $('status').textContent = text || ''; }
 
+// The banner shows a connection's trouble to the eye; the same words go to the connection's
+// live region, which is always in the page (the banner is hidden when empty, and a region
+// shown already filled is often not read out).
 export function banner(text, { retryVideo = false } = {}) {
   $('call-banner').hidden = !text;
   $('call-banner-text').textContent = text || '';
+  $('live-connection').textContent = text || '';
   $('retry-video').hidden = !retryVideo;
 }
 

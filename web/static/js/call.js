@@ -1,7 +1,7 @@
 // The consultation page: pre-call check -> waiting room -> call -> end, for the patient, the
 // clinicians and guests. The server (docs/protocol.md) decides who is where; this module starts
 // the page and answers the server's messages. Beside it: call-stage.js (shared state, peer
-// links and video tiles, our own media) and call-controls.js (buttons, chat, end page).
+// links and video tiles, our own media), call-controls.js (buttons, end page) and chat.js.
 
 import './client-errors.js';
 import './read-aloud.js';
@@ -13,7 +13,8 @@ import { ClinicianPanel } from './call-panel.js';
 import { LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks, dropLink,
   isOfferer, link, nameOf, sendMediaState, show, startMonitor, state, status, stopMedia,
   updateAlone } from './call-stage.js';
-import { chatIn, showEnded } from './call-controls.js';
+import { showEnded } from './call-controls.js';
+import { chatIn, chatOffline, chatRefused, chatSent } from './chat.js';
 import { onQuickExit } from './quick-exit.js';
 
 const GUEST_KEY = `casa.guest.${ROOM}`;
@@ -100,8 +101,10 @@ function connect() {
     .on('peer_away', (m) => peerAway(m.peer_id)).on('peer_left', peerLeft)
     .on('offer', (m) => incoming(m, 'offer')).on('answer', (m) => incoming(m, 'answer'))
     .on('candidate', (m) => { const l = state.links.get(m.from); if (l) l.candidate(m.candidate); })
-    .on('media_state', mediaState).on('chat', chatIn).on('ended', () => showEnded())
-    .on('error', serverError).on('disconnected', disconnected);
+    .on('media_state', mediaState).on('chat', chatIn).on('chat_sent', chatSent)
+    .on('ended', () => showEnded())
+    .on('error', (m) => { if (!chatRefused(m)) serverError(m); })
+    .on('disconnected', disconnected);
   if (state.panel) {
     signal.on('waiting_list', (m) => state.panel.waitingList(m.entries))
       .on('invited', (m) => state.panel.invited(m))
@@ -245,6 +248,7 @@ function serverError(msg) {
 }
 
 function disconnected({ willRetry }) {
+  chatOffline();
   if (state.ended || !willRetry) return;
   if (state.stage === 'call') banner(t('reconnecting'));
   else status(t('reconnecting'));
