@@ -39,7 +39,22 @@ function newId() {
   return 'm' + [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function announce(text) { $('live-chat').textContent = text; }
+// The same words twice in a row are no change a screen reader would read: emptied first,
+// then said again a moment later.
+const REPEAT_MS = 100;
+
+let repeat = null;
+
+function announce(text) {
+  const region = $('live-chat');
+  clearTimeout(repeat);
+  if (text && region.textContent === text) {
+    region.textContent = '';
+    repeat = setTimeout(() => { region.textContent = text; }, REPEAT_MS);
+  } else {
+    region.textContent = text;
+  }
+}
 
 function heading(li, who, at) {
   const b = document.createElement('strong');
