@@ -13,7 +13,7 @@ from tests.browser.axtree import empty_live_region, page_strings, says
 from tests.browser.conftest import LiveServer, Visit, Watched, open_page
 from tests.browser.test_waiting_room import clinician_in_call
 
-# chat.js's ANSWER_MS, and a second more.
+# call-controls.js's ANSWER_MS, and a second more.
 PAST_ANSWER_MS = 11_000
 
 

@@ -1,7 +1,7 @@
 // The consultation page: pre-call check -> waiting room -> call -> end, for the patient, the
 // clinicians and guests. The server (docs/protocol.md) decides who is where; this module starts
 // the page and answers the server's messages. Beside it: call-stage.js (shared state, peer
-// links and video tiles, our own media), call-controls.js (buttons, end page) and chat.js.
+// links and video tiles, our own media) and call-controls.js (buttons, chat, end page).
 
 import './client-errors.js';
 import './read-aloud.js';
@@ -13,8 +13,7 @@ import { ClinicianPanel } from './call-panel.js';
 import { LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks, dropLink,
   isOfferer, link, nameOf, sendMediaState, show, startMonitor, state, status, stopMedia,
   updateAlone } from './call-stage.js';
-import { showEnded } from './call-controls.js';
-import { chatIn, chatOffline, chatRefused, chatSent } from './chat.js';
+import { chatIn, chatOffline, chatRefused, chatSent, showEnded } from './call-controls.js';
 import { onQuickExit } from './quick-exit.js';
 
 const GUEST_KEY = `casa.guest.${ROOM}`;
