@@ -136,6 +136,15 @@ class ChatFrame(Frame, tag="chat", kw_only=True):
     from_: str = field(name="from")
 
 
+class ChatSent(Frame, tag="chat_sent", kw_only=True):
+    """The answer to a chat's sender: its line was relayed, to how many. Never the text: the
+    sender has it on screen already, and a slow uplink need not download it again."""
+
+    id: str | UnsetType = UNSET
+    at: str
+    delivered: int
+
+
 class ErrorFrame(Frame, tag="error", kw_only=True):
     code: str
     message: str

@@ -50,12 +50,13 @@ def stamp(text: str, peer_id: str) -> bytes:
     return f'{text[:end]},"from":"{peer_id}"}}'.encode()
 
 
-def chat_frame(msg: Chat, peer_id: str) -> bytes:
+def chat_frame(msg: Chat, peer_id: str, at: str | None = None) -> bytes:
     """A chat as relayed: re-encoded rather than the client's own spelling, whose whitespace
     or escapes could make it outgrow a NOTIFY payload and go through the database (the text's
     size is capped by ``Chat``'s validation)."""
     return frames.encode(frames.ChatFrame(id=frames.unset_if_none(msg.id), text=msg.text,
-                                          at=datetime.now(UTC).isoformat(), from_=peer_id))
+                                          at=at or datetime.now(UTC).isoformat(),
+                                          from_=peer_id))
 
 
 def relay(hub: Hub, conn: Socket, msg: Offer | Answer | Candidate, text: str) -> None:
@@ -109,20 +110,29 @@ class Handlers:
         room = conn.room
         if room is None or not conn.in_call:
             raise ProtocolError(errors.NOT_IN_CALL)
-        out = chat_frame(msg, conn.peer_id) if isinstance(msg, Chat) else stamp(text,
-                                                                                 conn.peer_id)
+        at = datetime.now(UTC).isoformat()
+        out = chat_frame(msg, conn.peer_id, at) if isinstance(msg, Chat) \
+            else stamp(text, conn.peer_id)
+        delivered = 0
         remote = False
         for m in room.in_call(conn.peer_id):
             local = room.local.get(m.peer_id)
             if local is not None:
                 local.send(out)
                 self.hub.metrics.relayed += 1
+                delivered += 1
             elif m.instance_id is not None:
                 remote = True
+                delivered += 1
+            # else: away in the grace; a chat is not kept for them (never stored)
         if remote:
             self.hub.outbox.publish(Relay(room=room.key, to=None, from_=conn.peer_id,
                                           text=out.decode()))
         if isinstance(msg, Chat):
+            # The sender's answer, before the code-word check (which may wait for the
+            # database): its line is on its screen as "sending" until this comes.
+            conn.send(frames.encode(frames.ChatSent(id=frames.unset_if_none(msg.id), at=at,
+                                                    delivered=delivered)))
             await self.safety.chat_said(conn, msg.text)
 
     async def ping(self, conn: Socket, msg: Ping, text: str) -> None:

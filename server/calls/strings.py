@@ -81,6 +81,18 @@ CLIENT: dict[str, str] = {
     "peer_muted": N_("%(name)s has muted their microphone."),
     "chat_you": N_("You"),
     "chat_too_long": N_("This message is too long. Please send it in shorter parts."),
+    # the state of one's own chat line, and its retry button
+    "chat_sending": N_("Sending..."),
+    "chat_sent": N_("Sent"),
+    "chat_not_sent": N_("Not sent"),
+    "chat_retry": N_("Send again"),
+    "chat_failed": N_("Your message was not sent."),
+    # said by the screen reader when a message comes while the chat is closed
+    "chat_new_from": N_("New message from %(name)s"),
+    "chat_new_clinician": N_("New message from the clinician"),
+    "chat_new_patient": N_("New message from the patient"),
+    "chat_new_guest": N_("New message from the guest"),
+    "chat_new_count": N_("New messages: %(count)s"),
     "ended": N_("The consultation has ended."),
     "you_left": N_("You left the consultation. If that was a mistake, you can go back in."),
     "error_generic": N_("Something went wrong. Reload the page to try again."),

@@ -10,6 +10,7 @@ import asyncpg
 
 from server.config import Config
 from server.staff import Role
+from tests.browser.axtree import empty_live_region, page_strings, says
 from tests.browser.conftest import Watched, book, open_page, sign_in, soon
 from tests.conftest import StaffFactory
 
@@ -60,12 +61,16 @@ async def test_psychological_session_never_names_the_psychologist_to_the_patient
     await discreet(patient)
 
     # A chat line from the psychologist: labelled with the role too.
+    await empty_live_region(patient.page, "#live-chat")
     await doc.page.click("#btn-chat")
     await doc.page.fill("#chat-text", "Buongiorno")
     await doc.page.press("#chat-text", "Enter")
-    # The patient's chat panel is closed: the line is there, the button marked unread.
+    # The patient's chat panel is closed: the line is there, the button marked unread, and
+    # the screen reader is told who wrote by role, never by name.
     await patient.page.wait_for_selector("#chat-log li", state="attached")
     assert (await patient.page.text_content("#chat-log li") or "").startswith("Medico")
+    await says(patient.page, "#live-chat",
+               (await page_strings(patient.page))["chat_new_clinician"])
     await discreet(patient)
 
     await doc.page.click("#btn-hangup")

@@ -101,19 +101,24 @@ export function showEnded(reason, { canRejoin = false } = {}) {
   show('ended');
 }
 
-// --- chat (never stored) -------------------------------------------------------------------
+// --- chat (never stored; docs/protocol.md, "Chat") -----------------------------------------
+// Our own line is shown at once as "Sending...", then "Sent" when the server answers
+// `chat_sent`, or "Not sent" with a way to send it again; the server never echoes it. Lines are
+// shown once per sender and id, so a retry whose first attempt did arrive is not shown twice.
+// While the chat is closed, a line from someone else is announced in the chat's live region.
 
-$('btn-chat').addEventListener('click', () => {
-  const open = $('chat').hidden;
-  $('chat').hidden = !open;
-  $('btn-chat').setAttribute('aria-expanded', String(open));
-  if (open) { unread(0); $('chat-text').focus(); }
-});
+// No answer within this time: the line is marked not sent (the socket may be dead without
+// having closed yet). An answer arriving later still marks it sent.
+const ANSWER_MS = 10_000;
 
 // The server caps a chat line by its size once JSON-encoded with ASCII escapes
 // (CHAT_MAX_RELAY_BYTES in docs/protocol.md), so it always fits one sealed NOTIFY; this
 // mirrors it (counting every control character as a \u escape, never less than the server).
 const CHAT_MAX_RELAY_BYTES = 4800;
+
+const mine = new Map();      // our lines by id: { li, text, timer }
+const shown = new Set();     // `${from} ${id}` of the others' lines already on screen
+let unread = 0;
 
 function relayBytes(text) {
   let n = 2;
@@ -127,6 +132,72 @@ function relayBytes(text) {
   return n;
 }
 
+// Random, not counted: ids must differ from those sent before a reload (docs/protocol.md).
+function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return 'm' + [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// The same words twice in a row are no change a screen reader would read: emptied first,
+// then said again a moment later.
+const REPEAT_MS = 100;
+
+let repeat = null;
+
+function announce(text) {
+  const region = $('live-chat');
+  clearTimeout(repeat);
+  if (text && region.textContent === text) {
+    region.textContent = '';
+    repeat = setTimeout(() => { region.textContent = text; }, REPEAT_MS);
+  } else {
+    region.textContent = text;
+  }
+}
+
+function heading(li, who, at) {
+  const b = document.createElement('strong');
+  b.append(bdi(who), (at ? ` (${timeOf(at, LANG)})` : '') + ': ');
+  li.querySelector('strong')?.remove();
+  li.prepend(b);
+}
+
+function addLine(who, text, at) {
+  const li = document.createElement('li');
+  li.append(bdi(text));
+  heading(li, who, at);
+  $('chat-log').append(li);
+  li.scrollIntoView({ block: 'nearest' });
+  return li;
+}
+
+// --- our own lines -------------------------------------------------------------------------
+
+function mark(id, how) {
+  const line = mine.get(id);
+  if (!line) return;
+  clearTimeout(line.timer);
+  const { li } = line;
+  li.dataset.state = how;
+  li.querySelector('.chat-state').textContent = t({ sending: 'chat_sending', sent: 'chat_sent',
+    failed: 'chat_not_sent' }[how]);
+  li.querySelector('.chat-retry').hidden = how !== 'failed';
+  if (how === 'sending') line.timer = setTimeout(() => failed(id), ANSWER_MS);
+}
+
+function failed(id) {
+  const line = mine.get(id);
+  if (!line || line.li.dataset.state !== 'sending') return;
+  mark(id, 'failed');
+  announce(t('chat_failed'));
+}
+
+function send(id) {
+  const line = mine.get(id);
+  if (state.signal && state.signal.chat(line.text, id)) mark(id, 'sending');
+  else { mark(id, 'failed'); announce(t('chat_failed')); }
+}
+
 $('chat-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const text = $('chat-text').value.trim();
@@ -135,30 +206,89 @@ $('chat-form').addEventListener('submit', (event) => {
     status(t('chat_too_long'));
     return;
   }
-  if (state.signal.chat(text.slice(0, 2000))) $('chat-text').value = '';
+  const id = newId();
+  const li = addLine(t('chat_you'), text.slice(0, 2000), null);
+  li.dataset.mine = 'true';
+  const word = document.createElement('span');
+  word.className = 'chat-state';
+  const retry = document.createElement('button');
+  retry.type = 'button';
+  retry.className = 'chat-retry';
+  retry.textContent = t('chat_retry');
+  retry.addEventListener('click', () => send(id));
+  li.append(' ', word, ' ', retry);
+  mine.set(id, { li, text: text.slice(0, 2000), timer: null });
+  $('chat-text').value = '';
+  send(id);
 });
 
-function addChatLine(who, text, at) {
-  const li = document.createElement('li');
-  const b = document.createElement('strong');
-  b.append(bdi(who), (at ? ` (${timeOf(at, LANG)})` : '') + ': ');
-  li.append(b, bdi(text));
-  $('chat-log').append(li);
-  li.scrollIntoView({ block: 'nearest' });
+// The server's answer to one of our lines: relayed to `delivered` others (none: not sent).
+export function chatSent(msg) {
+  const line = mine.get(msg.id);
+  if (!line) return;
+  if (msg.delivered > 0) {
+    mark(msg.id, 'sent');
+    heading(line.li, t('chat_you'), msg.at);
+  } else if (line.li.dataset.state === 'sending') {
+    mark(msg.id, 'failed');
+    announce(t('chat_failed'));
+  }
 }
 
-// A `chat` message from the server (ours too, echoed back).
-export function chatIn(msg) {
-  const mine = state.me && msg.from === state.me.peer_id;
-  addChatLine(mine ? t('chat_you') : nameOf(state.peers.get(msg.from), 'clinician'), msg.text, msg.at);
-  if ($('chat').hidden && !mine) unread(state.unread + 1);
+// A refusal naming one of our lines (not in the call, too long for the server): not sent.
+// True when it was about a line of ours, so the page shows no other error for it.
+export function chatRefused(msg) {
+  if (msg.fatal || !mine.has(msg.id)) return false;
+  mark(msg.id, 'failed');
+  announce(t('chat_failed'));
+  return true;
 }
+
+// The socket closed: answers to lines still sending belonged to it and will not come.
+export function chatOffline() {
+  for (const id of mine.keys()) failed(id);
+}
+
+// --- the others' lines ---------------------------------------------------------------------
 
 // Lines come in while the chat is closed: the button says how many, in words ("Chat (2 new)").
-function unread(count) {
-  state.unread = count;
+function setUnread(count) {
+  unread = count;
   $('btn-chat').classList.toggle('unread', count > 0);
   $('chat-unread').hidden = count === 0;
   $('chat-unread').textContent = count === 0 ? ''
     : count === 1 ? t('chat_unread_one') : t('chat_unread', { count });
 }
+
+function announcement(p) {
+  if (unread > 1) return t('chat_new_count', { count: unread });
+  const role = p ? p.role : 'clinician';
+  // On a discreet page, or for someone the server sent no name for: the role only.
+  if (DISCREET || !p || !p.name) return t('chat_new_' + role);
+  return t('chat_new_from', { name: nameOf(p, role) });
+}
+
+export function chatIn(msg) {
+  if (state.me && msg.from === state.me.peer_id) return;   // never ours: the server does not echo
+  if (msg.id) {
+    const key = `${msg.from} ${msg.id}`;
+    if (shown.has(key)) return;
+    shown.add(key);
+  }
+  const p = state.peers.get(msg.from);
+  addLine(nameOf(p, 'clinician'), msg.text, msg.at);
+  if (!$('chat').hidden) return;
+  setUnread(unread + 1);
+  announce(announcement(p));
+}
+
+$('btn-chat').addEventListener('click', () => {
+  const open = $('chat').hidden;
+  $('chat').hidden = !open;
+  $('btn-chat').setAttribute('aria-expanded', String(open));
+  setUnread(0);
+  // Emptied, so the next announcement is a change the screen reader reads even if its
+  // words are the same as the last one's.
+  announce('');
+  if (open) $('chat-text').focus();
+});

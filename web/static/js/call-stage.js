@@ -23,7 +23,7 @@ export const state = {
   signal: null, me: null, iceServers: [], peers: new Map(), links: new Map(),
   stream: null, audioOnly: false, autoAudioOnly: false, muted: false, cameraOff: false,
   screen: null, monitor: null, stage: null, ended: false, panel: null, mediaStates: new Map(),
-  precall: null, unread: 0,
+  precall: null,
 };
 
 // How a participant is called on this page: their name, or their role ("Clinician") when the
@@ -45,9 +45,13 @@ export function show(stage) {
 
 export function status(text) { $('status').textContent = text || ''; }
 
+// The banner shows a connection's trouble to the eye; the same words go to the connection's
+// live region, which is always in the page (the banner is hidden when empty, and a region
+// shown already filled is often not read out).
 export function banner(text, { retryVideo = false } = {}) {
   $('call-banner').hidden = !text;
   $('call-banner-text').textContent = text || '';
+  $('live-connection').textContent = text || '';
   $('retry-video').hidden = !retryVideo;
 }
 

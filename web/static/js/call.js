@@ -13,7 +13,7 @@ import { ClinicianPanel } from './call-panel.js';
 import { LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks, dropLink,
   isOfferer, link, nameOf, sendMediaState, show, startMonitor, state, status, stopMedia,
   updateAlone } from './call-stage.js';
-import { chatIn, showEnded } from './call-controls.js';
+import { chatIn, chatOffline, chatRefused, chatSent, showEnded } from './call-controls.js';
 import { onQuickExit } from './quick-exit.js';
 
 const GUEST_KEY = `casa.guest.${ROOM}`;
@@ -100,8 +100,10 @@ function connect() {
     .on('peer_away', (m) => peerAway(m.peer_id)).on('peer_left', peerLeft)
     .on('offer', (m) => incoming(m, 'offer')).on('answer', (m) => incoming(m, 'answer'))
     .on('candidate', (m) => { const l = state.links.get(m.from); if (l) l.candidate(m.candidate); })
-    .on('media_state', mediaState).on('chat', chatIn).on('ended', () => showEnded())
-    .on('error', serverError).on('disconnected', disconnected);
+    .on('media_state', mediaState).on('chat', chatIn).on('chat_sent', chatSent)
+    .on('ended', () => showEnded())
+    .on('error', (m) => { if (!chatRefused(m)) serverError(m); })
+    .on('disconnected', disconnected);
   if (state.panel) {
     signal.on('waiting_list', (m) => state.panel.waitingList(m.entries))
       .on('invited', (m) => state.panel.invited(m))
@@ -245,6 +247,7 @@ function serverError(msg) {
 }
 
 function disconnected({ willRetry }) {
+  chatOffline();
   if (state.ended || !willRetry) return;
   if (state.stage === 'call') banner(t('reconnecting'));
   else status(t('reconnecting'));

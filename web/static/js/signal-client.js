@@ -104,7 +104,8 @@ export class SignalClient {
   answer(to, sdp) { return this.send({ type: 'answer', to, sdp }); }
   candidate(to, candidate) { return this.send({ type: 'candidate', to, candidate }); }
   mediaState(audio, video) { return this.send({ type: 'media_state', audio, video }); }
-  chat(text) { return this.send({ type: 'chat', text }); }
+  // `id` names the line: the same on a retry (receivers show a line once per sender and id).
+  chat(text, id) { return this.send({ type: 'chat', id, text }); }
   safeAsk(peer) { return this.send({ type: 'safe_ask', peer }); }
   safeAnswer(answer) { return this.send({ type: 'safe_answer', answer }); }
   revokeGuest(guest) { return this.send({ type: 'revoke_guest', guest }); }
