@@ -171,7 +171,7 @@ async def test_clinician_works_beside_the_patient_and_the_patient_keeps_every_co
     await patient.page.wait_for_url(f"**/consultation/{visit.room}")
     # The camera's preview in the check is named too (once it shows the camera).
     await patient.page.wait_for_selector("#camera-result[data-state=ok]")
-    assert await ax_name(patient, "#preview") == "La tua videocamera"
+    assert await ax_name(patient, "#preview") == "La sua videocamera"
     await patient.page.click("#precall-continue")
     await patient.page.wait_for_selector("#stage-waiting:not([hidden])")
     doc = await clinician_in_call(browser, live, visit)
@@ -187,9 +187,9 @@ async def test_clinician_works_beside_the_patient_and_the_patient_keeps_every_co
     # Names: each video says whose it is; the self view is "your camera".
     assert visit.patient_name in await ax_name(doc, "#remotes .tile video")
     assert visit.gp_name in await ax_name(patient, "#remotes .tile video")
-    assert await ax_name(patient, "#self-view") == "La tua videocamera"
+    assert await ax_name(patient, "#self-view") == "La sua videocamera"
     doc_lang = await doc.page.get_attribute("html", "lang")
-    assert await ax_name(doc, "#self-view") == {"it": "La tua videocamera",
+    assert await ax_name(doc, "#self-view") == {"it": "La sua videocamera",
                                                 "en": "Your camera"}[doc_lang or ""]
     for w in (patient, doc):
         await quality_in_words(w)
