@@ -82,7 +82,7 @@ class Arrivals:
                 check_window(c)  # staff and guests may open the room before the window
             if finished(c):
                 raise ProtocolError(errors.CONSULTATION_ENDED)
-            if time.time() > c.join_closes_at.timestamp():
+            if time.time() > c.open_until().timestamp():
                 raise ProtocolError(errors.TOO_LATE)
         detail: dict[str, Any] = {"lang": conn.lang}
         if who.kind == Kind.PATIENT:
@@ -172,7 +172,8 @@ class Arrivals:
 
     def welcome(self, conn: Socket, room: Room, member: Member, resumed: bool,
                 c: Consultation | None) -> bytes:
-        expires = c.join_closes_at.timestamp() if c is not None else None
+        # A consultation under way outlives its window: so do its relay credentials.
+        expires = c.open_until().timestamp() if c is not None else None
         peers = ([room.peer_object(m, conn) for m in room.in_call(member.peer_id)]
                  if member.status == Place.IN_CALL else [])
         return frames.encode(frames.Welcome(
