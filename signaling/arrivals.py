@@ -172,8 +172,12 @@ class Arrivals:
 
     def welcome(self, conn: Socket, room: Room, member: Member, resumed: bool,
                 c: Consultation | None) -> bytes:
-        # A consultation under way outlives its window: so do its relay credentials.
-        expires = c.open_until().timestamp() if c is not None else None
+        # Relay credentials end with the join window; someone coming back to a consultation
+        # under way after it closed gets them until the consultation's own limit.
+        expires = None
+        if c is not None:
+            closes = c.join_closes_at.timestamp()
+            expires = closes if time.time() <= closes else c.open_until().timestamp()
         peers = ([room.peer_object(m, conn) for m in room.in_call(member.peer_id)]
                  if member.status == Place.IN_CALL else [])
         return frames.encode(frames.Welcome(

@@ -4,12 +4,26 @@ ends. Time is moved by moving the window into the past, never by sleeping."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
+from server.config import Config
 from server.consultations import store
+from tests.conftest import SECRET_KEY
+from tests.pg import serving_url
+
+
+@pytest.fixture
+def config(db_url: str, tmp_path: Path) -> Config:
+    """With a TURN server configured (never reached here), so welcomes carry credentials."""
+    return Config(secret_key=SECRET_KEY, data_dir=tmp_path, database_url=serving_url(db_url),
+                  turn_secret="late-return-turn-secret",
+                  turn_urls=("turn:127.0.0.1:3478?transport=udp",))
 
 CLOSE_WINDOW = """
 UPDATE consultations SET join_opens_at = now() - $2::interval - interval '2 hours',
@@ -100,3 +114,16 @@ async def test_the_page_opens_again_after_the_window_once_arrived(
     ended = await client.get(f"/consultation/{visit.room_id}")
     # Ended and past the window: the credential opens nothing any more.
     assert 'data-role="patient"' not in await ended.text()
+
+
+async def test_relay_credentials_for_a_late_return_are_valid(clients: Any, visits: Any, gp: Any,
+                                                             conn: asyncpg.Connection) -> None:
+    """Inside the window relay credentials end with it; a patient back after it gets
+    credentials that have not already expired."""
+    visit = await visits(gp.id)
+    patient = await clients.patient(visit)
+    await patient.close()
+    await _window_closes(conn, visit.consultation_id)
+    back = await clients.patient(visit)
+    [relay] = [ice for ice in back.welcome["ice_servers"] if "username" in ice]
+    assert int(relay["username"].split(":")[0]) > time.time() + 600
