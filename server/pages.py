@@ -110,6 +110,7 @@ def render_error(request: web.Request, kind: errors.ErrorKind, message: str | No
         return web.json_response(body, status=kind.status, headers=headers)
     try:
         resp = render(request, "error.html", status=kind.status, code=kind.code, message=text,
+                      status_code=kind.status,
                       details=details)
     except Exception:
         # The error page itself must never fail into a stack trace: plain text it is.

@@ -82,7 +82,7 @@ class Arrivals:
                 check_window(c)  # staff and guests may open the room before the window
             if finished(c):
                 raise ProtocolError(errors.CONSULTATION_ENDED)
-            if time.time() > c.join_closes_at.timestamp():
+            if time.time() > c.open_until().timestamp():
                 raise ProtocolError(errors.TOO_LATE)
         detail: dict[str, Any] = {"lang": conn.lang}
         if who.kind == Kind.PATIENT:
@@ -172,7 +172,12 @@ class Arrivals:
 
     def welcome(self, conn: Socket, room: Room, member: Member, resumed: bool,
                 c: Consultation | None) -> bytes:
-        expires = c.join_closes_at.timestamp() if c is not None else None
+        # Relay credentials end with the join window; someone coming back to a consultation
+        # under way after it closed gets them until the consultation's own limit.
+        expires = None
+        if c is not None:
+            closes = c.join_closes_at.timestamp()
+            expires = closes if time.time() <= closes else c.open_until().timestamp()
         peers = ([room.peer_object(m, conn) for m in room.in_call(member.peer_id)]
                  if member.status == Place.IN_CALL else [])
         return frames.encode(frames.Welcome(

@@ -136,5 +136,7 @@ def check_window(c: Consultation, now_ts: float | None = None) -> None:
         raise ProtocolError(errors.CONSULTATION_ENDED)
     if now_ts < c.join_opens_at.timestamp():
         raise ProtocolError(errors.TOO_EARLY, {"opens_at": c.join_opens_at.isoformat()})
-    if now_ts > c.join_closes_at.timestamp():
+    # Past the window only for a consultation under way: its people may come back until it
+    # ends (the waiting room never closes by itself).
+    if now_ts > c.open_until().timestamp():
         raise ProtocolError(errors.TOO_LATE)

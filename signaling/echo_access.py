@@ -76,4 +76,4 @@ async def caller(request: web.Request) -> Caller:
         if exc.kind in (signal_errors.CONSULTATION_ENDED, signal_errors.TOO_LATE):
             raise ApiError(exc.kind) from None
         # too_early: the device check may run before the window opens.
-    return Caller(key, address, c.join_closes_at.timestamp())
+    return Caller(key, address, c.open_until().timestamp())

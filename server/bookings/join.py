@@ -54,7 +54,10 @@ async def enter(request: web.Request, result: JoinResult) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         session = await credentials.issue_session(conn, c.id, _now())
     response = web.HTTPSeeOther(CONSULTATION_PATH.format(room_id=c.room_id))
-    max_age = max(60, int((c.join_closes_at - _now()).total_seconds()))
+    # As long as the server may take it: a consultation under way outlives its join window
+    # (Consultation.open_until), and the server decides anyway.
+    until = c.join_closes_at + store.RETURN_AFTER_WINDOW
+    max_age = max(60, int((until - _now()).total_seconds()))
     set_cookie(request, response, credentials.PATIENT_COOKIE, session, max_age=max_age)
     if LANGUAGE_COOKIE not in request.cookies:
         # The call pages speak the patient's language, as the invitation did, unless this

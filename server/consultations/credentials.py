@@ -121,10 +121,11 @@ async def issue_link_and_code(conn: asyncpg.Connection, secret_key: str, consult
 
 
 async def issue_session(conn: asyncpg.Connection, consultation_id: int, now: datetime) -> str:
-    """A patient session token (the ``casa_patient`` cookie) valid until the window closes."""
+    """A patient session token (the ``casa_patient`` cookie) valid until the window closes (or
+    later, for a consultation under way: ``Consultation.open_until``)."""
     c = await _window(conn, consultation_id)
     token = secrets.token_urlsafe(32)
-    until = max(c.join_closes_at, now + timedelta(minutes=1))
+    until = max(c.open_until(), now + timedelta(minutes=1))
     await conn.execute(INSERT, consultation_id, "session", hash_credential(token), now, until)
     return token
 
@@ -150,7 +151,7 @@ def judge(c: Consultation, now: datetime) -> str:
         return "cancelled"
     if now < c.join_opens_at:
         return "too_early"
-    if now >= c.join_closes_at or c.state == "ended":
+    if c.state == "ended" or not c.open_at(now):
         return "expired"
     return "ok"
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -22,6 +22,13 @@ from server.timeutil import day_bounds
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 STATES = ("scheduled", "waiting", "in_call", "ended")
+# The patient has arrived and the consultation has not ended: it is under way.
+UNDER_WAY = ("waiting", "in_call")
+# The waiting room promises it never closes by itself, so once the patient has arrived the
+# join window no longer shuts anyone out: whoever is in the consultation may come back after a
+# dropped connection or a reload until it ends. Bounded all the same, so a consultation that
+# nobody ended does not keep its credentials alive for ever.
+RETURN_AFTER_WINDOW = timedelta(hours=4)
 EVENTS = ("arrived", "admitted", "sent_back", "ended", "participant_joined", "participant_left")
 # Longest credential we hash: anything longer is not ours and is refused before any query.
 MAX_CREDENTIAL_CHARS = 200
@@ -53,6 +60,17 @@ class Consultation:
     def join_open(self, now: datetime) -> bool:
         """Whether ``now`` is inside the join window."""
         return self.join_opens_at <= now < self.join_closes_at
+
+    def open_until(self) -> datetime:
+        """Until when its people may enter or come back: the end of the join window, or,
+        once the patient has arrived, RETURN_AFTER_WINDOW past it (until it ends)."""
+        if self.state in UNDER_WAY and self.booking_status not in status.CLOSED_TO_JOINING:
+            return self.join_closes_at + RETURN_AFTER_WINDOW
+        return self.join_closes_at
+
+    def open_at(self, now: datetime) -> bool:
+        """Whether ``now`` is before ``open_until`` (the window's opening is not looked at)."""
+        return now < self.open_until()
 
 
 SELECT = """
@@ -206,10 +224,14 @@ def hash_credential(credential: str) -> bytes:
     return hashlib.sha256(b"casa-patient:" + credential.encode()).digest()
 
 
+# Past its validity (the end of the join window) a credential still opens a consultation under
+# way, until RETURN_AFTER_WINDOW later (see Consultation.open_until).
 RESOLVE = """
-SELECT consultation_id FROM patient_credentials
-WHERE token_hash = $1 AND kind IN ('link', 'session') AND revoked_at IS NULL
-  AND valid_until > now()
+SELECT pc.consultation_id FROM patient_credentials pc
+JOIN consultations c ON c.id = pc.consultation_id
+WHERE pc.token_hash = $1 AND pc.kind IN ('link', 'session') AND pc.revoked_at IS NULL
+  AND (pc.valid_until > now()
+       OR (c.state = ANY($2::text[]) AND c.join_closes_at + $3::interval > now()))
 """
 # The same without the end of validity: only to tell a patient "too late" (see below).
 LOOKUP = """
@@ -223,12 +245,14 @@ async def resolve_patient_credential(conn: Conn, credential: str) -> Consultatio
 
     Returned before the join window opens (the caller tells the patient when to come back);
     None when the credential is unknown, revoked or past its ``valid_until`` (the end of the
-    join window): an expired credential opens nothing, not even the pre-call echo test. To
+    join window) unless the consultation is under way (``Consultation.open_until``): an
+    expired credential opens nothing, not even the pre-call echo test. To
     tell an expired credential from an unknown one, use ``lookup_patient_credential``.
     A token opens only its own consultation."""
     if not credential or len(credential) > MAX_CREDENTIAL_CHARS:
         return None
-    cid = await conn.fetchval(RESOLVE, hash_credential(credential))
+    cid = await conn.fetchval(RESOLVE, hash_credential(credential), list(UNDER_WAY),
+                              RETURN_AFTER_WINDOW)
     return await get(conn, cid) if cid is not None else None
 
 

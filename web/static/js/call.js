@@ -20,6 +20,21 @@ const GUEST_KEY = `casa.guest.${ROOM}`;
 // A kiosk patient's "a nurse is with me", kept for this tab: a reload skips the check (and its
 // tick box) but must tell the clinician the same.
 const NURSE_KEY = `casa.nurse.${ROOM}`;
+// A clinician who passed the device check today on this device: the day alone is kept (no
+// name, no room), so that "Admit" on the dashboard lets the patient in at once instead of
+// showing the check again and waiting for a second click.
+const CHECKED_KEY = 'casa.devicecheck';
+
+function today() {
+  const d = new Date();
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+function straightIn() {
+  if (sessionStorage.getItem(PASSED_KEY)) return true;
+  return ROLE === 'clinician' && app.dataset.admit === 'true'
+    && localStorage.getItem(CHECKED_KEY) === today();
+}
 
 function guestToken() {
   const match = /(?:^|[#&])guest=([\w-]{10,200})/.exec(location.hash);
@@ -39,7 +54,8 @@ const credential = ROLE === 'visitor' ? guestToken() : null;
 async function start() {
   if (app.dataset.ended === 'true') { showEnded(); return; }
   if (ROLE === 'visitor' && !credential) { show('visitor'); return; }
-  if (sessionStorage.getItem(PASSED_KEY)) {
+  if (straightIn()) {
+    sessionStorage.setItem(PASSED_KEY, '1');
     status(t('connecting'));
     const media = await openMedia();
     state.stream = media.stream || null;
@@ -68,6 +84,7 @@ async function start() {
     state.stream = check.stream;
     state.audioOnly = audioOnly || !state.stream || !state.stream.getVideoTracks().length;
     sessionStorage.setItem(PASSED_KEY, '1');
+    if (ROLE === 'clinician') localStorage.setItem(CHECKED_KEY, today());
     const nurse = $('nurse-present');
     if (nurse) sessionStorage.setItem(NURSE_KEY, nurse.checked ? '1' : '');
     connect();
