@@ -87,6 +87,7 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "static": lambda name: str(request.app.router["static"].url_for(filename=name)),
         "page_scripts": lambda *entries, strings=None: page_scripts(request, entries, strings),
         "page_styles": lambda *names: page_styles(request, names),
+        "kiosk_guarded": lambda: bool(request.get(_GUARDED)),
         "language_name": lambda code: language_name(code, lang),
         # Dates and times as the page's language writes them, in Rome time.
         "local_time": lambda instant: local_time_text(instant, lang),
@@ -96,6 +97,7 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
 
 
 KIOSK_GUARD = "kiosk-guard.js"
+_GUARDED = "casa.kiosk_guarded"
 
 
 def page_scripts(request: web.Request, entries: tuple[str, ...],
@@ -107,6 +109,8 @@ def page_scripts(request: web.Request, entries: tuple[str, ...],
     baseline has), the modules go as they are, preloaded, and the words inline."""
     if request.get(KIOSK) is not None and KIOSK_GUARD not in entries:
         entries = (*entries, KIOSK_GUARD)
+    if KIOSK_GUARD in entries:
+        request[_GUARDED] = True
     resource = request.app.router["static"]
     if isinstance(resource, VersionedStatic):
         url = resource.url_for(filename=resource.files.scripts(entries, strings))
