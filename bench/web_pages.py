@@ -5,7 +5,11 @@ visit (same browser context, so its HTTP cache), for Casa as it is ("casa") and 
 baseline serving /static with aiohttp's plain static route (no compression, no Cache-Control,
 unversioned module URLs: what Casa did before server/static.py).
 
-    python -m bench.web_pages [--runs 2] [--only casa|baseline]
+    python -m bench.web_pages [--runs 5] [--only casa|baseline]
+
+Every request is counted as Chromium's network stack sees it: one per
+``Network.requestWillBeSent``, so each redirect hop is one (its event carries
+``redirectResponse``), less those answered by the browser's cache.
 
 Starts both servers on 127.0.0.1 against a scratch database (DATABASE_URL, or an embedded
 PostgreSQL in a temporary directory), books consultations, and drives Debian's headless
@@ -41,7 +45,8 @@ from tests.browser.conftest import PHONE
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.pg import TestDatabases, serving_url
 
-# Chrome DevTools' "Slow 3G" preset: 400 ms x 5 latency, 500 kbit/s x 0.8 both ways.
+# Chrome DevTools' "Slow 3G" preset: 400 ms x 5 latency, 500 kbit/s x 0.8 (50,000 bytes/s)
+# both ways.
 SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 500_000 / 8 * 0.8,
            "uploadThroughput": 500_000 / 8 * 0.8}
 BUDGET_BYTES = 100 * 1024
@@ -80,6 +85,7 @@ class Load:
         self.decoded: dict[str, int] = {}
         self.wire = 0
         self.requests = 0
+        self.redirects = 0
         self.seconds = 0.0
 
 
@@ -105,14 +111,22 @@ async def measure_load(context: Any, url: str, ready: str,
         kind = kinds.get(event["requestId"], "other")
         load.decoded[kind] = load.decoded.get(kind, 0) + int(event["dataLength"])
 
+    hops: dict[str, int] = {}
+
+    def sent(event: dict[str, Any]) -> None:
+        # A redirect hop reuses its request's id: count each hop.
+        hops[event["requestId"]] = hops.get(event["requestId"], 0) + 1
+        if "redirectResponse" in event:
+            load.redirects += 1
+
     def finished(event: dict[str, Any]) -> None:
         if event["requestId"] not in cached:
             load.wire += int(event["encodedDataLength"])
-            load.requests += 1
 
     def from_cache(event: dict[str, Any]) -> None:
         cached.add(event["requestId"])
 
+    cdp.on("Network.requestWillBeSent", sent)
     cdp.on("Network.responseReceived", response)
     cdp.on("Network.dataReceived", received)
     cdp.on("Network.loadingFinished", finished)
@@ -122,6 +136,7 @@ async def measure_load(context: Any, url: str, ready: str,
     await page.wait_for_selector(ready, timeout=120_000)
     await page.wait_for_load_state("load", timeout=120_000)
     load.seconds = time.perf_counter() - started
+    load.requests = sum(n for rid, n in hops.items() if rid not in cached)
     await page.close()
     return load
 
@@ -173,10 +188,13 @@ def _report(label: str, first: list[Load], repeat: list[Load]) -> None:
     for name, loads in (("first visit", first), ("repeat visit", repeat)):
         wire = [x.wire / 1024 for x in loads]
         secs = [x.seconds for x in loads]
-        print_line(f"{label}: {name} KiB on the wire, requests",
-              f"{statistics.median(wire):.1f}, {loads[-1].requests}")
+        requests = [x.requests for x in loads]
+        print_line(f"{label}: {name} KiB on the wire, requests (redirects)",
+                   f"{statistics.median(wire):.1f}, {statistics.median(requests):g} "
+                   f"({min(requests)}-{max(requests)}; redirect hops "
+                   f"{max(x.redirects for x in loads)})")
         print_line(f"{label}: {name} slow-3G s to usable (median of {len(loads)})",
-              f"{statistics.median(secs):.2f} (min {min(secs):.2f}, max {max(secs):.2f})")
+                   f"{statistics.median(secs):.2f} (min {min(secs):.2f}, max {max(secs):.2f})")
 
 
 async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
@@ -189,7 +207,7 @@ async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
             browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             precall = "#stage-precall:not([hidden])"
             pages = {"join page (/join)": ("/join", "#code"),
-                     "call page (/join/{token} -> /consultation)": (None, precall)}
+                     "call page (/join/{token})": (None, precall)}
             for mode in modes:
                 runner, base = await serve(config, baseline=mode == "baseline")
                 for label, (path, ready) in pages.items():
@@ -215,7 +233,7 @@ async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=("casa", "baseline"))
     args = parser.parse_args()
     databases = TestDatabases()

@@ -97,7 +97,7 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
 
 
 KIOSK_GUARD = "kiosk-guard.js"
-_GUARDED = "casa.kiosk_guarded"
+_GUARDED = web.RequestKey("kiosk_guarded", bool)
 
 
 def page_scripts(request: web.Request, entries: tuple[str, ...],
