@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from server.app import STATIC_DIR
 from server.bundles import BundleError, bundle, graph, stylesheet
 from server.static import StaticCopy
-from tests.test_static import STATIC_DIR
 
 MODULES = {
     "a.js": "import './log.js';\nimport { b, shout as loud } from './b.js';\n"
