@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.app import STATIC_DIR
-from server.bundles import BundleError, bundle, graph, stylesheet
+from server.bundles import BundleError, bundle, graph, stylesheet, without_comment_lines
 from server.static import StaticCopy
 
 MODULES = {
@@ -110,3 +110,14 @@ def test_a_bundle_follows_its_sources(tmp_path: Path) -> None:
     assert files.scripts(("a.js",)) == name and files.version(name) != before
     body = files.read(name)
     assert body is not None and b"'B'" in body
+
+
+def test_whole_line_comments_go_but_never_text_of_a_template_literal() -> None:
+    assert without_comment_lines("const a = 1;\n  // gone\nconst b = '// kept';\n") == \
+        "const a = 1;\nconst b = '// kept';\n"
+    for kept in ("const a = `x\n// text of the literal\n`;\n// a comment\n",
+                 "const a = 'x\\\n// continued string';\n"):
+        assert without_comment_lines(kept) == kept
+    script = bundle(["t.js"], {**MODULES, "t.js": "import { log } from './log.js';\n"
+                               "// a comment\nlog(`one\n// two`);\n"})
+    assert _run(script) == ["log", "one\n// two"]

@@ -25,7 +25,7 @@ from server.staff import Role
 from server.timeutil import local_day_text
 from tests.conftest import StaffFactory
 from tests.factories import Factories
-from tests.visible_text import visible_text
+from tests.visible_text import visible_text, with_bundled_words
 from web import catalogue
 
 Client = TestClient[Any, Any]
@@ -104,7 +104,8 @@ class PatientPages:
             session = await credentials.issue_session(self.conn, patient_of, datetime.now(UTC))
             self.client.session.cookie_jar.update_cookies({PATIENT_COOKIE: session})
         resp = await self.client.get(path, headers=headers or {})
-        return resp.status, await resp.text()
+        # The words the page's script shows come in its bundle: read them as part of the page.
+        return resp.status, await with_bundled_words(self.client, await resp.text())
 
     async def all(self, lang: str) -> dict[str, str]:
         """Each patient-facing page, by name, as served to a patient of language ``lang``."""
