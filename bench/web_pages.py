@@ -3,9 +3,15 @@
 a usable page on Chromium's emulated slow 3G, on a first visit (empty cache) and a repeat
 visit (same browser context, so its HTTP cache), for Casa as it is ("casa") and for a
 baseline serving /static with aiohttp's plain static route (no compression, no Cache-Control,
-unversioned module URLs: what Casa did before server/static.py).
+unversioned module URLs: what Casa did before server/static.py; without the served copy there
+are no bundles either, so its pages load each module, preloaded, and carry their words inline:
+server.pages.page_scripts).
 
-    python -m bench.web_pages [--runs 2] [--only casa|baseline]
+    python -m bench.web_pages [--runs 5] [--only casa|baseline]
+
+Every request is counted as Chromium's network stack sees it: one per
+``Network.requestWillBeSent``, so each redirect hop is one (its event carries
+``redirectResponse``), less those answered by the browser's cache.
 
 Starts both servers on 127.0.0.1 against a scratch database (DATABASE_URL, or an embedded
 PostgreSQL in a temporary directory), books consultations, and drives Debian's headless
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import socket
 import statistics
 import tempfile
@@ -41,7 +48,8 @@ from tests.browser.conftest import PHONE
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.pg import TestDatabases, serving_url
 
-# Chrome DevTools' "Slow 3G" preset: 400 ms x 5 latency, 500 kbit/s x 0.8 both ways.
+# Chrome DevTools' "Slow 3G" preset: 400 ms x 5 latency, 500 kbit/s x 0.8 (50,000 bytes/s)
+# both ways.
 SLOW_3G = {"offline": False, "latency": 2000, "downloadThroughput": 500_000 / 8 * 0.8,
            "uploadThroughput": 500_000 / 8 * 0.8}
 BUDGET_BYTES = 100 * 1024
@@ -80,7 +88,9 @@ class Load:
         self.decoded: dict[str, int] = {}
         self.wire = 0
         self.requests = 0
+        self.redirects = 0
         self.seconds = 0.0
+        self.in_page = 0.0
 
 
 async def measure_load(context: Any, url: str, ready: str,
@@ -105,25 +115,52 @@ async def measure_load(context: Any, url: str, ready: str,
         kind = kinds.get(event["requestId"], "other")
         load.decoded[kind] = load.decoded.get(kind, 0) + int(event["dataLength"])
 
+    hops: dict[str, int] = {}
+
+    def sent(event: dict[str, Any]) -> None:
+        # A redirect hop reuses its request's id: count each hop.
+        hops[event["requestId"]] = hops.get(event["requestId"], 0) + 1
+        if "redirectResponse" in event:
+            load.redirects += 1
+
     def finished(event: dict[str, Any]) -> None:
         if event["requestId"] not in cached:
             load.wire += int(event["encodedDataLength"])
-            load.requests += 1
 
     def from_cache(event: dict[str, Any]) -> None:
         cached.add(event["requestId"])
 
+    cdp.on("Network.requestWillBeSent", sent)
     cdp.on("Network.responseReceived", response)
     cdp.on("Network.dataReceived", received)
     cdp.on("Network.loadingFinished", finished)
     cdp.on("Network.requestServedFromCache", from_cache)
+    # The same moment seen from inside the page, from the navigation's start: Playwright's own
+    # polling adds 0.2-0.4 s to the wall-clock figure on a loaded machine.
+    await page.add_init_script(_USABLE_AT % {"ready": json.dumps(ready)})
     started = time.perf_counter()
     await page.goto(url, wait_until="commit", timeout=120_000)
     await page.wait_for_selector(ready, timeout=120_000)
     await page.wait_for_load_state("load", timeout=120_000)
     load.seconds = time.perf_counter() - started
+    load.in_page = await page.evaluate(
+        "() => Math.max(window.casaUsableAt || 0,"
+        " performance.getEntriesByType('navigation')[0].loadEventStart) / 1000")
+    load.requests = sum(n for rid, n in hops.items() if rid not in cached)
     await page.close()
     return load
+
+
+# Injected by DevTools before the page's own scripts (so outside its CSP): when ``ready`` first
+# matches, in ms since the navigation started.
+_USABLE_AT = """
+new MutationObserver((_, observer) => {
+  if (!window.casaUsableAt && document.querySelector(%(ready)s)) {
+    window.casaUsableAt = performance.now();
+    observer.disconnect();
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true});
+"""
 
 
 def print_line(name: str, value: str) -> None:
@@ -173,10 +210,17 @@ def _report(label: str, first: list[Load], repeat: list[Load]) -> None:
     for name, loads in (("first visit", first), ("repeat visit", repeat)):
         wire = [x.wire / 1024 for x in loads]
         secs = [x.seconds for x in loads]
-        print_line(f"{label}: {name} KiB on the wire, requests",
-              f"{statistics.median(wire):.1f}, {loads[-1].requests}")
+        requests = [x.requests for x in loads]
+        print_line(f"{label}: {name} KiB on the wire, requests (redirects)",
+                   f"{statistics.median(wire):.1f}, {statistics.median(requests):g} "
+                   f"({min(requests)}-{max(requests)}; redirect hops "
+                   f"{max(x.redirects for x in loads)})")
         print_line(f"{label}: {name} slow-3G s to usable (median of {len(loads)})",
-              f"{statistics.median(secs):.2f} (min {min(secs):.2f}, max {max(secs):.2f})")
+                   f"{statistics.median(secs):.2f} (min {min(secs):.2f}, max {max(secs):.2f})")
+        inside = [x.in_page for x in loads]
+        print_line(f"{label}: {name} same, timed in the page",
+                   f"{statistics.median(inside):.2f} (min {min(inside):.2f}, "
+                   f"max {max(inside):.2f})")
 
 
 async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
@@ -189,7 +233,7 @@ async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
             browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             precall = "#stage-precall:not([hidden])"
             pages = {"join page (/join)": ("/join", "#code"),
-                     "call page (/join/{token} -> /consultation)": (None, precall)}
+                     "call page (/join/{token})": (None, precall)}
             for mode in modes:
                 runner, base = await serve(config, baseline=mode == "baseline")
                 for label, (path, ready) in pages.items():
@@ -215,7 +259,7 @@ async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=("casa", "baseline"))
     args = parser.parse_args()
     databases = TestDatabases()

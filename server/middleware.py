@@ -250,7 +250,9 @@ def add_security_headers(h: MutableMapping[str, str], *, https: bool, cacheable:
     h["X-Content-Type-Options"] = "nosniff"
     # Nothing leaves for other sites; same-origin requests keep their Origin header, which
     # "no-referrer" would turn into "null" on every form post (and CSRF needs it).
-    h["Referrer-Policy"] = "same-origin"
+    # (The page answered at an invitation link's address says strict-origin: its own requests
+    # must not carry the token in their Referer, server.bookings.join.)
+    h.setdefault("Referrer-Policy", "same-origin")
     h["Permissions-Policy"] = PERMISSIONS_POLICY
     h["X-Frame-Options"] = "DENY"
     h["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -10,13 +10,16 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from server import errors
+from server.bundles import graph
 from server.consultations.languages import direction
 from server.keys import CSRF_TOKEN, JINJA, KIOSK, LANG, LANGUAGES, SESSION, STAFF
 from server.request_info import wants_json
 from server.staff import Role, Staff
+from server.static import VersionedStatic
 from server.timeutil import local_day_text, local_time_text
 from web.i18n import Catalogues, language_autonym, language_label, language_name, page_languages
 
@@ -82,6 +85,9 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "csrf_token": request.get(CSRF_TOKEN, ""),
         "path": request.path,
         "static": lambda name: str(request.app.router["static"].url_for(filename=name)),
+        "page_scripts": lambda *entries, strings=None: page_scripts(request, entries, strings),
+        "page_styles": lambda *names: page_styles(request, names),
+        "kiosk_guarded": lambda: bool(request.get(_GUARDED)),
         "language_name": lambda code: language_name(code, lang),
         "language_autonym": language_autonym,
         "language_label": lambda code: language_label(code, lang),
@@ -90,6 +96,51 @@ def context(request: web.Request, **extra: Any) -> dict[str, Any]:
         "local_day": lambda day: local_day_text(day, lang),
         **extra,
     }
+
+
+KIOSK_GUARD = "kiosk-guard.js"
+_GUARDED = web.RequestKey("kiosk_guarded", bool)
+
+
+def page_scripts(request: web.Request, entries: tuple[str, ...],
+                 strings: dict[str, str] | None = None) -> Markup:
+    """The page's one script: ``entries`` (modules under js/, in order) with what they import
+    and the page's words ``strings``, as one bundle (server.bundles). On a centre kiosk the
+    kiosk's guard joins the bundle (base.html leaves it out then), so the page's modules stay
+    one instance each. Without the served copy (a plain static route, as the benchmark's
+    baseline has), the modules go as they are, preloaded, and the words inline."""
+    if request.get(KIOSK) is not None and KIOSK_GUARD not in entries:
+        entries = (*entries, KIOSK_GUARD)
+    if KIOSK_GUARD in entries:
+        request[_GUARDED] = True
+    resource = request.app.router["static"]
+    if isinstance(resource, VersionedStatic):
+        url = resource.url_for(filename=resource.files.scripts(entries, strings))
+        return Markup('<script type="module" src="{}"></script>').format(str(url))
+    html = Markup("")
+    if strings is not None:
+        html += Markup('<script type="application/json" data-strings>{}</script>\n').format(
+            htmlsafe_json_dumps(strings, ensure_ascii=False, sort_keys=True))
+    sources = {p.name: p.read_text("utf-8") for p in Path(resource.get_info()["directory"],
+                                                            "js").glob("*.js")}
+    for name in graph(entries, sources):
+        html += Markup('<link rel="modulepreload" href="{}">\n').format(
+            str(resource.url_for(filename=f"js/{name}")))
+    for name in entries:
+        html += Markup('<script type="module" src="{}"></script>\n').format(
+            str(resource.url_for(filename=f"js/{name}")))
+    return html
+
+
+def page_styles(request: web.Request, names: tuple[str, ...]) -> Markup:
+    """The page's one stylesheet: ``names`` (files under css/, in order) joined."""
+    resource = request.app.router["static"]
+    if isinstance(resource, VersionedStatic):
+        urls = [resource.url_for(filename=resource.files.styles(names))]
+    else:
+        urls = [resource.url_for(filename=f"css/{name}") for name in names]
+    return Markup("").join(Markup('<link rel="stylesheet" href="{}">').format(str(u))
+                           for u in urls)
 
 
 def render(request: web.Request, template: str, status: int = 200,

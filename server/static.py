@@ -36,6 +36,8 @@ import asyncio
 import base64
 import gzip
 import hashlib
+import json
+import logging
 import os
 import shutil
 import stat
@@ -43,7 +45,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +53,14 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware, PathLike
 from yarl import URL
 
+from server.bundles import BundleError, bundle, stylesheet
 from server.static_modules import modules_version, rewrite_imports
 
+log = logging.getLogger("casa.static")
+
 PREFIX = "/static"
+# Where server.bundles' files are written in the copy (never a name in web/static).
+BUNDLES = "bundles"
 VERSION_KEY = "v"  # what aiohttp's StaticResource calls its version query
 # Given a .gz sibling; everything else is served as it is.
 TEXT_TYPES = {
@@ -130,6 +137,10 @@ class StaticCopy:
         self._lock = threading.Lock()
         self._stamp: Stamp | None = None
         self._built: dict[str, Built] = {}
+        # JS and CSS sources by path, and the bundles asked for so far (name -> maker), made
+        # again whenever a source changes.
+        self._sources: dict[str, str] = {}
+        self._bundles: dict[str, Callable[[Mapping[str, str]], str]] = {}
         self.interval_s = REFRESH_INTERVAL_S if interval_s is None else interval_s
         self.clock = clock
         self._checked_at: float | None = None
@@ -142,6 +153,57 @@ class StaticCopy:
             self.refresh()
         built = self._built.get(name.lstrip("/"))
         return None if built is None else built.version
+
+    def scripts(self, entries: tuple[str, ...],
+                strings: Mapping[str, str] | None = None) -> str:
+        """The name of the bundle of ``entries`` (paths under js/) and their imports, with
+        ``strings`` for i18n-client.js (server.bundles); made on first asking, then kept up to
+        date with the sources. Raises BundleError for a module the bundler cannot read."""
+        key = json.dumps([entries, strings], ensure_ascii=False, sort_keys=True)
+        stem = "+".join(Path(e).stem for e in entries)[:60]
+        name = f"{BUNDLES}/{stem}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.js"
+
+        def make(sources: Mapping[str, str]) -> str:
+            js = {n.removeprefix("js/"): b for n, b in sources.items() if n.startswith("js/")}
+            return bundle(entries, js, strings)
+
+        return self._bundle(name, make)
+
+    def styles(self, names: tuple[str, ...]) -> str:
+        """The name of the stylesheet joining ``names`` (paths under css/, in order)."""
+        name = f"{BUNDLES}/{'+'.join(Path(n).stem for n in names)}.css"
+
+        def make(sources: Mapping[str, str]) -> str:
+            return stylesheet(names, {n.removeprefix("css/"): b for n, b in sources.items()
+                                      if n.startswith("css/")})
+
+        return self._bundle(name, make)
+
+    def _bundle(self, name: str, make: Callable[[Mapping[str, str]], str]) -> str:
+        self.refresh()
+        if name in self._bundles:
+            return name
+        with self._lock:
+            if name not in self._bundles:
+                # Made once per page kind and language (a few milliseconds), then served as a
+                # file like any other.
+                self._add(name, make(self._sources).encode())
+                self._bundles[name] = make
+        return name
+
+    def _add(self, name: str, body: bytes) -> None:
+        """Write a made file into the copy (under the lock) and make it servable."""
+        digest = hashlib.sha256(body).digest()
+        old = self._built.get(name)
+        if old is None or old.digest != digest:
+            self._write(name, body)
+            gz = self.directory / f"{name}.gz"
+            packed = gzip.compress(body, compresslevel=9, mtime=0)
+            if len(packed) < len(body):
+                self._write(f"{name}.gz", packed)
+            else:
+                gz.unlink(missing_ok=True)
+        self._built = {**self._built, name: Built(version_of(body), digest)}
 
     def read(self, name: str) -> bytes | None:
         """The served identity bytes of ``name``; None when the copy has no such file (only
@@ -220,9 +282,21 @@ class StaticCopy:
                     keep.add(f"{name}.gz")
         for path in sorted(self.directory.rglob("*"), reverse=True):
             name = path.relative_to(self.directory).as_posix()
-            if path.is_file() and name not in keep:
+            if path.is_file() and name not in keep and not name.startswith(BUNDLES + "/"):
                 path.unlink(missing_ok=True)
+        # Bundles keep their entry (so their URLs keep a version) until made again below.
+        built.update({n: b for n, b in self._built.items() if n in self._bundles})
         self._built = built
+        self._sources = {name: body.decode("utf-8", "replace") for name, body in bodies.items()
+                         if Path(name).suffix in (".js", ".css")}
+        for name, make in list(self._bundles.items()):
+            try:
+                self._add(name, make(self._sources).encode())
+            except BundleError:
+                # A module just edited into a form the bundler refuses: the page asking for
+                # it next gets the error (a 500 naming the module) instead of old bytes.
+                log.exception("bundle %s", name)
+                del self._bundles[name]
 
     def _write(self, name: str, body: bytes) -> None:
         """Replace ``name`` at once: a request being served reads the old file or the new."""

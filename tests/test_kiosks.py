@@ -99,7 +99,11 @@ async def test_a_coordinator_enrols_a_kiosk_with_a_single_use_code(
     page = await client.get("/kiosk")
     assert page.status == 200
     html = await page.text()
-    assert 'id="k-lang"' in html and "kiosk-guard.js" in html
+    assert 'id="k-lang"' in html
+    # The kiosk's guard is in the page's one script (server/bundles.py).
+    script = re.search(r'<script type="module" src="(/static/bundles/[^"]+)"', html)
+    assert script is not None
+    assert 'casa$modules["kiosk-guard.js"]' in await (await client.get(script.group(1))).text()
     # No form field for a patient to type into: no input, nothing to autofill or restore.
     steps = html.split('<div id="kiosk"')[1]
     assert "<input" not in steps and "<form" not in steps

@@ -284,12 +284,60 @@ def _imports(module: str) -> set[str]:
     return seen
 
 
-def test_the_call_page_preloads_every_module_it_imports() -> None:
-    template = (TEMPLATES / "call" / "consultation.html").read_text()
-    listed = re.search(r"{% for module in \(([^)]*)\) %}", template)
-    assert listed, "the call page's modulepreload list"
-    preloaded = set(re.findall(r'"([\w-]+)"', listed.group(1)))
-    assert _imports("call") == preloaded
+# Every page_scripts("a.js", "b.js", ...) call in the templates: the page's entry modules.
+PAGE_SCRIPTS = re.compile(r"page_scripts\(((?:\s*\"[\w-]+\.js\",?)*)")
+BUNDLED = re.compile(rb'^casa\$modules\["([\w-]+)\.js"\] = ', re.M)
+
+
+def _page_entries() -> dict[str, list[tuple[str, ...]]]:
+    found: dict[str, list[tuple[str, ...]]] = {}
+    for template in sorted(TEMPLATES.rglob("*.html")):
+        for call in PAGE_SCRIPTS.findall(template.read_text()):
+            entries = tuple(re.findall(r'"([\w-]+)\.js"', call))
+            found.setdefault(template.relative_to(TEMPLATES).as_posix(), []).append(entries)
+    return found
+
+
+def test_no_page_loads_a_module_but_through_its_bundle() -> None:
+    """A module loaded on its own would be one more request, and its imports one more round
+    (about 2 s each on slow 3G); away.html's has no import and must say nothing of Casa."""
+    for template in sorted(TEMPLATES.rglob("*.html")):
+        text = template.read_text()
+        loose = re.findall(r'<script type="module" src="\{\{ static\(\'js/([\w-]+)', text)
+        if template.name == "away.html":
+            assert loose == ["away"] and not _imports("away")
+        else:
+            assert not loose, template
+        assert "modulepreload" not in text, template
+
+
+def test_every_page_bundle_holds_its_whole_import_graph() -> None:
+    """For each page's entries, the served bundle holds every module they reach (the graph
+    computed here from web/static/js, not by the bundler), each once, and nothing else."""
+    files = StaticCopy(STATIC_DIR)
+    pages = _page_entries()
+    assert {"call/consultation.html", "call/precall.html", "kiosks/kiosk.html",
+            "join/form.html", "join/refused.html", "call/dashboard.html"} <= set(pages)
+    for template, calls in pages.items():
+        for entries in calls:
+            name = files.scripts(tuple(f"{e}.js" for e in entries))
+            body = files.read(name)
+            assert body is not None, (template, entries)
+            bundled = BUNDLED.findall(body)
+            expected = set(entries).union(*(_imports(e) for e in entries))
+            assert {b.decode() for b in bundled} == expected, (template, entries)
+            assert len(bundled) == len(set(bundled)), "each module once"
+            assert b"\nimport " not in body and b"\nexport " not in body
+
+
+def test_a_patients_call_page_has_no_clinicians_module() -> None:
+    calls = _page_entries()["call/consultation.html"]
+    patient = [e for e in calls if "call-panel" not in e]
+    clinician = [e for e in calls if "call-panel" in e]
+    assert len(patient) == len(clinician) == 1
+    reached = set(patient[0]).union(*(_imports(e) for e in patient[0]))
+    assert "call" in reached and not reached & {"call-panel", "notes", "waiting"}
+    assert "notes" in clinician[0]
 
 
 def test_a_missing_module_gets_an_unversioned_url(client: Client) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 SPOKEN_ATTRIBUTES = ("aria-label", "title", "placeholder", "alt", "data-label-stop",
                      "data-confirm")
@@ -59,3 +60,24 @@ def visible_text(html: str) -> list[str]:
         if text:
             out.append(text)
     return out
+
+
+BUNDLE_SRC = re.compile(r'<script type="module" src="(/static/bundles/[^"]+)"')
+BUNDLED_WORDS = re.compile(r'^casa\$modules\["i18n-client\.js"\]\.addStrings\((\{.*\})\);$', re.M)
+
+
+def bundled_words(script: str) -> dict[str, str]:
+    """The words a page's bundle hands to i18n-client.js (server/bundles.py), if any."""
+    found = BUNDLED_WORDS.search(script)
+    return {} if found is None else dict(json.loads(found.group(1)))
+
+
+async def with_bundled_words(client: Any, html: str) -> str:
+    """``html`` with the words of its bundle (fetched with ``client``) added as a data-strings
+    block, where they were before they moved into the script: what the page will show."""
+    for url in BUNDLE_SRC.findall(html):
+        words = bundled_words(await (await client.get(url)).text())
+        if words:
+            block = json.dumps(words, ensure_ascii=False).replace("<", "\\u003c")
+            html += f'<script type="application/json" data-strings>{block}</script>'
+    return html

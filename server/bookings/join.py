@@ -1,16 +1,52 @@
 """Patient join: the invitation link, or a 6-digit code with the date of birth.
 
-``/join/{token}`` answers nothing but a redirect: the token goes into the short-lived HttpOnly
-``casa_join`` cookie and the browser moves to ``/join/status``, which checks it. So the token
-leaves the address bar before any page is shown, refusals ("too early", "over", "cancelled",
-"does not work") included. A valid credential becomes a patient session in the
-``casa_patient`` cookie and a redirect to ``/consultation/{room_id}``.
+``GET /join/{token}`` (the link in the invitation) checks the token where it lands and answers
+with the page itself: the consultation page, with the ``casa_patient`` session cookie, or the
+page saying why not ("too early", "over", "cancelled", "does not work"). There used to be two
+redirects on the way (``/join/{token}`` moved the token into a cookie, ``/join/status`` checked
+it and redirected to ``/consultation/{room}``): on a slow mobile network each cost a 2 s round
+trip, 38 % of a patient's first wait and 64 % of a returning one's (docs/benchmarks/web.md).
+
+What the token must not do, and why answering at its address keeps it so:
+
+- *Stay in the address bar, the tab's history entry, a bookmark, a shared or photographed
+  screen.* The page names its clean address (``<meta name="casa-address">``:
+  ``/consultation/{room}``, or ``/join/status`` for a refusal) and ``address.js``, the first
+  module of its one script, replaces the entry's URL with it (``history.replaceState``: the
+  same entry, no new one; CSP ``script-src 'self'``, no inline script). The token is in the bar
+  from the answer until that module runs, about one round trip on a first visit and none once
+  the script is cached. Back, Forward and a reload then use the clean address; the token is
+  never again sent by this tab. A browser that runs no modules (none that can make the call)
+  keeps the token's address: reloading it opens the same page, as the link itself does.
+- *Be re-usable from what the browser keeps beyond what it is today.* The link is a credential
+  for its whole join window by design (the patient rejoins with it; it is what the SMS holds).
+  The browser's global history records the URL typed or opened either way: with the redirects
+  it held ``/join/{token}`` as the first hop of a redirect chain, now as a visit whose entry was
+  then renamed; neither is more usable than the message in the patient's phone, and both stop
+  working when the window closes (``credentials.open_link``). The tab's session history, what
+  Back and "reopen closed tab" use, holds the clean address, as it held the redirect's target.
+- *Leave in a Referer.* The page's own requests (its script, stylesheet, icon, fetches) are
+  made from the token's address until it is replaced. This response alone says
+  ``Referrer-Policy: strict-origin``: they carry our origin only, never the path, so no log of
+  ours or of a proxy sees the token there; forms keep a real ``Origin`` (``no-referrer`` would
+  make it ``null`` and CSRF refuse the language switch). Other sites get our origin at most,
+  and the call page links to none.
+- *Be logged or cached.* Logs name the route's pattern (``/join/{token}``), never the path
+  (server.middleware); the answer is ``Cache-Control: no-store`` like every page, so no cache
+  keeps a page under the token's URL; the token itself is never in the page.
+
+A refusal other than "too early" leaves nothing behind. "Too early" keeps the token in the
+short-lived HttpOnly ``casa_join`` cookie (path ``/join``) so that reloading ``/join/status``,
+the refused page's clean address, checks it again: the patient can read "too early" and come
+back. A valid credential checked at ``/join/status`` or with the code form (a POST: its answer
+must be a redirect, server.outcome) still redirects to ``/consultation/{room_id}``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
 from aiohttp import web
@@ -20,7 +56,8 @@ from server.auth.checker import CHECKER
 from server.bookings import invitations
 from server.consultations import credentials, store
 from server.consultations.credentials import JoinResult
-from server.keys import CLIENT_IP, CONFIG, KIOSK, POOL
+from server.consultations.store import Consultation
+from server.keys import CLIENT_IP, CONFIG, KIOSK, LANG, POOL
 from server.middleware import set_cookie
 from server.pages import render
 from server.request_info import is_https, sent_by_another_site
@@ -38,6 +75,13 @@ LINK_COOKIE = "casa_join"
 LINK_COOKIE_PATH = "/join"
 LINK_COOKIE_AGE_S = 15 * 60
 STATUS_PATH = "/join/status"
+# The patient's consultation page for a consultation whose link was just checked: the call
+# pages' (server.calls sets it; bookings cannot import them). Its keyword ``address`` is the
+# page's clean address for address.js.
+PatientPage = Callable[..., Awaitable[web.StreamResponse]]
+PATIENT_PAGE: web.AppKey[PatientPage] = web.AppKey("patient_page")
+# Only on the page answered at the token's address (see the module's docstring).
+LINK_REFERRER_POLICY = "strict-origin"
 # What our link tokens look like (secrets.token_urlsafe); anything else is not kept.
 TOKEN_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{store.MAX_CREDENTIAL_CHARS}}}")
 
@@ -51,9 +95,15 @@ async def enter(request: web.Request, result: JoinResult) -> web.StreamResponse:
     c = result.consultation
     if result.outcome != "ok" or c is None:
         return _refusal(request, result)
+    response = web.HTTPSeeOther(CONSULTATION_PATH.format(room_id=c.room_id))
+    await _admit(request, response, c)
+    return response
+
+
+async def _admit(request: web.Request, response: web.StreamResponse, c: Consultation) -> None:
+    """Give ``response`` the patient's session for ``c`` (and the patient's language)."""
     async with request.app[POOL].acquire() as conn:
         session = await credentials.issue_session(conn, c.id, _now())
-    response = web.HTTPSeeOther(CONSULTATION_PATH.format(room_id=c.room_id))
     # As long as the server may take it: a consultation under way outlives its join window
     # (Consultation.open_until), and the server decides anyway.
     until = c.join_closes_at + store.RETURN_AFTER_WINDOW
@@ -65,15 +115,15 @@ async def enter(request: web.Request, result: JoinResult) -> web.StreamResponse:
         set_cookie(request, response, LANGUAGE_COOKIE,
                    invitations.message_language(c.patient_language), max_age=LANGUAGE_AGE_S)
     log.info("patient joined", extra={"consultation_id": c.id})
-    return response
 
 
-def _refusal(request: web.Request, result: JoinResult) -> web.StreamResponse:
+def _refusal(request: web.Request, result: JoinResult,
+             address: str | None = None) -> web.StreamResponse:
     c = result.consultation
     status = {"too_early": 200, "rate_limited": 429, "unknown": 404}.get(result.outcome, 410)
     # path="/join": base.html echoes the path into the language form, and ours holds a token.
     resp = render(request, "join/refused.html", status=status, path="/join",
-                  outcome=result.outcome,
+                  outcome=result.outcome, address=address,
                   opens_at=to_local(c.join_opens_at) if c and result.outcome == "too_early"
                   else None, starts_at=to_local(c.starts_at) if c else None)
     if result.retry_after:
@@ -82,18 +132,37 @@ def _refusal(request: web.Request, result: JoinResult) -> web.StreamResponse:
 
 
 async def join_link(request: web.Request) -> web.StreamResponse:
-    """GET /join/{token}: the link from the invitation. No page and no lookup here: the token
-    moves into a cookie and the browser goes on to /join/status, so it leaves the address bar
-    whatever the outcome."""
-    lang = request.query.get("lang")
-    target = STATUS_PATH + (f"?lang={lang}" if lang in LANGUAGES else "")
-    response = web.HTTPSeeOther(target)
+    """GET /join/{token}: the link from the invitation, answered with the consultation page or
+    the refusal itself (see the module's docstring for what becomes of the token)."""
     token = request.match_info["token"]
     if TOKEN_RE.fullmatch(token):
-        response.set_cookie(LINK_COOKIE, token, max_age=LINK_COOKIE_AGE_S, path=LINK_COOKIE_PATH,
-                            httponly=True, samesite="Lax", secure=is_https(request))
+        async with request.app[POOL].acquire() as conn:
+            result = await credentials.open_link(conn, token, _now())
     else:
+        result = JoinResult("unknown")
+    c = result.consultation
+    if result.outcome == "ok" and c is not None:
+        if (c.patient_language in LANGUAGES and "lang" not in request.query
+                and LANGUAGE_COOKIE not in request.cookies):
+            # Nobody chose a language on this device: speak the one the patient booked in.
+            request[LANG] = c.patient_language
+        address = CONSULTATION_PATH.format(room_id=c.room_id)
+        response = await request.app[PATIENT_PAGE](request, c, address=address)
+        await _admit(request, response, c)
         response.del_cookie(LINK_COOKIE, path=LINK_COOKIE_PATH)
+    else:
+        lang = request.query.get("lang")
+        address = STATUS_PATH + (f"?lang={lang}" if lang in LANGUAGES else "")
+        response = _refusal(request, result, address=address)
+        if result.outcome == "too_early":
+            # Reloading /join/status checks it again: "too early" is worth a reload.
+            response.set_cookie(LINK_COOKIE, token, max_age=LINK_COOKIE_AGE_S,
+                                path=LINK_COOKIE_PATH, httponly=True, samesite="Lax",
+                                secure=is_https(request))
+        else:
+            response.del_cookie(LINK_COOKIE, path=LINK_COOKIE_PATH)
+    response.headers["Referrer-Policy"] = LINK_REFERRER_POLICY
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -67,7 +67,6 @@ async def consultation(request: web.Request) -> web.StreamResponse:
     if c is None or c.mode not in VIDEO_MODES:
         raise errors.ApiError(errors.NOT_FOUND)
     user: Staff | None = request.get(STAFF)
-    now = datetime.now(UTC)
     if _attends(user, c):
         return await _clinician_page(request, c, current_staff(request))
     cookie = request.cookies.get(credentials.PATIENT_COOKIE, "")
@@ -79,12 +78,23 @@ async def consultation(request: web.Request) -> web.StreamResponse:
             and LANGUAGE_COOKIE not in request.cookies):
         # Nobody chose a language on this device: speak the one the patient booked in.
         request[LANG] = c.patient_language
+    return await patient_page(request, c)
+
+
+async def patient_page(request: web.Request, c: Consultation,
+                       address: str | None = None) -> web.StreamResponse:
+    """The patient's page of ``c`` (already known to be hers). ``address``: the page is answered
+    at another address (the invitation link, server.bookings.join), and this is its own, which
+    address.js puts in the address bar and the language form sends back to."""
+    pool = request.app[POOL]
+    now = datetime.now(UTC)
+    where: dict[str, Any] = {} if address is None else {"address": address, "path": address}
     outcome = credentials.judge(c, now)
     # After the end the patient sees the end page (what happens next), not "link expired".
     if outcome != "ok" and not (outcome == "expired" and c.state == "ended"):
         return render(request, "call/closed.html", outcome=outcome,
                       when=_when(request, c.starts_at), opens=_when(request, c.join_opens_at),
-                      centre=await _centre_name(request, c.centre_id))
+                      centre=await _centre_name(request, c.centre_id), **where)
     # Sensitive services (psychological, psychiatric, violence support): someone may see the
     # patient's screen, so the page names neither the clinician nor the service; the page's
     # script likewise shows no one's name (``data-discreet``) though signalling sends them.
@@ -92,7 +102,7 @@ async def consultation(request: web.Request) -> web.StreamResponse:
     return _page(request, "call/consultation.html", c, role="patient", discreet=c.sensitive,
                  clinician_name=lead.full_name if lead else "",
                  centre=await _centre_name(request, c.centre_id),
-                 when=_when(request, c.starts_at))
+                 when=_when(request, c.starts_at), **where)
 
 
 async def _clinician_page(request: web.Request, c: Consultation, user: Staff) -> web.Response:

@@ -42,13 +42,26 @@ async def book(api: Api, starts_at: datetime, **over: Any) -> tuple[dict[str, An
     return b, link.group(1), code.group(1)
 
 
+ADDRESS = re.compile(r'<meta name="casa-address" content="([^"]*)">')
+
+
 async def open_link(api: Api, token: str, query: str = "") -> Any:
-    """Open an invitation link as a browser does: /join/{token} only moves the token into a
-    cookie and redirects to /join/status, which answers; returns that answer."""
-    first = await api.client.get(f"/join/{token}{query}", allow_redirects=False)
-    assert first.status == 303 and first.headers["Location"].startswith("/join/status")
-    assert token not in first.headers["Location"] and token not in await first.text()
-    return await api.client.get(first.headers["Location"], allow_redirects=False)
+    """Open an invitation link as a browser does: /join/{token} answers with the page itself
+    (no redirect), which names its clean address for address.js; returns that answer."""
+    resp = await api.client.get(f"/join/{token}{query}", allow_redirects=False)
+    assert resp.status in (200, 404, 410, 429), resp.status
+    text = await resp.text()
+    assert token not in text
+    assert resp.headers["Referrer-Policy"] == "strict-origin"
+    assert resp.headers["Cache-Control"] == "no-store"
+    return resp
+
+
+async def address_of(resp: Any) -> str:
+    """The clean address the page puts in the address bar (address.js)."""
+    found = ADDRESS.search(await resp.text())
+    assert found, "no casa-address on a page answered at the token's address"
+    return found.group(1)
 
 
 async def join_with_code(api: Api, code: str, dob: str = "1950-03-04",
@@ -74,9 +87,12 @@ async def join_with_code(api: Api, code: str, dob: str = "1950-03-04",
 async def test_link_sets_patient_cookie_and_leaves_the_url(api: Api):
     b, token, _ = await book(api, soon(5))
     resp = await open_link(api, token)
-    assert resp.status == 303
+    assert resp.status == 200, "the consultation page itself, no redirect"
     room = b["consultation"]["room_id"]
-    assert resp.headers["Location"] == f"/consultation/{room}"
+    assert await address_of(resp) == f"/consultation/{room}"
+    assert f'data-room="{room}"' in await resp.text()
+    # The language form sends back to the clean address, never to the token's.
+    assert f'name="next" value="/consultation/{room}"' in await resp.text()
     cookie = resp.cookies["casa_patient"]
     assert cookie["httponly"] and cookie.value != token
     c = await store.resolve_patient_credential(api.world.conn, cookie.value)
@@ -85,8 +101,8 @@ async def test_link_sets_patient_cookie_and_leaves_the_url(api: Api):
     c2 = await store.resolve_patient_credential(api.world.conn, token)
     assert c2 is not None and c2.id == c.id
     again = await open_link(api, token)
-    assert again.status == 303, "the link keeps working for rejoining inside the window"
-    assert again.headers["Location"] == f"/consultation/{room}"
+    assert again.status == 200, "the link keeps working for rejoining inside the window"
+    assert await address_of(again) == f"/consultation/{room}"
 
 
 async def test_token_opens_only_its_own_consultation(api: Api):
@@ -97,7 +113,7 @@ async def test_token_opens_only_its_own_consultation(api: Api):
     cb = await store.resolve_patient_credential(api.world.conn, token_b)
     assert ca and cb and ca.booking_id == a["id"] and cb.booking_id == b["id"]
     resp = await open_link(api, token_a)
-    assert resp.headers["Location"].endswith(a["consultation"]["room_id"])
+    assert await address_of(resp) == f"/consultation/{a['consultation']['room_id']}"
 
 
 async def test_too_early_expired_cancelled_and_guessed_links_are_refused(api: Api):
@@ -124,7 +140,8 @@ async def test_reschedule_retires_the_old_link(api: Api):
                            {"starts_at": soon(10).isoformat()})).status == 200
     assert (await open_link(api, old)).status == 404
     _, new, _ = await book_again(api, b["id"])
-    assert (await open_link(api, new)).status == 303
+    new_page = await open_link(api, new)
+    assert new_page.status == 200 and "casa_patient" in new_page.cookies
 
 
 async def book_again(api: Api, booking_id: int) -> tuple[None, str, str]:
@@ -214,29 +231,49 @@ async def test_patient_language_follows_into_the_pages(api: Api):
     assert "casa_lang" not in again.cookies, "a language the browser chose is kept"
 
 
-async def test_link_token_leaves_the_address_bar_before_any_page(api: Api):
-    """Review 11: refusal pages too are shown only after the token moved into a cookie."""
+async def test_link_answers_with_its_page_and_keeps_the_token_for_too_early_only(api: Api):
+    """The link answers at once (no redirect) with the consultation or the refusal, whose
+    clean address (/join/status) replaces the token's; only "too early" keeps the token, in
+    the HttpOnly cookie, so that a reload of /join/status checks it again."""
     _, good, _ = await book(api, soon(5))
     _, early, _ = await book(api, soon(60 * 24), patient_id=api.world.patient2)
-    for token in (good, early, "A" * 43):
-        first = await api.client.get(f"/join/{token}?lang=en", allow_redirects=False)
-        assert first.status == 303 and first.headers["Location"] == "/join/status?lang=en"
-        assert token not in await first.text() and "casa_patient" not in first.cookies
+    for token, status in ((good, 200), (early, 200), ("A" * 43, 404)):
+        first = await open_link(api, token, "?lang=en")
+        assert first.status == status
+        if token == good:
+            assert "casa_patient" in first.cookies
+            assert first.cookies["casa_join"].value == ""
+            continue
+        assert "casa_patient" not in first.cookies
+        assert await address_of(first) == "/join/status?lang=en"
         kept = first.cookies["casa_join"]
-        assert kept.value == token and kept["httponly"] and kept["path"] == "/join"
-        assert 0 < int(kept["max-age"]) <= 15 * 60 and kept["samesite"] == "Lax"
-    # The cookie goes once used (or useless); a bare /join/status says the link does not work.
-    ok = await open_link(api, good)
-    assert ok.status == 303 and ok.cookies["casa_join"].value == ""
+        if token == early:
+            assert kept.value == token and kept["httponly"] and kept["path"] == "/join"
+            assert 0 < int(kept["max-age"]) <= 15 * 60 and kept["samesite"] == "Lax"
+        else:
+            assert kept.value == "", "a link that does not work leaves nothing behind"
     api.client.session.cookie_jar.clear()
     bare = await api.client.get("/join/status", allow_redirects=False)
     assert bare.status == 404 and "casa_patient" not in bare.cookies
-    # Reloading a "too early" page works while the cookie lives.
+    # Reloading a "too early" page (its clean address) works while the cookie lives.
     assert (await open_link(api, early)).status == 200
-    assert (await api.client.get("/join/status", allow_redirects=False)).status == 200
-    # Not a token shape: nothing is kept.
+    again = await api.client.get("/join/status", allow_redirects=False)
+    assert again.status == 200 and "troppo presto" in await again.text()
+    # Not a token shape: refused directly, nothing kept.
     odd = await api.client.get("/join/a%3Bb%20c", allow_redirects=False)
-    assert odd.status == 303 and odd.cookies["casa_join"].value == ""
+    assert odd.status == 404 and odd.cookies["casa_join"].value == ""
+
+
+async def test_refusals_are_answered_directly(api: Api):
+    """An expired link and a cancelled one get their page in the link's own answer."""
+    _, late, _ = await book(api, soon(-120), patient_id=api.world.patient2)
+    c, gone, _ = await book(api, soon(5), clinician_id=api.world.gp2)
+    assert (await api.post(f"/api/v1/bookings/{c['id']}/cancel", {})).status == 200
+    for token in (late, gone):
+        resp = await api.client.get(f"/join/{token}", allow_redirects=False)
+        assert resp.status in (404, 410) and "Location" not in resp.headers
+        assert "casa_patient" not in resp.cookies
+        assert await address_of(resp) == "/join/status"
 
 
 async def test_expired_credentials_resolve_to_nothing_but_still_read_too_late(api: Api):

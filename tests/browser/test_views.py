@@ -17,6 +17,7 @@ from server.keys import POOL
 from server.staff import Role
 from tests.browser.conftest import book, soon
 from tests.conftest import StaffFactory, login
+from tests.visible_text import BUNDLE_SRC, bundled_words
 
 Client = TestClient[Any, Any]
 
@@ -77,9 +78,12 @@ async def test_client_strings_are_translated_for_the_page(client: Client, conn: 
     _, _, room, _, _ = await book(config, gp.id, soon())
     it = await (await client.get(f"/consultation/{room}?lang=it")).text()
     en = await (await client.get(f"/consultation/{room}?lang=en")).text()
-    assert "Riconnessione in corso" in it and "Reconnecting..." in en
-    # Data, not script: the CSP forbids inline script, and the JSON block is not one.
-    assert '<script type="application/json" data-strings>' in it
+    # The words come in the page's one script (cached per language), not in the page.
+    assert "Riconnessione in corso" not in it and "data-strings" not in it
+    it_words = bundled_words(await (await client.get(BUNDLE_SRC.findall(it)[0])).text())
+    en_words = bundled_words(await (await client.get(BUNDLE_SRC.findall(en)[0])).text())
+    assert it_words["reconnecting"].startswith("Riconnessione in corso")
+    assert en_words["reconnecting"].startswith("Reconnecting...")
 
 
 async def test_moved_consultation_says_when_to_come_back(client: Client,

@@ -4,6 +4,7 @@
 import { $ } from './dom.js';
 import { bdi, t } from './i18n-client.js';
 import { Arrivals, waitingDetails } from './waiting.js';
+import { state } from './call-stage.js';
 
 // The protocol's notice codes; "few_minutes" may carry a number of minutes.
 const NOTICES = [['few_minutes', 5], ['few_minutes', 10], ['few_minutes', 0], ['running_late', 0],
@@ -145,6 +146,9 @@ function button(label, cls, onClick) {
   b.addEventListener('click', onClick);
   return b;
 }
+
+// The clinician's page loads this module before call.js, which makes the panel when it connects.
+state.makePanel = (signal, autoAdmit, chime) => new ClinicianPanel(signal, autoAdmit, chime);
 
 // The side column's tabs (WAI-ARIA tabs pattern, selection follows focus): one Tab stop for
 // the row, the arrows move along it (mirrored right to left), Home and End go to either end.

@@ -24,6 +24,8 @@ export const state = {
   stream: null, audioOnly: false, autoAudioOnly: false, muted: false, cameraOff: false,
   screen: null, monitor: null, stage: null, ended: false, panel: null, mediaStates: new Map(),
   precall: null,
+  // The clinician's page only: makes the waiting-room panel (set by call-panel.js).
+  makePanel: null,
 };
 
 // How a participant is called on this page: their name, or their role ("Clinician") when the

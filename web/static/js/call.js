@@ -9,7 +9,6 @@ import { $, setWord } from './dom.js';
 import { t, timeOf } from './i18n-client.js';
 import { SignalClient } from './signal-client.js';
 import { PreCall, openMedia } from './precall.js';
-import { ClinicianPanel } from './call-panel.js';
 import { LANG, PASSED_KEY, ROLE, ROOM, app, applyMediaState, banner, closeLinks, dropLink,
   isOfferer, link, nameOf, sendMediaState, show, startMonitor, state, status, stopMedia,
   updateAlone } from './call-stage.js';
@@ -110,7 +109,11 @@ function connect() {
   const signal = new SignalClient({ room: ROOM, credential, lang: LANG,
     nursePresent: nurse ? sessionStorage.getItem(NURSE_KEY) === '1' : null });
   state.signal = signal;
-  if (ROLE === 'clinician') state.panel = new ClinicianPanel(signal, app.dataset.admit === 'true', app.dataset.chime);
+  // The clinician's panel comes in the clinician's script only (call-panel.js): patients never
+  // download it.
+  if (ROLE === 'clinician' && state.makePanel) {
+    state.panel = state.makePanel(signal, app.dataset.admit === 'true', app.dataset.chime);
+  }
   signal.on('welcome', welcome).on('admitted', (m) => enterCall(m.peers))
     .on('sent_back', sentBack).on('notice', notice).on('safe_ask', safeAsk)
     .on('peer_joined', (m) => peerJoined(m.peer)).on('peer_resumed', (m) => peerResumed(m.peer_id))

@@ -12,6 +12,12 @@ export function loadStrings(scope = document) {
   return strings;
 }
 
+// The page's words when they come with its scripts (server/bundles.py puts the call of this in
+// the page's one script, cached per language, instead of a block in every page).
+export function addStrings(more) {
+  Object.assign(strings, more);
+}
+
 loadStrings();
 
 // t('net_good', {rtt: 40}) fills the gettext-style %(name)s placeholders. Text values (names)
