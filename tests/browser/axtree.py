@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tests.visible_text import bundled_words
+
 # A script's words wrap names in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE.
 ISOLATES = str.maketrans("", "", "\u2068\u2069")
 
@@ -77,9 +79,14 @@ async def says(page: Any, selector: str, text: str, within_ms: int = 10_000) -> 
 
 
 async def page_strings(page: Any) -> dict[str, str]:
-    """The words the page's scripts were given (its JSON data blocks), in its language."""
-    strings: dict[str, str] = await page.evaluate(
+    """The words the page's scripts were given, in its language: those of its bundle
+    (server/bundles.py) and of its JSON data blocks."""
+    strings: dict[str, str] = {}
+    for src in await page.eval_on_selector_all(
+            "script[type=module][src]", "(els) => els.map((e) => e.src)"):
+        strings.update(bundled_words(await (await page.request.get(src)).text()))
+    strings.update(await page.evaluate(
         """() => Object.assign({}, ...[...document.querySelectorAll(
              'script[type="application/json"][data-strings]')]
-             .map((s) => JSON.parse(s.textContent)))""")
+             .map((s) => JSON.parse(s.textContent)))"""))
     return strings

@@ -21,6 +21,7 @@ import pytest
 
 from records import keyring
 from server.config import Config
+from tests.browser.axtree import page_strings
 from tests.browser.conftest import LiveServer, Visit, Watched, fits_width, open_page
 from tests.browser.test_call import MEDIA_MS
 from tests.browser.test_waiting_room import clinician_in_call
@@ -82,10 +83,8 @@ async def page_scroll(w: Watched) -> float:
 
 
 async def string(w: Watched, key: str) -> str:
-    """One of the page's own translated client strings (its data-strings block)."""
-    return str(await w.page.evaluate(
-        "(key) => JSON.parse(document.querySelector('#call-app script[data-strings]')"
-        ".textContent)[key]", key))
+    """One of the page's own translated client strings (in its bundle)."""
+    return (await page_strings(w.page))[key]
 
 
 async def header_has_no_way_out(w: Watched) -> None:
