@@ -57,6 +57,13 @@ def staff_on_sql(staff: str, booking: str) -> str:
                     WHERE on_c.booking_id = on_b.id AND on_cp.staff_id = {staff}))))"""
 
 
+def colleague_added_sql(consultation: str) -> str:
+    """Whether a colleague was added to ``consultation`` (an SQL expression, its id): a fact
+    the activity report counts, spelt here because the participants table is the rule's."""
+    return f"""EXISTS (SELECT 1 FROM consultation_participants added_cp
+               WHERE added_cp.consultation_id = {consultation})"""
+
+
 def on_booking_sql(staff: str, booking: str) -> str:
     """Whether ``staff`` is on ``booking`` and it is not void (cancelled or entered in error;
     a missed one still counts, a note about it is fine): what writing a note in it and caring

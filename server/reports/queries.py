@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from server.consultations import care
 from server.reports.model import BookingFacts, Period
 from server.timeutil import local_midnight
 
@@ -19,7 +20,7 @@ from server.timeutil import local_midnight
 #   period on: a declaration comes during the visit, and the audit log's time index serves
 #   the bound).
 # - guest_joined: a participant_joined event of role guest (signalling's arrivals).
-FACTS = """
+FACTS = f"""
 WITH picked AS (
     SELECT b.id, b.centre_id, b.service_code, s.sensitive, b.mode, b.status, b.patient_id,
            p.language, b.created_at, lower(b.during) AS starts_at,
@@ -49,8 +50,7 @@ SELECT pk.*,
        EXISTS (SELECT 1 FROM consultation_events ev
                WHERE ev.consultation_id = k.id AND ev.event = 'participant_joined'
                  AND ev.detail->>'role' = 'guest') AS guest_joined,
-       EXISTS (SELECT 1 FROM consultation_participants cp
-               WHERE cp.consultation_id = k.id) AS staff_invited
+       {care.colleague_added_sql("k.id")} AS staff_invited
 FROM picked pk
 LEFT JOIN consultations k ON k.booking_id = pk.id
 ORDER BY pk.starts_at, pk.id
