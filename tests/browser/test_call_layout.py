@@ -13,16 +13,12 @@ never compared pixel by pixel)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from records import keyring
-from server.config import Config
+from tests.browser import test_accessibility
 from tests.browser.axtree import page_strings
-from tests.browser.conftest import LiveServer, Visit, Watched, fits_width, open_page
+from tests.browser.conftest import Visit, Watched, fits_width, open_page
 from tests.browser.test_call import MEDIA_MS
 from tests.browser.test_waiting_room import clinician_in_call
 
@@ -33,18 +29,8 @@ CONTROLS = ("#btn-mute", "#btn-camera", "#btn-chat", "#btn-hangup")
 # WCAG 2.5.5's target size, and the project's own minimum for every control.
 TARGET_PX = 48
 
-
-@pytest.fixture
-async def live(config: Config) -> AsyncIterator[str]:
-    """The app with a keyring, so the records package fills the call page's notes panel."""
-    path = Path(config.data_dir) / "keyring.json"
-    keyring.save(keyring.generate(path), path)
-    server = LiveServer(config)
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+# The app with a keyring, so the records package fills the call page's notes panel.
+live = test_accessibility.live
 
 
 async def ax_name(w: Watched, selector: str) -> str:

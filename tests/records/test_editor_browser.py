@@ -9,7 +9,8 @@ from server.staff import Role
 from tests.conftest import PASSWORD
 
 
-async def _sign_in(page: Any, base: str, email: str) -> None:
+async def sign_in_page(page: Any, base: str, email: str) -> None:
+    """Sign in on a plain Playwright page (the records tests' own, not a Watched one)."""
     await page.goto(f"{base}/login")
     await page.fill("input[name=email]", email)
     await page.fill("input[name=password]", PASSWORD)
@@ -25,7 +26,7 @@ async def test_autosave_then_sign_in_the_browser(client, browser, conn, make_sta
     page = await browser.new_page()
     page.set_default_timeout(10_000)
     base = str(client.make_url("")).rstrip("/")
-    await _sign_in(page, base, nurse.email)
+    await sign_in_page(page, base, nurse.email)
     await page.goto(f"{base}/consultations/{booking}/notes")
     await page.fill("#note-reason", "Kiosk check")
     await page.fill("#m-heart_rate", "71")
@@ -78,7 +79,7 @@ async def test_editor_in_the_call_page_panel_signs_without_leaving_the_page(
     page = await browser.new_page()
     page.set_default_timeout(10_000)
     base = str(client.make_url("")).rstrip("/")
-    await _sign_in(page, base, gp.email)
+    await sign_in_page(page, base, gp.email)
     csrf = await page.get_attribute('meta[name="csrf-token"]', "content")
     await page.goto(f"{base}/test-call?c={consultation}&csrf={csrf}")
     await page.wait_for_selector("#notes-panel [data-notes-editor]")
@@ -104,7 +105,7 @@ async def _signed_in_editor(client: Any, browser: Any, make_staff: Any, make_pat
     page = await context.new_page()
     page.set_default_timeout(15_000)
     base = str(client.make_url("")).rstrip("/")
-    await _sign_in(page, base, gp.email)
+    await sign_in_page(page, base, gp.email)
     await page.goto(f"{base}/consultations/{booking}/notes")
     return context, page, booking
 

@@ -14,8 +14,8 @@ from records.service import Records
 from server import staff as staff_store
 from server.consultations import store
 from server.staff import Role
-from tests.conftest import PASSWORD
 from tests.records.conftest import login_as
+from tests.records.test_editor_browser import sign_in_page
 
 NOTE = content.parse({"reason": "cough", "text": "left as a draft"})
 
@@ -126,13 +126,6 @@ async def test_end_of_call_count_is_the_clinicians_own(client, conn, rec, make_s
     assert await (await client.get(url)).json() == {"unsigned": 0}
 
 
-async def _sign_in(page: Any, base: str, email: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=email]", email)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("form[action='/login'] button[type=submit]")
-    await page.wait_for_url(f"{base}/home")
-
 
 async def test_the_call_end_page_reminds_the_clinician_in_the_browser(
         client, browser, conn, rec, make_staff, make_patient, make_booking):
@@ -147,7 +140,7 @@ async def test_the_call_end_page_reminds_the_clinician_in_the_browser(
     page.set_default_timeout(10_000)
     base = str(client.make_url("")).rstrip("/")
     try:
-        await _sign_in(page, base, gp.email)
+        await sign_in_page(page, base, gp.email)
         await page.goto(f"{base}/consultation/{c.room_id}")
         await page.wait_for_selector("#stage-ended:not([hidden]) #note-reminder:not([hidden])")
         assert "Your note is not signed yet." in await page.inner_text("#note-reminder")
