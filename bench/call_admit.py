@@ -19,26 +19,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from playwright.async_api import async_playwright
 
-from bench.web_pages import print_line, serve
+from bench.web_pages import print_line, scratch_config, serve
 from server import centres, patients
 from server import staff as staff_store
 from server.auth import sessions
 from server.bookings import bookings
-from server.config import Config
 from server.consultations import credentials
 from server.staff import Role
 from tests.browser.conftest import PHONE
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.pg import TestDatabases, serving_url
+from tests.pg import TestDatabases
 
 LAPTOP = {"width": 1280, "height": 800}
 STEP_MS = 30_000
@@ -105,30 +102,22 @@ async def one_admit(browser: Any, base: str, db_url: str, checked_today: bool) -
 
 
 async def main(dbs: TestDatabases, runs: int) -> None:
-    tmp = tempfile.TemporaryDirectory(prefix="casa-bench-admit-")
-    try:
-        name = await dbs.create()
-        config = Config(secret_key="bench-secret-key-" + "x" * 40, data_dir=Path(tmp.name),
-                        database_url=serving_url(dbs.uri(name)))
+    async with scratch_config(dbs, "casa-bench-admit-") as (config, db), \
+            async_playwright() as pw:
         runner, base = await serve(config, baseline=False)
-        async with async_playwright() as pw:
-            browser: Any = await pw.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
-            times: dict[bool, list[float]] = {False: [], True: []}
-            # Interleaved, so both ways see the same machine load.
-            for _ in range(runs):
-                for way in (False, True):
-                    times[way].append(await one_admit(browser, base, dbs.uri(name), way))
-            for way, label in ((False, "check first"), (True, "checked today")):
-                ms = times[way]
-                print_line(f"admit to first frame via the dashboard, {label} (ms, {runs} runs)",
-                           f"median {statistics.median(ms):.0f}, min {min(ms):.0f}, "
-                           f"max {max(ms):.0f}")
-            await browser.close()
+        browser: Any = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        times: dict[bool, list[float]] = {False: [], True: []}
+        # Interleaved, so both ways see the same machine load.
+        for _ in range(runs):
+            for way in (False, True):
+                times[way].append(await one_admit(browser, base, db, way))
+        for way, label in ((False, "check first"), (True, "checked today")):
+            ms = times[way]
+            print_line(f"admit to first frame via the dashboard, {label} (ms, {runs} runs)",
+                       f"median {statistics.median(ms):.0f}, min {min(ms):.0f}, "
+                       f"max {max(ms):.0f}")
+        await browser.close()
         await runner.cleanup()
-        await dbs.drop(name)
-    finally:
-        tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -14,50 +14,39 @@ The budget: no language may add more than 10 KB to a first visit.
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from playwright.async_api import async_playwright
 
-from bench.web_pages import Load, book, measure_load, print_line, serve
-from server.config import Config
+from bench.web_pages import Load, book, measure_load, print_line, scratch_config, serve
 from server.consultations.languages import PATIENT_LANGUAGES
 from tests.browser.conftest import PHONE
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
-from tests.pg import TestDatabases, serving_url
+from tests.pg import TestDatabases
 
 BUDGET_BYTES = 10_000
 PRECALL = "#stage-precall:not([hidden])"
 
 
 async def main(dbs: TestDatabases) -> None:
-    tmp = tempfile.TemporaryDirectory(prefix="casa-bench-lang-")
-    try:
-        name = await dbs.create()
-        config = Config(secret_key="bench-secret-key-" + "x" * 40, data_dir=Path(tmp.name),
-                        database_url=serving_url(dbs.uri(name)))
+    results: dict[str, dict[str, Load]] = {}
+    async with scratch_config(dbs, "casa-bench-lang-") as (config, db), async_playwright() as p:
         runner, base = await serve(config, baseline=False)
-        results: dict[str, dict[str, Load]] = {}
-        async with async_playwright() as p:
-            browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for lang in PATIENT_LANGUAGES:
-                results[lang] = {}
-                for page, (path, ready) in {
-                        "join": (f"/join?lang={lang}", "#code"),
-                        "pre-call": (f"/precall?lang={lang}", "#precall-app"),
-                        "call": (None, PRECALL)}.items():
-                    context = await browser.new_context(
-                        viewport=PHONE, permissions=["camera", "microphone"])
-                    url = base + path if path else \
-                        f"{base}/join/{await book(dbs.uri(name), lang)}?lang={lang}"
-                    results[lang][page] = await measure_load(context, url, ready, conditions=None)
-                    await context.close()
-            await browser.close()
+        browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for lang in PATIENT_LANGUAGES:
+            results[lang] = {}
+            for page, (path, ready) in {
+                    "join": (f"/join?lang={lang}", "#code"),
+                    "pre-call": (f"/precall?lang={lang}", "#precall-app"),
+                    "call": (None, PRECALL)}.items():
+                context = await browser.new_context(
+                    viewport=PHONE, permissions=["camera", "microphone"])
+                url = base + path if path else \
+                    f"{base}/join/{await book(db, lang)}?lang={lang}"
+                results[lang][page] = await measure_load(context, url, ready, conditions=None)
+                await context.close()
+        await browser.close()
         await runner.cleanup()
-        await dbs.drop(name)
-    finally:
-        tmp.cleanup()
     _report(results)
 
 

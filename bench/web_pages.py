@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -185,6 +187,22 @@ def _plain_static(app: web.Application, directory: Path) -> None:
         _PlainStatic("/static", directory, name="static", append_version=True))
 
 
+@contextlib.asynccontextmanager
+async def scratch_config(dbs: TestDatabases, prefix: str) -> AsyncIterator[tuple[Config, str]]:
+    """A scratch database and data directory for one benchmark run: the app's configuration
+    and the database's URL (for booking as its owner); both gone afterwards."""
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    try:
+        name = await dbs.create()
+        try:
+            yield (Config(secret_key="bench-secret-key-" + "x" * 40, data_dir=Path(tmp.name),
+                          database_url=serving_url(dbs.uri(name))), dbs.uri(name))
+        finally:
+            await dbs.drop(name)
+    finally:
+        tmp.cleanup()
+
+
 async def serve(config: Config, baseline: bool) -> tuple[web.AppRunner, str]:
     original = static_module.setup
     if baseline:
@@ -224,37 +242,28 @@ def _report(label: str, first: list[Load], repeat: list[Load]) -> None:
 
 
 async def main(dbs: TestDatabases, runs: int, modes: list[str]) -> None:
-    tmp = tempfile.TemporaryDirectory(prefix="casa-bench-web-")
-    try:
-        name = await dbs.create()
-        config = Config(secret_key="bench-secret-key-" + "x" * 40, data_dir=Path(tmp.name),
-                        database_url=serving_url(dbs.uri(name)))
-        async with async_playwright() as p:
-            browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            precall = "#stage-precall:not([hidden])"
-            pages = {"join page (/join)": ("/join", "#code"),
-                     "call page (/join/{token})": (None, precall)}
-            for mode in modes:
-                runner, base = await serve(config, baseline=mode == "baseline")
-                for label, (path, ready) in pages.items():
-                    first: list[Load] = []
-                    repeat: list[Load] = []
-                    for _ in range(runs):
-                        # A fresh context is a first visit; a second load in it (a new
-                        # invitation for the call page) is a repeat visit with a warm cache.
-                        context = await browser.new_context(
-                            viewport=PHONE, permissions=["camera", "microphone"])
-                        for loads in (first, repeat):
-                            url = (base + path if path else
-                                   f"{base}/join/{await book(dbs.uri(name))}")
-                            loads.append(await measure_load(context, url, ready))
-                        await context.close()
-                    _report(f"{mode}: {label}", first, repeat)
-                await runner.cleanup()
-            await browser.close()
-        await dbs.drop(name)
-    finally:
-        tmp.cleanup()
+    async with scratch_config(dbs, "casa-bench-web-") as (config, db), async_playwright() as p:
+        browser: Any = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        precall = "#stage-precall:not([hidden])"
+        pages = {"join page (/join)": ("/join", "#code"),
+                 "call page (/join/{token})": (None, precall)}
+        for mode in modes:
+            runner, base = await serve(config, baseline=mode == "baseline")
+            for label, (path, ready) in pages.items():
+                first: list[Load] = []
+                repeat: list[Load] = []
+                for _ in range(runs):
+                    # A fresh context is a first visit; a second load in it (a new
+                    # invitation for the call page) is a repeat visit with a warm cache.
+                    context = await browser.new_context(
+                        viewport=PHONE, permissions=["camera", "microphone"])
+                    for loads in (first, repeat):
+                        url = base + path if path else f"{base}/join/{await book(db)}"
+                        loads.append(await measure_load(context, url, ready))
+                    await context.close()
+                _report(f"{mode}: {label}", first, repeat)
+            await runner.cleanup()
+        await browser.close()
 
 
 if __name__ == "__main__":
