@@ -215,7 +215,6 @@ async def test_too_many_errors_close_the_socket(clients, visits, gp):
     assert codes[-1] == "too_many_errors"
 
 
-@pytest.mark.serial  # a delay measured: alone, after the parallel run (Makefile)
 async def test_logout_closes_staff_sockets_within_a_second(client, clients, visits, gp, conn):
     from server.auth import sessions
 
