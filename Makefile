@@ -30,9 +30,5 @@ lint: install-test lint-js
 	$(BIN)/ruff check .
 	$(BIN)/mypy server signaling web records tests bench
 
-# The suite runs on two processes (pytest-xdist: each with its own PostgreSQL and Chromium),
-# then the tests marked "serial" alone: they measure delays under load, which a second
-# process sharing the machine's two cores would distort.
 test: lint
-	$(BIN)/python -m pytest -q -n 2 -m "not serial" --durations=25
-	$(BIN)/python -m pytest -q -m serial --durations=5
+	$(BIN)/python -m pytest -q --durations=25
