@@ -29,7 +29,7 @@ from babel.dates import format_skeleton
 from babel.numbers import format_decimal
 
 from server.consultations.languages import cldr_locale
-from web.i18n import Catalogues
+from web.i18n import DEFAULT_LANGUAGE, LANGUAGES, Catalogues
 
 NARROWEST_PX = 328
 MIN_TEXT_PX = 11
@@ -180,16 +180,19 @@ def time_ticks(start: datetime, end: datetime, tz: tzinfo, lang: str, room: floa
     return []
 
 
+def _attrs(attributes: dict[str, object]) -> str:
+    """Escaped attributes: ``class_`` is ``class``, ``stroke_width`` is ``stroke-width``;
+    numbers to a tenth of a unit."""
+    return "".join(f" {k.rstrip('_').replace('_', '-')}="
+                   + quoteattr(_f(v) if isinstance(v, float) else str(v))
+                   for k, v in attributes.items())
+
+
 def _el(tag: str, text: str | None, **attributes: object) -> str:
-    """An element with escaped attributes (``class_`` is ``class``, ``stroke_width`` is
-    ``stroke-width``; numbers to a tenth of a unit) and escaped text, or empty."""
-    attrs = "".join(
-        f" {k.rstrip('_').replace('_', '-')}="
-        + quoteattr(_f(v) if isinstance(v, float) else str(v))
-        for k, v in attributes.items())
+    """An element with its escaped text, or empty."""
     if text is None:
-        return f"<{tag}{attrs}/>"
-    return f"<{tag}{attrs}>{escape(text)}</{tag}>"
+        return f"<{tag}{_attrs(attributes)}/>"
+    return f"<{tag}{_attrs(attributes)}>{escape(text)}</{tag}>"
 
 
 def _f(v: float) -> str:
@@ -210,6 +213,8 @@ def trend_svg(points: Sequence[tuple[datetime, float]], *, low: float | None,
     not a finite number is left out."""
     if any(at.tzinfo is None or at.utcoffset() is None for at, _ in points):
         raise ValueError("reading times must carry their time zone")
+    if lang not in LANGUAGES:
+        lang = DEFAULT_LANGUAGE
     readings = sorted((p for p in points if math.isfinite(p[1])), key=lambda p: p[0])
     catalogues = Catalogues.load()
     _, n_ = catalogues.gettext(lang), catalogues.ngettext(lang)
@@ -252,10 +257,11 @@ def trend_svg(points: Sequence[tuple[datetime, float]], *, low: float | None,
                             "%(num)d readings outside the range.", outside))
         desc = " ".join(parts)
 
-    out = [_el("svg", None, xmlns="http://www.w3.org/2000/svg",
-               viewBox=f"0 0 {width} {height}", width="100%", role="img",
-               aria_labelledby=f"{ids}-title {ids}-desc", class_="trend-chart",
-               font_family="system-ui, sans-serif", font_size=size, fill=TEXT)[:-2] + ">",
+    svg = _attrs({"xmlns": "http://www.w3.org/2000/svg", "viewBox": f"0 0 {width} {height}",
+                  "width": "100%", "role": "img", "aria_labelledby": f"{ids}-title {ids}-desc",
+                  "class_": "trend-chart", "font_family": "system-ui, sans-serif",
+                  "font_size": size, "fill": TEXT})
+    out = [f"<svg{svg}>",
            _el("title", title, id=f"{ids}-title"),
            _el("desc", desc, id=f"{ids}-desc")]
     if not readings:
@@ -329,7 +335,7 @@ def trend_svg(points: Sequence[tuple[datetime, float]], *, low: float | None,
         above, below = high is not None and v > high, low is not None and v < low
         if above or below:
             out.append(_el("polygon", None, class_="reading out " + ("high" if above else "low"),
-                           fill=OUT_FILL, stroke="#ffffff", stroke_width=1,
+                           fill=OUT_FILL, stroke="none" if many else "#ffffff", stroke_width=1,
                            points=_triangle(x, y, radius * 1.5, above)))
         elif not many:
             out.append(_el("circle", None, class_="reading", cx=x, cy=y, r=radius,

@@ -303,3 +303,9 @@ def test_text_size_stays_readable_on_a_phone():
     assert all(t.get("font-size") is None for t in root.iter(f"{{{NS['s']}}}text"))
     assert "style" not in trend_svg(daily([1.0, 2.0]), low=0, high=3, unit="", label="x",
                                     tz=ROME), "the CSP allows no style attribute"
+
+
+def test_an_unknown_language_falls_back_to_italian():
+    root = parse(trend_svg(daily([1.5]), low=None, high=None, unit="", label="x", tz=ROME,
+                           lang="xx"))
+    assert root.findtext("s:title", namespaces=NS) == "Andamento: x"
