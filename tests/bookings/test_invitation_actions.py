@@ -90,12 +90,12 @@ async def test_state_shown_for_waiting_queued_sent_retrying_failed_expired(api: 
     html = await page(api, b["id"])
     assert state_of(html, "sms").startswith("sent Inviato il")
     email = state_of(html, "email")
-    assert email.startswith("retrying Non ancora inviato: 1 tentativo non riuscito.")
+    assert email.startswith("retrying Non ancora inviato. Tentativi non riusciti: 1.")
     assert "Il fornitore non era in funzione. (HTTP 503)" in email and "Prossimo tentativo" in email
 
     assert await outbox.send_due(pool, {"email": Refusing()}, t0 + timedelta(minutes=2)) == (0, 1)
     email = state_of(await page(api, b["id"]), "email")
-    assert email.startswith("failed Non riuscito dopo 2 tentativi, non verrà ritentato.")
+    assert email.startswith("failed Non riuscito, non verrà ritentato. Tentativi: 2.")
     assert "probabilmente il numero di telefono è errato" in email
 
     # Rescheduled: the old invitations are overtaken; the new one waits.
