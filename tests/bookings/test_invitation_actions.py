@@ -281,3 +281,22 @@ async def test_another_centre_and_strangers_get_what_an_unknown_booking_gets(
     assert await api.world.conn.fetchval("SELECT count(*) FROM join_code_reveals") == 0
     assert await api.world.conn.fetchval(
         "SELECT count(*) FROM audit_log WHERE action = 'join_code_issued'") == 0
+
+
+async def test_an_in_person_booking_prints_without_a_code_and_has_none_to_read(
+        api: Api, make_staff):
+    await signed_in(api, make_staff)
+    b = await (await api.post("/api/v1/bookings", api.booking_body(
+        future(), mode="in_person"))).json()
+    html = await page(api, b["id"])
+    assert 'value="phone"' not in html and 'value="print"' in html
+    resp = await act(api, b["id"], "phone")
+    refused = await api.client.get(resp.headers["Location"])
+    assert refused.status == 409 and "non è una visita in video" in \
+        html_text.unescape(await refused.text())
+    assert (await act(api, b["id"], "print")).status == 303
+    sheet = html_text.unescape(await (await api.client.get(f"/bookings/{b['id']}/print")).text())
+    assert "Venga in" in sheet and not DIGITS.search(sheet) and "/join" not in sheet
+    assert await api.world.conn.fetchval(
+        "SELECT array_agg(action) FROM audit_log WHERE booking_id = $1", b["id"]) == \
+        ["invitation_printed"]
