@@ -57,6 +57,10 @@ class Config:
     stun_urls: tuple[str, ...] = ()
     keyring_file: Path | None = None
     smtp_url: str | None = None
+    sms_url: str | None = None
+    sms_token: str | None = field(default=None, repr=False)
+    sms_sender_id: str | None = None
+    sms_timeout_s: float = 10.0
     metrics_token: str | None = None
     join_open_minutes_before: int = 15
     join_close_minutes_after: int = 30
@@ -183,6 +187,12 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
     smtp = _secret(env, "CASA_SMTP_URL")
     if smtp and not smtp.startswith(("smtp://", "smtps://")):
         raise ConfigError("CASA_SMTP_URL must look like smtp://user:password@host:587?from=ADDR")
+    sms_url = env.get("CASA_SMS_URL") or None
+    if sms_url and not sms_url.startswith(("https://", "http://")):
+        raise ConfigError("CASA_SMS_URL must start with https://")
+    sms_token = _secret(env, "CASA_SMS_TOKEN")
+    if sms_url and not sms_token:
+        raise ConfigError("CASA_SMS_URL needs CASA_SMS_TOKEN_FILE (the gateway's token)")
     return Config(
         secret_key=secret_key,
         data_dir=data_dir,
@@ -203,6 +213,10 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
         stun_urls=_urls(env, "CASA_STUN_URLS", ("stun:", "stuns:")),
         keyring_file=Path(keyring) if keyring else None,
         smtp_url=smtp,
+        sms_url=sms_url,
+        sms_token=sms_token,
+        sms_sender_id=env.get("CASA_SMS_FROM") or None,
+        sms_timeout_s=_seconds(env, "CASA_SMS_TIMEOUT_SECONDS", 10.0, 0.5, 120),
         metrics_token=_secret(env, "CASA_METRICS_TOKEN"),
         join_open_minutes_before=_int(env, "CASA_JOIN_OPEN_MINUTES_BEFORE", 15, 0, 240),
         join_close_minutes_after=_int(env, "CASA_JOIN_CLOSE_MINUTES_AFTER", 30, 0, 240),

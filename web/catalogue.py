@@ -75,6 +75,9 @@ PATIENT_SOURCES: dict[str, str] = {
                                "runs (checks, waiting room, call, end).",
     "server/bookings/invitations.py": "The invitation a patient receives by e-mail or text "
                                       "message (SMS: keep it short) and its calendar entry.",
+    "web/templates/bookings/invitation_print.html": "The invitation printed at the health "
+                                                    "centre and handed or posted to the "
+                                                    "patient, with the code to join.",
     "server/errors.py": "An error message a patient can see on a page.",
     "records/errors.py": "An error message a patient can see on a page.",
     "signaling/notices.py": "A short message the clinician sends to a patient in the waiting "

@@ -19,6 +19,14 @@ PATIENT_NOT_FOUND = define("patient_not_found", 404, N_("There is no such patien
 CENTRE_NOT_FOUND = define("centre_not_found", 404, N_("There is no such centre."))
 DUPLICATE_PATIENT = define("duplicate_patient", 409,
                            N_("A patient with this codice fiscale is already registered."))
+# Invitations staff act on (server/bookings/invitation_actions.py).
+INVITATION_CLOSED = define(
+    "invitation_closed", 409,
+    N_("This appointment can no longer be joined: there is no invitation to send or print."))
+NO_PHONE = define("patient_no_phone", 422, N_("The patient has no phone number."))
+NO_EMAIL = define("patient_no_email", 422, N_("The patient has no e-mail address."))
+NO_CODE = define("booking_no_code", 409,
+                 N_("This booking has no join code: it is not a video consultation."))
 BAD_TOKEN = define("invalid_token", 401, N_("This access token is not valid."))
 
 CLASH_KINDS = {"clinician": CLINICIAN_BUSY, "patient": PATIENT_BUSY, "kiosk": KIOSK_BUSY}

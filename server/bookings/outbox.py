@@ -6,7 +6,10 @@ expires (blanked, ``last_error = 'expired'``, never tried again) as soon as it i
 use: its booking was changed after it was queued (rescheduled: a new invitation replaces it;
 cancelled; arrived), its join window closed (or, without a video consultation, the booking
 ended), or its booking is gone. So a message on a channel nobody can send (SMS without a
-gateway) never lasts beyond its appointment.
+gateway) never lasts beyond its appointment. A message the provider refused for good (an
+invalid number) is blanked too and never tried again (``failed_at``); the booking page shows
+it, and staff can resend to a corrected number (``server/bookings/invitation_actions.py``).
+How a sender says what a failure means is in ``server/bookings/senders.py``.
 """
 
 from __future__ import annotations
@@ -15,116 +18,92 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import timedelta
-from email.message import EmailMessage
-from typing import Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from datetime import UTC, datetime, timedelta
 
-import aiosmtplib
 import asyncpg
 from aiohttp import web
 
 from server import background
 from server.bookings.keys import OUTBOX_WAKE, SENDERS
+from server.bookings.senders import (
+    ConsoleSender,
+    Message,
+    Sender,
+    SmtpSender,
+    classify,
+    close_all,
+    default_senders,
+)
 from server.keys import CONFIG, POOL
+
+# Where they always were, for the callers of ``outbox.Message`` and friends.
+__all__ = ["ConsoleSender", "Message", "Sender", "SmtpSender", "enqueue", "enqueue_many",
+           "expire", "send_due"]
 
 log = logging.getLogger("casa.bookings.outbox")
 
 # A claimed message is someone else's for this long (a crashed sender's claim expires).
 CLAIM = timedelta(minutes=5)
 # Retry after 1, 2, 4 ... minutes, at most hourly: a mail server down for a night loses nothing.
+FIRST_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=1)
 BATCH = 20
 # How often the sender looks for due messages when nobody wakes it.
 POLL_S = 30.0
-SMTP_TIMEOUT_S = 20.0
-
-
-@dataclass(frozen=True)
-class Message:
-    id: int
-    channel: str
-    recipient: str
-    subject: str | None
-    body: str
-    ics: str | None
-
-
-class Sender(Protocol):
-    async def send(self, message: Message) -> None: ...
-
-
-class ConsoleSender:
-    """Demo: prints the message, so the join link and code can be tried at once."""
-
-    async def send(self, message: Message) -> None:
-        print(f"--- {message.channel} to {message.recipient} ---\n"
-              f"{message.subject or ''}\n{message.body}\n", flush=True)
-
-
-class SmtpSender:
-    """E-mail through an SMTP server: ``smtp[s]://user:password@host:port?from=addr``."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError("CASA_SMTP_URL must look like smtp://user:pass@host:587?from=...")
-        self.host = parts.hostname
-        self.tls = parts.scheme == "smtps"
-        self.port = parts.port or (465 if self.tls else 587)
-        self.username = unquote(parts.username) if parts.username else None
-        self.password = unquote(parts.password) if parts.password else None
-        self.sender = parse_qs(parts.query).get("from", ["casa@localhost"])[0]
-
-    async def send(self, message: Message) -> None:
-        mail = EmailMessage()
-        mail["From"] = self.sender
-        mail["To"] = message.recipient
-        mail["Subject"] = message.subject or "Casa"
-        mail.set_content(message.body)
-        if message.ics:
-            mail.add_attachment(message.ics.encode(), maintype="text", subtype="calendar",
-                                filename="appointment.ics", params={"method": "REQUEST"})
-        await aiosmtplib.send(mail, hostname=self.host, port=self.port, username=self.username,
-                              password=self.password, use_tls=self.tls,
-                              start_tls=None if self.tls else True, timeout=SMTP_TIMEOUT_S)
+# What a message is (``outbox.kind``): the booking page shows the invitation's state from these.
+KINDS = ("invitation", "resend", "cancellation")
 
 
 INSERT = """
-INSERT INTO outbox (booking_id, channel, recipient, subject, body, ics)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO outbox (booking_id, channel, recipient, subject, body, ics, kind)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
 
 async def enqueue(conn: asyncpg.Connection, booking_id: int | None, channel: str,
-                  recipient: str, subject: str | None, body: str, ics: str | None) -> None:
-    """Queue a message in the caller's transaction: it is sent only if the booking commits."""
-    await conn.execute(INSERT, booking_id, channel, recipient, subject, body, ics)
+                  recipient: str, subject: str | None, body: str, ics: str | None, *,
+                  kind: str | None = None) -> None:
+    """Queue a message in the caller's transaction: it is sent only if the booking commits.
+    ``kind`` (one of ``KINDS``) marks invitations and cancellations for the booking page."""
+    await conn.execute(INSERT, booking_id, channel, recipient, subject, body, ics, kind)
 
 
 async def enqueue_many(conn: asyncpg.Connection,
-                       messages: list[tuple[int | None, str, str, str | None, str, str | None]]
-                       ) -> None:
+                       messages: list[tuple[int | None, str, str, str | None, str, str | None]],
+                       *, kind: str | None = None) -> None:
     """``enqueue`` for several messages in one pipelined round trip."""
     if messages:
-        await conn.executemany(INSERT, messages)
+        await conn.executemany(INSERT, [(*m, kind) for m in messages])
 
 
 CLAIM_DUE = """
-UPDATE outbox SET next_attempt_at = now() + $2::interval
-WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= now()
+UPDATE outbox SET next_attempt_at = $4::timestamptz + $2::interval
+WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $4
              AND channel = ANY($3::text[])
              ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING id, channel, recipient, subject, body, ics
 """
-SENT = "UPDATE outbox SET sent_at = now(), attempts = attempts + 1, body = '', ics = NULL, " \
+SENT = "UPDATE outbox SET sent_at = $2, attempts = attempts + 1, body = '', ics = NULL, " \
        "last_error = NULL WHERE id = $1"
+# A transient failure: tried again after the back-off (1, 2, 4 ... minutes), or not before the
+# provider's Retry-After when it gave one ($5, seconds).
 FAILED = """
 UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-    next_attempt_at = now() + least($3::interval * power(2, attempts), $4::interval)
+    next_attempt_at = $6::timestamptz
+        + CASE WHEN $5::float8 IS NOT NULL THEN make_interval(secs => $5)
+               ELSE least($3::interval * power(2, attempts), $4::interval) END
 WHERE id = $1
 """
+# A permanent failure (the provider refused this message): never tried again, and blanked,
+# as a sent message is: nothing will read its link and code now.
+FAILED_FOR_GOOD = """
+UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = $3, body = '',
+    ics = NULL, next_attempt_at = 'infinity'
+WHERE id = $1
+"""
+# A claimed message not tried because its channel is rate-limited: back in the queue for when
+# the provider said, with no attempt counted.
+POSTPONED = "UPDATE outbox SET next_attempt_at = $2 WHERE id = $1"
 
 
 # The booking's last change is stamped with its transaction's time, as are the messages queued
@@ -136,55 +115,58 @@ WHERE o.sent_at IS NULL AND o.next_attempt_at <> 'infinity'
        OR EXISTS (SELECT 1 FROM bookings b LEFT JOIN consultations c ON c.booking_id = b.id
                   WHERE b.id = o.booking_id
                     AND (b.updated_at > o.created_at
-                         OR coalesce(c.join_closes_at, upper(b.during)) <= now())))
+                         OR coalesce(c.join_closes_at, upper(b.during)) <= $1)))
 RETURNING o.id
 """
 EXPIRED = "expired"
 
 
-async def expire(pool: asyncpg.Pool | asyncpg.Connection) -> int:
+async def expire(pool: asyncpg.Pool | asyncpg.Connection, now: datetime | None = None) -> int:
     """Blank and retire every unsent message that is of no more use; returns how many."""
-    n = len(await pool.fetch(EXPIRE))
+    n = len(await pool.fetch(EXPIRE, now or datetime.now(UTC)))
     if n:
         log.info("invitations expired unsent", extra={"count": n})
     return n
 
 
-async def send_due(pool: asyncpg.Pool, senders: dict[str, Sender]) -> tuple[int, int]:
+async def send_due(pool: asyncpg.Pool, senders: dict[str, Sender],
+                   now: datetime | None = None) -> tuple[int, int]:
     """Send every due message whose channel has a sender; returns (sent, failed). Messages of
-    no more use are expired first, so an overtaken invitation is never sent."""
-    await expire(pool)
+    no more use are expired first, so an overtaken invitation is never sent. ``now`` (the
+    clock, injectable for tests) decides what is due and when a retry is. A provider that
+    asks to wait (Retry-After) pauses its channel for this pass: the channel's other claimed
+    messages go back to wait as long, without an attempt counted."""
+    now = now or datetime.now(UTC)
+    await expire(pool, now)
     sent = failed = 0
+    paused: dict[str, datetime] = {}
     while True:
-        rows = await pool.fetch(CLAIM_DUE, BATCH, CLAIM, list(senders))
+        channels = [c for c in senders if c not in paused]
+        rows = await pool.fetch(CLAIM_DUE, BATCH, CLAIM, channels, now) if channels else []
         if not rows:
             return sent, failed
         for r in rows:
             msg = Message(**dict(r))
+            if msg.channel in paused:
+                await pool.execute(POSTPONED, msg.id, paused[msg.channel])
+                continue
             try:
                 await senders[msg.channel].send(msg)
-            except Exception as exc:  # any failure of any sender: keep the message, retry
-                await pool.execute(FAILED, msg.id, type(exc).__name__, timedelta(minutes=1),
-                                   MAX_BACKOFF)
-                log.warning("invitation send failed", extra={"outbox_id": msg.id,
-                                                             "error": type(exc).__name__})
+            except Exception as exc:  # any failure of any sender: classified, kept or retired
+                err = classify(exc)
+                if err.permanent:
+                    await pool.execute(FAILED_FOR_GOOD, msg.id, err.recorded, now)
+                else:
+                    await pool.execute(FAILED, msg.id, err.recorded, FIRST_BACKOFF, MAX_BACKOFF,
+                                       err.retry_after, now)
+                    if err.retry_after is not None:
+                        paused[msg.channel] = now + timedelta(seconds=err.retry_after)
+                log.warning("invitation send failed", extra={
+                    "outbox_id": msg.id, "error": err.recorded, "permanent": err.permanent})
                 failed += 1
             else:
-                await pool.execute(SENT, msg.id)
+                await pool.execute(SENT, msg.id, now)
                 sent += 1
-
-
-def default_senders(app: web.Application) -> dict[str, Sender]:
-    """Console in demo (only there: outside demo nothing is printed); SMTP e-mail when
-    configured. SMS needs a gateway plugged in here; without one SMS messages wait in the
-    outbox until they expire."""
-    config = app[CONFIG]
-    senders: dict[str, Sender] = {}
-    if config.demo:
-        senders = {"sms": ConsoleSender(), "email": ConsoleSender()}
-    if config.smtp_url:
-        senders["email"] = SmtpSender(config.smtp_url)
-    return senders
 
 
 async def run_sender(app: web.Application) -> AsyncIterator[None]:
@@ -192,7 +174,7 @@ async def run_sender(app: web.Application) -> AsyncIterator[None]:
     at each booking change (so a cancellation or reschedule blanks the old invitation at once)
     and every ``POLL_S`` seconds."""
     if SENDERS not in app:
-        app[SENDERS] = default_senders(app)
+        app[SENDERS] = default_senders(app[CONFIG])
     wake = app[OUTBOX_WAKE] = asyncio.Event()
 
     async def woken_or_after(seconds: float) -> None:
@@ -213,6 +195,7 @@ async def run_sender(app: web.Application) -> AsyncIterator[None]:
     async with background.running("outbox") as tasks:
         tasks.every(POLL_S, step, "outbox pass", wait=woken_or_after, first_after=POLL_S)
         yield
+    await close_all(app[SENDERS])
 
 
 def wake_sender(app: web.Application) -> None:

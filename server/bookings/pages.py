@@ -15,6 +15,8 @@ from server.bookings import (
     booking_form,
     bookings,
     calendar_feed,
+    invitation_actions,
+    invitations,
     views,
     workflow,
 )
@@ -30,13 +32,15 @@ from server.bookings.access import (
 from server.bookings.api_bookings import STATUS_ACTIONS
 from server.bookings.api_catalogue import SEARCH_LIMIT
 from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND, booking_error
-from server.consultations import store
+from server.bookings.keys import SENDERS
+from server.consultations import status, store
 from server.consultations.care import DESK_ROLES
-from server.keys import CONFIG, POOL
-from server.pages import current_staff, render, require_staff, translator
+from server.consultations.languages import PATIENT_LANGUAGES, direction
+from server.keys import CONFIG, JINJA, LANG, POOL
+from server.pages import catalogues, context, current_staff, render, require_staff, translator
 from server.request_info import own_origin
 from server.staff import Role, Staff
-from server.timeutil import ROME, day_bounds, to_local
+from server.timeutil import ROME, day_bounds, local_when_text, to_local
 
 CSS = "css/bookings.css"
 
@@ -57,6 +61,10 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/bookings/patients/{patient_id:\\d{1,18}}", patient_page, name="bookings_patient")
     r.add_get("/bookings/{booking_id:\\d{1,18}}", booking_page, name="bookings_booking")
     r.add_post("/bookings/{booking_id:\\d{1,18}}", booking_action, name="bookings_action")
+    r.add_post("/bookings/{booking_id:\\d{1,18}}/invitation", invitation_action,
+               name="bookings_invitation")
+    r.add_get("/bookings/{booking_id:\\d{1,18}}/code", code_page, name="bookings_code")
+    r.add_get("/bookings/{booking_id:\\d{1,18}}/print", print_page, name="bookings_print")
 
 
 def _day(value: str | None) -> date:
@@ -189,17 +197,121 @@ async def _history(request: web.Request, row: views.Row) -> list[dict[str, objec
             for e in await store.events(request.app[POOL], c.id)]
 
 
+async def _invitation_open(request: web.Request, row: views.Row) -> bool:
+    """Whether the patient can still come, so an invitation is worth sending or printing."""
+    if row.status in status.CLOSED_TO_JOINING:
+        return False
+    c = await store.get_by_booking(request.app[POOL], row.id)
+    until = c.open_until() if c is not None else row.ends_at
+    return until > datetime.now(UTC)
+
+
 @require_staff(*CARE_ROLES)
 async def booking_page(request: web.Request) -> web.StreamResponse:
     row = await _row_for(request)
     user = current_staff(request)
+    pool = request.app[POOL]
     history = await _history(request, row)
     last = outcome.take(request)
+    failed = last is not None and last.status >= 400
+    patient = await patients.get(pool, row.patient_id)
+    senders = frozenset(request.app[SENDERS] if SENDERS in request.app else ())
     return outcome.forget(request, render(
         request, "bookings/booking.html", status=last.status if last else 200, b=row,
-        error=last.message if last else None, history=history,
+        error=last.message if last and failed else None,
+        notice=last.message if last and not failed else None, history=history,
         may_change=can_book(user, row.centre_id, row.clinician_id),
+        invitations=await invitation_actions.states(pool, row.id, senders),
+        invitation_open=await _invitation_open(request, row),
+        patient_language=invitations.message_language(patient.language if patient else "it"),
+        print_languages=PATIENT_LANGUAGES,
+        short_when=lambda instant: to_local(instant).strftime("%d/%m %H:%M"),
+        has_phone=bool(patient and patient.phone), has_email=bool(patient and patient.email),
         local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS))
+
+
+@outcome.form(_booking_page)
+@require_staff(*CARE_ROLES)
+async def invitation_action(request: web.Request) -> web.StreamResponse:
+    """Resend the invitation by SMS or e-mail, or issue a new code to read over the phone or
+    to print (shown once by ``code_page`` / ``print_page``). Whoever may see the booking may do
+    these; anyone else gets the booking's 404, as for a booking that does not exist."""
+    row = await _row_for(request)
+    user = current_staff(request)
+    form = await request.post()
+    action = str(form.get("action", ""))
+    ctx = bookings_context.of_request(request)
+    _ = translator(request)
+    if action in ("sms", "email"):
+        await invitation_actions.resend(ctx, row.id, action, by=user.id)
+        done = _("The invitation will be sent again by SMS.") if action == "sms" else \
+            _("The invitation will be sent again by e-mail.")
+        raise outcome.redirect(request, f"/bookings/{row.id}", outcome.Outcome(200, done))
+    if action == "phone":
+        await invitation_actions.issue(ctx, row.id, "phone", None, by=user.id)
+        raise web.HTTPSeeOther(f"/bookings/{row.id}/code")
+    if action == "print":
+        language = str(form.get("language", ""))
+        await invitation_actions.issue(ctx, row.id, "print",
+                                       language if language in PATIENT_LANGUAGES else None,
+                                       by=user.id)
+        raise web.HTTPSeeOther(f"/bookings/{row.id}/print")
+    raise errors.ApiError(errors.FORBIDDEN)
+
+
+def _once(response: web.StreamResponse) -> web.StreamResponse:
+    # Never kept by the browser or a proxy: Back and reload must ask the server again, which
+    # has forgotten the code (invitation_actions: read and deleted in one statement).
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@require_staff(*CARE_ROLES)
+async def code_page(request: web.Request) -> web.StreamResponse:
+    """The new join code, once, made for reading aloud; afterwards, a page that says so."""
+    row = await _row_for(request)
+    user = current_staff(request)
+    shown = await invitation_actions.take(request.app[POOL], request.app[CONFIG].secret_key,
+                                          row.id, user.id, "phone")
+    code = shown.code if shown is not None else None
+    return _once(render(
+        request, "bookings/code.html", b=row, code=code,
+        groups=(code[:3], code[3:]) if code else None,
+        join_url=f"{bookings_context.of_request(request).origin}/join", css=CSS))
+
+
+@require_staff(*CARE_ROLES)
+async def print_page(request: web.Request) -> web.StreamResponse:
+    """The printed invitation, in the language chosen (the patient's by default), once: it
+    holds a new code. Discreet for sensitive services, as every invitation is. The screen-only
+    bar around it speaks the staff member's language."""
+    row = await _row_for(request)
+    user = current_staff(request)
+    shown = await invitation_actions.take(request.app[POOL], request.app[CONFIG].secret_key,
+                                          row.id, user.id, "print")
+    _ = translator(request)
+    bar = {"print": _("Print"), "back": _("Back to the booking"),
+           "gone": _("This printed invitation has already been shown. Print it again "
+                          "from the booking page: a new code will be issued."),
+           "note": _("Printing issued a new code: the code sent before no longer works "
+                          "(the links in messages still do).")}
+    if shown is None:
+        return _once(render(request, "bookings/invitation_print.html", b=row, a=None,
+                            bar=bar, css=CSS))
+    ctx = bookings_context.of_request(request)
+    a = await invitation_actions.printable(ctx, row.id, shown.code)
+    lang = shown.language
+    gettext = catalogues(request.app).gettext(lang)
+    page = context(request, b=row, a=a, bar=bar, css=CSS, lang=lang, dir=direction(lang),
+                   _=gettext, gettext=gettext,
+                   ngettext=catalogues(request.app).ngettext(lang),
+                   staff_lang=request.get(LANG, "it"),
+                   title=invitations.title(a, gettext), when=local_when_text(a.starts_at, lang),
+                   groups=(a.code[:3], a.code[3:]) if a.code else None,
+                   join_url=f"{ctx.origin}/join?lang={lang}")
+    html = request.app[JINJA].get_template("bookings/invitation_print.html").render(page)
+    return _once(web.Response(text=html, content_type="text/html",
+                              headers={"Content-Language": lang}))
 
 
 @outcome.form(_booking_page)

@@ -103,17 +103,22 @@ async def invite(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
 
 
 async def _queue_invitations(conn: asyncpg.Connection, ctx: Context, b: Booking,
-                             token: str | None, code: str | None) -> None:
+                             token: str | None, code: str | None,
+                             channels: tuple[str, ...] = ("sms", "email"),
+                             kind: str = "invitation") -> int:
+    """Queue the invitation on each of ``channels`` the patient has (her phone and e-mail as
+    they are now); returns how many messages were queued."""
     a, r = await _appointment(conn, ctx, b, token, code)
     lang = invitations.message_language(r["language"])
     _ = ctx.catalogues.gettext(lang)
     messages: list[tuple[int | None, str, str, str | None, str, str | None]] = []
-    if r["phone"]:
+    if r["phone"] and "sms" in channels:
         messages.append((b.id, "sms", r["phone"], None, invitations.sms(a, _, lang), None))
-    if r["email"]:
+    if r["email"] and "email" in channels:
         subject, body = invitations.email(a, _, lang)
         messages.append((b.id, "email", r["email"], subject, body, invitations.ics(a, _)))
-    await outbox.enqueue_many(conn, messages)
+    await outbox.enqueue_many(conn, messages, kind=kind)
+    return len(messages)
 
 
 async def _notify_cancelled(conn: asyncpg.Connection, ctx: Context, b: Booking) -> None:
@@ -122,10 +127,11 @@ async def _notify_cancelled(conn: asyncpg.Connection, ctx: Context, b: Booking) 
     _ = ctx.catalogues.gettext(lang)
     subject, body = invitations.cancellation(a, _, lang)
     if r["phone"]:
-        await outbox.enqueue(conn, b.id, "sms", r["phone"], None, body, None)
+        await outbox.enqueue(conn, b.id, "sms", r["phone"], None, body, None,
+                             kind="cancellation")
     if r["email"]:
         await outbox.enqueue(conn, b.id, "email", r["email"], subject, body,
-                             invitations.ics(a, _, cancelled=True))
+                             invitations.ics(a, _, cancelled=True), kind="cancellation")
 
 
 def _wake(ctx: Context) -> None:
@@ -200,3 +206,46 @@ async def set_status(ctx: Context, booking_id: int, new: str,
     b = await bookings.with_retry(ctx.pool, work)
     _wake(ctx)
     return b
+
+
+# Earlier unsent invitations on a channel, replaced by a resend: blanked and never sent (the
+# patient would get two messages, the older with a code that no longer works).
+REPLACE_UNSENT = """
+UPDATE outbox SET body = '', ics = NULL, last_error = 'replaced', next_attempt_at = 'infinity'
+WHERE booking_id = $1 AND channel = $2 AND sent_at IS NULL AND next_attempt_at <> 'infinity'
+  AND kind IN ('invitation', 'resend')
+"""
+
+
+async def new_code(conn: asyncpg.Connection, ctx: Context, b: Booking) -> str | None:
+    """In the caller's transaction: a new 6-digit code for a video booking (the old code stops
+    working at once; links are left alone), or None for a booking without a consultation."""
+    c = await store.get_by_booking(conn, b.id)
+    if c is None:
+        return None
+    await credentials.revoke(conn, c.id, ("code",))
+    return await credentials.issue_code(conn, ctx.secret_key, c)
+
+
+async def requeue_invitation(conn: asyncpg.Connection, ctx: Context, b: Booking,
+                             channel: str) -> int:
+    """In the caller's transaction: the invitation again on ``channel``, to the patient's
+    phone or e-mail as they are now, with a new code and a new link (earlier links keep
+    working: every message the patient already holds still opens the consultation). Earlier
+    unsent invitations on the channel are retired. Returns how many were queued (0: the
+    patient has no phone or e-mail)."""
+    await conn.execute(REPLACE_UNSENT, b.id, channel)
+    token = code = None
+    c = await store.get_by_booking(conn, b.id)
+    if c is not None:
+        code = await new_code(conn, ctx, b)
+        token = await credentials.issue_link(conn, c)
+    return await _queue_invitations(conn, ctx, b, token, code, (channel,), "resend")
+
+
+async def appointment(conn: asyncpg.Connection, ctx: Context, b: Booking,
+                      code: str | None) -> tuple[invitations.Appointment, str]:
+    """What an invitation says about ``b`` (with ``code``, no link), and the patient's
+    language: the printed invitation's facts."""
+    a, r = await _appointment(conn, ctx, b, None, code)
+    return a, r["language"]

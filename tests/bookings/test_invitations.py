@@ -172,7 +172,7 @@ async def test_failed_send_is_retried_never_lost_and_then_blanked(api: Api):
     assert await outbox.send_due(pool, senders) == (0, 2)
     rows = await api.world.conn.fetch("SELECT attempts, sent_at, last_error, body FROM outbox")
     assert all(r["attempts"] == 1 and r["sent_at"] is None and r["body"] for r in rows)
-    assert {r["last_error"] for r in rows} == {"ConnectionRefusedError"}
+    assert {r["last_error"] for r in rows} == {"unreachable"}
     assert await outbox.send_due(pool, senders) == (0, 0)  # backing off, not due yet
     await api.world.conn.execute("UPDATE outbox SET next_attempt_at = now()")
     assert await outbox.send_due(pool, senders) == (2, 0)

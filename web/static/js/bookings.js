@@ -34,3 +34,22 @@ for (const form of document.querySelectorAll("form[data-autosubmit]")) {
 for (const button of document.querySelectorAll("button[data-confirm]")) {
   confirmCancel(button);
 }
+
+// A page that shows a join code once (the code to read aloud, the printed invitation): the
+// server has already forgotten the code. If the browser keeps the page in its back-forward
+// cache anyway, the code leaves the page as it is hidden, and coming back asks the server
+// again, which says the code was shown.
+const once = document.querySelector("[data-shown-once]");
+if (once) {
+  window.addEventListener("pagehide", () => {
+    once.replaceChildren();
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) {
+      window.location.reload();
+    }
+  });
+}
+for (const button of document.querySelectorAll("button[data-print]")) {
+  button.addEventListener("click", () => window.print());
+}
