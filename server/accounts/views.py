@@ -139,7 +139,8 @@ async def new_submit(request: web.Request) -> web.StreamResponse:
                                                 password="", password_hash=unusable,
                                                 centres=chosen)
         except staff_store.DuplicateEmail:
-            raise errors.ApiError(errors.CONFLICT, translator(request)(
+            _ = translator(request)
+            raise errors.ApiError(errors.CONFLICT, _(
                 "An account with this e-mail address already exists."),
                 details={"fields": {"email": "already in use"}}) from None
         token = await store.new_link(conn, staff_id, by)
@@ -224,8 +225,8 @@ async def set_access(request: web.Request) -> web.StreamResponse:
 async def reset_password(request: web.Request) -> web.StreamResponse:
     account = await _account(request)
     if not account.active:
-        raise errors.ApiError(errors.CONFLICT, translator(request)(
-            "Enable the account first."))
+        _ = translator(request)
+        raise errors.ApiError(errors.CONFLICT, _("Enable the account first."))
     unusable = await _unusable()
     async with request.app[POOL].acquire() as conn, conn.transaction():
         token = await store.reset_password(conn, account.id, current_staff(request).id,
