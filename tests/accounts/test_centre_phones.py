@@ -15,9 +15,9 @@ from babel.messages.pofile import read_po
 from server import centres
 from server.bookings import invitations
 from server.staff import Role
-from tests.conftest import StaffFactory, csrf_token
+from tests.conftest import StaffFactory, csrf_token, login
 from tests.factories import Factories
-from tests.test_kiosks import add_kiosk, enrol, forget_everyone, login, make_code
+from tests.test_kiosks import add_kiosk, enrol, forget_everyone, make_code
 from tests.test_languages import PatientPages, world  # noqa: F401 (fixture)
 from tests.visible_text import visible_text
 from web import catalogue
@@ -67,7 +67,7 @@ async def test_no_page_says_to_call_the_centre_without_a_number(world: PatientPa
         assert f'href="{SAN_SIRO}"' in pages[name], name
         assert "02 0000 0102" in pages[name]
     # The visitor is not told which centre: every centre's number.
-    assert all(c.phone_uri in pages["visitor"] for c in centres.load_data())
+    assert all(f'href="{c.phone_uri}"' in pages["visitor"] for c in centres.load_data())
 
 
 async def test_join_refusals_give_the_number(client: Any, factories: Factories,

@@ -18,8 +18,8 @@ GOOD = {"given_name": "Olena", "family_name": "Kovalenko", "phone": "+39 333 123
 
 
 async def corrections(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT actor_staff_id, patient_id, detail::text AS detail "
-                            "FROM audit_log WHERE action = 'patient_corrected' ORDER BY id")
+    return list(await conn.fetch("SELECT actor_staff_id, patient_id, detail::text AS detail "
+                            "FROM audit_log WHERE action = 'patient_corrected' ORDER BY id"))
 
 
 async def test_staff_who_see_the_patient_correct_and_it_is_audited(client, make_staff,
