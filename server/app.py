@@ -22,6 +22,7 @@ from server import (
     pages,
     static,
 )
+from server.accounts import views as accounts_views
 from server.auth import checker as auth_checker
 from server.auth import throttle as auth_throttle
 from server.auth import views as auth_views
@@ -69,6 +70,7 @@ def create_app(config: Config, *,
     calls_setup.setup(app)
     nurse_setup.setup(app)
     reports_setup.setup(app)
+    accounts_views.setup(app)
     kiosk_views.setup(app)
     static.setup(app, STATIC_DIR)
     return app

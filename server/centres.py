@@ -21,6 +21,16 @@ class Centre:
     phone: str | None
     opening_hours: dict[str, list[list[str]]]
 
+    @property
+    def phone_text(self) -> str | None:
+        """The number as people read it aloud (server.centres.phone_text)."""
+        return phone_text(self.phone) if self.phone else None
+
+    @property
+    def phone_uri(self) -> str | None:
+        """``tel:`` with the number in international form, for a link that dials it."""
+        return phone_uri(self.phone) if self.phone else None
+
     def __post_init__(self) -> None:
         for day, ranges in self.opening_hours.items():
             if day not in DAYS:
@@ -28,6 +38,24 @@ class Centre:
             for start, end in ranges:
                 if not start < end:
                     raise ValueError(f"opening hours of {self.id} on {day}: {start} >= {end}")
+
+
+ITALY = "+39"
+
+
+def phone_uri(phone: str) -> str:
+    """``tel:+390200000101`` (RFC 3966's global number: it dials from a foreign SIM too)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return f"tel:+{digits}" if phone.strip().startswith("+") else f"tel:{digits}"
+
+
+def phone_text(phone: str) -> str:
+    """An Italian number as it is written at home (``02 0000 0101``: the prefix dropped, the
+    groups kept); a foreign one as it is."""
+    text = " ".join(phone.split())
+    if text.startswith(ITALY + " "):
+        return text[len(ITALY) + 1:]
+    return text
 
 
 def load_data(path: Path = DATA_FILE) -> list[Centre]:
@@ -46,6 +74,7 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, address = EXCLUDED.address,
 SYNC_LOCK_ID = 0x0CA5A002
 LOCK = "SELECT pg_advisory_xact_lock($1)"
 LIST = "SELECT id, name, address, phone, opening_hours FROM centres ORDER BY name"
+GET = "SELECT id, name, address, phone, opening_hours FROM centres WHERE id = $1"
 
 
 async def sync(conn: asyncpg.Connection, items: list[Centre]) -> None:
@@ -67,3 +96,9 @@ async def ensure_loaded(pool: asyncpg.Pool) -> None:
 async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[Centre]:
     return [Centre(r["id"], r["name"], r["address"], r["phone"], json.loads(r["opening_hours"]))
             for r in await conn.fetch(LIST)]
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, centre_id: str) -> Centre | None:
+    r = await conn.fetchrow(GET, centre_id)
+    return Centre(r["id"], r["name"], r["address"], r["phone"],
+                  json.loads(r["opening_hours"])) if r else None

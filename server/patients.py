@@ -144,3 +144,37 @@ async def search(conn: asyncpg.Connection | asyncpg.Pool, text: str,
     if len(cleaned) < 2:
         return []
     return [_row(r) for r in await conn.fetch(SEARCH, cleaned, limit)]
+
+
+# What staff may correct on the patient's page; date of birth and codice fiscale are identity
+# (they open the join code and find the patient) and are not corrected here.
+CORRECTABLE = ("given_name", "family_name", "phone", "email", "language")
+CORRECT = """
+UPDATE patients SET given_name = $2, family_name = $3, phone = $4, email = $5, language = $6
+WHERE id = $1
+"""
+
+
+def correction_problems(p: Patient, values: dict[str, str]) -> dict[str, str]:
+    """Field name -> reason for the corrected ``values`` of ``p`` (the rules of a new
+    patient), empty when valid."""
+    merged = {f: values.get(f, "") for f in CORRECTABLE}
+    problems = NewPatient(given_name=merged["given_name"], family_name=merged["family_name"],
+                          date_of_birth=p.date_of_birth, phone=merged["phone"] or None,
+                          email=merged["email"] or None,
+                          language=merged["language"]).problems()
+    return {f: why for f, why in problems.items() if f in CORRECTABLE}
+
+
+async def correct(conn: asyncpg.Connection, p: Patient, values: dict[str, str]) -> list[str]:
+    """Write the corrections of ``p`` (already validated by ``correction_problems``); the
+    names of the fields that changed."""
+    new = {"given_name": values["given_name"].strip(),
+           "family_name": values["family_name"].strip(),
+           "phone": values["phone"].strip() or None, "email": values["email"].strip() or None,
+           "language": values["language"]}
+    changed = [f for f in CORRECTABLE if getattr(p, f) != new[f]]
+    if changed:
+        await conn.execute(CORRECT, p.id, new["given_name"], new["family_name"], new["phone"],
+                           new["email"], new["language"])
+    return changed

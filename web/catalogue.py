@@ -46,6 +46,9 @@ PATIENT_SOURCES: dict[str, str] = {
                                       "instruction aloud (keep it very short).",
     "web/templates/landing.html": "Casa's front page, for someone who arrives without a link.",
     "web/templates/error.html": "The error page (a link that does not work, a page not found).",
+    "web/templates/_centre_phone.html": "The health centre's phone number, shown under a "
+                                        "message that says to call the centre; %(phone)s is "
+                                        "the number.",
     "web/templates/_quick_exit.html": "A large button on the pages of a sensitive appointment "
                                       "(e.g. violence support) that leaves at once for a "
                                       "neutral page; keep it short.",

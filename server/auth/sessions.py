@@ -33,15 +33,34 @@ class Session:
 
 
 INSERT = """
-INSERT INTO staff_sessions (token_hash, staff_id, expires_at, mfa_pending)
-VALUES ($1, $2, now() + $3::interval, $4)
+INSERT INTO staff_sessions (token_hash, staff_id, expires_at, mfa_pending, device)
+VALUES ($1, $2, now() + $3::interval, $4, $5)
 """
+
+# Families only, most specific first (Edge and Opera also say Chrome; Chrome says Safari).
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+             ("SamsungBrowser/", "Samsung Internet"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"),
+            ("Windows", "Windows"), ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"),
+            ("Linux", "Linux"))
+
+
+def device_summary(user_agent: str) -> str | None:
+    """"Firefox on Android" from a User-Agent header: enough for its owner to recognise a
+    session in the admin's list, not a fingerprint (no versions, nothing else kept)."""
+    ua = user_agent[:512]
+    browser = next((name for mark, name in _BROWSERS if mark in ua), None)
+    system = next((name for mark, name in _SYSTEMS if mark in ua), None)
+    if browser and system:
+        return f"{browser} / {system}"
+    return browser or system
 
 
 async def create(conn: asyncpg.Connection | asyncpg.Pool, staff_id: int, absolute: timedelta,
-                 mfa_pending: bool) -> str:
+                 mfa_pending: bool, device: str | None = None) -> str:
     token = secrets.token_urlsafe(32)
-    await conn.execute(INSERT, hash_token(token), staff_id, absolute, mfa_pending)
+    await conn.execute(INSERT, hash_token(token), staff_id, absolute, mfa_pending, device)
     return token
 
 

@@ -130,7 +130,9 @@ async def _check_login(request: web.Request, email: str, password: str,
         if not known and not second_factor_owed:
             await throttle.refund(conn, ratelimit.ACCOUNT, email.lower())
     token = await sessions.create(pool, staff_id, timedelta(hours=config.session_absolute_hours),
-                                  mfa_pending=sealed is not None and not mfa_done)
+                                  mfa_pending=sealed is not None and not mfa_done,
+                                  device=sessions.device_summary(
+                                      request.headers.get("User-Agent", "")))
     old = request.get(SESSION)
     if old is not None:
         await sessions.revoke(pool, old.token_hash)

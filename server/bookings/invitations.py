@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import icalendar
 
+from server import centres
 from server.consultations.languages import UI_LANGUAGES
 from server.errors import N_
 from server.timeutil import local_when_text
@@ -46,6 +47,15 @@ class Appointment:
     code: str | None  # the 6-digit code
     code_url: str | None  # where the code is entered
     sequence: int = 0  # raised on each reschedule, for calendar clients
+    centre_phone: str | None = None  # as centres.json writes it
+
+
+def phone_line(a: Appointment, _: Gettext) -> str:
+    """The centre's number, for every message that says to call the centre ("" if none)."""
+    if not a.centre_phone:
+        return ""
+    return _("Phone of %(centre)s: %(phone)s", centre=a.centre_name,
+             phone=centres.phone_text(a.centre_phone))
 
 
 def title(a: Appointment, _: Gettext) -> str:
@@ -92,8 +102,9 @@ def email(a: Appointment, _: Gettext, lang: str) -> tuple[str, str]:
              _("When: %(when)s.", when=when(a, lang))]
     if not a.sensitive:
         lines.append(_("With %(clinician)s.", clinician=a.clinician_name))
-    lines += [_how(a, _), "",
-              _("If you cannot come, please call the centre."), "", "Casa"]
+    phone = phone_line(a, _)
+    lines += [_how(a, _), "", _("If you cannot come, please call the centre."),
+              *([phone] if phone else []), "", "Casa"]
     return title(a, _), "\n".join(lines)
 
 
@@ -102,7 +113,7 @@ def cancellation(a: Appointment, _: Gettext, lang: str) -> tuple[str, str]:
     subject = _("Cancelled: %(title)s", title=title(a, _))
     body = _("Casa: your appointment at %(centre)s on %(when)s has been cancelled. Please call "
              "the centre to book again.", centre=a.centre_name, when=when(a, lang))
-    return subject, body
+    return subject, " ".join(filter(None, (body, phone_line(a, _))))
 
 
 def event_uid(booking_id: int) -> str:

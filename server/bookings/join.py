@@ -51,7 +51,7 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
-from server import outcome
+from server import centres, outcome
 from server.auth.checker import CHECKER
 from server.bookings import invitations
 from server.consultations import credentials, store
@@ -94,7 +94,7 @@ async def enter(request: web.Request, result: JoinResult) -> web.StreamResponse:
     """Answer a checked credential: into the consultation, or a page that says why not."""
     c = result.consultation
     if result.outcome != "ok" or c is None:
-        return _refusal(request, result)
+        return await _refusal(request, result)
     response = web.HTTPSeeOther(CONSULTATION_PATH.format(room_id=c.room_id))
     await _admit(request, response, c)
     return response
@@ -117,15 +117,16 @@ async def _admit(request: web.Request, response: web.StreamResponse, c: Consulta
     log.info("patient joined", extra={"consultation_id": c.id})
 
 
-def _refusal(request: web.Request, result: JoinResult,
-             address: str | None = None) -> web.StreamResponse:
+async def _refusal(request: web.Request, result: JoinResult,
+                   address: str | None = None) -> web.StreamResponse:
     c = result.consultation
     status = {"too_early": 200, "rate_limited": 429, "unknown": 404}.get(result.outcome, 410)
     # path="/join": base.html echoes the path into the language form, and ours holds a token.
     resp = render(request, "join/refused.html", status=status, path="/join",
                   outcome=result.outcome, address=address,
                   opens_at=to_local(c.join_opens_at) if c and result.outcome == "too_early"
-                  else None, starts_at=to_local(c.starts_at) if c else None)
+                  else None, starts_at=to_local(c.starts_at) if c else None,
+                  **await _contact(request, c.centre_id if c else None))
     if result.retry_after:
         resp.headers["Retry-After"] = str(result.retry_after)
     return resp
@@ -153,7 +154,7 @@ async def join_link(request: web.Request) -> web.StreamResponse:
     else:
         lang = request.query.get("lang")
         address = STATUS_PATH + (f"?lang={lang}" if lang in LANGUAGES else "")
-        response = _refusal(request, result, address=address)
+        response = await _refusal(request, result, address=address)
         if result.outcome == "too_early":
             # Reloading /join/status checks it again: "too early" is worth a reload.
             response.set_cookie(LINK_COOKIE, token, max_age=LINK_COOKIE_AGE_S,
@@ -204,9 +205,18 @@ FORM_ERRORS = {"dob": 422, "unknown": 422, "rate_limited": 429}
 REFUSALS = {"too_early": 200, "expired": 410, "cancelled": 410}
 
 
-def _back(request: web.Request, result: str, detail: str = "") -> web.StreamResponse:
-    return outcome.redirect(request, "/join", outcome.Outcome(kind=result,
-                                                              keep={"detail": detail}))
+def _back(request: web.Request, result: str, detail: str = "",
+          centre_id: str | None = None) -> web.StreamResponse:
+    keep = {"detail": detail} | ({"centre": centre_id} if centre_id else {})
+    return outcome.redirect(request, "/join", outcome.Outcome(kind=result, keep=keep))
+
+
+async def _contact(request: web.Request, centre_id: str | None) -> dict[str, object]:
+    """What a refusal page needs to give a number to call: the patient's centre once the code
+    or link was recognised, otherwise every centre's."""
+    pool = request.app[POOL]
+    found = await centres.get(pool, centre_id) if centre_id else None
+    return {"contact": found} if found else {"all_centres": await centres.list_all(pool)}
 
 
 async def join_form(request: web.Request) -> web.StreamResponse:
@@ -224,12 +234,15 @@ async def join_form(request: web.Request) -> web.StreamResponse:
             opens_at = None
         response = render(request, "join/refused.html", status=REFUSALS[kind], path="/join",
                           outcome=kind if opens_at or kind != "too_early" else "unknown",
-                          opens_at=opens_at, starts_at=None)
+                          opens_at=opens_at, starts_at=None,
+                          **await _contact(request, str(last.keep.get("centre") or "")))
     else:
         # Any other refusal (a stale CSRF token) says what the error pages would have said.
         error = kind if kind in FORM_ERRORS else None
         response = render(request, "join/form.html",
                           status=FORM_ERRORS.get(kind, last.status), error=error,
+                          all_centres=await centres.list_all(request.app[POOL])
+                          if error == "rate_limited" else [],
                           message=last.message, code="", day="", month="", year="",
                           choose_language=error is None and "lang" not in request.query
                           and LANGUAGE_COOKIE not in request.cookies)
@@ -271,5 +284,5 @@ async def join_submit(request: web.Request) -> web.StreamResponse:
     c = result.consultation
     if result.outcome in REFUSALS:
         opens = c.join_opens_at.isoformat() if c and result.outcome == "too_early" else ""
-        return _back(request, result.outcome, opens)
+        return _back(request, result.outcome, opens, c.centre_id if c else None)
     return await enter(request, result)

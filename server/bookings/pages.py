@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from aiohttp import web
 
+from records import audit
 from server import centres, errors, outcome, patients
 from server.bookings import (
     availability,
@@ -35,7 +36,7 @@ from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND, booking
 from server.bookings.keys import SENDERS
 from server.consultations import status, store
 from server.consultations.care import DESK_ROLES
-from server.consultations.languages import PATIENT_LANGUAGES, direction
+from server.consultations.languages import PATIENT_LANGUAGES, SPOKEN_LANGUAGES, direction
 from server.keys import CONFIG, JINJA, LANG, POOL
 from server.pages import catalogues, context, current_staff, render, require_staff, translator
 from server.request_info import own_origin
@@ -59,6 +60,8 @@ def setup_routes(app: web.Application) -> None:
     # The search form posts: a name or codice fiscale in the URL would stay in history.
     r.add_post("/bookings/patients", patient_search, name="bookings_patients_search")
     r.add_get("/bookings/patients/{patient_id:\\d{1,18}}", patient_page, name="bookings_patient")
+    r.add_post("/bookings/patients/{patient_id:\\d{1,18}}", patient_correct,
+               name="bookings_patient_correct")
     r.add_get("/bookings/{booking_id:\\d{1,18}}", booking_page, name="bookings_booking")
     r.add_post("/bookings/{booking_id:\\d{1,18}}", booking_action, name="bookings_action")
     r.add_post("/bookings/{booking_id:\\d{1,18}}/invitation", invitation_action,
@@ -176,9 +179,46 @@ async def patient_page(request: web.Request) -> web.StreamResponse:
         raise errors.ApiError(PATIENT_NOT_FOUND)
     now = datetime.now(UTC)
     rows = [r for r in await views.for_patient(pool, p.id) if _visible_to(user, r)]
-    return render(request, "bookings/patient.html", patient=p,
-                  upcoming=[r for r in rows if r.ends_at > now][::-1],
-                  past=[r for r in rows if r.ends_at <= now], css=CSS)
+    last = outcome.take(request)
+    ok = last is not None and last.status < 400
+    return outcome.forget(request, render(
+        request, "bookings/patient.html", status=last.status if last else 200, patient=p,
+        upcoming=[r for r in rows if r.ends_at > now][::-1],
+        past=[r for r in rows if r.ends_at <= now], css=CSS,
+        spoken_languages=SPOKEN_LANGUAGES,
+        corrected=last.keep.get("changed") if ok and last else None,
+        error=last.message if last and not ok else None,
+        fields=last.fields if last and not ok else {}))
+
+
+async def _patient_page(request: web.Request) -> str:
+    return f"/bookings/patients/{int(request.match_info['patient_id'])}"
+
+
+@outcome.form(_patient_page)
+@require_staff(*CARE_ROLES)
+async def patient_correct(request: web.Request) -> web.StreamResponse:
+    """Corrections of name, phone, e-mail and language by whoever may see the patient; audited
+    with the names of the fields changed, never their values."""
+    user = current_staff(request)
+    pool = request.app[POOL]
+    patient_id = int(request.match_info["patient_id"])
+    form = await request.post()
+    values = {f: str(form.get(f, ""))[:254] for f in patients.CORRECTABLE}
+    async with pool.acquire() as conn, conn.transaction():
+        p = await patients.get(conn, patient_id)
+        if p is None or not await may_see_patient(conn, user, p.id):
+            raise errors.ApiError(PATIENT_NOT_FOUND)
+        problems = patients.correction_problems(p, values)
+        if problems:
+            raise errors.invalid(problems)
+        changed = await patients.correct(conn, p, values)
+        if changed:
+            await audit.append(conn, action="patient_corrected", actor_staff_id=user.id,
+                               actor_kind="staff", patient_id=p.id, booking_id=None,
+                               detail={"fields": changed})
+    raise outcome.redirect(request, f"/bookings/patients/{patient_id}",
+                           outcome.Outcome(kind="corrected", keep={"changed": changed}))
 
 
 async def _row_for(request: web.Request) -> views.Row:

@@ -67,8 +67,9 @@ class Context:
 
 
 APPOINTMENT = """
-SELECT c.name AS centre_name, c.address AS centre_address, s.name AS service_name, s.sensitive,
-       st.full_name AS clinician_name, p.language, p.phone, p.email,
+SELECT c.name AS centre_name, c.address AS centre_address, c.phone AS centre_phone,
+       s.name AS service_name, s.sensitive, st.full_name AS clinician_name, p.language, p.phone,
+       p.email,
        (SELECT count(*) FROM outbox o WHERE o.booking_id = b.id) AS sent_before
 FROM bookings b JOIN centres c ON c.id = b.centre_id JOIN services s ON s.code = b.service_code
 JOIN staff st ON st.id = b.clinician_id JOIN patients p ON p.id = b.patient_id
@@ -83,7 +84,7 @@ async def _appointment(conn: asyncpg.Connection, ctx: Context, b: Booking, token
     lang = "?lang=" + invitations.message_language(r["language"])
     a = invitations.Appointment(
         booking_id=b.id, centre_name=r["centre_name"], centre_address=r["centre_address"],
-        service_name=r["service_name"], sensitive=r["sensitive"],
+        centre_phone=r["centre_phone"], service_name=r["service_name"], sensitive=r["sensitive"],
         clinician_name=r["clinician_name"], mode=b.mode, starts_at=b.starts_at,
         ends_at=b.ends_at, join_url=f"{ctx.origin}/join/{token}{lang}" if token else None,
         code=code, code_url=f"{ctx.origin}/join{lang}" if code else None,

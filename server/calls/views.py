@@ -73,7 +73,9 @@ async def consultation(request: web.Request) -> web.StreamResponse:
     mine = await store.resolve_patient_credential(pool, cookie) if cookie else None
     if mine is None or mine.id != c.id:
         # A guest (token in the fragment) or someone without a credential: no details at all.
-        return _page(request, "call/consultation.html", c, role="visitor")
+        # The centre is not told to a visitor: the page lists every centre's number.
+        return _page(request, "call/consultation.html", c, role="visitor",
+                     all_centres=await centres.list_all(pool))
     if (c.patient_language in LANGUAGES and "lang" not in request.query
             and LANGUAGE_COOKIE not in request.cookies):
         # Nobody chose a language on this device: speak the one the patient booked in.
@@ -94,7 +96,8 @@ async def patient_page(request: web.Request, c: Consultation,
     if outcome != "ok" and not (outcome == "expired" and c.state == "ended"):
         return render(request, "call/closed.html", outcome=outcome,
                       when=_when(request, c.starts_at), opens=_when(request, c.join_opens_at),
-                      centre=await _centre_name(request, c.centre_id), **where)
+                      centre=await _centre_name(request, c.centre_id),
+                      contact=await centres.get(pool, c.centre_id), **where)
     # Sensitive services (psychological, psychiatric, violence support): someone may see the
     # patient's screen, so the page names neither the clinician nor the service; the page's
     # script likewise shows no one's name (``data-discreet``) though signalling sends them.
@@ -102,6 +105,7 @@ async def patient_page(request: web.Request, c: Consultation,
     return _page(request, "call/consultation.html", c, role="patient", discreet=c.sensitive,
                  clinician_name=lead.full_name if lead else "",
                  centre=await _centre_name(request, c.centre_id),
+                 contact=await centres.get(pool, c.centre_id),
                  when=_when(request, c.starts_at), **where)
 
 

@@ -274,8 +274,9 @@ async def kiosk_join(request: web.Request) -> web.StreamResponse:
                 request[CLIENT_IP], _now())
     c = result.consultation
     if result.outcome == "rate_limited":
-        return _refuse(_("Too many attempts. Please wait a few minutes, or call your centre."),
-                       429)
+        return _refuse(await _with_phone(request, _(
+            "Too many attempts. Please wait a few minutes, or call your centre."),
+            kiosk.centre_id), 429)
     if c is None or result.outcome == "unknown":
         return _refuse(_("The code or the date of birth is not right. Please check them and "
                          "try again."), 422)
@@ -289,15 +290,27 @@ async def kiosk_join(request: web.Request) -> web.StreamResponse:
                          time=local_time_text(opens, lang), day=local_day_text(opens, lang)),
                        409)
     if result.outcome == "cancelled":
-        return _refuse(_("This appointment has been cancelled. Please call your centre."), 409)
+        return _refuse(await _with_phone(request, _(
+            "This appointment has been cancelled. Please call your centre."), c.centre_id), 409)
     if result.outcome != "ok":
-        return _refuse(_("This appointment is over, so the link no longer works. Please call "
-                         "your centre if you need help."), 410)
+        return _refuse(await _with_phone(request, _(
+            "This appointment is over, so the link no longer works. Please call your centre "
+            "if you need help."), c.centre_id), 410)
     entered = await join.enter(request, result)
     response = web.json_response({"next": entered.headers["Location"]})
     for morsel in entered.cookies.values():
         response.cookies[morsel.key] = morsel
     return response
+
+
+async def _with_phone(request: web.Request, message: str, centre_id: str) -> str:
+    """A message that says to call the centre, with the number (the kiosk's own centre, or
+    the booking's: a kiosk shows text only, read on the spot)."""
+    centre = await centres.get(request.app[POOL], centre_id)
+    if centre is None or not centre.phone_text:
+        return message
+    return message + " " + translator(request)("Phone of %(centre)s: %(phone)s",
+                                               centre=centre.name, phone=centre.phone_text)
 
 
 def _refuse(message: str, status: int) -> web.Response:
