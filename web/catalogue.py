@@ -75,6 +75,9 @@ PATIENT_SOURCES: dict[str, str] = {
                                "runs (checks, waiting room, call, end).",
     "server/bookings/invitations.py": "The invitation a patient receives by e-mail or text "
                                       "message (SMS: keep it short) and its calendar entry.",
+    "server/bookings/reminder_texts.py": "The reminder a patient receives by e-mail or text "
+                                         "message (SMS: keep it short) the day before and "
+                                         "shortly before an appointment.",
     "server/errors.py": "An error message a patient can see on a page.",
     "records/errors.py": "An error message a patient can see on a page.",
     "signaling/notices.py": "A short message the clinician sends to a patient in the waiting "
