@@ -144,17 +144,21 @@ async def send_due(ctx: workflow.Context, offsets: Sequence[timedelta], now: dat
     return total
 
 
+async def pass_once(app: web.Application) -> int:
+    """One pass of the loop: the reminders due at the clock's time."""
+    clock = app.get(CLOCK)
+    now = clock() if clock is not None else datetime.now(UTC)
+    return await send_due(bookings_context.of_app(app), app[CONFIG].reminders, now)
+
+
 async def run(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the reminders loop (none when ``CASA_REMINDERS`` is empty)."""
-    offsets = app[CONFIG].reminders
-    if not offsets:
+    if not app[CONFIG].reminders:
         yield
         return
 
     async def step() -> None:
-        clock = app.get(CLOCK)
-        now = clock() if clock is not None else datetime.now(UTC)
-        await send_due(bookings_context.of_app(app), offsets, now)
+        await pass_once(app)
 
     async with background.running("reminders") as tasks:
         tasks.every(POLL_S, step, "reminders pass", first_after=POLL_S)
