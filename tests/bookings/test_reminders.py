@@ -43,10 +43,11 @@ async def other_instance(db_url: str, ctx: workflow.Context) -> AsyncIterator[wo
 async def reminders_of(world: World, booking_id: int) -> list[asyncpg.Record]:
     """The reminder messages queued for a booking: queued in the transaction that claimed a
     reminder, so stamped with the same time."""
-    return await world.conn.fetch(
+    rows: list[asyncpg.Record] = await world.conn.fetch(
         "SELECT o.channel, o.subject, o.body, o.last_error FROM outbox o "
         "JOIN booking_reminders r ON r.booking_id = o.booking_id AND r.sent_at = o.created_at "
         "WHERE o.booking_id = $1 ORDER BY o.id", booking_id)
+    return rows
 
 
 async def sent_for(world: World, booking_id: int) -> list[tuple[int, datetime]]:
