@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +31,10 @@ MAX_CONNECTIONS_PER_ADDRESS = 256
 HEADER_TIMEOUT_S = 15.0
 # A request body (at most 1 MiB) must arrive within this: 1 MiB at 40 kB/s on a poor 3G link.
 BODY_TIMEOUT_S = 30.0
+# Appointment reminders: the day before and an hour before (CASA_REMINDERS="24h,1h"; empty: none).
+REMINDERS = (timedelta(hours=24), timedelta(hours=1))
+# A reminder further ahead than this is not a reminder.
+MAX_REMINDER = timedelta(days=14)
 
 
 class ConfigError(Exception):
@@ -64,6 +69,7 @@ class Config:
     metrics_token: str | None = None
     join_open_minutes_before: int = 15
     join_close_minutes_after: int = 30
+    reminders: tuple[timedelta, ...] = REMINDERS  # longest first
     default_language: str = "it"
     max_connections: int = MAX_CONNECTIONS
     max_connections_per_address: int = MAX_CONNECTIONS_PER_ADDRESS
@@ -139,6 +145,29 @@ def _urls(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tuple[
         if not u.startswith(schemes):
             raise ConfigError(f"{name} entries must start with one of {', '.join(schemes)}")
     return items
+
+
+def _reminders(env: Mapping[str, str]) -> tuple[timedelta, ...]:
+    """``CASA_REMINDERS``: offsets before an appointment such as ``24h,1h`` or ``2d,30m``;
+    set and empty: no reminders."""
+    raw = env.get("CASA_REMINDERS")
+    if raw is None:
+        return REMINDERS
+    units = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+    out = set()
+    for item in (i.strip().lower() for i in raw.split(",")):
+        if not item:
+            continue
+        number, unit = item[:-1], item[-1:]
+        if (unit not in units or not (number.isascii() and number.isdigit())
+                or not 0 < int(number) <= 99_999):
+            raise ConfigError("CASA_REMINDERS must be offsets before the appointment such as "
+                              "24h,1h (m, h or d), or empty for none")
+        offset = int(number) * units[unit]
+        if offset > MAX_REMINDER:
+            raise ConfigError("CASA_REMINDERS offsets must be at most 14d")
+        out.add(offset)
+    return tuple(sorted(out, reverse=True))
 
 
 def _proxies(env: Mapping[str, str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
@@ -220,6 +249,7 @@ def load_config(env: Mapping[str, str] | None = None, *, demo: bool = False) -> 
         metrics_token=_secret(env, "CASA_METRICS_TOKEN"),
         join_open_minutes_before=_int(env, "CASA_JOIN_OPEN_MINUTES_BEFORE", 15, 0, 240),
         join_close_minutes_after=_int(env, "CASA_JOIN_CLOSE_MINUTES_AFTER", 30, 0, 240),
+        reminders=_reminders(env),
         default_language=env.get("CASA_DEFAULT_LANGUAGE", DEFAULT_UI_LANGUAGE),
         max_connections=_int(env, "CASA_MAX_CONNECTIONS", MAX_CONNECTIONS, 1, 1_000_000),
         max_connections_per_address=_int(env, "CASA_MAX_CONNECTIONS_PER_ADDRESS",

@@ -16,13 +16,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from records import keyring
+from server.bookings import availability, workflow
 from server.config import Config
 from server.consultations import credentials
 from server.consultations.credentials import PATIENT_COOKIE
 from server.consultations.languages import PATIENT_LANGUAGES, direction
 from server.kiosks import store as kiosk_store
 from server.staff import Role
-from server.timeutil import local_day_text
+from server.timeutil import local_day_text, local_time_text
 from tests.conftest import StaffFactory
 from tests.factories import Factories
 from tests.visible_text import visible_text, with_bundled_words
@@ -81,6 +82,13 @@ class PatientPages:
         await self.f.set_status(self.cancelled[0], "cancelled", by=None)
         self.tomorrow = await self._consultation(gp.id, now + timedelta(days=1, hours=2), lang)
         self.starts_tomorrow = now + timedelta(days=1, hours=2)
+        # A visit moved after its invitation: the old link says when it is now.
+        self.moved = await self._consultation(gp.id, now + timedelta(days=1, hours=4), lang)
+        self.moved_link = await self.f.link(self.moved[0])
+        await availability.add_exception(self.conn, gp.id, "san-siro", "extra",
+                                         now - timedelta(days=1), now + timedelta(days=3))
+        self.moved_to = now + timedelta(days=1, hours=6)
+        await workflow.reschedule(self.f.context(), self.moved[0], self.moved_to, None)
         # An enrolled kiosk's credential (server.kiosks), for the kiosk's own page.
         self.kiosk_token = secrets.token_urlsafe(32)
         await self.conn.execute(
@@ -138,6 +146,9 @@ class PatientPages:
         self.client.session.cookie_jar.clear()
         resp = await self.client.get(f"/join/{link}?{q}")
         pages["link too early"] = (resp.status, await resp.text())
+        self.client.session.cookie_jar.clear()
+        resp = await self.client.get(f"/join/{self.moved_link}?{q}")
+        pages["link of a moved appointment"] = (resp.status, await resp.text())
         for name, (status, _) in pages.items():
             assert status < 500, name
         return {name: html for name, (_, html) in pages.items()}
@@ -169,6 +180,7 @@ async def test_every_patient_page_speaks_the_language(world: PatientPages, lang:
     # The reference pages come from a world made the same way (same names, same times), with
     # patients of the reference language.
     starts_tomorrow = world.starts_tomorrow
+    moved_to = world.moved_to
     reference = await _pages(world, reference_lang)
     for name, html in pages.items():
         found = HTML_TAG.search(html)
@@ -186,6 +198,8 @@ async def test_every_patient_page_speaks_the_language(world: PatientPages, lang:
     assert local_day_text(starts_tomorrow - timedelta(minutes=15), lang) in \
         pages["link too early"] or local_day_text(starts_tomorrow, lang) in \
         pages["link too early"], pages["link too early"]
+    moved = pages["link of a moved appointment"]
+    assert local_day_text(moved_to, lang) in moved and local_time_text(moved_to, lang) in moved
 
 
 async def test_the_finder_sees_an_untranslated_sentence() -> None:

@@ -81,6 +81,9 @@ PATIENT_SOURCES: dict[str, str] = {
     "web/templates/bookings/invitation_print.html": "The invitation printed at the health "
                                                     "centre and handed or posted to the "
                                                     "patient, with the code to join.",
+    "server/bookings/reminder_texts.py": "The reminder a patient receives by e-mail or text "
+                                         "message (SMS: keep it short) the day before and "
+                                         "shortly before an appointment.",
     "server/errors.py": "An error message a patient can see on a page.",
     "records/errors.py": "An error message a patient can see on a page.",
     "signaling/notices.py": "A short message the clinician sends to a patient in the waiting "

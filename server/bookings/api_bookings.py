@@ -76,6 +76,19 @@ def _past_reason(reason: str | None, user: Staff) -> workflow.PastReason | None:
     return workflow.PastReason(user.id, reason.strip())
 
 
+def hours_reason(reason: str | None, user: Staff) -> workflow.HoursReason | None:
+    """A coordinator's reason for moving a booking outside its clinician's hours; nobody else
+    may give one (as for ``past_reason``)."""
+    lo, hi = workflow.HOURS_REASON_CHARS
+    if reason is None:
+        return None
+    if user.role is not Role.COORDINATOR:
+        raise errors.ApiError(errors.FORBIDDEN)
+    if len(reason.strip()) < lo:
+        raise errors.invalid({"hours_reason": f"{lo} to {hi} characters"})
+    return workflow.HoursReason(user.id, reason.strip())
+
+
 @api()
 async def create_booking(request: web.Request) -> web.Response:
     data = await validation.body(request, schemas.NewBookingBody)
@@ -162,8 +175,9 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     data = await validation.body(request, schemas.RescheduleBody)
     _instants(data.starts_at, data.ends_at)
     past = _past_reason(data.past_reason, caller(request))
+    off_hours = hours_reason(data.hours_reason, caller(request))
     moved = await workflow.reschedule(_ctx(request), b.id, data.starts_at, data.ends_at,
-                                      past=past)
+                                      past=past, off_hours=off_hours)
     return await _full(request, moved)
 
 

@@ -3,7 +3,7 @@ change (``model.BookingError``) becomes one of them."""
 
 from __future__ import annotations
 
-from server.bookings.model import BadTransition, BookingError, Clash, Invalid
+from server.bookings.model import BadTransition, BookingError, Clash, Invalid, OutsideHours
 from server.errors import N_, ApiError, define, invalid, maps
 
 # The clinician, the patient or the kiosk already has a live booking at that time.
@@ -27,9 +27,15 @@ NO_PHONE = define("patient_no_phone", 422, N_("The patient has no phone number."
 NO_EMAIL = define("patient_no_email", 422, N_("The patient has no e-mail address."))
 NO_CODE = define("booking_no_code", 409,
                  N_("This booking has no join code: it is not a video consultation."))
+# A reschedule to a time the clinician does not work (weekly hours, extra hours) or is away;
+# a coordinator may still move it there, giving ``hours_reason``.
+OUTSIDE_HOURS = define("outside_hours", 409,
+                       N_("The clinician does not work at this time (outside their hours)."))
+ON_LEAVE = define("clinician_on_leave", 409, N_("The clinician is away at this time (leave)."))
 BAD_TOKEN = define("invalid_token", 401, N_("This access token is not valid."))
 
 CLASH_KINDS = {"clinician": CLINICIAN_BUSY, "patient": PATIENT_BUSY, "kiosk": KIOSK_BUSY}
+HOURS_KINDS = {"outside_hours": OUTSIDE_HOURS, "leave": ON_LEAVE}
 
 
 @maps(BookingError)
@@ -41,6 +47,9 @@ def booking_error(exc: BookingError) -> ApiError:
                         details={"clash": exc.what, "other_booking_id": exc.other_booking_id})
     if isinstance(exc, Invalid):
         return invalid(exc.problems)
+    if isinstance(exc, OutsideHours):
+        return ApiError(HOURS_KINDS[exc.reason],
+                        details={"reason": exc.reason, "override": "hours_reason"})
     if isinstance(exc, BadTransition):
         return ApiError(BAD_STATUS_CHANGE, details={"from": exc.old, "to": exc.new})
     return ApiError(BOOKING_NOT_FOUND)

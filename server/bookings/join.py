@@ -2,10 +2,11 @@
 
 ``GET /join/{token}`` (the link in the invitation) checks the token where it lands and answers
 with the page itself: the consultation page, with the ``casa_patient`` session cookie, or the
-page saying why not ("too early", "over", "cancelled", "does not work"). There used to be two
-redirects on the way (``/join/{token}`` moved the token into a cookie, ``/join/status`` checked
-it and redirected to ``/consultation/{room}``): on a slow mobile network each cost a 2 s round
-trip, 38 % of a patient's first wait and 64 % of a returning one's (docs/benchmarks/web.md).
+page saying why not ("too early", "over", "cancelled", "moved" and to when, "does not work").
+There used to be two redirects on the way (``/join/{token}`` moved the token into a cookie,
+``/join/status`` checked it and redirected to ``/consultation/{room}``): on a slow mobile
+network each cost a 2 s round trip, 38 % of a patient's first wait and 64 % of a returning
+one's (docs/benchmarks/web.md).
 
 What the token must not do, and why answering at its address keeps it so:
 
@@ -40,6 +41,12 @@ short-lived HttpOnly ``casa_join`` cookie (path ``/join``) so that reloading ``/
 the refused page's clean address, checks it again: the patient can read "too early" and come
 back. A valid credential checked at ``/join/status`` or with the code form (a POST: its answer
 must be a redirect, server.outcome) still redirects to ``/consultation/{room_id}``.
+
+Rescheduling revokes the link (and the code and sessions) and sends a new one, so a link
+forwarded or kept from the first invitation cannot open the moved consultation; it is not
+merely "a link that does not work" either: the page says the appointment moved and to when
+(``credentials.moved_link``: a revoked link whose window is no longer the consultation's), in
+the page's language and Rome time, naming neither service nor clinician, and opens nothing.
 """
 
 from __future__ import annotations
@@ -139,6 +146,9 @@ async def join_link(request: web.Request) -> web.StreamResponse:
     if TOKEN_RE.fullmatch(token):
         async with request.app[POOL].acquire() as conn:
             result = await credentials.open_link(conn, token, _now())
+            if result.outcome == "unknown":
+                # The link of a booking moved since says so, and when it is now.
+                result = await credentials.moved_link(conn, token, _now()) or result
     else:
         result = JoinResult("unknown")
     c = result.consultation

@@ -44,6 +44,15 @@ class NotFound(BookingError):
     pass
 
 
+class OutsideHours(BookingError):
+    """The time is not within the clinician's hours at the centre: ``reason`` is
+    'outside_hours' (no weekly or extra hours then) or 'leave' (an absence covers it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"not within the clinician's hours: {reason}")
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Booking:
     id: int

@@ -30,7 +30,7 @@ from server.bookings.access import (
     patient_pick,
     search_patients,
 )
-from server.bookings.api_bookings import STATUS_ACTIONS
+from server.bookings.api_bookings import STATUS_ACTIONS, hours_reason
 from server.bookings.api_catalogue import SEARCH_LIMIT
 from server.bookings.errors import BOOKING_NOT_FOUND, PATIENT_NOT_FOUND, booking_error
 from server.bookings.keys import SENDERS
@@ -267,6 +267,7 @@ async def booking_page(request: web.Request) -> web.StreamResponse:
         print_languages=PATIENT_LANGUAGES,
         short_when=lambda instant: to_local(instant).strftime("%d/%m %H:%M"),
         has_phone=bool(patient and patient.phone), has_email=bool(patient and patient.email),
+        may_override=user.role is Role.COORDINATOR,
         local_start=to_local(row.starts_at).strftime("%Y-%m-%dT%H:%M"), css=CSS))
 
 
@@ -376,7 +377,13 @@ async def booking_action(request: web.Request) -> web.StreamResponse:
                     tzinfo=ROME)
             except ValueError:
                 raise bookings.Invalid({"starts_at": "not a date and time"}) from None
-            await workflow.reschedule(ctx, row.id, when, None)
+            reason = str(form.get("hours_reason", "")).strip()[:500] or None
+            if reason is not None and len(reason) < workflow.HOURS_REASON_CHARS[0]:
+                _ = translator(request)
+                raise outcome.redirect(request, f"/bookings/{row.id}", outcome.Outcome(
+                    422, _("Write the reason in at least 10 characters.")))
+            await workflow.reschedule(ctx, row.id, when, None,
+                                      off_hours=hours_reason(reason, user))
         else:
             raise errors.ApiError(errors.FORBIDDEN)
     except bookings.BookingError as exc:

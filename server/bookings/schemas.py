@@ -25,6 +25,10 @@ Code = Annotated[str, text(100)]
 PastReason = Annotated[str, text(500), Meta(
     description="coordinators only: why this booking starts in the past (a start in the past "
                 "is refused otherwise); 10 to 500 characters")]
+HoursReason = Annotated[str, text(500), Meta(
+    description="coordinators only: why this booking moves outside its clinician's hours or "
+                "into their leave (refused otherwise, 409 outside_hours or "
+                "clinician_on_leave); 10 to 500 characters, recorded")]
 # A contact field: empty means none.
 Contact = Annotated[str, Meta(pattern=r"^([^\x00]*[^\s\x00][^\x00]*)?$")]
 
@@ -52,6 +56,7 @@ class RescheduleBody(msgspec.Struct, kw_only=True):
     starts_at: Instant
     ends_at: Instant | None = None
     past_reason: PastReason | None = None
+    hours_reason: HoursReason | None = None
 
 
 class CancelBody(msgspec.Struct, kw_only=True):

@@ -7,7 +7,7 @@ from aiohttp import web
 from server import openapi
 from server.bookings import api_bookings as ab
 from server.bookings import api_catalogue as ac
-from server.bookings import calendar_feed, join, outbox, pages, schemas
+from server.bookings import calendar_feed, join, outbox, pages, reminders, schemas
 from server.errors import N_
 from server.home import add_home_link
 from server.staff import Role
@@ -65,6 +65,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/calendar/{token}.ics", calendar_feed.feed, name="calendar_feed")
     pages.setup_routes(app)
     app.cleanup_ctx.append(outbox.run_sender)
+    app.cleanup_ctx.append(reminders.run)
 
     add_home_link(app, (Role.COORDINATOR, Role.NURSE), N_("Centre calendar"), "/bookings/calendar")
     add_home_link(app, (Role.COORDINATOR,), N_("Availability"), "/bookings/availability")

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from server.bookings import bookings, invitations, outbox
+from server.bookings import bookings, hours, invitations, outbox
 from server.bookings.bookings import Booking, JoinWindow, NewBooking
+from server.bookings.model import OutsideHours
 from server.consultations import credentials, status, store
 from web.i18n import Catalogues
 
@@ -51,6 +52,23 @@ def _refuse_past(starts_at: datetime, past: PastReason | None) -> None:
 async def _record_past(conn: asyncpg.Connection, b: Booking, past: PastReason | None) -> None:
     if past is not None and in_the_past(b.starts_at):
         await conn.execute(INSERT_PAST_REASON, b.id, past.staff_id, b.starts_at, past.reason)
+
+
+@dataclass(frozen=True)
+class HoursReason:
+    """Why a coordinator moves an appointment outside its clinician's hours (weekly hours,
+    extra hours, leave): e.g. the GP agreed to see the patient after closing. Kept in
+    ``booking_hours_overrides`` with who gave it."""
+
+    staff_id: int
+    reason: str
+
+
+HOURS_REASON_CHARS = (10, 500)
+INSERT_HOURS_REASON = """
+INSERT INTO booking_hours_overrides (booking_id, staff_id, starts_at, ends_at, refusal, reason)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
 
 
 @dataclass(frozen=True)
@@ -170,24 +188,55 @@ async def book(ctx: Context, nb: NewBooking, *, created_by: int | None,
 
 
 async def reschedule(ctx: Context, booking_id: int, starts_at: datetime,
-                     ends_at: datetime | None, *, past: PastReason | None = None) -> Booking:
-    """Move a booking; old links and codes stop working and new invitations go out. Into the
-    past only with a coordinator's ``past`` reason."""
+                     ends_at: datetime | None, *, past: PastReason | None = None,
+                     off_hours: HoursReason | None = None) -> Booking:
+    """Move a booking; old links and codes stop working and new invitations go out (a notice
+    of the new time for an in-person booking). Into the past only with a coordinator's
+    ``past`` reason; outside the clinician's hours at the centre, or into their leave, only
+    with a coordinator's ``off_hours`` reason, which is recorded."""
     _refuse_past(starts_at, past)
+    async with ctx.pool.acquire() as conn:
+        # Outside any transaction, like a new booking's check: a refusal queues for nothing.
+        refused = await _off_hours(conn, booking_id, starts_at, ends_at)
+    if refused is not None and off_hours is None:
+        raise OutsideHours(refused)
 
     async def work(conn: asyncpg.Connection) -> Booking:
         b = await bookings.reschedule(conn, booking_id, starts_at, ends_at, window=ctx.window)
         await _record_past(conn, b, past)
+        if refused is not None and off_hours is not None:
+            await conn.execute(INSERT_HOURS_REASON, b.id, off_hours.staff_id, b.starts_at,
+                               b.ends_at, refused, off_hours.reason)
         if b.video:
             c = await store.get_by_booking(conn, b.id)
             if c is not None:
                 await credentials.revoke(conn, c.id, ("session",))
             await invite(conn, ctx, b)
+        else:
+            # No link nor code to renew: the patient still learns the new time.
+            await _queue_invitations(conn, ctx, b, None, None)
         return b
 
     b = await bookings.with_retry(ctx.pool, work)
     _wake(ctx)
     return b
+
+
+async def _off_hours(conn: asyncpg.Connection, booking_id: int, starts_at: datetime,
+                     ends_at: datetime | None) -> str | None:
+    """Why the new time is not within the clinician's hours (``hours.refusal``), or None.
+    What the move itself refuses (no such booking, no time zone, a status that cannot move)
+    is left to ``bookings.reschedule``, which says it better."""
+    b = await bookings.get(conn, booking_id)
+    if (b is None or b.status not in status.RESCHEDULABLE or starts_at.tzinfo is None
+            or (ends_at is not None and ends_at.tzinfo is None)):
+        return None
+    # In UTC: Python adds to a Europe/Rome datetime by wall clock, wrong across a DST change.
+    start = starts_at.astimezone(UTC)
+    end = ends_at.astimezone(UTC) if ends_at is not None else start + (b.ends_at - b.starts_at)
+    if end <= start:
+        return None
+    return await hours.refusal(conn, b.clinician_id, b.centre_id, start, end)
 
 
 async def set_status(ctx: Context, booking_id: int, new: str,

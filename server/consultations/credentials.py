@@ -138,7 +138,8 @@ async def revoke(conn: asyncpg.Connection, consultation_id: int,
 
 @dataclass(frozen=True)
 class JoinResult:
-    """``outcome`` is 'ok', 'too_early', 'expired', 'cancelled', 'unknown' or 'rate_limited'."""
+    """``outcome`` is 'ok', 'too_early', 'expired', 'cancelled', 'unknown', 'rate_limited' or
+    'moved' (a link of a booking since moved: ``moved_link``; it opens nothing)."""
 
     outcome: str
     consultation: Consultation | None = None
@@ -173,6 +174,30 @@ async def open_link(conn: asyncpg.Connection, token: str, now: datetime) -> Join
         return JoinResult("unknown")
     await conn.execute(TOUCH, hash_credential(token))
     return JoinResult(judge(c, now), c)
+
+
+# A link revoked while its window was not the consultation's present one: it was revoked by a
+# reschedule (which moves the window and issues a new link), not by a cancellation or a resend.
+MOVED_LINK = """
+SELECT pc.consultation_id FROM patient_credentials pc
+JOIN consultations c ON c.id = pc.consultation_id
+WHERE pc.token_hash = $1 AND pc.kind = 'link' AND pc.revoked_at IS NOT NULL
+  AND (pc.valid_from, pc.valid_until) IS DISTINCT FROM (c.join_opens_at, c.join_closes_at)
+"""
+
+
+async def moved_link(conn: asyncpg.Connection, token: str, now: datetime) -> JoinResult | None:
+    """An invitation link of a booking that was moved since (rescheduling revokes it): 'moved'
+    with the consultation, so the page can say when it is now; 'cancelled' or 'expired' when
+    that is what became of the new time. It grants nothing. None for any other token."""
+    if not token or len(token) > store.MAX_CREDENTIAL_CHARS:
+        return None
+    cid = await conn.fetchval(MOVED_LINK, hash_credential(token))
+    c = await store.get(conn, cid) if cid is not None else None
+    if c is None:
+        return None
+    outcome = judge(c, now)
+    return JoinResult(outcome if outcome in ("cancelled", "expired") else "moved", c)
 
 
 # Join-code attempts per client address, counted atomically before the code is looked up.

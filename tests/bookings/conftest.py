@@ -92,6 +92,18 @@ async def world(conn: asyncpg.Connection, password_hash: str, factories: Factori
     )
 
 
+async def open_hours(conn: asyncpg.Connection, staff_id: int, centre: str = "san-siro",
+                     days: int = 60) -> None:
+    """Extra hours at ``centre`` from two days ago for ``days`` days: any time then is within
+    the clinician's hours, for tests that move bookings without being about hours (a
+    reschedule is refused outside them)."""
+    from server.bookings import availability
+
+    now = datetime.now(ROME)
+    await availability.add_exception(conn, staff_id, centre, "extra", now - timedelta(days=2),
+                                     now + timedelta(days=days))
+
+
 def rome(y: int, m: int, d: int, hh: int, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=ROME)
 

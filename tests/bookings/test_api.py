@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 
 from server.bookings import tokens
 from server.bookings.access import patient_pick
-from tests.bookings.conftest import Api, future
+from tests.bookings.conftest import Api, future, open_hours
 from tests.conftest import SECRET_KEY, login
 
 OPERATIONS = {"listCentres", "listServices", "listSlots", "createPatient", "getPatient",
@@ -94,6 +94,7 @@ async def test_create_and_read_patient_with_bad_inputs(api: Api):
 
 
 async def test_booking_life_through_the_api(api: Api):
+    await open_hours(api.world.conn, api.world.gp)
     resp = await api.post("/api/v1/bookings", api.booking_body(future(hh=10)))
     assert resp.status == 201, await resp.text()
     b = await resp.json()

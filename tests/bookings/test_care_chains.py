@@ -26,7 +26,7 @@ from server.bookings.access import CF_SEARCHES_PER_WINDOW
 from server.config import Config
 from server.consultations import store
 from server.staff import Role
-from tests.bookings.conftest import Api, add_patient
+from tests.bookings.conftest import Api, add_patient, open_hours
 from tests.conftest import csrf_token, login, post_refused
 from tests.factories import Factories
 
@@ -192,6 +192,7 @@ async def test_chain_b_marking_her_own_booking_arrived_opens_nothing(
     resp = await api.client.post("/api/v1/bookings", headers=x["session"],
                                  json=body(pid, me, start + timedelta(hours=5), pick))
     third = (await resp.json())["id"]
+    await open_hours(api.world.conn, me, "mazzini")
     resp = await api.client.post(f"/api/v1/bookings/{third}/reschedule", headers=x["session"],
                                  json={"starts_at": datetime.now(UTC).isoformat()})
     assert resp.status == 200, await resp.text()

@@ -14,7 +14,7 @@ from server.bookings.outbox import Message
 from server.consultations.languages import PATIENT_LANGUAGES
 from server.keys import POOL
 from server.timeutil import local_when_text
-from tests.bookings.conftest import Api, add_patient, future
+from tests.bookings.conftest import Api, add_patient, future, open_hours
 from web import catalogue
 
 SENSITIVE = ("psych_session", "psychiatric_followup", "violence_support")
@@ -269,6 +269,7 @@ async def test_unsent_invitation_expires_when_the_join_window_closes(api: Api):
 
 
 async def test_reschedule_and_cancellation_blank_the_old_invitations(api: Api):
+    await open_hours(api.world.conn, api.world.gp)
     b = await (await api.post("/api/v1/bookings", api.booking_body(future()))).json()
     pool = api.client.app[POOL]
     first = {r["id"] for r in await outbox_rows(api, b["id"])}

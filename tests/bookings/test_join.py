@@ -9,7 +9,7 @@ from typing import Any
 
 from server.consultations import credentials, store
 from server.keys import CONFIG, METRICS
-from tests.bookings.conftest import Api
+from tests.bookings.conftest import Api, open_hours
 
 LINK = re.compile(r"/join/([A-Za-z0-9_-]{20,})")
 CODE = re.compile(r"\b(\d{6})\b")
@@ -135,10 +135,12 @@ async def test_too_early_expired_cancelled_and_guessed_links_are_refused(api: Ap
 
 
 async def test_reschedule_retires_the_old_link(api: Api):
+    await open_hours(api.world.conn, api.world.gp)
     b, old, _ = await book(api, soon(5))
     assert (await api.post(f"/api/v1/bookings/{b['id']}/reschedule",
                            {"starts_at": soon(10).isoformat()})).status == 200
-    assert (await open_link(api, old)).status == 404
+    moved = await open_link(api, old)  # says so, and opens nothing (test_reschedule_rules)
+    assert moved.status == 410 and "casa_patient" not in moved.cookies
     _, new, _ = await book_again(api, b["id"])
     new_page = await open_link(api, new)
     assert new_page.status == 200 and "casa_patient" in new_page.cookies
