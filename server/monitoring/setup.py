@@ -1,0 +1,30 @@
+"""Tele-monitoring's routes, its missed-reading loop and its home links."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from server import background
+from server.keys import POOL
+from server.monitoring import alerts, api
+
+# How often missed readings are looked for: a tolerance is hours, a minute late is nothing.
+MISSED_EVERY_S = 60.0
+
+
+def setup(app: web.Application) -> None:
+    api.setup(app)
+    app.cleanup_ctx.append(_missed_loop)
+
+
+async def _missed_loop(app: web.Application) -> AsyncIterator[None]:
+    async def step() -> None:
+        if POOL in app:
+            await alerts.sweep_missed(app[POOL], datetime.now(UTC))
+
+    async with background.running("monitoring") as tasks:
+        tasks.every(MISSED_EVERY_S, step, "missed readings")
+        yield
