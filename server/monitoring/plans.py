@@ -1,9 +1,10 @@
 """Monitoring plans: what a patient measures at home, how often, and her alert limits.
 
 A plan names the patient's conditions (hypertension, diabetes, heart failure, COPD); each
-brings the measurements usually watched and default limits (``default_thresholds``). The clinician may edit any limit; a limit given replaces the
-default of that part. One plan is in force per patient: enrolling again ends the old one and
-its links. Plans hold limits and schedules, never a reading."""
+brings the measurements usually watched and default limits (``default_thresholds``). The
+clinician may edit any limit; a limit given replaces the default of that part. One plan is in
+force per patient: enrolling again ends the old one and its links. Plans hold limits and
+schedules, never a reading."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ decodes with them, ``server.openapi`` documents them)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -119,4 +119,4 @@ class FhirBundle(msgspec.Struct):
     resourceType: Literal["Bundle"]
     type: str
     total: int
-    entry: list[dict[str, object]]
+    entry: list[dict[str, Any]]

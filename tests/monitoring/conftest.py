@@ -14,7 +14,12 @@ from records.service import Records
 from server.monitoring import plans, service
 from server.monitoring.plans import Plan
 from server.staff import Role, Staff
-from tests.records.conftest import make_patient, rec, ring  # noqa: F401 (fixtures)
+from tests.records.conftest import (  # noqa: F401 (fixtures)
+    PatientFactory,
+    make_patient,
+    rec,
+    ring,
+)
 
 
 @dataclass
@@ -30,7 +35,7 @@ class Ward:
 
 
 @pytest.fixture
-async def ward(make_staff: Any, make_patient: Any) -> Ward:
+async def ward(make_staff: Any, make_patient: PatientFactory) -> Ward:  # noqa: F811
     return Ward(
         patient=await make_patient("san-siro"),
         gp=await make_staff(Role.GP, ("san-siro",)),

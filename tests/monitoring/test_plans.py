@@ -46,8 +46,9 @@ async def test_enrol_makes_one_plan_in_force_and_the_new_one_ends_the_old(conn, 
     assert first.thresholds["systolic"] == {"low": 90, "high": 160}
     second, _ = await enrol(conn, rec, ward.gp, ward.patient, conditions=("diabetes",),
                             thresholds={"glucose": {"low": 80, "high": 200}})
-    assert (await plans.current(conn, ward.patient)).id == second.id
-    assert (await plans.get(conn, first.id)).ended_at is not None
+    now_in_force, old = await plans.current(conn, ward.patient), await plans.get(conn, first.id)
+    assert now_in_force is not None and now_in_force.id == second.id
+    assert old is not None and old.ended_at is not None
     assert second.thresholds == {"glucose": {"low": 80, "high": 200}}
     actions = [r["action"] for r in await conn.fetch(
         "SELECT action FROM audit_log WHERE patient_id = $1 ORDER BY id", ward.patient)]
