@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from cryptography.hazmat.primitives import hashes
@@ -105,14 +106,17 @@ class Stored:
 NEXT_ID = "SELECT nextval(pg_get_serial_sequence('monitoring_readings', 'id'))"
 INSERT = """
 INSERT INTO monitoring_readings (id, plan_id, patient_id, measurement, measured_at, source,
-                                 entered_by, out_of_range, ciphertext, wrapped_key, kek_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                 entered_by, out_of_range, ciphertext, wrapped_key, kek_id,
+                                 client_ref)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
+SENT_BEFORE = "SELECT id FROM monitoring_readings WHERE plan_id = $1 AND client_ref = $2"
 
 
 async def add(conn: asyncpg.Connection, env: ReadingEnvelope, *, plan_id: int, patient_id: int,
               measurement: str, measured_at: datetime, source: str, entered_by: int | None,
-              reading: Reading, thresholds: Thresholds) -> tuple[int, list[str]]:
+              reading: Reading, thresholds: Thresholds,
+              client_ref: UUID | None = None) -> tuple[int, list[str]]:
     """Seal and store one reading (in the caller's transaction); its id and the parts out of
     the patient's range."""
     beyond = outside(reading, thresholds)
@@ -121,7 +125,8 @@ async def add(conn: asyncpg.Connection, env: ReadingEnvelope, *, plan_id: int, p
     row = ReadingId(reading_id, plan_id, patient_id, measurement, measured_at)
     s = env.seal(reading.to_bytes(), row, kek_id)
     await conn.execute(INSERT, reading_id, plan_id, patient_id, measurement, measured_at, source,
-                       entered_by, bool(beyond), s.ciphertext, s.wrapped_key, s.kek_id)
+                       entered_by, bool(beyond), s.ciphertext, s.wrapped_key, s.kek_id,
+                       client_ref)
     return reading_id, beyond
 
 
@@ -191,15 +196,19 @@ class Readings:
 
     async def submit(self, conn: asyncpg.Connection, user: Staff | None, *, plan_id: int,
                      patient_id: int, measurement: str, measured_at: datetime, source: str,
-                     reading: Reading, thresholds: Thresholds) -> tuple[int, list[str]]:
+                     reading: Reading, thresholds: Thresholds,
+                     client_ref: UUID | None = None) -> tuple[int, list[str]] | None:
         """Store a reading: by ``user`` (checked), or by the patient (``None``: her link was
-        checked by the caller). Its id and the parts out of range."""
+        checked by the caller). Its id and the parts out of range; None when the reading of
+        ``client_ref`` was stored already (sent again)."""
         if user is not None:
             await self.check(conn, user, patient_id)
+        if client_ref is not None and await conn.fetchval(SENT_BEFORE, plan_id, client_ref):
+            return None
         reading_id, beyond = await add(
             conn, self.env, plan_id=plan_id, patient_id=patient_id, measurement=measurement,
             measured_at=measured_at, source=source, entered_by=user.id if user else None,
-            reading=reading, thresholds=thresholds)
+            reading=reading, thresholds=thresholds, client_ref=client_ref)
         await audit.append(conn, action="reading_write", **_actor(user), patient_id=patient_id,
                            booking_id=None, detail={"reading_id": reading_id, "plan_id": plan_id,
                                                     "source": source})

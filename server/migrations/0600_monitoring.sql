@@ -51,8 +51,13 @@ CREATE TABLE monitoring_readings (
     out_of_range boolean NOT NULL,
     ciphertext   bytea NOT NULL,
     wrapped_key  bytea,
-    kek_id       text NOT NULL
+    kek_id       text NOT NULL,
+    -- The sending phone's own id of the reading: an entry sent again after an answer lost on
+    -- the way (offline queue, slow network) is stored once.
+    client_ref   uuid
 );
+CREATE UNIQUE INDEX monitoring_readings_client_ref ON monitoring_readings (plan_id, client_ref)
+    WHERE client_ref IS NOT NULL;
 CREATE INDEX monitoring_readings_plan ON monitoring_readings (plan_id, measurement, measured_at);
 CREATE INDEX monitoring_readings_patient ON monitoring_readings (patient_id, measured_at);
 ALTER TABLE monitoring_readings ALTER COLUMN ciphertext SET STATISTICS 0;

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -106,8 +107,8 @@ async def revoke_link(conn: asyncpg.Connection, rec: Records, user: Staff, plan_
 
 async def _submit(conn: asyncpg.Connection, rec: Records, user: Staff | None, plan: Plan, *,
                   measurement: str, values: dict[str, Any] | None, text: str | None,
-                  measured_at: datetime | None, source: str, now: datetime
-                  ) -> tuple[int, list[int]]:
+                  measured_at: datetime | None, source: str, now: datetime,
+                  client_ref: UUID | None = None) -> tuple[int, list[int]]:
     if not plan.live(now):
         raise InvalidContent({"plan": "this plan has ended"})
     if measurement not in plan.measurements:
@@ -116,9 +117,13 @@ async def _submit(conn: asyncpg.Connection, rec: Records, user: Staff | None, pl
     at = measured_at or now
     if not (max(plan.starts_at - CLOCK_SKEW, now - OFFLINE_AGE) <= at <= now + CLOCK_SKEW):
         raise InvalidContent({"measured_at": "not a time of this plan"})
-    reading_id, beyond = await rec.readings.submit(
+    stored = await rec.readings.submit(
         conn, user, plan_id=plan.id, patient_id=plan.patient_id, measurement=measurement,
-        measured_at=at, source=source, reading=reading, thresholds=plan.thresholds)
+        measured_at=at, source=source, reading=reading, thresholds=plan.thresholds,
+        client_ref=client_ref)
+    if stored is None:  # sent before: already stored, its alert already raised
+        return 0, []
+    reading_id, beyond = stored
     raised = []
     if beyond:
         raised.append(await alerts.out_of_range(conn, plan_id=plan.id,
@@ -140,11 +145,13 @@ async def submit_by_staff(conn: asyncpg.Connection, rec: Records, user: Staff, p
 
 async def submit_by_patient(conn: asyncpg.Connection, rec: Records, plan: Plan, *,
                             measurement: str, values: dict[str, Any] | None, text: str | None,
-                            measured_at: datetime | None, source: str, now: datetime
-                            ) -> tuple[int, list[int]]:
-    """A reading from the patient's link (``plan`` resolved from her session)."""
+                            measured_at: datetime | None, source: str, now: datetime,
+                            client_ref: UUID | None = None) -> tuple[int, list[int]]:
+    """A reading from the patient's link (``plan`` resolved from her session); a reading sent
+    again (same ``client_ref``) is stored once (answered with id 0)."""
     return await _submit(conn, rec, None, plan, measurement=measurement, values=values,
-                         text=text, measured_at=measured_at, source=source, now=now)
+                         text=text, measured_at=measured_at, source=source, now=now,
+                         client_ref=client_ref)
 
 
 async def readings(conn: asyncpg.Connection, rec: Records, user: Staff, plan_id: int, *,

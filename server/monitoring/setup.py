@@ -9,7 +9,7 @@ from aiohttp import web
 
 from server import background
 from server.keys import POOL
-from server.monitoring import alerts, api
+from server.monitoring import alerts, api, patient
 
 # How often missed readings are looked for: a tolerance is hours, a minute late is nothing.
 MISSED_EVERY_S = 60.0
@@ -17,6 +17,7 @@ MISSED_EVERY_S = 60.0
 
 def setup(app: web.Application) -> None:
     api.setup(app)
+    patient.setup(app)
     app.cleanup_ctx.append(_missed_loop)
 
 
