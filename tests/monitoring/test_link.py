@@ -25,7 +25,7 @@ async def _send(client: Any, body: dict[str, Any]) -> Any:
 
 async def test_the_link_opens_the_form_and_readings_are_stored(client, conn, rec, ward):
     await conn.execute("UPDATE patients SET language = 'ro' WHERE id = $1", ward.patient)
-    plan, token = await enrol(conn, rec, ward.nurse, ward.patient)
+    _, token = await enrol(conn, rec, ward.nurse, ward.patient)
     resp = await _open(client, f"/m/{token}")
     page = await resp.text()
     assert resp.status == 200 and '<meta name="casa-address" content="/m">' in page
