@@ -27,6 +27,7 @@ from records import vitals
 from records.errors import InvalidContent
 from records.web_common import records_of
 from server import errors, outcome, validation
+from server.consultations.languages import PATIENT_LANGUAGES
 from server.keys import LANG, POOL
 from server.middleware import set_cookie
 from server.monitoring import links, service
@@ -34,7 +35,7 @@ from server.monitoring.plans import Plan
 from server.monitoring.strings import field_words, script_words, unit_words
 from server.pages import render, translator
 from server.patients import get as get_patient
-from web.i18n import LANGUAGE_COOKIE, PATIENT_LANGUAGES
+from web.i18n import LANGUAGE_COOKIE
 
 log = logging.getLogger("casa.monitoring")
 LINK_REFERRER_POLICY = "strict-origin"
@@ -61,19 +62,20 @@ def _fields(request: web.Request, plan: Plan, problems: dict[str, str]) -> list[
     out = []
     for kind in plan.measurements:
         m = vitals.MEASUREMENTS[kind]
-        parts = [{"name": p.name, "label": words[p.name], "unit": units[p.unit],
-                  "low": f"{p.low:g}", "high": f"{p.high:g}", "decimals": p.decimals,
-                  "error": problems.get(p.name) and _(
-                      "Please write a number between %(low)s and %(high)s.",
-                      low=f"{p.low:g}", high=f"{p.high:g}")}
-                 for p in m.parts]
+        parts = []
+        for p in m.parts:
+            low, high = f"{p.low:g}", f"{p.high:g}"
+            wrong = problems.get(p.name) and _(
+                "Please write a number between %(low)s and %(high)s.", low=low, high=high)
+            parts.append({"name": p.name, "label": words[p.name], "unit": units[p.unit],
+                          "low": low, "high": high, "error": wrong})
         out.append({"kind": kind, "label": words[kind], "parts": parts,
                     "error": problems.get(kind)})
     return out
 
 
 def _form(request: web.Request, plan: Plan | None, *, address: str | None = None,
-          status: int = 200) -> web.Response:
+          status: int = 200) -> web.StreamResponse:
     if plan is None:
         return render(request, "monitoring/closed.html", status=410)
     shown = outcome.take(request)
@@ -96,9 +98,9 @@ async def open_link(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     plan = await links.resolve(request.app[POOL], token, "link", _now())
     if plan is None:
-        response = render(request, "monitoring/closed.html", status=410, path=links.FORM_PATH)
-        response.headers["Referrer-Policy"] = LINK_REFERRER_POLICY
-        return response
+        closed = render(request, "monitoring/closed.html", status=410, path=links.FORM_PATH)
+        closed.headers["Referrer-Policy"] = LINK_REFERRER_POLICY
+        return closed
     held = await _session_plan(request)
     if held is None or held.id != plan.id:
         async with request.app[POOL].acquire() as conn:
@@ -126,6 +128,10 @@ async def form_page(request: web.Request) -> web.StreamResponse:
     return _form(request, await _session_plan(request))
 
 
+def _texts(values: dict[str, str]) -> dict[str, float | str | None]:
+    return dict(values)
+
+
 def _from_form(plan: Plan, form: Any) -> list[PatientReading]:
     """The readings a plain form holds: each measurement with any part written."""
     out = []
@@ -138,7 +144,7 @@ def _from_form(plan: Plan, form: Any) -> list[PatientReading]:
             continue
         values = {p.name: str(form.get(p.name, "")).strip() for p in m.parts}
         if any(values.values()):
-            out.append(PatientReading(measurement=kind, values=values))
+            out.append(PatientReading(measurement=kind, values=_texts(values)))
     return out
 
 
