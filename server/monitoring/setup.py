@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from server import background
+from server.errors import N_
+from server.home import add_home_link
 from server.keys import POOL
-from server.monitoring import alerts, api, patient
+from server.monitoring import alerts, api, pages, patient
+from server.staff import Role
 
 # How often missed readings are looked for: a tolerance is hours, a minute late is nothing.
 MISSED_EVERY_S = 60.0
@@ -18,6 +21,8 @@ MISSED_EVERY_S = 60.0
 def setup(app: web.Application) -> None:
     api.setup(app)
     patient.setup(app)
+    pages.setup(app)
+    add_home_link(app, (Role.GP, Role.NURSE), N_("Tele-monitoring"), "/monitoring")
     app.cleanup_ctx.append(_missed_loop)
 
 
