@@ -66,3 +66,6 @@ async def enrol(conn: Any, rec: Records, user: Staff, patient: int, *,  # noqa: 
 
 
 __all__ = ["Ward", "enrol", "in_days", "plans"]
+
+
+from tests.browser.conftest import live, live_server  # noqa: E402,F401 (fixtures)
