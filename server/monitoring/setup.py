@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+import asyncpg
 from aiohttp import web
 
 from server import background
@@ -26,10 +27,19 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_missed_loop)
 
 
+async def missed_step(pool: asyncpg.Pool, clock: Callable[[], datetime]) -> None:
+    """One look for missed readings, at the time ``clock`` says (tests give theirs)."""
+    await alerts.sweep_missed(pool, clock())
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def _missed_loop(app: web.Application) -> AsyncIterator[None]:
     async def step() -> None:
         if POOL in app:
-            await alerts.sweep_missed(app[POOL], datetime.now(UTC))
+            await missed_step(app[POOL], _utc_now)
 
     async with background.running("monitoring") as tasks:
         tasks.every(MISSED_EVERY_S, step, "missed readings")
