@@ -36,7 +36,8 @@ async def test_a_reading_missed_beyond_the_tolerance_is_one_alert(conn, rec, war
             now=START + timedelta(hours=40))
     assert await alerts.sweep_missed(conn, START + timedelta(hours=40 + 35)) == []
     later = await alerts.sweep_missed(conn, START + timedelta(hours=40 + 37))
-    assert [(await alerts.get(conn, a)).measurement for a in later] == ["spo2"]
+    assert [r["measurement"] for r in await conn.fetch(
+        "SELECT measurement FROM monitoring_alerts WHERE id = ANY($1)", later)] == ["spo2"]
 
 
 async def test_no_missed_alert_after_the_plan_ends_or_for_another_patients_tolerance(
@@ -50,7 +51,8 @@ async def test_no_missed_alert_after_the_plan_ends_or_for_another_patients_toler
     # The short plan ends the same day: its first slot is past its end, never due.
     assert await alerts.sweep_missed(conn, START + timedelta(days=3)) == []
     raised = await alerts.sweep_missed(conn, START + timedelta(days=9, hours=1))
-    assert [(await alerts.get(conn, a)).plan_id for a in raised] == [weekly.id]
+    assert [r["plan_id"] for r in await conn.fetch(
+        "SELECT plan_id FROM monitoring_alerts WHERE id = ANY($1)", raised)] == [weekly.id]
     assert short.id != weekly.id
 
 

@@ -48,7 +48,9 @@ async def test_enrol_take_readings_at_the_centre_and_work_the_worklist(client, c
     assert "158" in text and 'class="m-beyond"' in text and "71" in text
 
     worklist = await (await client.get("/monitoring")).text()
-    alert_id = re.search(r'data-alert="(\d+)"', worklist).group(1)
+    found = re.search(r'data-alert="(\d+)"', worklist)
+    assert found is not None
+    alert_id = found.group(1)
     assert "Test" in worklist and "data-kind=\"out_of_range\"" in worklist
     resp = await _post(client, f"/monitoring/alerts/{alert_id}/state", {"state": "to_call"},
                        "/monitoring")
