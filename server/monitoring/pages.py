@@ -12,18 +12,21 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from markupsafe import Markup
 
+from records import access
 from records.errors import InvalidContent
 from records.readings import Stored
 from records.service import Records
 from records.vitals import MEASUREMENTS
 from records.web_common import records_of
 from server import errors, outcome, validation
-from server.keys import LANG, POOL
+from server.calls.views import READINGS_TAB
+from server.keys import JINJA, LANG, POOL, STAFF
 from server.monitoring import alerts, plans, service
 from server.monitoring.plans import Plan
 from server.monitoring.trend import chart
-from server.pages import current_staff, render, require_staff, translator
+from server.pages import context, current_staff, render, require_staff, translator
 from server.patients import get as get_patient
 from server.staff import Role
 from server.timeutil import ROME
@@ -267,7 +270,25 @@ async def add_reading(request: web.Request) -> web.StreamResponse:
                             outcome.Outcome(201, kind="readings", keep={"count": taken}))
 
 
+async def call_tab(request: web.Request, patient_id: int) -> Markup | None:
+    """The call page's Readings tab (``server.calls.views.READINGS_TAB``): the trends of a
+    patient with a plan, for a GP or nurse caring for her; None otherwise (no tab)."""
+    user = request.get(STAFF)
+    if user is None or not service.may_work_alerts(user):
+        return None
+    rec = records_of(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if not await access.may_monitor(conn, user, patient_id) \
+                or await plans.current(conn, patient_id) is None:
+            return None
+        view = await patient_view(conn, rec, request, patient_id)
+    html = request.app[JINJA].get_template("monitoring/_call_tab.html").render(
+        context(request, **view))
+    return Markup(html)  # noqa: S704 (a template of ours, autoescaped)
+
+
 def setup(app: web.Application) -> None:
+    app[READINGS_TAB] = call_tab
     r = app.router
     p = "/monitoring/patients/{patient_id:\\d{1,18}}"
     r.add_get("/monitoring", worklist_page, name="monitoring_worklist")
