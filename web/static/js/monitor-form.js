@@ -82,6 +82,17 @@ function sendOne(entry) {
   });
 }
 
+// A refused entry goes back into its fields, so the patient corrects it rather than typing it
+// again (the server's refusal is rare: the form checks the ranges first).
+function restore(entry) {
+  if (!entry) return;
+  for (const [name, value] of Object.entries(entry.values || {})) {
+    const input = form.querySelector(`input[name="${CSS.escape(name)}"]`);
+    if (input) input.value = String(value);
+  }
+  if (entry.text) form.querySelector('textarea[name="symptoms"]').value = entry.text;
+}
+
 let flushing = false;
 
 // Send what waits, oldest first. A network failure keeps the rest for later; any answer of
@@ -92,26 +103,35 @@ async function flush() {
   try {
     let waiting = outbox();
     while (waiting.length) {
+      const entry = waiting[0];
       let resp;
       try {
-        resp = await sendOne(waiting[0]);
+        resp = await sendOne(entry);
       } catch {
         say(t('kept'), false);
         return;
       }
-      waiting = outbox().filter((e) => e.client_ref !== waiting[0].client_ref);
+      if (resp.status === 403) {
+        // Refused before it was looked at (the form's token, say): not stored, so kept for
+        // the next try, when the page is opened again.
+        say(t('kept'), false);
+        return;
+      }
+      waiting = outbox().filter((e) => e.client_ref !== entry.client_ref);
       keep(waiting);
-      if (resp.status === 401 || resp.status === 403) {
+      if (resp.status === 401) {
         keep([]);
         say(t('ended'), false);
         return;
       }
       if (!resp.ok) {
+        restore(entry);
         const body = await resp.json().catch(() => ({}));
         const fields = body.error?.details?.fields || {};
-        for (const [name, message] of Object.entries(fields)) {
-          const input = form.querySelector(`[name="${CSS.escape(name)}"]`);
-          if (input && input.tagName === 'INPUT') fieldError(input, message);
+        // The server's reasons are for developers; the patient reads the range in her words.
+        for (const name of Object.keys(fields)) {
+          const input = form.querySelector(`input[name="${CSS.escape(name)}"]`);
+          if (input) fieldError(input, t('range', { low: Number(input.dataset.low), high: Number(input.dataset.high) }));
         }
         problem.hidden = false;
         problem.focus();
