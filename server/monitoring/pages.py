@@ -204,6 +204,36 @@ def _link(request: web.Request, token: str) -> str:
     return str(request.url.with_path(f"/m/{token}").with_query(None))
 
 
+def _limits(form: Any, parts: Iterable[str]) -> dict[str, dict[str, float | None]]:
+    """The limits a form gives, part by part (a part with both fields empty is not given)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for part in parts:
+        low, high = _number(form, f"low-{part}"), _number(form, f"high-{part}")
+        if low is not None or high is not None:
+            out[part] = {"low": low, "high": high}
+    return out
+
+
+@outcome.form(_back_to_patient)
+@require_staff(*WATCHERS)
+async def change_limits(request: web.Request) -> web.StreamResponse:
+    """Edit the plan's limits in place: the patient keeps her link."""
+    patient_id = validation.path_id(request, "patient_id")
+    form = await request.post()
+    rec = records_of(request)
+    user = current_staff(request)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        plan = await service.current_plan(conn, rec, user, patient_id)
+        if plan is None:
+            raise errors.NotFound()
+        given = _limits(form, plan.thresholds)
+        if not given:
+            raise errors.invalid({"thresholds": "write a limit"})
+        await service.change_thresholds(conn, rec, user, plan.id, given)
+    return outcome.redirect(request, PATIENT.format(patient_id=patient_id),
+                            outcome.Outcome(200, kind="limits"))
+
+
 @outcome.form(_back_to_patient)
 @require_staff(*WATCHERS)
 async def new_link(request: web.Request) -> web.StreamResponse:
@@ -298,6 +328,7 @@ def setup(app: web.Application) -> None:
                name="monitoring_alert_state")
     r.add_get(p, patient_page, name="monitoring_patient")
     r.add_post(p + "/plan", enrol, name="monitoring_enrol")
+    r.add_post(p + "/limits", change_limits, name="monitoring_limits")
     r.add_post(p + "/link", new_link, name="monitoring_new_link")
     r.add_post(p + "/link/revoke", revoke_link, name="monitoring_revoke_link")
     r.add_post(p + "/readings", add_reading, name="monitoring_add_reading")

@@ -161,6 +161,19 @@ async def create(conn: asyncpg.Connection, *, patient_id: int, created_by: int,
     return _plan(r), ended
 
 
+SET_THRESHOLDS = f"""
+UPDATE monitoring_plans SET thresholds = $2::jsonb WHERE id = $1 AND ended_at IS NULL
+RETURNING {COLUMNS}
+"""
+
+
+async def set_thresholds(conn: asyncpg.Connection, plan_id: int,
+                         thresholds: Thresholds) -> Plan | None:
+    """New limits for a plan in force (readings from now on are judged by them)."""
+    r = await conn.fetchrow(SET_THRESHOLDS, plan_id, json.dumps(thresholds))
+    return _plan(r) if r else None
+
+
 END = "UPDATE monitoring_plans SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL"
 
 

@@ -88,6 +88,26 @@ async def current_plan(conn: asyncpg.Connection, rec: Records, user: Staff,
     return await plans.current(conn, patient_id)
 
 
+async def change_thresholds(conn: asyncpg.Connection, rec: Records, user: Staff, plan_id: int,
+                            given: dict[str, dict[str, float | None]]) -> Plan:
+    """Edit the limits of a plan in force, part by part (a part not given keeps its limits);
+    the patient's link is untouched."""
+    plan = await plan_of(conn, rec, user, plan_id)
+    merged = {**{k: dict(v) for k, v in plan.thresholds.items()}}
+    try:
+        fresh = plans.thresholds_for(plan.conditions, plan.measurements, given)
+    except ValueError as exc:
+        raise InvalidContent({f"thresholds.{exc}": "not a part of this plan, or not a "
+                                                   "plausible range"}) from None
+    merged.update({part: fresh[part] for part in given})
+    changed = await plans.set_thresholds(conn, plan.id, merged)
+    if changed is None:
+        raise InvalidContent({"plan": "this plan has ended"})
+    await _audit(conn, "monitoring_limits", user, plan.patient_id, plan_id=plan.id,
+                 parts=sorted(given))
+    return changed
+
+
 async def new_link(conn: asyncpg.Connection, rec: Records, user: Staff, plan_id: int,
                    now: datetime) -> str:
     plan = await plan_of(conn, rec, user, plan_id)

@@ -76,3 +76,27 @@ async def test_pages_are_refused_to_others(client, conn, rec, ward, db_url):
     nobody = await client.get("/monitoring/patients/999999999")
     assert theirs.status == nobody.status == 403
     assert "Paziente" not in await theirs.text()
+
+
+async def test_limits_are_edited_in_place_and_the_link_keeps_working(client, conn, rec, ward,
+                                                                    db_url):
+    from tests.monitoring.conftest import enrol
+
+    plan, token = await enrol(conn, rec, ward.nurse, ward.patient)
+    await _as(client, ward.gp, db_url)
+    page = f"/monitoring/patients/{ward.patient}"
+    resp = await _post(client, page + "/limits", {"low-systolic": "100", "high-systolic": "140",
+                                                  "low-heart_rate": "", "high-heart_rate": ""},
+                       page)
+    assert resp.status == 303
+    row = await conn.fetchrow("SELECT id, thresholds::text AS t FROM monitoring_plans "
+                              "WHERE ended_at IS NULL")
+    assert row["id"] == plan.id and '"systolic": {"low": 100.0, "high": 140.0}' in row["t"]
+    assert '"heart_rate": {"low": 50, "high": 110}' in row["t"]  # not given: kept
+    bad = await _post(client, page + "/limits", {"low-systolic": "150", "high-systolic": "140"},
+                      page)
+    assert bad.status == 303 and 'role="alert"' in await (await client.get(page)).text()
+    client.session.cookie_jar.clear()
+    assert (await client.get(f"/m/{token}")).status == 200
+    assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = "
+                               "'monitoring_limits'") == 1
