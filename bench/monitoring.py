@@ -78,6 +78,16 @@ FROM monitoring_readings r WHERE r.out_of_range
 """
 
 
+INDEX_NAMES = """
+SELECT indexrelid::regclass::text AS n FROM pg_index
+WHERE indrelid = 'monitoring_readings'::regclass AND NOT indisprimary
+"""
+INDEXES = """
+SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index
+WHERE indrelid = 'monitoring_readings'::regclass AND NOT indisprimary
+"""
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -95,7 +105,14 @@ async def prepare(url: str, patients: int, days: int) -> tuple[int, str]:
         t0 = time.perf_counter()
         await conn.execute(PATIENTS, patients)
         await conn.execute(PLANS, nurse, days + 1)
+        # The readings' indexes built once after the load, not row by row during it (the
+        # migration's own definitions, read back from the catalogue).
+        indexes = [r["def"] for r in await conn.fetch(INDEXES)]
+        for name in await conn.fetch(INDEX_NAMES):
+            await conn.execute(f'DROP INDEX "{name["n"]}"')
         await conn.execute(READINGS, days)
+        for definition in indexes:
+            await conn.execute(definition)
         await conn.execute(ALERTS, nurse)
         await conn.execute("ANALYZE")
         count = await conn.fetchval("SELECT count(*) FROM monitoring_readings")
