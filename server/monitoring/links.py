@@ -1,8 +1,9 @@
 """The patient's personal link for sending readings, by the rules of join links
 (``server.consultations.credentials``): 256 random bits, only their SHA-256 stored, valid
 until the plan ends, revocable. Opening the link gives the browser a session of its own in an
-HttpOnly cookie (``COOKIE``, path ``/m``) and sends it to the form's clean address, so the
-token leaves the address bar at once and the form's requests never carry it."""
+HttpOnly cookie (``COOKIE``) and names the form's clean address (``FORM_PATH``), which the
+page puts in the address bar in place of the token, so the form's requests never carry it
+(``server.monitoring.patient``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from server.monitoring import plans
 from server.monitoring.plans import Plan
 
 COOKIE = "casa_monitor"
-COOKIE_PATH = "/m"
 LINK_PATH = "/m/{token}"
 FORM_PATH = "/m"
 
