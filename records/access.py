@@ -10,6 +10,8 @@
   (``server.consultations.care``): never by its time, nor by its own clinician marking it
   arrived.
 - Coordinators and admins see no clinical content; admins search the audit log and erase.
+- Tele-monitoring (plans, readings, alerts) is for GPs and nurses caring for the patient
+  (``monitoring_allowed``).
 
 "Caring for the patient" is ``caring_for`` below. Writing a note also needs the writer to be
 on that consultation (``on_booking``): its clinician, its nurse or an invited participant.
@@ -106,6 +108,13 @@ def allowed(role: Role, op: Op, category: Category | None, facts: Facts) -> bool
     return False
 
 
+def monitoring_allowed(role: Role, caring: bool) -> bool:
+    """Tele-monitoring (plans, readings, alerts, trends, their FHIR Observations): GPs and
+    nurses caring for the patient, as for ordinary notes; nobody else sees that a patient is
+    monitored, let alone a value (coordinators and admins included)."""
+    return role in READS_ORDINARY and caring
+
+
 # "Caring for the patient" and being "on the booking" are the consultation core's rule
 # (``server.consultations.care``), the same that bookings' identity scope and signalling's
 # room entry rest on: records add no rule of their own about bookings.
@@ -129,6 +138,15 @@ async def may_open_record(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
     """Whether ``user`` may see that the patient exists (name, record pages): clinicians
     caring for them, or holding a share or a live break-glass on one of their notes."""
     return user.role.clinical and bool(await conn.fetchval(MAY_OPEN, user.id, patient_id))
+
+
+async def may_monitor(conn: asyncpg.Connection | asyncpg.Pool, user: Staff,
+                      patient_id: int) -> bool:
+    """``monitoring_allowed`` for ``user`` and the patient, the care rule asked only of a role
+    that could pass (so a coordinator's refusal costs no query)."""
+    if not monitoring_allowed(user.role, True):
+        return False
+    return monitoring_allowed(user.role, await caring_for(conn, user.id, patient_id))
 
 
 NOTE_FACTS = """

@@ -8,7 +8,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from records import vitals
 from records.content import Measurement, NoteContent
+from records.readings import Stored
 from records.service import NoteView
 from server.patients import Patient
 
@@ -63,8 +65,51 @@ def _observations(c: NoteContent, base: dict[str, Any], when: str) -> list[dict[
     return out
 
 
-def bundle(patient: Patient, views: list[NoteView]) -> dict[str, Any]:
-    """The FHIR R4 Bundle for ``patient`` from the notes in ``views`` (readable ones only)."""
+def _reading_quantity(part: vitals.Part, value: float) -> dict[str, Any]:
+    return {"value": value, "unit": part.unit, "system": UCUM, "code": part.unit}
+
+
+def reading_observation(r: Stored) -> dict[str, Any] | None:
+    """One monitoring reading as a vital-signs Observation (``None`` for free symptoms, which
+    have no LOINC vital sign, and for an erased reading)."""
+    m = vitals.MEASUREMENTS[r.measurement]
+    if r.content is None or not m.parts:
+        return None
+    obs: dict[str, Any] = {
+        "resourceType": "Observation", "id": f"reading-{r.id}", "status": "final",
+        "category": [_coding(OBS_CATEGORY, "vital-signs", "Vital Signs")],
+        "subject": {"reference": f"Patient/{r.patient_id}"},
+        "effectiveDateTime": r.measured_at.isoformat(),
+        "identifier": [{"system": "urn:casa:reading", "value": str(r.id)}],
+        "basedOn": [{"identifier": {"system": "urn:casa:monitoring-plan",
+                                    "value": str(r.plan_id)}}],
+    }
+    if m.panel is not None:
+        return {**obs, "code": _coding(LOINC, *m.panel), "component": [
+            {"code": _coding(LOINC, *p.loinc),
+             "valueQuantity": _reading_quantity(p, r.content.values[p.name])}
+            for p in m.parts]}
+    (part,) = m.parts
+    return {**obs, "code": _coding(LOINC, *part.loinc),
+            "valueQuantity": _reading_quantity(part, r.content.values[part.name])}
+
+
+def reading_entries(readings: list[Stored]) -> list[dict[str, Any]]:
+    return [{"fullUrl": f"urn:casa:Observation/{o['id']}", "resource": o}
+            for o in map(reading_observation, readings) if o is not None]
+
+
+def observations_bundle(readings: list[Stored]) -> dict[str, Any]:
+    """The patient's monitoring readings alone, as a searchset Bundle of Observations."""
+    entries = reading_entries(readings)
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+            "entry": entries}
+
+
+def bundle(patient: Patient, views: list[NoteView],
+           readings: list[Stored] | None = None) -> dict[str, Any]:
+    """The FHIR R4 Bundle for ``patient`` from the notes in ``views`` (readable ones only) and
+    her monitoring ``readings``."""
     patient_ref = f"Patient/{patient.id}"
     entries: list[dict[str, Any]] = [{"fullUrl": f"urn:casa:{patient_ref}", "resource": {
         "resourceType": "Patient", "id": str(patient.id),
@@ -107,4 +152,5 @@ def bundle(patient: Patient, views: list[NoteView]) -> dict[str, Any]:
         for i, o in enumerate(_observations(c, base, when)):
             entries.append({"fullUrl": f"urn:casa:Observation/{comp_id}-{i}",
                             "resource": {**o, "id": f"{comp_id}-{i}"}})
+    entries += reading_entries(readings or [])
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}

@@ -151,10 +151,12 @@ async def record_fhir(request: web.Request) -> web.StreamResponse:
     patient_id = validation.path_id(request, "patient_id")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         # export() checks the caller cares for the patient: before the patient is loaded.
-        views = await records_of(request).export(conn, current_staff(request), patient_id,
+        rec = records_of(request)
+        views = await rec.export(conn, current_staff(request), patient_id, "fhir")
+        readings = await rec.readings.for_export(conn, current_staff(request), patient_id,
                                                  "fhir")
         patient = await _patient(conn, patient_id)
-    body = json.dumps(fhir.bundle(patient, views), ensure_ascii=False, indent=1)
+    body = json.dumps(fhir.bundle(patient, views, readings), ensure_ascii=False, indent=1)
     return web.Response(text=body, content_type="application/fhir+json", headers={
         "Content-Disposition": f'attachment; filename="patient-{patient_id}.fhir.json"'})
 

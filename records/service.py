@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from records import access, audit, sharing, store, subkeys
+from records import access, audit, readings, sharing, store, subkeys
 from records.access import Category, Facts, Op
 from records.content import NoteContent
 from records.crypto import Envelope, GlassId
@@ -88,6 +88,7 @@ class Records:
 
     def __init__(self, env: Envelope) -> None:
         self.env = env
+        self.readings = readings.Readings(readings.ReadingEnvelope(env.ring))
 
     async def _note(self, conn: asyncpg.Connection, note_id: int) -> Note:
         note = await store.get_note(conn, note_id)
@@ -324,6 +325,11 @@ class Records:
         await subkeys.destroy_patient(conn, patient_id)
         ids = [r["id"] for r in await conn.fetch(store.PATIENT_LIVE_NOTES, patient_id)]
         await self._erase_many(conn, user, ids, why)
+        # Monitoring readings are wrapped by the same patient key: blanked here, unreadable
+        # from any copy once ``sweep`` removes the key from the file.
+        gone = await readings.erase_patient(conn, patient_id)
+        if gone:
+            await _audit(conn, "erasure", user, None, patient_id, why=why, readings=len(gone))
         return ids
 
     async def sweep(self, pool: asyncpg.Pool) -> int:

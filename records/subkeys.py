@@ -66,6 +66,12 @@ async def note_key_id(conn: asyncpg.Connection, ring: Keyring, patient_id: int,
                        await _day_key(conn, ring, note_day(created_at)))
 
 
+async def patient_key_id(conn: asyncpg.Connection, ring: Keyring, patient_id: int) -> str:
+    """The id of the patient's live key, made if there is none yet (monitoring readings are
+    wrapped by it alone, ``records.readings``). In the writing transaction, as ``note_key_id``."""
+    return await _patient_key(conn, ring, patient_id)
+
+
 async def _patient_key(conn: asyncpg.Connection, ring: Keyring, patient_id: int) -> str:
     found: str | None = await conn.fetchval(PATIENT_KEY, patient_id)
     if found is not None:

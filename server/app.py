@@ -31,6 +31,7 @@ from server.calls import setup as calls_setup
 from server.config import Config
 from server.keys import CONFIG, DATABASE, POOL
 from server.kiosks import views as kiosk_views
+from server.monitoring import setup as monitoring_setup
 from server.nurse import setup as nurse_setup
 from server.reports import setup as reports_setup
 from signaling import setup as signaling_setup
@@ -69,6 +70,7 @@ def create_app(config: Config, *,
     signaling_setup.setup(app)
     calls_setup.setup(app)
     nurse_setup.setup(app)
+    monitoring_setup.setup(app)
     reports_setup.setup(app)
     accounts_views.setup(app)
     kiosk_views.setup(app)

@@ -15,13 +15,15 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from records import keyring
+from records import keyring, vitals
 from server.bookings import availability, workflow
 from server.config import Config
 from server.consultations import credentials
 from server.consultations.credentials import PATIENT_COOKIE
 from server.consultations.languages import PATIENT_LANGUAGES, direction
 from server.kiosks import store as kiosk_store
+from server.monitoring import links as monitoring_links
+from server.monitoring import plans as monitoring_plans
 from server.staff import Role
 from server.timeutil import local_day_text, local_time_text
 from tests.conftest import StaffFactory
@@ -34,7 +36,9 @@ HTML_TAG = re.compile(r'<html lang="([a-z]+)" dir="(ltr|rtl)">')
 # What is the same in every language: the product, people's and centres' names, the languages'
 # own names, room for times and numbers. Whatever is left must not read as the reference page.
 NAMES = ("Casa San Siro", "Casa", "Test gp", "Maria", "Bianchi", "Wi-Fi", "SMS", "Chrome",
-         "Firefox", "Safari", "Android", "iPhone", *PATIENT_LANGUAGES.values())
+         "Firefox", "Safari", "Android", "iPhone", *PATIENT_LANGUAGES.values(),
+         # Units and the oximeter's word, as the devices print them in every language.
+         "mmHg", "mg/dL", "kg", "SpO2")
 WORDS = re.compile(r"[A-Za-z]{2,}")
 # Words Italian and English share (their catalogues say so by translating them as themselves).
 SAME_IN_IT_AND_EN = {"Chat", "OK", "Online", "Email", "Casa"}
@@ -95,13 +99,20 @@ class PatientPages:
             "INSERT INTO kiosk_credentials (kiosk_id, token_hash, enrolled_by)"
             " VALUES ($1, $2, $3)", await self.f.kiosk(), kiosk_store.token_hash(self.kiosk_token),
             gp.id)
+        # A tele-monitoring plan measuring everything, for the readings form.
+        async with self.conn.transaction():
+            plan, _ = await monitoring_plans.create(
+                self.conn, patient_id=self.open[3], created_by=gp.id, conditions=[],
+                measurements=list(vitals.KINDS), every_hours=24, tolerance_hours=12,
+                thresholds={}, starts_at=now, ends_at=now + timedelta(days=30))
+            self.readings_link = await monitoring_links.issue(self.conn, plan)
 
     async def _consultation(self, gp_id: int, at: datetime, lang: str,
-                            **kw: Any) -> tuple[int, int, str]:
+                            **kw: Any) -> tuple[int, int, str, int]:
         p = await self.f.patient(given="Maria", family="Bianchi", language=lang)
         b = await self.f.booking(p.id, gp_id, at, **kw)
         c = await self.f.consultation(b.id)
-        return b.id, c.id, c.room_id
+        return b.id, c.id, c.room_id, p.id
 
     async def get(self, path: str, *, patient_of: int | None = None,
                   headers: dict[str, str] | None = None, kiosk: bool = False) -> tuple[int, str]:
@@ -141,6 +152,9 @@ class PatientPages:
                                                      headers={"Accept-Language": lang}),
             "no kiosk": await self.get(f"/kiosk?{q}"),
             "summary link gone": await self.get(f"/summary/{'x' * 43}?{q}"),
+            # The readings form at the patient's link: her language, no query, no cookie.
+            "readings form": await self.get(f"/m/{self.readings_link}"),
+            "readings link gone": await self.get(f"/m/{'x' * 43}?{q}"),
         }
         # The invitation's link: the token moves to a cookie, then the page says "too early".
         self.client.session.cookie_jar.clear()

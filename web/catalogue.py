@@ -84,6 +84,13 @@ PATIENT_SOURCES: dict[str, str] = {
     "server/bookings/reminder_texts.py": "The reminder a patient receives by e-mail or text "
                                          "message (SMS: keep it short) the day before and "
                                          "shortly before an appointment.",
+    "web/templates/monitoring/form.html": "The one-screen form where a patient at home writes "
+                                          "her measurements (blood pressure, pulse, sugar...) "
+                                          "for her nurse; on an old phone: keep it short.",
+    "web/templates/monitoring/closed.html": "The page a patient sees when her readings link "
+                                            "was replaced, revoked or has ended.",
+    "server/monitoring/strings.py": "The fields, units and short messages of the patient's "
+                                    "readings form (sent, kept on the phone while offline).",
     "server/errors.py": "An error message a patient can see on a page.",
     "records/errors.py": "An error message a patient can see on a page.",
     "signaling/notices.py": "A short message the clinician sends to a patient in the waiting "

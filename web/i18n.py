@@ -40,7 +40,8 @@ LANGUAGE_COOKIE = "casa_lang"
 # browser (a kiosk, a family's phone) must not turn them into half-translated pages.
 # (The API is not here: the patient's pages call it too, for the pre-call check.)
 STAFF_PATHS = ("/login", "/logout", "/account", "/home", "/dashboard", "/bookings", "/records",
-               "/patients", "/consultations/", "/admin", "/nurse", "/kiosks", "/kiosk/enrol")
+               "/patients", "/consultations/", "/admin", "/nurse", "/kiosks", "/kiosk/enrol",
+               "/monitoring")
 
 
 def page_languages(path: str, staff_signed_in: bool) -> dict[str, str]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 
 from records import drafts
 from server import centres, errors, patients, staff
@@ -116,13 +118,22 @@ async def _clinician_page(request: web.Request, c: Consultation, user: Staff) ->
     colleagues = [s for s in await staff.list_all(pool)
                   if s.role in CLINICAL_ROLES and c.centre_id in s.centres and s.id not in taken]
     lead = await staff.get(pool, c.clinician_ids[0])
-    return _page(request, "call/consultation.html", c, role="clinician",
+    readings_tab = request.app.get(READINGS_TAB)
+    readings = await readings_tab(request, c.patient_id) if readings_tab else None
+    return _page(request, "call/consultation.html", c, role="clinician", readings=readings,
                  patient_name=f"{patient.given_name} {patient.family_name}" if patient else "",
                  patient_language=c.patient_language, clinician_name=lead.full_name if lead else "",
                  centre=await _centre_name(request, c.centre_id),
                  when=_when(request, c.starts_at), colleagues=colleagues,
                  admit=request.query.get("admit") == "1", me=user,
                  note_editor=drafts.editor_of(c.booking_id))
+
+
+# The "Readings" tab of the clinician's panel: tele-monitoring (a package below this one) sets
+# it; it answers the tab's content for the patient, or None when she has no plan or the
+# clinician may not see it (then the call page has no such tab).
+ReadingsTab = Callable[[web.Request, int], Awaitable[Markup | None]]
+READINGS_TAB: web.AppKey[ReadingsTab] = web.AppKey("call_readings_tab")
 
 
 def _page(request: web.Request, template: str, c: Consultation, **ctx: Any) -> web.Response:
