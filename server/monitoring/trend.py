@@ -1,7 +1,6 @@
-"""A measurement's trend on the staff pages. ``trend`` has the signature of
-``server.trend_chart.trend_svg`` (an accessible inline SVG with the limits drawn); until that
-module is part of Casa it draws the readings as a plain list, and the swap is the one import
-this module's ``chart`` calls."""
+"""A measurement's trend on the staff pages: the chart drawn by ``server.trend_chart.trend_svg``
+(an accessible inline SVG with the patient's limits drawn) and, under it, the latest readings
+as numbers, because a chart shows the shape but a nurse calling the patient needs the values."""
 
 from __future__ import annotations
 
@@ -10,32 +9,33 @@ from datetime import datetime, tzinfo
 
 from markupsafe import Markup
 
-# Most recent readings listed; the chart that replaces the list draws them all.
-LISTED = 30
+from server.trend_chart import trend_svg
+
+# Most recent readings listed under the chart, newest first; the chart draws them all.
+LISTED = 7
 
 
 def _beyond(v: float, low: float | None, high: float | None) -> bool:
     return (low is not None and v < low) or (high is not None and v > high)
 
 
-def trend(points: Sequence[tuple[datetime, float]], *, low: float | None, high: float | None,
-          unit: str, label: str, tz: tzinfo, width: int = 640, height: int = 240,
-          lang: str = "it") -> str:
-    limits = " – ".join(f"{v:g}" for v in (low, high) if v is not None)
+def latest(points: Sequence[tuple[datetime, float]], *, low: float | None, high: float | None,
+           unit: str, tz: tzinfo) -> Markup:
+    """The last readings as a list; one beyond a limit is marked in words by its class's CSS
+    and in bold, not by colour alone."""
+    newest = sorted(points, key=lambda p: p[0])[-LISTED:]
     items = Markup("").join(
         Markup('<li><time datetime="{}">{}</time> <strong class="{}">{}</strong> {}</li>').format(
             at.isoformat(), at.astimezone(tz).strftime("%d/%m %H:%M"),
             "m-beyond" if _beyond(v, low, high) else "", f"{v:g}", unit)
-        for at, v in reversed(points[-LISTED:]))
-    head = Markup("<strong>{}</strong>").format(label)
-    if limits:
-        head += Markup(" ({} {})").format(limits, unit)
-    return str(Markup('<div class="m-trend-list"><p>{}</p><ol>{}</ol></div>').format(head,
-                                                                                   items))
+        for at, v in reversed(newest))
+    return Markup('<ol class="m-trend-list">{}</ol>').format(items) if newest else Markup("")
 
 
 def chart(points: Sequence[tuple[datetime, float]], *, low: float | None, high: float | None,
           unit: str, label: str, tz: tzinfo, lang: str) -> Markup:
-    """The trend as markup for a template: ``trend`` escapes every word it draws."""
-    drawn = trend(points, low=low, high=high, unit=unit, label=label, tz=tz, lang=lang)
-    return Markup(drawn)  # noqa: S704 (made above from escaped parts only)
+    """The trend as markup for a template: ``trend_svg`` escapes every word it draws."""
+    drawn = trend_svg(points, low=low, high=high, unit=unit, label=label, tz=tz, lang=lang)
+    svg = Markup(drawn)  # noqa: S704 (made from escaped parts only)
+    return Markup('<figure class="m-trend">{}{}</figure>').format(
+        svg, latest(points, low=low, high=high, unit=unit, tz=tz))

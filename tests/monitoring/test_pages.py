@@ -46,6 +46,8 @@ async def test_enrol_take_readings_at_the_centre_and_work_the_worklist(client, c
                                         ("heart_rate", "kiosk", False)]
     text = await (await client.get(page)).text()
     assert "158" in text and 'class="m-beyond"' in text and "71" in text
+    # the trend is drawn (server/trend_chart.py) with the reading above the limit marked
+    assert 'role="img"' in text and 'class="reading out high"' in text
 
     worklist = await (await client.get("/monitoring")).text()
     found = re.search(r'data-alert="(\d+)"', worklist)
