@@ -9,7 +9,6 @@ import asyncio
 import itertools
 import ssl
 from collections.abc import Iterator
-from typing import Any
 
 import aiohttp
 import asyncpg
