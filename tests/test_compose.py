@@ -74,8 +74,8 @@ def test_nginx_runs_compose_s_configuration_file() -> None:
     assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
     conf = topology.nginx_conf(8443, [8001, 8002], Path("/c.pem"), Path("/k.pem"), Path("/w"))
     original = topology.NGINX_CONF.read_text()
-    for old, new in topology.nginx_replacements(8443, [8001, 8002], Path("/c.pem"),
-                                                Path("/k.pem"), Path("/w")):
+    for old, new in reversed(topology.nginx_replacements(8443, [8001, 8002], Path("/c.pem"),
+                                                         Path("/k.pem"), Path("/w"))):
         conf = conf.replace(new, old)
     assert conf == original
     # The proxy's fixed address is the one Casa trusts.

@@ -180,7 +180,7 @@ def nginx_replacements(port: int, upstreams: list[int], cert: Path, key: Path,
         ("/run/secrets/tls_cert", str(cert)),
         ("/run/secrets/tls_key", str(key)),
         ("/var/run/nginx.pid", str(work / "nginx.pid")),
-        ("/var/log/nginx/", f"{work}/"),
+        ("/var/log/nginx/", f"{work}/logs/"),
         ("/var/cache/nginx/", f"{work}/cache/"),
     ]
 
@@ -290,7 +290,7 @@ class Topology:
 
     @property
     def access_log(self) -> Path:
-        return self.work / "nginx" / "access.log"
+        return self.work / "nginx" / "logs" / "access.log"
 
     def fill(self, name: str, port: int = 0) -> dict[str, str]:
         return {"pg_port": str(self.pg_port), "turn_port": str(self.turn_port),
@@ -401,9 +401,10 @@ class Topology:
     def start_nginx(self) -> None:
         work = self.work / "nginx"
         (work / "cache").mkdir(parents=True, exist_ok=True)
+        (work / "logs").mkdir(parents=True, exist_ok=True)
         cert, key = ensure_self_signed(self.work / "tls", "127.0.0.1")
         conf = work / "nginx.conf"
-        log = work / "error.log"
+        log = work / "logs" / "error.log"
 
         def start(port: int) -> subprocess.Popen[bytes]:
             conf.write_text(nginx_conf(port, [c.port for c in self.instances], cert, key, work))
