@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import re
+import shutil
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -19,7 +24,16 @@ import pytest
 
 from server.config import Config
 from tests import topology
-from tests.browser.conftest import PHONE, Visit, Watched, book, sign_in, soon
+from tests.browser.conftest import (
+    DOB,
+    PHONE,
+    WINDOW,
+    Visit,
+    Watched,
+    book,
+    sign_in,
+    soon,
+)
 from tests.browser.test_call import LAPTOP, video_flows
 from tests.conftest import PASSWORD
 from tests.factories import Factories
@@ -269,3 +283,98 @@ async def test_call_through_the_proxy_survives_killing_the_patient_s_instance(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+# -- backup and the restore drill (docs/operations.md, "Backups") --------------------------------
+
+async def a_signed_note(topo: Topology) -> str:
+    """One signed note of a consultation, sealed under the topology's keyring and audited,
+    written as the serving role. Returns its text."""
+    from records import audit, content
+    from records import keyring as keyrings
+    from records.crypto import Envelope
+    from records.store import RowId
+    from server.auth import passwords
+    from server.staff import Role
+
+    f = Factories(topo.serving_url, passwords.hash_password(PASSWORD), secret_key=SECRET_KEY)
+    try:
+        gp = await f.staff(Role.GP, ("san-siro",))
+        p = await f.patient(None, given="Lucia", family="Restore", born=DOB)
+        b = await f.booking(p.id, gp.id, datetime.now(UTC) + soon(), service="gp_visit",
+                            mode="home_video", window=WINDOW)
+    finally:
+        await f.close()
+    text = f"restore drill note {b.id}"
+    env = Envelope(keyrings.load(topo.keyring))
+    conn = await asyncpg.connect(topo.serving_url)
+    try:
+        async with conn.transaction():
+            note_id = await conn.fetchval(
+                "INSERT INTO notes (booking_id, patient_id, category, author_id) "
+                "VALUES ($1, $2, 'gp', $3) RETURNING id", b.id, p.id, gp.id)
+            sealed = env.seal(content.parse({"text": text}).to_bytes(), RowId(note_id, 1, p.id))
+            await conn.execute(
+                "INSERT INTO note_versions (note_id, version, author_id, status, ciphertext, "
+                "wrapped_key, kek_id, saved_at, signed_at) "
+                "VALUES ($1, 1, $2, 'signed', $3, $4, $5, now(), now())",
+                note_id, gp.id, sealed.ciphertext, sealed.wrapped_key, sealed.kek_id)
+            await audit.append(conn, action="sign", actor_staff_id=gp.id, actor_kind="staff",
+                               patient_id=p.id, booking_id=b.id,
+                               detail={"note_id": note_id, "version": 1})
+    finally:
+        await conn.close()
+    return text
+
+
+async def test_backup_restores_into_an_empty_server(topo: Topology) -> None:
+    await a_signed_note(topo)
+    backup = topo.work / "backup"
+    backup.mkdir()
+    # 1. An anchor of the audit chain, kept apart from the database (Casa logs one every
+    #    15 minutes too): a restore that lost the tail is found out.
+    anchors = backup / "anchors.log"
+    anchors.write_text(await asyncio.to_thread(topo.run_cli, "casa", "audit", "anchor"))
+    # 2. The database, as its owner, in pg_dump's custom format.
+    dump = backup / "casa.dump"
+    db_env = topo.db_env()
+    pg_env = {**os.environ, "PGPASSWORD": db_env["POSTGRES_PASSWORD"]}
+    bindir = topology.pg_bin()
+    await asyncio.to_thread(subprocess.run, [
+        str(bindir / "pg_dump"), "-h", "127.0.0.1", "-p", str(topo.pg_port),
+        "-U", db_env["POSTGRES_USER"], "-Fc", "-f", str(dump), db_env["POSTGRES_DB"]],
+        env=pg_env, check=True, timeout=60)
+    # 3. The keyring file, which the database never holds.
+    shutil.copy(topo.keyring, backup / "keyring.json")
+
+    # The drill: a new, empty server; the dump restored without its roles (they are the
+    # cluster's), then `casa migrate` makes casa_owner and casa_app again and hands them the
+    # restored tables; the keyring put back where CASA_KEYRING_FILE says.
+    port = await asyncio.to_thread(topo.start_postgres, "restored")
+    await asyncio.to_thread(subprocess.run, [
+        str(bindir / "pg_restore"), "-h", "127.0.0.1", "-p", str(port),
+        "-U", db_env["POSTGRES_USER"], "-d", db_env["POSTGRES_DB"], "--no-owner",
+        "--no-privileges", "--exit-on-error", str(dump)], env=pg_env, check=True, timeout=60)
+    restored_keyring = topo.keyring  # the drill restores over the same path
+    shutil.copy(backup / "keyring.json", restored_keyring)
+    migrated = await asyncio.to_thread(topo.run_cli, "migrate", "migrate", pg_port=port)
+    assert "applied 0 migration(s)" in migrated
+    verified = await asyncio.to_thread(topo.run_cli, "casa", "keys", "verify", pg_port=port)
+    decrypted = re.search(r"(\d+) note version\(s\) decrypt", verified)
+    assert decrypted and int(decrypted.group(1)) >= 1, verified
+    assert "FAILED" not in verified
+    audited = await asyncio.to_thread(topo.run_cli, "casa", "audit", "verify", "--anchors",
+                                      str(anchors), pg_port=port)
+    assert "anchor" in audited.lower()
+    # Served from the restored server as casa_app, a role with no power there either.
+    url = topo.serving_url.replace(f":{topo.pg_port}/", f":{port}/")
+    conn = await asyncpg.connect(url)
+    try:
+        assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        owner = await conn.fetchval("SELECT pg_get_userbyid(relowner) FROM pg_class "
+                                    "WHERE relname = 'note_versions'")
+        assert owner == "casa_owner"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER ALL")
+    finally:
+        await conn.close()

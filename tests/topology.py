@@ -292,39 +292,49 @@ class Topology:
     def access_log(self) -> Path:
         return self.work / "nginx" / "logs" / "access.log"
 
-    def fill(self, name: str, port: int = 0) -> dict[str, str]:
-        return {"pg_port": str(self.pg_port), "turn_port": str(self.turn_port),
+    def fill(self, name: str, port: int = 0, pg_port: int = 0) -> dict[str, str]:
+        return {"pg_port": str(pg_port or self.pg_port), "turn_port": str(self.turn_port),
                 "keyring": str(self.keyring), "data_dir": str(self.work / name),
                 # A one-off command listens nowhere: the image's port stands.
                 "port": str(port or 8080), "proxy_port": str(self.proxy_port)}
 
-    def cli_env(self, service: str, name: str, port: int = 0) -> dict[str, str]:
+    def cli_env(self, service: str, name: str, port: int = 0,
+                pg_port: int = 0) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_"))}
-        env.update(service_env(service, self.values, self.fill(name, port)))
+        env.update(service_env(service, self.values, self.fill(name, port, pg_port)))
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
         (self.work / name).mkdir(exist_ok=True)
         return env
 
-    def run_cli(self, service: str, *args: str, stdin: str | None = None) -> str:
-        """A one-off ``casa`` command with a service's environment (`docker compose run`)."""
-        done = subprocess.run([*CASA, *args], env=self.cli_env(service, "cli"), cwd=ROOT,
+    def run_cli(self, service: str, *args: str, stdin: str | None = None,
+                pg_port: int = 0) -> str:
+        """A one-off ``casa`` command with a service's environment (`docker compose run`),
+        against the topology's database or the server on ``pg_port``."""
+        done = subprocess.run([*CASA, *args], env=self.cli_env(service, "cli", pg_port=pg_port),
+                              cwd=ROOT,
                               input=stdin, capture_output=True, text=True, timeout=START_S)
         assert done.returncode == 0, f"casa {' '.join(args)}: {done.stdout}{done.stderr}"
         return done.stdout
 
     # -- processes -------------------------------------------------------------------------
-    def start_postgres(self) -> None:
+    def db_env(self) -> dict[str, str]:
+        return {k: interpolate(str(v), self.values)
+                for k, v in load_compose()["services"]["db"]["environment"].items()}
+
+    def start_postgres(self, name: str = "pg") -> int:
         """compose's db service: the image makes POSTGRES_USER a superuser with
-        POSTGRES_PASSWORD and creates POSTGRES_DB; clients authenticate by password."""
-        env = {k: interpolate(str(v), self.values)
-               for k, v in load_compose()["services"]["db"]["environment"].items()}
-        pgdata = self.work / "pgdata"
-        pwfile = self.work / "pg-password"
+        POSTGRES_PASSWORD and creates POSTGRES_DB; clients authenticate by password over TCP.
+        Returns the port (the first server's is the topology's)."""
+        env = self.db_env()
+        home = self.work / name
+        home.mkdir()
+        pgdata = home / "data"
+        pwfile = home / "password"
         pwfile.write_text(env["POSTGRES_PASSWORD"] + "\n")
         as_user: dict[str, Any] = {}
         if os.geteuid() == 0:
             # PostgreSQL refuses to run as root: Debian's postgres user runs it.
-            shutil.chown(self.work, "postgres", "postgres")
+            shutil.chown(home, "postgres", "postgres")
             shutil.chown(pwfile, "postgres", "postgres")
             as_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
         bindir = pg_bin()
@@ -332,14 +342,14 @@ class Topology:
                         f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8",
                         "--no-locale", "--no-sync"],
                        check=True, capture_output=True, timeout=START_S, **as_user)
-        log = self.work / "postgres.log"
+        log = home / "postgres.log"
 
-        def start(port: int) -> subprocess.Popen[bytes]:
+        def start(port: int) -> int:
             with open(log, "wb") as out:
                 proc = subprocess.Popen(
                     [str(bindir / "postgres"), "-D", str(pgdata),
                      "-c", "listen_addresses=127.0.0.1",
-                     "-c", f"port={port}", "-c", f"unix_socket_directories={self.work}",
+                     "-c", f"port={port}", "-c", f"unix_socket_directories={home}",
                      # A test's throwaway data: no need to wait for the disk.
                      "-c", "fsync=off", "-c", "synchronous_commit=off",
                      "-c", "max_connections=200"],
@@ -347,24 +357,32 @@ class Topology:
             self.stack.callback(stop, proc, 20)
             _wait(lambda: "ready to accept connections" in log.read_text(errors="replace"),
                   proc, log, "postgres", ("Address already in use", "could not create any TCP"))
-            self.pg_port = port
-            return proc
+            return port
 
-        with_port(start)
-        superuser = f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@127.0.0.1:" \
-                    f"{self.pg_port}/postgres"
+        port: int = with_port(start)
+        if not self.pg_port:
+            self.pg_port = port
+        self.psql_run(port, "postgres", f'CREATE DATABASE "{env["POSTGRES_DB"]}"')
+        return port
+
+    def superuser_url(self, port: int, database: str) -> str:
+        env = self.db_env()
+        return (f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@127.0.0.1:"
+                f"{port}/{database}")
+
+    def psql_run(self, port: int, database: str, statement: str) -> None:
         import asyncio
 
         import asyncpg
 
-        async def create_db() -> None:
-            conn = await asyncpg.connect(superuser)
+        async def run() -> None:
+            conn = await asyncpg.connect(self.superuser_url(port, database))
             try:
-                await conn.execute(f'CREATE DATABASE "{env["POSTGRES_DB"]}"')
+                await conn.execute(statement)
             finally:
                 await conn.close()
 
-        asyncio.run(create_db())
+        asyncio.run(run())
 
     def start_coturn(self) -> None:
         log = self.work / "coturn.log"
