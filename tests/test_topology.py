@@ -292,8 +292,7 @@ async def a_signed_note(topo: Topology) -> str:
     written as the serving role. Returns its text."""
     from records import audit, content
     from records import keyring as keyrings
-    from records.crypto import Envelope
-    from records.store import RowId
+    from records.crypto import Envelope, RowId
     from server.auth import passwords
     from server.staff import Role
 
