@@ -27,6 +27,7 @@ import asyncio
 import json
 import ssl
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +224,7 @@ async def kills(session: aiohttp.ClientSession, topo: Topology, visit: signaling
         await asyncio.to_thread(topo.kill, victim)
         results = await asyncio.gather(*(back_in(session, topo, s, killed_at) for s in dropped))
         times.append(max(results))
+        print(f"kill: back in {times[-1]:.2f} s", file=sys.stderr, flush=True)
         pair.tasks = [asyncio.create_task(pump(s)) for s in (pair.patient, pair.clinician)]
         await asyncio.to_thread(topo.restart, victim)
     finite = [t for t in times if t == t and t != float("inf")]
@@ -253,7 +255,9 @@ async def run(args: argparse.Namespace, topo: Topology) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         pairs, out["arrivals"] = await arrivals(session, topo, visits[:-1])
+        print(json.dumps(out["arrivals"]), file=sys.stderr, flush=True)
         out["relay"] = await relay(pairs, args.seconds)
+        print(json.dumps(out["relay"]), file=sys.stderr, flush=True)
         for p in pairs:
             for s in (p.patient, p.clinician):
                 if s.ws is not None:

@@ -256,10 +256,12 @@ class Casa:
         return out
 
     def instance_id(self) -> str | None:
+        """The signalling instance id of the process running now (the log's last start)."""
+        found = None
         for line in self.lines():
             if line.get("msg") == "signalling instance started":
-                return str(line["instance_id"])
-        return None
+                found = str(line["instance_id"])
+        return found
 
 
 @dataclass
