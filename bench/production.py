@@ -29,6 +29,7 @@ import ssl
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,15 @@ class Pair:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
+def client_session(n: int) -> aiohttp.ClientSession:
+    """A client of its own address (127.0.x.y, all loopback): nginx passes it on as
+    X-Forwarded-For, so each consultation counts against its own per-address limits, as
+    patients at home do. One address for all would be refused (429) after a few dozen."""
+    address = f"127.0.{1 + n // 250}.{1 + n % 250}"
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address, 0),
+                                                                limit=0))
+
+
 async def arrive(session: aiohttp.ClientSession, topo: Topology, visit: signaling_seed.Visit
                  ) -> Pair:
     origin = {"Origin": topo.origin}
@@ -136,20 +146,22 @@ async def arrive(session: aiohttp.ClientSession, topo: Topology, visit: signalin
     return pair
 
 
-async def arrivals(session: aiohttp.ClientSession, topo: Topology,
+async def arrivals(sessions: list[aiohttp.ClientSession], topo: Topology,
                    visits: list[signaling_seed.Visit]) -> tuple[list[Pair], dict[str, Any]]:
     started = time.perf_counter()
-    done = await asyncio.gather(*(arrive(session, topo, v) for v in visits),
+    done = await asyncio.gather(*(arrive(s, topo, v) for s, v in zip(sessions, visits,
+                                                                     strict=True)),
                                 return_exceptions=True)
     elapsed = time.perf_counter() - started
     pairs = [p for p in done if isinstance(p, Pair)]
-    errors = [repr(e) for e in done if not isinstance(e, Pair)]
+    errors = [f"{type(e).__name__} {getattr(e, 'status', '')}".strip()
+              for e in done if not isinstance(e, Pair)]
     hello = [ms for p in pairs for s in (p.patient, p.clinician) for ms in s.hello_ms]
     return pairs, {"pairs": len(visits), "in_call": len(pairs), "seconds": round(elapsed, 2),
                    "arrivals_per_s": round(len(pairs) / elapsed, 1),
                    "hello_welcome_p50_ms": round(percentile(hello, 50), 1),
                    "hello_welcome_p99_ms": round(percentile(hello, 99), 1),
-                   "errors": errors[:5]}
+                   "errors": dict(Counter(errors))}
 
 
 async def relay(pairs: list[Pair], seconds: float) -> dict[str, Any]:
@@ -192,6 +204,9 @@ async def socket_instance(topo: Topology, room: str, role: str) -> str | None:
         await conn.close()
 
 
+REFUSALS: Counter[str] = Counter()
+
+
 async def back_in(session: aiohttp.ClientSession, topo: Topology, side: Side,
                   killed_at: float) -> float:
     """Reconnect at once, and again on every refusal, until a welcome in the call."""
@@ -202,7 +217,8 @@ async def back_in(session: aiohttp.ClientSession, topo: Topology, side: Side,
             if side.welcomes[-1][1]["state"] == "in_call":
                 return side.welcomes[-1][0] - killed_at
             return float("nan")  # back, but not in the call: a new admit would be needed
-        except (ConnectionError, aiohttp.ClientError, TimeoutError):
+        except (ConnectionError, aiohttp.ClientError, TimeoutError) as exc:
+            REFUSALS[f"{side.role}: {exc}"[:80]] += 1
             await asyncio.sleep(0.05)
     return float("inf")
 
@@ -231,7 +247,7 @@ async def kills(session: aiohttp.ClientSession, topo: Topology, visit: signaling
     return {"kills": count, "resumed": len(finite),
             "median_s": round(statistics.median(finite), 2) if finite else None,
             "max_s": round(max(finite), 2) if finite else None,
-            "all_s": [round(t, 2) for t in times]}
+            "all_s": [round(t, 2) for t in times], "refusals": dict(REFUSALS)}
 
 
 async def seed(topo: Topology, count: int) -> list[signaling_seed.Visit]:
@@ -252,9 +268,10 @@ async def seed(topo: Topology, count: int) -> list[signaling_seed.Visit]:
 async def run(args: argparse.Namespace, topo: Topology) -> dict[str, Any]:
     visits = await seed(topo, args.pairs + 1)
     out: dict[str, Any] = {}
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        pairs, out["arrivals"] = await arrivals(session, topo, visits[:-1])
+    sessions = [client_session(n) for n in range(len(visits))]
+    session = sessions[-1]
+    try:
+        pairs, out["arrivals"] = await arrivals(sessions[:-1], topo, visits[:-1])
         print(json.dumps(out["arrivals"]), file=sys.stderr, flush=True)
         out["relay"] = await relay(pairs, args.seconds)
         print(json.dumps(out["relay"]), file=sys.stderr, flush=True)
@@ -265,6 +282,9 @@ async def run(args: argparse.Namespace, topo: Topology) -> dict[str, Any]:
             for t in p.tasks:
                 t.cancel()
         out["kills"] = await kills(session, topo, visits[-1], args.kills)
+    finally:
+        for client in sessions:
+            await client.close()
     return out
 
 
