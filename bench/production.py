@@ -247,7 +247,18 @@ async def kills(session: aiohttp.ClientSession, topo: Topology, visit: signaling
     return {"kills": count, "resumed": len(finite),
             "median_s": round(statistics.median(finite), 2) if finite else None,
             "max_s": round(max(finite), 2) if finite else None,
-            "all_s": [round(t, 2) for t in times], "refusals": dict(REFUSALS)}
+            "all_s": [round(t, 2) for t in times], "refusals": dict(REFUSALS),
+            "proxy_errors": proxy_errors(topo)}
+
+
+def proxy_errors(topo: Topology) -> dict[str, int]:
+    """nginx's error log, by what went wrong (the instance's address and times left out)."""
+    found: Counter[str] = Counter()
+    log = topo.work / "nginx" / "logs" / "error.log"
+    for line in log.read_text(errors="replace").splitlines():
+        what = line.split("] ", 1)[-1].split(", client:")[0]
+        found[what.split(": ", 1)[-1][:90]] += 1
+    return dict(found)
 
 
 async def seed(topo: Topology, count: int) -> list[signaling_seed.Visit]:

@@ -172,11 +172,11 @@ def nginx_conf(port: int, upstreams: list[int], cert: Path, key: Path, work: Pat
 
 def nginx_replacements(port: int, upstreams: list[int], cert: Path, key: Path,
                        work: Path) -> list[tuple[str, str]]:
-    servers = "\n        ".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
+    servers = "\n        ".join(f"server 127.0.0.1:{p} max_fails=0;"
                                for p in upstreams)
     return [
         ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
-        ("server casa:8080 max_fails=1 fail_timeout=5s;", servers),
+        ("server casa:8080 max_fails=0;", servers),
         ("/run/secrets/tls_cert", str(cert)),
         ("/run/secrets/tls_key", str(key)),
         ("/var/run/nginx.pid", str(work / "nginx.pid")),
