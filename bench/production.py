@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import ssl
 import statistics
 import sys
@@ -257,7 +258,7 @@ def proxy_errors(topo: Topology) -> dict[str, int]:
     log = topo.work / "nginx" / "logs" / "error.log"
     for line in log.read_text(errors="replace").splitlines():
         what = line.split("] ", 1)[-1].split(", client:")[0]
-        found[what.split(": ", 1)[-1][:90]] += 1
+        found[re.sub(r"^\d+#\d+: \*\d+ ", "", what)[:90]] += 1
     return dict(found)
 
 
