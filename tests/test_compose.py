@@ -25,7 +25,8 @@ def test_the_topology_runs_every_compose_service_and_nothing_else() -> None:
 
 def test_every_variable_compose_needs_is_given_by_the_topology() -> None:
     text = topology.COMPOSE.read_text()
-    needed = {m.group(1) or m.group(4) for m in topology._VAR.finditer(text) if m.group(0) != "$$"}
+    needed = {m.group(1) or m.group(4) for m in topology.VARIABLE.finditer(text)
+              if m.group(0) != "$$"}
     assert needed == set(values())
 
 

@@ -81,7 +81,7 @@ def variables(secret_key: str) -> dict[str, str]:
     }
 
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}"
+VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}"
                   r"|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -101,7 +101,7 @@ def interpolate(text: str, values: Mapping[str, str]) -> str:
             raise KeyError(f"{name}: {arg}")
         return value or ""
 
-    return _VAR.sub(one, text)
+    return VARIABLE.sub(one, text)
 
 
 def load_compose() -> dict[str, Any]:
