@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -31,7 +32,14 @@ from server.keys import (
 )
 from server.metrics import observe_request
 from server.pages import render_error
-from server.request_info import client_ip, is_https, own_origin, route_name, wants_json
+from server.request_info import (
+    client_ip,
+    from_trusted_proxy,
+    is_https,
+    own_origin,
+    route_name,
+    wants_json,
+)
 from web.i18n import LANGUAGE_COOKIE, choose_language, page_languages
 
 log = logging.getLogger("casa.http")
@@ -47,9 +55,22 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+# A request id a trusted proxy made (nginx's $request_id: 32 hex digits): adopted, so the
+# proxy's access log line and every instance's lines of one request share it. Anything else
+# (a client's own header, a malformed one) is ignored, so a client cannot forge log lines.
+PROXY_REQUEST_ID = re.compile(r"[0-9A-Za-z-]{8,64}")
+
+
+def request_id(request: web.Request) -> str:
+    given = request.headers.get("X-Request-Id", "")
+    if given and PROXY_REQUEST_ID.fullmatch(given) and from_trusted_proxy(request):
+        return given
+    return secrets.token_hex(8)
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[REQUEST_ID] = secrets.token_hex(8)
+    request[REQUEST_ID] = request_id(request)
     request[CLIENT_IP] = client_ip(request)
     started = time.perf_counter()
     status = 500

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -94,6 +95,10 @@ class Engine:
 
     async def start(self) -> None:
         await presence.heartbeat(self.pool, self.hub.instance_id)
+        # Operators (and the topology test) tell which process holds a socket by this id, which
+        # signaling_participants records per socket.
+        log.info("signalling instance started", extra={"instance_id": self.hub.instance_id,
+                                                       "pid": os.getpid()})
         await self.bus.start()
         self.watch.start()
 
