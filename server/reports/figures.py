@@ -15,6 +15,7 @@ from server.reports.model import (
     SENSITIVE,
     BookingFacts,
     Cell,
+    MonitoringFacts,
     Period,
     Report,
     Row,
@@ -51,7 +52,15 @@ COLUMN_TITLES = {
     "wait_median_min": N_("Minutes in the waiting room (median)"),
     "duration_median_min": N_("Minutes of consultation (median)"),
     "language_patients": N_("Patients reached"),
+    "monitored": N_("Patients monitored"),
+    "enrolled": N_("Newly enrolled"),
+    "sent": N_("Sent readings"),
+    "out_of_range": N_("With a reading out of range"),
+    "missed": N_("With readings missed"),
+    "escalated": N_("Patients escalated to the GP"),
 }
+# Tele-monitoring by centre: every column counts patients, so suppression applies as elsewhere.
+MONITORING = ("monitored", "enrolled", "sent", "out_of_range", "missed", "escalated")
 DIMENSIONS = {
     "centre": N_("By centre"),
     "service": N_("By service"),
@@ -75,7 +84,6 @@ NOT_RECORDED = (
        "cannot cancel in Casa, so staff cancel on their behalf); the reason is free text."),
     N_("Duration and waiting time of in-person visits: only video consultations record their "
        "times."),
-    N_("Tele-monitoring: not part of Casa yet."),
 )
 
 
@@ -184,9 +192,17 @@ def _key(dim: str, f: BookingFacts) -> str:
     return f.month
 
 
+def monitoring_counts(facts: Iterable[MonitoringFacts]) -> list[int]:
+    """The tele-monitoring columns of one group: distinct patients."""
+    fs = list(facts)
+    return [len({f.patient_id for f in fs if flag(f)}) for flag in (
+        lambda f: True, lambda f: f.enrolled, lambda f: f.sent, lambda f: f.out_of_range,
+        lambda f: f.missed, lambda f: f.escalated)]
+
+
 def build(facts: list[BookingFacts], period: Period, centres: list[Group],
           services: list[tuple[str, str, bool]], language_name: Callable[[str], str],
-          _: Translate) -> Report:
+          _: Translate, monitored: Sequence[MonitoringFacts] = ()) -> Report:
     """The whole report: for each dimension an activity table and a calls table, then the
     patients reached by language (sensitive services left out of it)."""
     groups: dict[str, list[Group]] = {
@@ -227,5 +243,10 @@ def build(facts: list[BookingFacts], period: Period, centres: list[Group],
                                                                      for f in plain})]]
     tables.append(_count_table("language.patients", _(N_("Patients reached by language")),
                                ("language_patients",), lang_groups, grid, _(TOTAL)))
+    centre_groups = [Group(c.key, c.label) for c in centres]
+    grid = [monitoring_counts(f for f in monitored if f.centre_id == g.key)
+            for g in centre_groups] + [monitoring_counts(monitored)]
+    tables.append(_count_table("monitoring.centre", _(N_("Tele-monitoring by centre")),
+                               MONITORING, centre_groups, grid, _(TOTAL)))
     return Report(period=period, centres=tuple(c.key for c in centres), tables=tuple(tables),
                   not_recorded=tuple(_(n) for n in NOT_RECORDED))

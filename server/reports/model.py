@@ -59,6 +59,20 @@ class BookingFacts:
 
 
 @dataclass(frozen=True)
+class MonitoringFacts:
+    """One patient with a tele-monitoring plan in force during the period, at her home centre
+    (server/monitoring: plans, readings, alerts); what happened in the period."""
+
+    centre_id: str
+    patient_id: int
+    enrolled: bool                    # a plan of hers was made in the period
+    sent: bool                        # a reading of hers was received in the period
+    out_of_range: bool                # an out-of-range alert was raised
+    missed: bool                      # a missed-reading alert was raised
+    escalated: bool                   # an alert raised in the period was escalated to the GP
+
+
+@dataclass(frozen=True)
 class Cell:
     """A published figure: ``value`` is None when withheld."""
 
@@ -104,8 +118,6 @@ class Report:
     centres: tuple[str, ...]          # the centres covered
     tables: tuple[Table, ...]
     not_recorded: tuple[str, ...]     # figures asked for that the database does not hold yet
-    # Tele-monitoring does not exist yet: its figures will be a section of their own here.
-    telemonitoring: None = None
 
     def table(self, key: str) -> Table:
         return next(t for t in self.tables if t.key == key)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import asyncpg
 
 from server.consultations import care
-from server.reports.model import BookingFacts, Period
+from server.reports.model import BookingFacts, MonitoringFacts, Period
 from server.timeutil import local_midnight
 
 # $1, $2: the period's bounds (Milan midnights); $3: the centres covered.
@@ -56,6 +56,31 @@ LEFT JOIN consultations k ON k.booking_id = pk.id
 ORDER BY pk.starts_at, pk.id
 """
 
+# Tele-monitoring (migration 0600): every patient with a plan in force at some time in the
+# period, counted at her home centre (a plan has no centre of its own; a patient without one is
+# not reported), and what her plans' readings and alerts did in the period. $1, $2, $3 as above.
+MONITORING = """
+SELECT pt.home_centre_id AS centre_id, p.patient_id,
+       bool_or(p.created_at >= $1 AND p.created_at < $2) AS enrolled,
+       bool_or(EXISTS (SELECT 1 FROM monitoring_readings r
+                       WHERE r.plan_id = p.id AND r.received_at >= $1
+                         AND r.received_at < $2)) AS sent,
+       bool_or(EXISTS (SELECT 1 FROM monitoring_alerts a
+                       WHERE a.plan_id = p.id AND a.kind = 'out_of_range'
+                         AND a.raised_at >= $1 AND a.raised_at < $2)) AS out_of_range,
+       bool_or(EXISTS (SELECT 1 FROM monitoring_alerts a
+                       WHERE a.plan_id = p.id AND a.kind = 'missed'
+                         AND a.raised_at >= $1 AND a.raised_at < $2)) AS missed,
+       bool_or(EXISTS (SELECT 1 FROM monitoring_alerts a
+                       WHERE a.plan_id = p.id AND a.state = 'escalated'
+                         AND a.raised_at >= $1 AND a.raised_at < $2)) AS escalated
+FROM monitoring_plans p
+JOIN patients pt ON pt.id = p.patient_id
+WHERE p.starts_at < $2 AND coalesce(p.ended_at, p.ends_at) >= $1
+  AND pt.home_centre_id = ANY($3::text[])
+GROUP BY pt.home_centre_id, p.patient_id
+"""
+
 CENTRES = "SELECT id, name FROM centres ORDER BY name"
 SERVICES = "SELECT code, name, sensitive FROM services ORDER BY sort_order, code"
 
@@ -74,6 +99,17 @@ async def facts(conn: asyncpg.Connection | asyncpg.Pool, period: Period,
         admitted_at=r["admitted_at"], ended_at=r["ended_at"],
         nurse_present=r["nurse_present"], guest_joined=r["guest_joined"],
         staff_invited=r["staff_invited"]) for r in rows]
+
+
+async def monitoring(conn: asyncpg.Connection | asyncpg.Pool, period: Period,
+                     centres: tuple[str, ...]) -> list[MonitoringFacts]:
+    start = local_midnight(period.first)
+    end = local_midnight(period.last + timedelta(days=1))
+    rows = await conn.fetch(MONITORING, start, end, list(centres))
+    return [MonitoringFacts(
+        centre_id=r["centre_id"], patient_id=r["patient_id"], enrolled=r["enrolled"],
+        sent=r["sent"], out_of_range=r["out_of_range"], missed=r["missed"],
+        escalated=r["escalated"]) for r in rows]
 
 
 async def centre_names(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:

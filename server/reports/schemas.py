@@ -55,5 +55,3 @@ class ActivityReport(msgspec.Struct):
     suppression_threshold: int
     tables: list[ReportTable]
     not_recorded: list[str]
-    # Tele-monitoring is not part of Casa yet: always null until it is.
-    telemonitoring: None = None

@@ -76,6 +76,7 @@ async def make(pool: asyncpg.Pool, user: Staff, q: ReportQuery, _: Translate,
     period = period_of(q, today)
     facts = await queries.facts(pool, period, covered)
     services = await queries.services(pool)
+    monitored = await queries.monitoring(pool, period, covered)
     report = build(facts, period, [Group(c, names[c]) for c in covered], services,
-                   language_name, _)
+                   language_name, _, monitored)
     return report, [names[c] for c in covered]
