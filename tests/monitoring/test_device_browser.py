@@ -101,6 +101,14 @@ async def test_kpa_converted_and_an_old_reading_named(
     assert await w.page.inner_text("#m-status") == (
         "This reading is from \u2068Tuesday, 4 March 2025 at 8:30\u2069. "
         "Check the numbers, then press Send.")
+    # Then a scale in pounds: 16000 steps of 0.01 lb = 160 lb = 72.575 kg -> 72.6 kg.
+    await w.page.evaluate("""() => { window.bluetoothScenario.characteristics = [0x2A9D];
+      window.bluetoothScenario.onNotify = { [0x2A9D]: [[0x01, 16000 & 0xFF, 16000 >> 8]] }; }""")
+    await press_device_button(w, "#f-weight")
+    await w.page.wait_for_function("() => document.getElementById('f-weight').value !== ''")
+    assert await w.page.input_value("#f-weight") == "72.6"
+    assert await w.page.evaluate("() => document.activeElement.id") == "f-weight"
+    assert await w.page.input_value("#f-systolic") == "120"
     assert posts == []
     assert await conn.fetchval("SELECT count(*) FROM monitoring_readings") == 0
     w.assert_clean()
