@@ -40,6 +40,9 @@ from web.i18n import LANGUAGE_COOKIE
 log = logging.getLogger("casa.monitoring")
 LINK_REFERRER_POLICY = "strict-origin"
 LANGUAGE_AGE_S = 365 * 24 * 3600
+# The measurements a Bluetooth LE device can give the form (ble-reader.js's DEVICES): each
+# gets a "Read from the device" button. A pulse comes with blood pressure or SpO2, never alone.
+DEVICE_KINDS = frozenset({"blood_pressure", "spo2", "weight", "glucose"})
 
 
 def _now() -> datetime:
@@ -70,7 +73,7 @@ def _fields(request: web.Request, plan: Plan, problems: dict[str, str]) -> list[
             parts.append({"name": p.name, "label": words[p.name], "unit": units[p.unit],
                           "low": low, "high": high, "error": wrong})
         out.append({"kind": kind, "label": words[kind], "parts": parts,
-                    "error": problems.get(kind)})
+                    "error": problems.get(kind), "device": kind in DEVICE_KINDS})
     return out
 
 

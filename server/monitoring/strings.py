@@ -41,4 +41,8 @@ def script_words(request: web.Request) -> dict[str, str]:
         "range": _("Please write a number between %(low)s and %(high)s."),
         "empty": _("Please write at least one reading."),
         "ended": _("This link no longer works. Please ask your nurse for a new one."),
+        # A Bluetooth device filled the fields: nothing is sent until the patient says so.
+        "device_check": _("Check the numbers, then press Send."),
+        "device_old": _("This reading is from %(when)s."),
+        "device_failed": _("Could not read the device. Please write the numbers yourself."),
     }

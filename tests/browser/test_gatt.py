@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 
 from tests.browser.conftest import Watched, open_page
+from tests.browser.fake_bluetooth import INSTALL
 
 JS_DIR = Path(__file__).resolve().parents[2] / "web" / "static" / "js"
 
@@ -336,67 +337,11 @@ async def test_dispatch(page: Watched) -> None:
     assert "not a Bluetooth SIG" in (await parse(page, "heart", [0x00]))["error"]
 
 
-# The stand-in for the browser's Web Bluetooth: one device whose characteristics send what
-# `script` says when notifications start (or when the control point is written).
+# The reading flow against the stand-in for navigator.bluetooth (tests/browser/fake_bluetooth.py).
 FAKE = """
 async ([scenario, timeoutMs]) => {
   const log = [];
-  const full = (n) => `0000${n.toString(16).padStart(4, '0')}-0000-1000-8000-00805f9b34fb`;
-  const dv = (bytes) => new DataView(new Uint8Array(bytes).buffer);
-  class Characteristic extends EventTarget {
-    constructor(uuid, service) {
-      super();
-      this.short = uuid;
-      this.uuid = full(uuid);
-      this.service = service;
-    }
-    send(bytes) {
-      this.value = dv(bytes);
-      this.dispatchEvent(new Event('characteristicvaluechanged'));
-    }
-    async startNotifications() {
-      log.push(`notify ${this.short.toString(16)}`);
-      for (const bytes of scenario.onNotify?.[this.short] ?? []) {
-        setTimeout(() => this.send(bytes), 5);
-      }
-      return this;
-    }
-    async writeValueWithResponse(data) {
-      const sent = [...new Uint8Array(data.buffer ?? data)].join(',');
-      log.push(`write ${this.short.toString(16)} ${sent}`);
-      for (const [uuid, bytes] of scenario.onWrite ?? []) {
-        setTimeout(() => this.service.characteristics[uuid].send(bytes), 5);
-      }
-    }
-  }
-  const device = new EventTarget();
-  device.gatt = {
-    connected: false,
-    async connect() {
-      log.push('connect');
-      if (scenario.connectFails) throw new DOMException('Connection failed', 'NetworkError');
-      this.connected = true;
-      return this;
-    },
-    disconnect() { log.push('disconnect'); this.connected = false; },
-    async getPrimaryService(uuid) {
-      log.push(`service ${uuid.toString(16)}`);
-      const service = { characteristics: {} };
-      for (const c of scenario.characteristics) {
-        service.characteristics[c] = new Characteristic(c, service);
-      }
-      service.getCharacteristic = async (c) => {
-        if (!service.characteristics[c]) {
-          throw new DOMException('No characteristic', 'NotFoundError');
-        }
-        return service.characteristics[c];
-      };
-      return service;
-    },
-  };
-  Object.defineProperty(navigator, 'bluetooth', { configurable: true, value: {
-    async requestDevice(options) { log.push(`request ${JSON.stringify(options)}`); return device; },
-  } });
+  (""" + INSTALL + """)(scenario, log);
   const { readFromDevice, bluetoothAvailable } = await import('/js/ble-reader.js');
   const available = bluetoothAvailable();
   const started = performance.now();

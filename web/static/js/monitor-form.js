@@ -4,7 +4,8 @@
 // opened again); once the server answers, the entry is removed, whatever the answer. Nothing
 // typed stays on the phone after it was sent.
 import { $, csrfToken } from './dom.js';
-import { t } from './i18n-client.js';
+import { t, intlLocale } from './i18n-client.js';
+import { bluetoothAvailable, readFromDevice } from './ble-reader.js';
 
 const OUTBOX = 'casa-monitor-outbox';
 const form = $('m-form');
@@ -67,7 +68,8 @@ function formEntries() {
       wrong = wrong || !ok;
       values[input.name] = value;
     }
-    out.push({ measurement, values });
+    out.push(set.dataset.fromDevice ? { measurement, values, from_device: true }
+      : { measurement, values });
   }
   return wrong ? null : out;
 }
@@ -161,6 +163,7 @@ form.addEventListener('submit', (event) => {
   const now = new Date().toISOString();
   keep([...outbox(), ...found.map((e) => ({ ...e, measured_at: now, client_ref: crypto.randomUUID() }))]);
   form.reset();
+  for (const set of form.querySelectorAll('fieldset')) delete set.dataset.fromDevice;
   say(t('sending'), false);
   flush();
 });
@@ -169,20 +172,68 @@ window.addEventListener('online', flush);
 keep(outbox());
 flush();
 
-// Reading from a Bluetooth device. Once ble-reader.js is in web/static/js, the hook is one
-// line: import * as reader from './ble-reader.js' at the top and offerDevice(reader) here.
-// offerDevice shows #m-device if the browser has Bluetooth and fills the fields it reads.
-// DEVICE-HOOK: offerDevice(reader);
-export function offerDevice(reader) {
-  const button = $('m-device');
-  if (!reader.bluetoothAvailable()) return;
-  button.hidden = false;
-  button.addEventListener('click', async () => {
-    const kind = form.querySelector('fieldset[data-measurement]')?.dataset.measurement;
-    const got = await reader.readFromDevice(kind);
-    for (const [name, value] of Object.entries(got.values)) {
-      const input = form.querySelector(`input[name="${CSS.escape(name)}"]`);
-      if (input) input.value = String(value); // the patient checks, then presses Send
-    }
-  });
+// Reading from a Bluetooth device: each measurement a device can give has its button, shown
+// where the browser has Web Bluetooth. The reading fills the fields and is never sent by
+// itself: the patient checks the numbers and presses Send.
+const KPA_TO_MMHG = 7.50062;
+const OLD_READING_MS = 24 * 3600 * 1000;
+const tenths = (v) => Math.round(v * 10) / 10;
+
+// The form's fields a device's reading (gatt.js) fills; a pulse goes into the heart-rate
+// field when the plan has one. The plan's units: mmHg, %, kg, mg/dL.
+const DEVICE_FIELDS = {
+  blood_pressure: ({ values: v, unit }) => {
+    const k = unit === 'kPa' ? KPA_TO_MMHG : 1;
+    return { systolic: Math.round(v.systolic * k), diastolic: Math.round(v.diastolic * k),
+      heart_rate: v.pulse };
+  },
+  spo2: ({ values: v }) => ({ spo2: Math.round(v.spo2), heart_rate: v.pulse }),
+  weight: ({ values: v }) => ({ weight: tenths(v.weightKg) }),
+  glucose: ({ values: v }) => ({ glucose: Math.round(v.mgDl) }),
+};
+
+function fillFromDevice(reading) {
+  let first = null;
+  for (const [name, value] of Object.entries(DEVICE_FIELDS[reading.kind](reading))) {
+    const input = form.querySelector(`input[name="${CSS.escape(name)}"]`);
+    if (!input || value === null || value === undefined || !Number.isFinite(value)) continue;
+    input.value = String(name === 'heart_rate' ? Math.round(value) : value);
+    fieldError(input, '');
+    input.closest('fieldset').dataset.fromDevice = '1';
+    first = first || input;
+  }
+  // The device's clock has no zone: read as the phone's own time. An old reading (a monitor
+  // may send what it stored) is named, so that it is not sent as today's unknowingly.
+  const at = reading.at ? new Date(reading.at) : null;
+  const old = at && Date.now() - at.getTime() > OLD_READING_MS;
+  const when = old && at.toLocaleString(intlLocale(), {
+    weekday: 'long', day: 'numeric', month: 'long', hour: 'numeric', minute: '2-digit',
+    year: at.getFullYear() === new Date().getFullYear() ? undefined : 'numeric' });
+  say(old ? `${t('device_old', { when })} ${t('device_check')}` : t('device_check'), false);
+  first?.focus();
 }
+
+export function offerDevice({ bluetoothAvailable: available, readFromDevice: read }) {
+  if (!available()) return;
+  for (const button of form.querySelectorAll('button[data-device]')) {
+    button.hidden = false;
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        fillFromDevice(await read(button.dataset.device));
+      } catch (err) {
+        // The patient closed the chooser: her choice, nothing to say.
+        if (err.name !== 'NotFoundError') say(t('device_failed'), false);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+}
+
+// A value typed over one the device gave is the patient's own: the reading is then "home".
+form.addEventListener('input', (event) => {
+  const set = event.target.closest('fieldset');
+  if (set) delete set.dataset.fromDevice;
+});
+offerDevice({ bluetoothAvailable, readFromDevice });
