@@ -15,6 +15,7 @@ from server.auth import passwords, totp
 from server.bookings import demo as bookings_demo
 from server.config import Config
 from server.keys import CONFIG, POOL
+from server.monitoring import demo as monitoring_demo
 from server.staff import Role
 
 log = logging.getLogger("casa.demo")
@@ -98,6 +99,7 @@ async def seed(app: web.Application) -> None:
     # Bookings first: the records demo writes its notes in the bookings demo's consultations.
     await bookings_demo.seed_demo(app)
     await records_demo.seed_demo(app)
+    await monitoring_demo.seed_demo(app)
     app[_ADMIN_TOTP] = await _admin_totp_key(pool, app[CONFIG])
 
 
