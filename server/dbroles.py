@@ -28,6 +28,8 @@ SERVING_ROLE = "casa_app"
 
 # Rows that are evidence: read and appended, never changed (the trigger refuses as well).
 APPEND_ONLY = frozenset({"audit_log"})
+# Written once and read by every instance (the recipes of page bundles, server.bundle_recipes).
+INSERT_ONLY = frozenset({"static_bundles"})
 # Notes are erased, never deleted (the triggers refuse as well); drafts are re-saved.
 NEVER_DELETED = frozenset({"notes", "note_versions"})
 # Written only by migrate; read at start to check the schema is current.
@@ -104,7 +106,7 @@ def table_privileges(table: str) -> str:
     """The serving role's privileges on one table: only what the code needs."""
     if table in READ_ONLY:
         return "SELECT"
-    if table in APPEND_ONLY:
+    if table in APPEND_ONLY or table in INSERT_ONLY:
         return "SELECT, INSERT"
     if table in NEVER_DELETED:
         return "SELECT, INSERT, UPDATE"

@@ -13,7 +13,7 @@ from aiohttp import web
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from server import errors
+from server import errors, static
 from server.bundles import graph
 from server.consultations.languages import direction
 from server.keys import CSRF_TOKEN, JINJA, KIOSK, LANG, LANGUAGES, SESSION, STAFF
@@ -115,7 +115,8 @@ def page_scripts(request: web.Request, entries: tuple[str, ...],
         request[_GUARDED] = True
     resource = request.app.router["static"]
     if isinstance(resource, VersionedStatic):
-        url = resource.url_for(filename=resource.files.scripts(entries, strings))
+        name = static.named(request, resource.files, resource.files.scripts(entries, strings))
+        url = resource.url_for(filename=name)
         return Markup('<script type="module" src="{}"></script>').format(str(url))
     html = Markup("")
     if strings is not None:
@@ -136,7 +137,8 @@ def page_styles(request: web.Request, names: tuple[str, ...]) -> Markup:
     """The page's one stylesheet: ``names`` (files under css/, in order) joined."""
     resource = request.app.router["static"]
     if isinstance(resource, VersionedStatic):
-        urls = [resource.url_for(filename=resource.files.styles(names))]
+        name = static.named(request, resource.files, resource.files.styles(names))
+        urls = [resource.url_for(filename=name)]
     else:
         urls = [resource.url_for(filename=f"css/{name}") for name in names]
     return Markup("").join(Markup('<link rel="stylesheet" href="{}">').format(str(u))

@@ -49,11 +49,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware, PathLike
 from yarl import URL
 
+from server import bundle_recipes
+from server.bundle_recipes import Recipe
 from server.bundles import BundleError, bundle, stylesheet
+from server.keys import POOL
 from server.static_modules import modules_version, rewrite_imports
 
 log = logging.getLogger("casa.static")
@@ -76,6 +80,25 @@ REVALIDATE = "no-cache"
 MIN_COMPRESS_BYTES = 256
 
 Stamp = tuple[tuple[str, int, int, int, int], ...]
+# Bundles a copy makes from other instances' recipes: every page kind in every language is a
+# few hundred; the bound keeps a table filled by other means from making the server work
+# without end.
+MAX_FROM_RECIPES = 2000
+# A page waits this long at most for its new bundles' recipes to be recorded.
+PUBLISH_TIMEOUT_S = 5.0
+
+
+def script_name(entries: tuple[str, ...], strings: Mapping[str, str] | None) -> str:
+    """The name of the script bundle of ``entries`` with ``strings``: the entries' stems and a
+    hash of both (the words make a name per language)."""
+    key = json.dumps([entries, strings], ensure_ascii=False, sort_keys=True)
+    stem = "+".join(Path(e).stem for e in entries)[:60]
+    return f"{BUNDLES}/{stem}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.js"
+
+
+def style_name(names: tuple[str, ...]) -> str:
+    """The name of the stylesheet joining ``names``."""
+    return f"{BUNDLES}/{'+'.join(Path(n).stem for n in names)}.css"
 
 
 def version_of(body: bytes) -> str:
@@ -141,6 +164,12 @@ class StaticCopy:
         # again whenever a source changes.
         self._sources: dict[str, str] = {}
         self._bundles: dict[str, Callable[[Mapping[str, str]], str]] = {}
+        # What each bundle was made of (published for the other instances), and how many were
+        # made from another instance's recipe.
+        self._recipes: dict[str, Recipe] = {}
+        self._from_recipes = 0
+        # The bundles whose recipes are known to be in the database.
+        self.published: set[str] = set()
         self.interval_s = REFRESH_INTERVAL_S if interval_s is None else interval_s
         self.clock = clock
         self._checked_at: float | None = None
@@ -159,27 +188,57 @@ class StaticCopy:
         """The name of the bundle of ``entries`` (paths under js/) and their imports, with
         ``strings`` for i18n-client.js (server.bundles); made on first asking, then kept up to
         date with the sources. Raises BundleError for a module the bundler cannot read."""
-        key = json.dumps([entries, strings], ensure_ascii=False, sort_keys=True)
-        stem = "+".join(Path(e).stem for e in entries)[:60]
-        name = f"{BUNDLES}/{stem}.{hashlib.sha256(key.encode()).hexdigest()[:12]}.js"
+        name = script_name(entries, strings)
 
         def make(sources: Mapping[str, str]) -> str:
             js = {n.removeprefix("js/"): b for n, b in sources.items() if n.startswith("js/")}
             return bundle(entries, js, strings)
 
-        return self._bundle(name, make)
+        return self._bundle(Recipe(name, entries, strings), make)
 
     def styles(self, names: tuple[str, ...]) -> str:
         """The name of the stylesheet joining ``names`` (paths under css/, in order)."""
-        name = f"{BUNDLES}/{'+'.join(Path(n).stem for n in names)}.css"
+        name = style_name(names)
 
         def make(sources: Mapping[str, str]) -> str:
             return stylesheet(names, {n.removeprefix("css/"): b for n, b in sources.items()
                                       if n.startswith("css/")})
 
-        return self._bundle(name, make)
+        return self._bundle(Recipe(name, names), make)
 
-    def _bundle(self, name: str, make: Callable[[Mapping[str, str]], str]) -> str:
+    def recipe(self, name: str) -> Recipe | None:
+        """The recipe of the bundle ``name`` this copy made; None for any other name."""
+        return self._recipes.get(name)
+
+    def make(self, recipe: Recipe) -> bool:
+        """Make the bundle of another instance's ``recipe`` (server.bundle_recipes), unless its
+        name is not the one this code gives its entries and words, or this copy has made
+        ``MAX_FROM_RECIPES`` such bundles already. True when the bundle is servable. Raises
+        BundleError, as for a page, for a module the bundler refuses."""
+        if recipe.name in self._bundles:
+            return True
+        made: str | None
+        if recipe.is_script:
+            made = script_name(recipe.entries, recipe.strings)
+        else:
+            made = None if recipe.strings is not None else style_name(recipe.entries)
+        if made != recipe.name:
+            log.warning("bundle %s: its recipe makes another name (%s)", recipe.name, made)
+            return False
+        with self._lock:
+            if self._from_recipes >= MAX_FROM_RECIPES:
+                log.warning("bundle %s: %d bundles made from recipes already", recipe.name,
+                            self._from_recipes)
+                return False
+            self._from_recipes += 1
+        if recipe.is_script:
+            self.scripts(recipe.entries, recipe.strings)
+        else:
+            self.styles(recipe.entries)
+        return True
+
+    def _bundle(self, recipe: Recipe, make: Callable[[Mapping[str, str]], str]) -> str:
+        name = recipe.name
         self.refresh()
         if name in self._bundles:
             return name
@@ -189,6 +248,7 @@ class StaticCopy:
                 # file like any other.
                 self._add(name, make(self._sources).encode())
                 self._bundles[name] = make
+                self._recipes[name] = recipe
         return name
 
     def _add(self, name: str, body: bytes) -> None:
@@ -297,6 +357,7 @@ class StaticCopy:
                 # it next gets the error (a 500 naming the module) instead of old bytes.
                 log.exception("bundle %s", name)
                 del self._bundles[name]
+                del self._recipes[name]
 
     def _write(self, name: str, body: bytes) -> None:
         """Replace ``name`` at once: a request being served reads the old file or the new."""
@@ -324,6 +385,56 @@ class VersionedStatic(web.StaticResource):
         return url if version is None else url.with_query({VERSION_KEY: version})
 
 
+# The bundles named by the page being made whose recipes may not be published yet.
+_NAMED: web.RequestKey[set[str]] = web.RequestKey("static_bundles_named")
+
+
+def named(request: web.Request, files: StaticCopy, name: str) -> str:
+    """Note that the page answering ``request`` names the bundle ``name``: its recipe is
+    published before the page is sent (``publish_named``). Returns ``name``."""
+    if name not in files.published:
+        request.setdefault(_NAMED, set()).add(name)
+    return name
+
+
+async def publish_named(request: web.Request, response: web.StreamResponse) -> None:
+    """Before a page's first byte leaves, record the recipes of the bundles it names that this
+    instance made and has not recorded yet (rare: once per page kind and language), so the
+    browser's request for one finds it on whichever instance it reaches."""
+    names = request.get(_NAMED)
+    resource = request.app.router.named_resources().get("static")
+    pool = request.app.get(POOL)
+    if not names or not isinstance(resource, VersionedStatic) or pool is None:
+        return
+    files = resource.files
+    recipes = [r for n in sorted(names - files.published) if (r := files.recipe(n)) is not None]
+    if not recipes:
+        return
+    try:
+        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+            await bundle_recipes.publish(pool, recipes)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        # The page goes anyway (it answers from this instance's copy); the next page naming
+        # the bundle tries again. Meanwhile another instance answers 404 for it.
+        log.warning("recipes of %s not recorded", [r.name for r in recipes], exc_info=True)
+        return
+    files.published.update(r.name for r in recipes)
+
+
+async def provide(request: web.Request, files: StaticCopy, name: str) -> None:
+    """Make the bundle ``name`` that another instance named, from its published recipe; a
+    name of no recipe makes nothing (one SELECT by primary key, none when it cannot be a
+    bundle's name)."""
+    pool = request.app.get(POOL)
+    if pool is None:
+        return
+    recipe = await bundle_recipes.lookup(pool, name)
+    if recipe is None:
+        return
+    if await asyncio.get_running_loop().run_in_executor(None, files.make, recipe):
+        files.published.add(name)
+
+
 def static_files(files: StaticCopy) -> Middleware:
     """The middleware for requests under /static (see the module's docstring)."""
 
@@ -334,8 +445,10 @@ def static_files(files: StaticCopy) -> Middleware:
         loop = asyncio.get_running_loop()
         if files.due():
             await loop.run_in_executor(None, files.refresh)
-        response = await handler(request)
         name = request.match_info.get("filename", "")
+        if name.startswith(BUNDLES + "/") and files.version(name, refresh=False) is None:
+            await provide(request, files, name)
+        response = await handler(request)
         accept = request.headers.get(hdrs.ACCEPT_ENCODING, "").lower()
         if isinstance(response, web.FileResponse) and "gzip" in accept and not accepts_gzip(
                 accept):
@@ -358,7 +471,9 @@ def static_files(files: StaticCopy) -> Middleware:
 
 
 def setup(app: web.Application, directory: Path) -> None:
-    """Serve a copy of ``directory`` under /static/ as the route named ``static``."""
+    """Serve a copy of ``directory`` under /static/ as the route named ``static``, every
+    instance serving every bundle any instance's page names (server.bundle_recipes)."""
     files = StaticCopy(directory)
     app.router.register_resource(VersionedStatic(files, name="static"))
     app.middlewares.append(static_files(files))
+    app.on_response_prepare.append(publish_named)
