@@ -81,6 +81,7 @@ async def test_stuck_offers_free_their_slots_after_the_ice_timeout(client, visit
     assert len(client.server.app[echo.PEERS].peers) == 1
 
 
+@pytest.mark.serial  # refusals timed within 1 s: alone, after the parallel run (Makefile)
 async def test_one_caller_and_one_address_hold_only_a_few(client, visits, gp):
     attacker, other, patient = await patients(visits, gp, 3)
     sdp = await unreachable_offer()
