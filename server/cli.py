@@ -51,7 +51,7 @@ def serve(config: Config, announce: Callable[[web.Application], None],
     # SIGINT and SIGTERM are a graceful shutdown, which runs cleanup_ctx: sockets closed, pool
     # closed, the embedded PostgreSQL stopped.
     serving.run(app, host=config.host, port=config.port, ssl_context=_ssl_context(config),
-                announce=announce)
+                announce=announce, sock=sock)
 
 
 def _inherited(args: argparse.Namespace) -> socket.socket | None:
