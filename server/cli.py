@@ -66,6 +66,9 @@ def _inherited(args: argparse.Namespace) -> socket.socket | None:
         raise ConfigError(f"--fd {args.fd} is not an open socket ({exc.strerror})") from None
     if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
         raise ConfigError(f"--fd {args.fd} is not a TCP socket")
+    # Handed to Casa alone: a process Casa starts (PostgreSQL, its workers) must not hold the
+    # port open after Casa is gone.
+    sock.set_inheritable(False)
     args.host, args.port = sock.getsockname()[:2]
     return sock
 

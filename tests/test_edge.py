@@ -316,3 +316,55 @@ async def healthz_tls(port: int, ctx: ssl.SSLContext) -> bytes:
         return await asyncio.wait_for(reader.read(), 2)
     finally:
         writer.close()
+
+
+async def test_a_request_sent_with_the_last_handshake_message_is_answered(config, tmp_path):
+    """A TLS 1.3 client may send its request in the same write as its handshake's last
+    message (a loaded client does, or the server reads both at once): asyncio decrypts the
+    request as the handshake completes, before the connection is handed to aiohttp. It used to
+    be dropped there; the client then waited for the header timeout, and was disconnected."""
+    cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(str(cert), str(key))
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    try:
+        async with listening(runner, "127.0.0.1", 0, server_ctx) as (_, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = client_ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+            try:
+                while True:
+                    try:
+                        tls.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        writer.write(outgoing.read())
+                        incoming.write(await asyncio.wait_for(reader.read(65536), 5))
+                assert tls.version() == "TLSv1.3"
+                # The client's Finished is still in ``outgoing``: the request goes with it.
+                tls.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                writer.write(outgoing.read())
+                answer = b""
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 3.0
+                while b"\r\n" not in answer:
+                    try:
+                        answer += tls.read(4096)
+                        continue
+                    except ssl.SSLWantReadError:
+                        pass
+                    left = deadline - loop.time()
+                    assert left > 0, "no answer: the request sent with the handshake was lost"
+                    try:
+                        data = await asyncio.wait_for(reader.read(65536), left)
+                    except TimeoutError:
+                        continue
+                    assert data, "closed without an answer"
+                    incoming.write(data)
+                assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+            finally:
+                writer.close()
+    finally:
+        await runner.cleanup()
