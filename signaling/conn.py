@@ -66,12 +66,11 @@ RoomT = TypeVar("RoomT", bound=HasMembers)
 class Conn(Generic[RoomT]):
     """One WebSocket (``Socket``, in ``signaling.rooms``: a socket in a ``Room``)."""
 
-    __slots__ = ("_bytes", "_closing", "_given_up", "_inflight", "_queue", "_read_done", "_wake",
-                 "_writer", "close_done", "closed", "err_count", "err_window", "kind", "lang",
-                 "last", "metrics", "on_gone", "participant", "peer_id", "pong_due", "reading",
-                 "ready", "replaced", "room", "session_hash", "staff_id", "throttle_s",
-                 "throttle_window", "tokens", "transport", "waiting", "warned", "write_deadline",
-                 "ws")
+    __slots__ = ("_bytes", "_closing", "_given_up", "_inflight", "_queue", "_wake", "_writer",
+                 "close_done", "closed", "err_count", "err_window", "kind", "lang", "last",
+                 "metrics", "on_gone", "participant", "peer_id", "pong_due", "ready", "replaced",
+                 "room", "session_hash", "staff_id", "throttle_s", "throttle_window", "tokens",
+                 "transport", "waiting", "warned", "write_deadline", "ws")
 
     def __init__(self, ws: web.WebSocketResponse,
                  transport: asyncio.Transport | None = None,
@@ -93,11 +92,6 @@ class Conn(Generic[RoomT]):
         # Set once the close started on this socket (by it or by another task) has finished,
         # so its handler does not return (and drop the connection) in the middle of it.
         self.close_done: asyncio.Event | None = None
-        # The socket's handler is in its read loop (past hello) and reads on until the peer's
-        # close frame: a close then sends its frame and lets the handler see the answer.
-        self.reading = False
-        # Set when the handler has stopped reading, for a close waiting for the peer's answer.
-        self._read_done: asyncio.Event | None = None
         self.replaced = False
         self.tokens = 0.0
         self.last = 0.0
@@ -274,38 +268,11 @@ class Conn(Generic[RoomT]):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), within)
 
-    def read_ended(self) -> None:
-        """The socket's handler reads no more: the peer's close frame came (aiohttp has then
-        answered it and closed the connection), or the connection ended."""
-        self.reading = False
-        if self._read_done is not None:
-            self._read_done.set()
-
     async def _close_now(self, code: int) -> None:
-        if not self.reading:
-            # Nobody else reads: aiohttp's close sends the frame and reads until the peer's.
-            try:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.ws.close(code=code), CLOSE_HANDSHAKE_S)
-            finally:
-                if self.close_done is not None:
-                    self.close_done.set()
-            return
-        # The handler is reading. aiohttp's close from this task would interrupt that read and
-        # close the TCP connection right after its frame, without the peer's answer: a client
-        # a little slow to read (a loaded phone) then cannot answer, and reports 1006 instead
-        # of the code. So the frame alone is sent; the handler reads the peer's answer, on
-        # which aiohttp closes the connection (``read_ended``). A peer that does not answer
-        # within the handshake's bound has its connection closed (what is written is flushed).
-        done = self._read_done = asyncio.Event()
         try:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(CLOSE_HANDSHAKE_S):
-                    await self.ws.send_frame(struct.pack("!H", code), WSMsgType.CLOSE)
-                    await done.wait()
+                await asyncio.wait_for(self.ws.close(code=code), CLOSE_HANDSHAKE_S)
         finally:
-            if not done.is_set() and self.transport is not None:
-                self.transport.close()
             if self.close_done is not None:
                 self.close_done.set()
 

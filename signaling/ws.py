@@ -107,14 +107,12 @@ async def _serve(request: web.Request, engine: Engine, said_hello: Callable[[], 
         if await _hello(request, engine, conn):
             said_hello()
             conn.pong_due = 0.0   # reading from now on: it may be pinged
-            conn.reading = True
             await _loop(engine, conn)
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("signalling loop failed", extra={"peer_id": conn.peer_id})
     finally:
-        conn.read_ended()   # a close waiting for the peer's answer has it, or never will
         hub.untrack(conn)
         # aiohttp cancels this handler when the peer's TCP connection goes away; recording the
         # drop must not be cancelled with it.

@@ -122,10 +122,6 @@ class RawSocket:
             return False
         return True
 
-    def answer_close(self, code: int) -> None:
-        """Send the close frame that answers the server's."""
-        self._frame(CLOSE, struct.pack("!H", code))
-
     def _transport(self) -> asyncio.Transport:
         transport = self.writer.transport
         assert isinstance(transport, asyncio.Transport)

@@ -57,6 +57,7 @@ async def post(client: Any, sdp: str, headers: dict[str, str]) -> tuple[int, str
     return resp.status, body["error"]["code"] if resp.status != 200 else body["id"]
 
 
+@pytest.mark.serial  # slots timed against the ICE timeout: alone, after the parallel run
 async def test_stuck_offers_free_their_slots_after_the_ice_timeout(client, visits, gp):
     client.server.app[echo.PEERS].limits = echo.EchoLimits(ice_timeout_s=ICE_TIMEOUT_S)
     *others, patient = await patients(visits, gp, 5)

@@ -15,7 +15,6 @@ import pytest
 from server.consultations import credentials, store
 from server.staff import Role
 from tests.signaling.conftest import staff_session
-from tests.signaling.rawws import RawSocket
 
 
 async def _closed(client: Any, within: float = 3.0) -> int | None:
@@ -260,40 +259,3 @@ async def test_a_patient_token_that_starts_like_a_guests_opens(clients, visits, 
             http.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status == 200
 
-
-async def test_a_close_waits_for_the_peers_close_frame(clients, visits, gp):
-    """When the server closes a socket that is past hello (here: replaced by a second
-    connection), it sends its close frame and keeps the connection until the peer answers with
-    its own: a client that is slow to read the close (a busy phone, a loaded machine) can
-    still answer it and sees the code. Closing the TCP connection right after the frame made
-    such a client fail to answer and report 1006, as if the network had dropped."""
-    visit = await visits(gp.id)
-    host, port = clients.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    raw = await RawSocket.connect(host, int(port))
-    try:
-        raw.send("hello", version=1, credential=visit.token)
-        await raw.until("welcome", 5)
-        await clients.patient(visit)   # the same patient again: the first socket is replaced
-        assert await raw.ended(5) and raw.close_code == 4009, (raw.close_code, raw.frames)
-        # The close frame was read, not answered yet: the connection is still there.
-        assert not await _eof(raw, 0.3)
-        raw.answer_close(4009)
-        assert await _eof(raw, 3.0)
-    finally:
-        raw.close()
-
-
-async def _eof(raw: RawSocket, within: float) -> bool:
-    """Whether the server ended the TCP connection within ``within`` (aiohttp may still
-    write its own close frame when it reads the peer's: that is read past)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    try:
-        while loop.time() < deadline:
-            if await asyncio.wait_for(raw.reader.read(64), deadline - loop.time()) == b"":
-                return True
-    except TimeoutError:
-        return False
-    except ConnectionError:
-        return True
-    return False
