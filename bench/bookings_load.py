@@ -37,6 +37,7 @@ from server.bookings.bookings import NewBooking
 from server.config import Config
 from server.serving import LISTEN_BACKLOG
 from server.staff import Role
+from tests.processes import listener, port_of
 
 SECRET = "bench-secret-key-" + "x" * 40
 CLINICIANS = 40
@@ -55,15 +56,10 @@ WHERE a.status NOT IN ('cancelled', 'noshow', 'entered-in-error', 'waitlist')
 DEADLOCKS = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(url: str, port: int, data_dir: str, backlog: int = LISTEN_BACKLOG) -> None:
-    """Child process: the full Casa app on 127.0.0.1:port, quiet logs. ``backlog`` is the
-    listen queue; ``casa serve`` uses LISTEN_BACKLOG (1,024; aiohttp's default is 128)."""
+def serve(url: str, sock: socket.socket, data_dir: str, backlog: int = LISTEN_BACKLOG) -> None:
+    """Child process: the full Casa app on ``sock`` (bound on 127.0.0.1 by the parent, so no
+    other process can take the port first), quiet logs. ``backlog`` is the listen queue;
+    ``casa serve`` uses LISTEN_BACKLOG (1,024; aiohttp's default is 128)."""
     from aiohttp import web
 
     from server import logs
@@ -72,8 +68,7 @@ def serve(url: str, port: int, data_dir: str, backlog: int = LISTEN_BACKLOG) -> 
     logs.configure("WARNING")
     config = Config(secret_key=SECRET, data_dir=Path(data_dir),
                     database_url=db.with_user(url, dbroles.SERVING_ROLE))
-    web.run_app(create_app(config), host="127.0.0.1", port=port, print=None, access_log=None,
-                backlog=backlog)
+    web.run_app(create_app(config), sock=sock, print=None, access_log=None, backlog=backlog)
 
 
 async def prepare(url: str) -> tuple[str, list[int], list[int]]:
@@ -278,11 +273,14 @@ async def wait_healthy(base: str, within_s: float = 20.0) -> None:
 async def main_async(url: str, data_dir: str, attempts: int, storms: int,
                      storm_only: bool, backlog: int = LISTEN_BACKLOG) -> None:
     token, clinicians, patients = await prepare(url)
-    port = free_port()
+    sock = listener()
+    port = port_of(sock)
     ctx = multiprocessing.get_context("spawn")
-    server = ctx.Process(target=serve, args=(url, port, data_dir, backlog),
+    # multiprocessing hands the socket itself to the child.
+    server = ctx.Process(target=serve, args=(url, sock, data_dir, backlog),
                          daemon=True)
     server.start()
+    sock.close()
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import pstats
 import signal
+import socket
 import tempfile
 from pathlib import Path
 from types import FrameType
@@ -22,7 +23,6 @@ from types import FrameType
 from bench.bookings_load import (
     CLINICIANS,
     SECRET,
-    free_port,
     prepare,
     storm,
     wait_healthy,
@@ -30,9 +30,10 @@ from bench.bookings_load import (
 from server import db, dbroles
 from server.config import Config
 from server.serving import LISTEN_BACKLOG
+from tests.processes import listener, port_of
 
 
-def serve_profiled(url: str, port: int, data_dir: str, out: str) -> None:
+def serve_profiled(url: str, sock: socket.socket, data_dir: str, out: str) -> None:
     """Child process: the app under cProfile until SIGTERM, then the stats into ``out``."""
     from aiohttp import web
 
@@ -56,16 +57,18 @@ def serve_profiled(url: str, port: int, data_dir: str, out: str) -> None:
         profiler.enable()
 
     app.on_startup.append(start_profiling)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
-                handle_signals=False, backlog=LISTEN_BACKLOG)
+    web.run_app(app, sock=sock, print=None, access_log=None, handle_signals=False,
+                backlog=LISTEN_BACKLOG)
 
 
 async def main_async(url: str, data_dir: str, storms: int, out: str) -> None:
     token, clinicians, patients = await prepare(url)
-    port = free_port()
+    sock = listener()   # bound here, handed to the child: nobody can take the port first
+    port = port_of(sock)
     ctx = multiprocessing.get_context("spawn")
-    server = ctx.Process(target=serve_profiled, args=(url, port, data_dir, out), daemon=True)
+    server = ctx.Process(target=serve_profiled, args=(url, sock, data_dir, out), daemon=True)
     server.start()
+    sock.close()
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base)  # cProfile slows start-up

@@ -36,12 +36,11 @@ from bench.signaling_load import (
     RawWs,
     casa_pair,
     frame,
-    free_port,
     percentile,
     raise_fd_limit,
 )
 from server.auth import checker
-from tests.processes import stop
+from tests.processes import listener, port_of, stop
 
 HERE = Path(__file__).resolve().parents[1]
 RELAY_EVERY_S = 0.02
@@ -85,14 +84,17 @@ class CasaServer:
     """``casa serve`` from a checkout, on 127.0.0.1, its own embedded PostgreSQL."""
 
     def __init__(self, root: Path, data_dir: Path) -> None:
-        self.port = free_port()
+        sock = listener()   # handed over (--fd): nobody can take the port before Casa binds it
+        self.port = port_of(sock)
         env = {**os.environ, "CASA_SECRET_KEY": SECRET_KEY, "CASA_DATA_DIR": str(data_dir),
                "CASA_LOG_LEVEL": "ERROR", "PYTHONPATH": str(root),
                "CASA_PUBLIC_ORIGIN": f"http://127.0.0.1:{self.port}"}
         env.pop("DATABASE_URL", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
-                                      str(self.port)], cwd=root, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--fd",
+                                      str(sock.fileno())], cwd=root, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     pass_fds=(sock.fileno(),))
+        sock.close()
 
     async def wait_ready(self, within: float = 90.0) -> None:
         deadline = time.monotonic() + within

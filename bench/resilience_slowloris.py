@@ -35,7 +35,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.processes import stop
+from tests.processes import listener, port_of, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTACKERS = ("127.0.0.2", "127.0.0.3")
@@ -45,14 +45,11 @@ CONNECT_TIMEOUT_S = 3.0
 HEALTH_TIMEOUT_S = 5.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(port: int, data_dir: Path, nofile: int, log_path: Path,
+def start_server(sock: socket.socket, data_dir: Path, nofile: int, log_path: Path,
                  extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``casa serve`` on ``sock``, bound here (a port found free could be taken before the
+    server bound it)."""
+    port = port_of(sock)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_URL"))}
     env.update({"CASA_SECRET_KEY": "bench-secret-key-" + "x" * 40, "CASA_DATA_DIR": str(data_dir),
                 "CASA_PUBLIC_ORIGIN": f"http://127.0.0.1:{port}", "CASA_LOG_LEVEL": "INFO",
@@ -62,9 +59,10 @@ def start_server(port: int, data_dir: Path, nofile: int, log_path: Path,
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
     log = log_path.open("wb")
-    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, preexec_fn=limit)
+    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--fd",
+                             str(sock.fileno())], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, preexec_fn=limit,
+                            pass_fds=(sock.fileno(),))
 
 
 async def wait_healthy(base: str, within_s: float = 60) -> None:
@@ -218,10 +216,12 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="casa-bench-slowloris-"))
     os.chmod(tmp, 0o755)  # noqa: S103 - the embedded PostgreSQL runs as another user
-    port = free_port()
+    sock = listener()
+    port = port_of(sock)
     log_path = tmp / "server.log"
     extra = dict(item.split("=", 1) for item in args.env)
-    server = start_server(port, tmp / "data", args.server_nofile, log_path, extra)
+    server = start_server(sock, tmp / "data", args.server_nofile, log_path, extra)
+    sock.close()   # the server's now
     started = time.monotonic()
     try:
         result = asyncio.run(attack(port, args.n, args.interval, args.hold))

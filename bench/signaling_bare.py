@@ -7,6 +7,7 @@ pair). The first text frame names the pair; every later frame goes verbatim to t
 from __future__ import annotations
 
 import argparse
+import socket
 
 from aiohttp import WSMsgType, web
 
@@ -34,12 +35,13 @@ async def relay(request: web.Request) -> web.WebSocketResponse:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    # An inherited socket, already bound (as ``casa serve --fd``).
+    parser.add_argument("--fd", type=int, required=True)
     args = parser.parse_args()
     app = web.Application()
     app[PAIRS] = {}
     app.router.add_get("/ws", relay)
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+    web.run_app(app, sock=socket.socket(fileno=args.fd), access_log=None, print=None)
 
 
 if __name__ == "__main__":

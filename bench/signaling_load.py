@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from tests.processes import stop
+from tests.processes import listener, port_of, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEY = "bench-secret-key-" + "b" * 40
@@ -61,6 +61,8 @@ def pin(core: str) -> None:
 
 
 def free_port() -> int:
+    """A port free now, for a server that cannot be handed a bound socket (the PeerJS
+    server): another process may take it before that server binds it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -77,7 +79,10 @@ class Server:
     def __init__(self, kind: str, database_url: str | None = None,
                  behind_proxy: bool = False, log: Path | None = None) -> None:
         self.kind = kind
-        self.port = free_port()
+        # Bound here and handed over (``--fd``), except to the PeerJS server, which takes a
+        # number: a port found free could be taken before the server binds it.
+        sock = listener() if kind != "peerjs" else None
+        self.port = port_of(sock) if sock is not None else free_port()
         self.tmp = tempfile.TemporaryDirectory(prefix="casa-bench-")
         os.chmod(self.tmp.name, 0o755)  # noqa: S103 - embedded PostgreSQL runs as its own user
         env = {**os.environ, "CASA_SECRET_KEY": SECRET_KEY, "CASA_DATA_DIR": self.tmp.name,
@@ -87,19 +92,23 @@ class Server:
             env["DATABASE_URL"] = database_url
         if behind_proxy:
             env["CASA_TRUSTED_PROXIES"] = "127.0.0.1/32"
+        fd = sock.fileno() if sock is not None else -1
+        fds = (fd,) if sock is not None else ()
         if kind == "bare":
-            cmd = [sys.executable, "-m", "bench.signaling_bare", "--port", str(self.port)]
+            cmd = [sys.executable, "-m", "bench.signaling_bare", "--fd", str(fd)]
         elif kind == "peerjs":
             cmd = ["node", str(PEERJS_SERVER), str(self.port)]
         else:
-            cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)]
+            cmd = [sys.executable, "-m", "server.cli", "serve", "--fd", str(fd)]
         out = log.open("w") if log else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], cwd=ROOT,
-                                         env=env, stdout=out, stderr=out)
+                                         env=env, stdout=out, stderr=out, pass_fds=fds)
         finally:
             if log and not isinstance(out, int):
                 out.close()
+            if sock is not None:
+                sock.close()   # the server's now
 
     async def wait_ready(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within

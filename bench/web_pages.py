@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import statistics
 import tempfile
 import time
@@ -213,10 +212,9 @@ async def serve(config: Config, baseline: bool) -> tuple[web.AppRunner, str]:
         static_module.setup = original
     runner = web.AppRunner(app)
     await runner.setup()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    # Port 0, read back: a port found free first could be taken before the site binds it.
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
     return runner, f"http://127.0.0.1:{port}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import socket
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
@@ -37,7 +38,8 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
 
 
 def serve(config: Config, announce: Callable[[web.Application], None],
-          on_startup: Callable[[web.Application], Awaitable[None]] | None = None) -> None:
+          on_startup: Callable[[web.Application], Awaitable[None]] | None = None,
+          sock: socket.socket | None = None) -> None:
     """Run the app until SIGINT/SIGTERM. ``announce`` runs once the socket is listening, so a
     supervisor (or a test) that reads it can connect at once."""
     from server.app import create_app
@@ -49,10 +51,30 @@ def serve(config: Config, announce: Callable[[web.Application], None],
     # SIGINT and SIGTERM are a graceful shutdown, which runs cleanup_ctx: sockets closed, pool
     # closed, the embedded PostgreSQL stopped.
     serving.run(app, host=config.host, port=config.port, ssl_context=_ssl_context(config),
-                announce=announce)
+                announce=announce, sock=sock)
+
+
+def _inherited(args: argparse.Namespace) -> socket.socket | None:
+    """The listening socket handed over as ``--fd`` (by a supervisor's socket unit, or by a
+    test that must know the port before Casa starts and let nobody take it in between), its
+    address taking the place of ``--host`` and ``--port``; None without ``--fd``."""
+    if args.fd is None:
+        return None
+    try:
+        sock = socket.socket(fileno=args.fd)
+    except OSError as exc:
+        raise ConfigError(f"--fd {args.fd} is not an open socket ({exc.strerror})") from None
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        raise ConfigError(f"--fd {args.fd} is not a TCP socket")
+    # Handed to Casa alone: a process Casa starts (PostgreSQL, its workers) must not hold the
+    # port open after Casa is gone.
+    sock.set_inheritable(False)
+    args.host, args.port = sock.getsockname()[:2]
+    return sock
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    sock = _inherited(args)
     config = config_from(args)
     if not config.public_origin:
         # Invitation and summary links are sent to patients: they must never be built from a
@@ -64,13 +86,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         scheme = "https" if config.tls_cert else "http"
         print(f"Casa is serving on {scheme}://{config.host}:{config.port}/", flush=True)
 
-    serve(config, announce)
+    serve(config, announce, sock=sock)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from server import demo
 
+    sock = _inherited(args)
     config = config_from(args, demo=True)
     if args.tls:
         from server.tls import ensure_self_signed
@@ -78,7 +101,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cert, key = ensure_self_signed(config.data_dir / "tls", config.host)
         config = Config(**{**config.__dict__, "tls_cert": cert, "tls_key": key})
 
-    serve(config, lambda app: demo.announce(config, app), on_startup=demo.seed)
+    serve(config, lambda app: demo.announce(config, app), on_startup=demo.seed, sock=sock)
     return 0
 
 
@@ -139,11 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve Casa (configured by CASA_* environment variables)")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument("--fd", type=int, default=None,
+                   help="serve on this inherited file descriptor, a TCP socket already bound "
+                        "(instead of --host and --port)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="migrate, load demo data and serve")
     p.add_argument("--host", default=None)
     p.add_argument("--port", type=int, default=None)
+    p.add_argument("--fd", type=int, default=None,
+                   help="serve on this inherited file descriptor, a TCP socket already bound "
+                        "(instead of --host and --port)")
     p.add_argument("--tls", action="store_true",
                    help="serve HTTPS with a self-signed certificate (to try it from a phone)")
     p.set_defaults(func=cmd_demo)

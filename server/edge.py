@@ -126,6 +126,11 @@ class GuardedConnection(asyncio.Protocol):
         # Set while a refused connection lingers (see REFUSAL_LINGER_S).
         self._linger: asyncio.TimerHandle | None = None
         self._refused: asyncio.Transport | None = None
+        # What the client sent in the same read as its handshake's last message: asyncio
+        # delivers it as soon as the handshake completes, before ``_start_tls`` resumes and
+        # makes aiohttp's handler. Dropping it lost the request (a loaded client or server
+        # reads them together; the connection then sat until the header timeout).
+        self._early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -158,6 +163,9 @@ class GuardedConnection(asyncio.Protocol):
             return
         self._inner = self._edge.make_handler()
         self._inner.connection_made(tls)
+        early, self._early = self._early, []
+        for data in early:
+            self._inner.data_received(data)
 
     def linger(self, transport: asyncio.Transport) -> None:
         """Refused: the answer is written and the sending side shut; the connection closes
@@ -172,6 +180,8 @@ class GuardedConnection(asyncio.Protocol):
             self._inner.data_received(data)
         elif self._refused is not None:
             self._refused.close()  # the request is read: closing now sends no reset
+        elif self._address is not None:
+            self._early.append(data)  # decrypted before aiohttp's handler exists (TLS)
 
     def eof_received(self) -> bool | None:
         # A refused client's end: returning None closes the transport.

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -105,8 +106,10 @@ def fd_limit() -> int:
 
 @contextlib.asynccontextmanager
 async def listening(runner: web.AppRunner, host: str, port: int,
-                    ssl_context: ssl.SSLContext | None) -> AsyncIterator[tuple[Edge, int]]:
-    """The listening socket for a set-up runner: yields the edge and the bound port."""
+                    ssl_context: ssl.SSLContext | None, sock: socket.socket | None = None
+                    ) -> AsyncIterator[tuple[Edge, int]]:
+    """The listening socket for a set-up runner (``sock``, already bound, when given; else
+    one bound to host and port): yields the edge and the bound port."""
     loop = asyncio.get_running_loop()
     config = runner.app[CONFIG]
     admission: Admission = admission_for(
@@ -128,8 +131,11 @@ async def listening(runner: web.AppRunner, host: str, port: int,
 
     edge = Edge(admission, make_handler, ssl_context,
                 handshake_timeout_s=min(TLS_HANDSHAKE_TIMEOUT_S, config.header_timeout_s))
-    server = await loop.create_server(edge, host, port, backlog=LISTEN_BACKLOG,
-                                      reuse_address=True)
+    if sock is not None:
+        server = await loop.create_server(edge, sock=sock, backlog=LISTEN_BACKLOG)
+    else:
+        server = await loop.create_server(edge, host, port, backlog=LISTEN_BACKLOG,
+                                          reuse_address=True)
     try:
         yield edge, int(server.sockets[0].getsockname()[1])
     finally:
@@ -139,12 +145,13 @@ async def listening(runner: web.AppRunner, host: str, port: int,
 
 async def _serve(app: web.Application, host: str, port: int,
                  ssl_context: ssl.SSLContext | None,
-                 announce: Callable[[web.Application], None], shutdown_timeout: float) -> None:
+                 announce: Callable[[web.Application], None], shutdown_timeout: float,
+                 sock: socket.socket | None) -> None:
     asyncio.get_running_loop().set_exception_handler(LoopErrorLimiter())
     runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
-        async with listening(runner, host, port, ssl_context):
+        async with listening(runner, host, port, ssl_context, sock):
             announce(app)
             await asyncio.Event().wait()
     finally:
@@ -153,8 +160,10 @@ async def _serve(app: web.Application, host: str, port: int,
 
 
 def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLContext | None,
-        announce: Callable[[web.Application], None], shutdown_timeout: float = 5) -> None:
-    """Serve until SIGINT/SIGTERM; ``announce`` runs once the socket is listening.
+        announce: Callable[[web.Application], None], shutdown_timeout: float = 5,
+        sock: socket.socket | None = None) -> None:
+    """Serve until SIGINT/SIGTERM (on ``sock`` when given, a socket already bound, else on
+    host and port); ``announce`` runs once the socket is listening.
 
     The loop is wound down the way aiohttp's ``run_app`` does it, not ``asyncio.run``'s way:
     the serving task is cancelled first and its cleanup (sockets, cleanup_ctx, the pool) runs
@@ -163,7 +172,8 @@ def run(app: web.Application, *, host: str, port: int, ssl_context: ssl.SSLConte
     executor) the shutdown after SIGTERM hung in about one run in four of the TLS serve test;
     in this order it has not."""
     loop = asyncio.new_event_loop()
-    main = loop.create_task(_serve(app, host, port, ssl_context, announce, shutdown_timeout))
+    main = loop.create_task(_serve(app, host, port, ssl_context, announce, shutdown_timeout,
+                                   sock))
     try:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(main)

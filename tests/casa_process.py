@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,12 @@ from pathlib import Path
 
 import psutil
 
+from tests.processes import listener, port_of
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "process-secret-key-" + "x" * 40
 # Cold start: initdb, migrations and the app's start-up on a shared, busy machine.
 START_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgres_pids(pgdata: Path) -> list[int]:
@@ -50,9 +45,11 @@ def superuser_uri(pgdata: Path, database: str = "casa") -> str:
 
 
 class CasaProcess:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = port or free_port()
+        # Bound here and handed over (``--fd``): the port is this process's from the start.
+        self.listener = listener()
+        self.port = port_of(self.listener)
         self.log = data_dir / f"casa-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -71,8 +68,13 @@ class CasaProcess:
                    PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""))
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "server.cli", "serve", "--fd",
+                 str(self.listener.fileno())],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                pass_fds=(self.listener.fileno(),))
+        # The child holds the socket now: once it is gone, so is the port (a killed server
+        # refuses connections, as a real one would).
+        self.listener.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if "Casa is serving" in self.log.read_text(errors="replace"):

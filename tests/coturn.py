@@ -3,6 +3,8 @@ TURN REST credentials with a shared secret, relaying on loopback only."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -20,6 +22,11 @@ REALM = "casa.test"
 START_S = 10.0
 
 
+# Attempts at a port: the one picked may be taken by another process before coturn binds it
+# (coturn cannot be handed a bound socket), which is then seen and another one picked.
+ATTEMPTS = 5
+
+
 def _udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -27,11 +34,53 @@ def _udp_port() -> int:
         return port
 
 
-def _listening(port: int) -> bool:
-    """Whether a UDP socket is bound to 127.0.0.1:port (read from /proc, no packet sent)."""
+def _bound_by(port: int) -> set[str]:
+    """The inodes of the UDP sockets bound to 127.0.0.1:port (from /proc, no packet sent)."""
     needle = f"0100007F:{port:04X}"
     with open("/proc/net/udp") as f:
-        return any(line.split()[1] == needle for line in f.readlines()[1:])
+        return {fields[9] for fields in (line.split() for line in f.readlines()[1:])
+                if fields[1] == needle}
+
+
+def _sockets_of(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds."""
+    found = set()
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    found.add(target[8:-1])
+    return found
+
+
+def _relay_range(ports: tuple[int, int]) -> tuple[int, int]:
+    """``ports`` moved to a range of this test process's own when the suite runs on several
+    (pytest-xdist's worker gwN), so that two coturns do not compete for relay ports."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    shift = 200 * int(worker[2:]) if worker[2:].isdigit() else 0
+    return ports[0] + shift, ports[1] + shift
+
+
+def _start(port: int, secret: str, ports: tuple[int, int]) -> subprocess.Popen[bytes] | None:
+    """turnserver on ``port`` once it listens there; None when the port was someone else's."""
+    # Loopback peers are allowed for tests only: production denies them.
+    proc = subprocess.Popen(
+        ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+         f"--listening-port={port}", "--use-auth-secret", f"--static-auth-secret={secret}",
+         f"--realm={REALM}", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
+         "--no-tcp", f"--min-port={ports[0]}", f"--max-port={ports[1]}", "--log-file=stdout"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + START_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        bound = _bound_by(port)
+        if bound & _sockets_of(proc.pid):
+            return proc
+        if bound and time.monotonic() > deadline - START_S + 1.0:
+            break   # bound for a second now, and not by this turnserver
+        time.sleep(0.05)
+    stop(proc, 5)
+    return None
 
 
 @contextmanager
@@ -40,20 +89,14 @@ def coturn(secret: str = TURN_SECRET, ports: tuple[int, int] = (49201, 49260)) -
     its relay range (callers that may overlap use different ones)."""
     if shutil.which("turnserver") is None:
         pytest.fail("Debian's coturn is not installed (apt-get install coturn)")
-    port = _udp_port()
-    # Loopback peers are allowed for tests only: production denies them.
-    proc = subprocess.Popen(
-        ["turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
-         f"--listening-port={port}", "--use-auth-secret", f"--static-auth-secret={secret}",
-         f"--realm={REALM}", "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls",
-         "--no-tcp", f"--min-port={ports[0]}", f"--max-port={ports[1]}", "--log-file=stdout"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(ATTEMPTS):
+        port = _udp_port()
+        proc = _start(port, secret, _relay_range(ports))
+        if proc is not None:
+            break
+    else:
+        pytest.fail(f"turnserver did not listen on a port of its own in {ATTEMPTS} attempts")
     try:
-        deadline = time.monotonic() + START_S
-        while not _listening(port):
-            assert proc.poll() is None, "turnserver stopped at start"
-            assert time.monotonic() < deadline, "turnserver did not listen in time"
-            time.sleep(0.05)
         yield port
     finally:
         stop(proc, 5)

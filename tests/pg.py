@@ -47,22 +47,26 @@ class TestDatabases:
         return await asyncpg.connect(db.database_name_uri(self.server_uri, "postgres"))
 
     async def _make_template(self) -> None:
-        conn = await self._admin()
+        admin = await self._admin()
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{self.template}"')
-            await conn.execute(f'CREATE DATABASE "{self.template}"')
+            # Test processes sharing an outside server (make test runs two) would otherwise
+            # create and grant the cluster's roles at the same time and fail on each other.
+            # An advisory lock is per database: all take it in "postgres".
+            await admin.execute("SELECT pg_advisory_lock(hashtext('casa-test-template'))")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{self.template}"')
+            await admin.execute(f'CREATE DATABASE "{self.template}"')
+            conn = await asyncpg.connect(self.uri(self.template))
+            try:
+                await db.prepare(conn, dbroles.SERVING_ROLE)
+                if self._embedded is None:
+                    # An outside server does not trust local connections: give the serving
+                    # role this run's password (its own cluster, its own throwaway role).
+                    await conn.execute(f"ALTER ROLE {dbroles.SERVING_ROLE} "
+                                       f"PASSWORD '{SERVING_PASSWORD}'")
+            finally:
+                await conn.close()
         finally:
-            await conn.close()
-        conn = await asyncpg.connect(self.uri(self.template))
-        try:
-            await db.prepare(conn, dbroles.SERVING_ROLE)
-            if self._embedded is None:
-                # An outside server does not trust local connections: give the serving role
-                # this run's password (its own cluster, its own throwaway role).
-                await conn.execute(f"ALTER ROLE {dbroles.SERVING_ROLE} "
-                                   f"PASSWORD '{SERVING_PASSWORD}'")
-        finally:
-            await conn.close()
+            await admin.close()   # the lock goes with the session
 
     def uri(self, name: str) -> str:
         return db.database_name_uri(self.server_uri, name)

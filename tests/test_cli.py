@@ -24,6 +24,7 @@ from server.auth import totp
 from server.demo import DEMO_PASSWORD, DEMO_STAFF
 from tests.conftest import SECRET_KEY
 from tests.pg import serving_url
+from tests.processes import listener, port_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,12 +39,6 @@ def _casa(*args: str, env: dict[str, str], stdin: str | None = None,
           timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env,
                           input=stdin, capture_output=True, text=True, timeout=timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_migrate_with_database_url_needs_the_owner_url(db_url, tmp_path):
@@ -88,9 +83,13 @@ def demo_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _start(args: list[str], env: dict[str, str], sock: socket.socket
+           ) -> tuple[subprocess.Popen[str], str]:
+    """Start ``casa <args>`` serving on ``sock`` (``--fd``: a port bound by the test, which no
+    other process can take before the server listens)."""
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", *args, "--fd", str(sock.fileno())],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, pass_fds=(sock.fileno(),))
     out = []
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
@@ -134,9 +133,10 @@ async def _login_lands_home(base: str, email: str, totp_key: str | None) -> str:
 
 
 async def test_demo_serves_every_role_then_stops_postgres_and_is_idempotent(demo_dir):
-    port = _free_port()
+    sock = listener()   # kept for the second run, which serves on the same port
+    port = port_of(sock)
     env = _env(CASA_DATA_DIR=str(demo_dir))
-    proc, out = _start(["demo", "--port", str(port)], env)
+    proc, out = _start(["demo"], env, sock)
     try:
         assert f"http://127.0.0.1:{port}/" in out
         key = re.search(r"authenticator app: ([A-Z2-7 ]+)", out)
@@ -157,7 +157,8 @@ async def test_demo_serves_every_role_then_stops_postgres_and_is_idempotent(demo
     assert not _postgres_running(demo_dir / "pgdata"), "embedded PostgreSQL left running"
 
     counts_before = await _counts(demo_dir)
-    proc, _ = _start(["demo", "--port", str(port)], env)
+    proc, _ = _start(["demo"], env, sock)
+    sock.close()
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
     assert await _counts(demo_dir) == counts_before
@@ -185,11 +186,16 @@ def test_serve_without_secret_refuses_and_migrate_works(demo_dir):
     env = _env(CASA_DATA_DIR=str(demo_dir))
     refused = _casa("serve", env=env)
     assert refused.returncode == 2 and "CASA_SECRET_KEY" in refused.stderr
+    no_socket = _casa("serve", "--fd", "99", env=env)   # nothing open as descriptor 99
+    assert no_socket.returncode == 2 and "--fd 99 is not an open socket" in no_socket.stderr
     no_origin = _casa("serve", env={**env, "CASA_SECRET_KEY": SECRET_KEY})
     assert no_origin.returncode == 2 and "CASA_PUBLIC_ORIGIN" in no_origin.stderr
-    migrated = _casa("migrate", "--demo", env=env)
-    assert migrated.returncode == 0, migrated.stderr
-    assert "applied 0 migration(s)" in migrated.stdout  # the demo run already migrated
+    # Run twice: the demo test may have migrated this directory already, or not (it may run
+    # in the other test process); the second run has nothing left to apply either way.
+    for _ in range(2):
+        migrated = _casa("migrate", "--demo", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+    assert "applied 0 migration(s)" in migrated.stdout
     assert not _postgres_running(demo_dir / "pgdata")
 
 
@@ -199,11 +205,13 @@ async def test_serve_terminates_tls_with_the_configured_certificate(db_url, tmp_
     from server.tls import ensure_self_signed
 
     cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
-    port = _free_port()
+    sock = listener()
+    port = port_of(sock)
     env = _env(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
                CASA_DATA_DIR=str(tmp_path), CASA_TLS_CERT=str(cert), CASA_TLS_KEY=str(key),
                CASA_PUBLIC_ORIGIN=f"https://127.0.0.1:{port}")
-    proc, out = _start(["serve", "--port", str(port)], env)
+    proc, out = _start(["serve"], env, sock)
+    sock.close()
     try:
         assert f"https://127.0.0.1:{port}/" in out
         ctx = ssl.create_default_context(cafile=str(cert))

@@ -28,8 +28,8 @@ from server.serving import LoopErrorLimiter, listening
 from server.tls import ensure_self_signed
 from tests.conftest import SECRET_KEY
 from tests.pg import serving_url
-from tests.processes import stop
-from tests.signaling.servers import ROOT, free_port
+from tests.processes import listener, port_of, stop
+from tests.signaling.servers import ROOT
 
 HEAD = b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -80,6 +80,8 @@ def close_all(conns: list[Conn]) -> None:
         writer.close()
 
 
+# An answer within 2 s under held connections: alone, after the parallel run (Makefile).
+@pytest.mark.serial
 async def test_the_per_address_cap_refuses_the_excess_and_others_are_served(config):
     async with casa(config, max_connections_per_address=20) as port:
         conns = [await open_slow(port, "127.0.0.2") for _ in range(30)]
@@ -147,6 +149,7 @@ async def test_a_refused_client_that_sent_its_whole_request_reads_the_refusal(co
             close_all([held])
 
 
+@pytest.mark.serial  # a deadline measured from both sides: alone, after the parallel run (Makefile)
 async def test_a_trickling_or_silent_head_is_closed_at_the_header_timeout(config):
     async with casa(config, header_timeout_s=0.5) as port:
         trickling = await open_slow(port, "127.0.0.2")
@@ -206,22 +209,26 @@ def test_loop_errors_are_logged_once_per_interval(caplog):
     assert "Too many open files" not in " ".join(lines)  # the type only, as everywhere
 
 
-def spawn_with_few_files(env: dict[str, str], port: int, log_path: Path
+def spawn_with_few_files(env: dict[str, str], sock: socket.socket, log_path: Path
                          ) -> subprocess.Popen[bytes]:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
     with log_path.open("wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port",
-                                 str(port)], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, preexec_fn=limit)
+        return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--fd",
+                                 str(sock.fileno())], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, preexec_fn=limit,
+                                pass_fds=(sock.fileno(),))
 
 
+# 600 connections, an answer within 2.5 s: alone, after the parallel run (Makefile).
+@pytest.mark.serial
 async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp_path):
     """A real ``casa serve`` limited to 256 open files, 600 slow connections from two
     addresses: the excess is refused with 503 within a few seconds (no accept() failing in a
     loop), the log stays small, and /healthz from a third address answers within 2 s."""
-    port = free_port()
+    sock = listener()
+    port = port_of(sock)
     log_path = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA_", "DATABASE_URL"))}
     env.update(DATABASE_URL=serving_url(db_url), CASA_SECRET_KEY=SECRET_KEY,
@@ -229,7 +236,8 @@ async def test_out_of_descriptors_the_server_refuses_and_logs_little(db_url, tmp
                CASA_PUBLIC_ORIGIN=f"http://127.0.0.1:{port}", CASA_LOG_LEVEL="WARNING",
                PYTHONPATH=str(ROOT))
 
-    proc = spawn_with_few_files(env, port, log_path)
+    proc = spawn_with_few_files(env, sock, log_path)
+    sock.close()   # the server's now
     conns: list[Conn] = []
     try:
         deadline = time.monotonic() + 30
@@ -308,3 +316,55 @@ async def healthz_tls(port: int, ctx: ssl.SSLContext) -> bytes:
         return await asyncio.wait_for(reader.read(), 2)
     finally:
         writer.close()
+
+
+async def test_a_request_sent_with_the_last_handshake_message_is_answered(config, tmp_path):
+    """A TLS 1.3 client may send its request in the same write as its handshake's last
+    message (a loaded client does, or the server reads both at once): asyncio decrypts the
+    request as the handshake completes, before the connection is handed to aiohttp. It used to
+    be dropped there; the client then waited for the header timeout, and was disconnected."""
+    cert, key = ensure_self_signed(tmp_path / "tls", "127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(str(cert), str(key))
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    try:
+        async with listening(runner, "127.0.0.1", 0, server_ctx) as (_, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = client_ctx.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+            try:
+                while True:
+                    try:
+                        tls.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        writer.write(outgoing.read())
+                        incoming.write(await asyncio.wait_for(reader.read(65536), 5))
+                assert tls.version() == "TLSv1.3"
+                # The client's Finished is still in ``outgoing``: the request goes with it.
+                tls.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                writer.write(outgoing.read())
+                answer = b""
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 3.0
+                while b"\r\n" not in answer:
+                    try:
+                        answer += tls.read(4096)
+                        continue
+                    except ssl.SSLWantReadError:
+                        pass
+                    left = deadline - loop.time()
+                    assert left > 0, "no answer: the request sent with the handshake was lost"
+                    try:
+                        data = await asyncio.wait_for(reader.read(65536), left)
+                    except TimeoutError:
+                        continue
+                    assert data, "closed without an answer"
+                    incoming.write(data)
+                assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+            finally:
+                writer.close()
+    finally:
+        await runner.cleanup()

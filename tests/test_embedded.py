@@ -117,6 +117,7 @@ async def kill_postgres_and_wait(casa: CasaProcess, session: aiohttp.ClientSessi
     raise AssertionError(f"PostgreSQL not back within {limit_s} s; health said {seen[-5:]}")
 
 
+@pytest.mark.serial  # a restart timed under writes: alone, after the parallel run (Makefile)
 async def test_killed_postgres_comes_back_and_loses_no_acknowledged_write(data_dir: Path
                                                                          ) -> None:
     casa = CasaProcess(data_dir)

@@ -3,7 +3,6 @@ Playwright's async API (never ``playwright install``), with a fake camera and mi
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +19,7 @@ from server.staff import Role
 from server.timeutil import ROME
 from tests.conftest import PASSWORD, StaffFactory
 from tests.factories import Factories
+from tests.processes import listener, port_of
 
 # Every wait in these tests is bounded; a stuck page fails in seconds, not at the suite timeout.
 STEP_MS = 10_000
@@ -35,21 +35,29 @@ class LiveServer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.runner: web.AppRunner | None = None
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        # The port is held from here to ``close``, across restarts: a port found free and
+        # bound again at each start could be taken in between by another test process.
+        # While the server is stopped, connections wait in the socket's queue (refused
+        # connections are not what the restart tests look at: the open sockets are closed).
+        self._sock = listener()
+        self.port = port_of(self._sock)
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         # Open WebSockets would otherwise hold the shutdown for its default minute.
         self.runner = web.AppRunner(create_app(self.config), shutdown_timeout=2.0)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        # A duplicate: stopping the site closes the socket it was given, not the port.
+        await web.SockSite(self.runner, self._sock.dup()).start()
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+
+    async def close(self) -> None:
+        await self.stop()
+        self._sock.close()
 
 
 @pytest.fixture
@@ -59,7 +67,7 @@ async def live_server(config: Config) -> AsyncIterator[LiveServer]:
     try:
         yield server
     finally:
-        await server.stop()
+        await server.close()
 
 
 @pytest.fixture

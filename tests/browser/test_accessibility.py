@@ -53,7 +53,7 @@ async def live(config: Config) -> AsyncIterator[str]:
     try:
         yield server.url
     finally:
-        await server.stop()
+        await server.close()
 
 
 class Audit:

@@ -185,4 +185,4 @@ async def test_relay_that_refuses_us_is_said_plainly(config: Config, visit: Visi
         assert await patient.page.get_attribute("#check-network", "data-state") != "fail"
         patient.assert_clean()
     finally:
-        await server.stop()
+        await server.close()

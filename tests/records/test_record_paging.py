@@ -10,6 +10,8 @@ import re
 import time
 from typing import Any
 
+import pytest
+
 from records.audit import MAX_DETAIL_BYTES
 from records.service import RECORD_PAGE
 from server.staff import Role
@@ -34,6 +36,7 @@ async def _last_audit_id(conn: Any) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM audit_log"))
 
 
+@pytest.mark.serial  # a delay measured: alone, after the parallel run (Makefile)
 async def test_a_record_of_5000_notes_is_paged_and_audited_in_bounded_rows(
         client, conn, rec, db_url, make_staff, make_patient, make_booking):
     gp = await make_staff(Role.GP, ("san-siro",))

@@ -15,29 +15,23 @@ from pathlib import Path
 import aiohttp
 
 from tests.pg import serving_url
+from tests.processes import listener as tests_listener
+from tests.processes import port_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-_given: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nobody listens on, and not one this run handed out before: two servers asked for
-    ports one after the other could otherwise be given the same just-closed port."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port not in _given:
-            _given.add(port)
-            return port
-
-
 class ServerProcess:
-    def __init__(self, db_url: str, secret_key: str, data_dir: Path, port: int | None = None,
+    def __init__(self, db_url: str, secret_key: str, data_dir: Path,
+                 listener: socket.socket | None = None,
                  extra_env: dict[str, str] | None = None) -> None:
-        self.port = port or free_port()
+        """``listener``: the listening socket of an earlier process, for one that takes over
+        its port (a restart); a new one by default. The socket is bound here and handed to
+        the child (``casa serve --fd``), and kept until ``stop``: a restart serves on the
+        same port with no moment in which another process could take it (connections made
+        while no child runs wait for the next one)."""
+        self.listener = listener if listener is not None else tests_listener()
+        self.port = port_of(self.listener)
         self.env = {**os.environ, "DATABASE_URL": serving_url(db_url),
                     "CASA_SECRET_KEY": secret_key,
                     "CASA_DATA_DIR": str(data_dir), "CASA_LOG_LEVEL": "WARNING",
@@ -58,9 +52,9 @@ class ServerProcess:
 
     def spawn(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)], cwd=ROOT, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=self._log)
+            [sys.executable, "-m", "server.cli", "serve", "--fd", str(self.listener.fileno())],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self._log,
+            pass_fds=(self.listener.fileno(),))
 
     async def start(self, within: float = 20.0) -> None:
         """Spawn the process and wait until /healthz answers."""
@@ -96,3 +90,4 @@ class ServerProcess:
                 self.proc.wait(8)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.listener.close()

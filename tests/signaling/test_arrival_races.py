@@ -23,6 +23,10 @@ from tests.signaling.conftest import Visit, staff_session
 from tests.signaling.crowd import Closed, Consultations, Sock, address
 from tests.signaling.servers import ServerProcess
 
+# Their timings would be distorted by another test process on the same cores: alone, after the
+# parallel run (Makefile).
+pytestmark = pytest.mark.serial
+
 PAIRS = 200
 ROUNDS = 5
 CLINICIANS = 10

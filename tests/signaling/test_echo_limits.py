@@ -57,6 +57,7 @@ async def post(client: Any, sdp: str, headers: dict[str, str]) -> tuple[int, str
     return resp.status, body["error"]["code"] if resp.status != 200 else body["id"]
 
 
+@pytest.mark.serial  # slots timed against the ICE timeout: alone, after the parallel run
 async def test_stuck_offers_free_their_slots_after_the_ice_timeout(client, visits, gp):
     client.server.app[echo.PEERS].limits = echo.EchoLimits(ice_timeout_s=ICE_TIMEOUT_S)
     *others, patient = await patients(visits, gp, 5)
@@ -81,6 +82,7 @@ async def test_stuck_offers_free_their_slots_after_the_ice_timeout(client, visit
     assert len(client.server.app[echo.PEERS].peers) == 1
 
 
+@pytest.mark.serial  # refusals timed within 1 s: alone, after the parallel run (Makefile)
 async def test_one_caller_and_one_address_hold_only_a_few(client, visits, gp):
     attacker, other, patient = await patients(visits, gp, 3)
     sdp = await unreachable_offer()

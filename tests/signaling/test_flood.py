@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 
 from server.staff import Role
 from signaling import ws as ws_module
@@ -63,6 +64,7 @@ async def _until_closed(ws: aiohttp.ClientWebSocketResponse, within: float
             return codes, pongs, ws.close_code
 
 
+@pytest.mark.serial  # round trips timed during a flood: alone, after the parallel run (Makefile)
 async def test_a_binary_frame_closes_the_socket_and_a_flood_of_them_harms_no_one(
         clients, visits, gp, make_staff):
     a = await visits(gp.id)
@@ -106,6 +108,7 @@ async def test_a_binary_frame_before_hello_closes_the_socket(clients):
     assert (codes, close_code) == (["binary_frame"], 1003)
 
 
+@pytest.mark.serial  # a delay measured: alone, after the parallel run (Makefile)
 async def test_a_ping_flood_counts_against_the_budget_and_is_disconnected(
         clients, visits, gp, make_staff, ws_url):
     a = await visits(gp.id)
@@ -138,6 +141,7 @@ async def test_a_ping_flood_counts_against_the_budget_and_is_disconnected(
     assert time.monotonic() - started < 8
 
 
+@pytest.mark.serial  # delays measured during a flood: alone, after the parallel run (Makefile)
 async def test_flooder_is_throttled_then_disconnected(clients, visits, gp, make_staff):
     other = await make_staff(Role.GP)
     a = await visits(gp.id)

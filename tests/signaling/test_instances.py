@@ -25,8 +25,10 @@ class Servers:
         self.data_dir = data_dir
         self.made: list[ServerProcess] = []
 
-    def make(self, port: int | None = None) -> ServerProcess:
-        s = ServerProcess(self.db_url, SECRET_KEY, self.data_dir, port)
+    def make(self, after: ServerProcess | None = None) -> ServerProcess:
+        """A server process; on the port (the listening socket) of ``after`` when given."""
+        s = ServerProcess(self.db_url, SECRET_KEY, self.data_dir,
+                          after.listener if after is not None else None)
         self.made.append(s)
         return s
 
@@ -72,7 +74,7 @@ async def test_server_killed_mid_call_both_peers_resume(servers, visits, gp, db_
         first.kill()
         await p_peer.next_event("closed", 5)
         await d_peer.next_event("closed", 5)
-        second = servers.make(first.port)
+        second = servers.make(after=first)
         await second.start()
         patient2 = await _patient(second.ws, visit.token)
         doctor2 = await _staff(second.ws, session, visit.room_id)

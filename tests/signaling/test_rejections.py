@@ -33,6 +33,7 @@ async def test_message_before_hello_is_refused_and_closed(clients, visits, gp):
     assert await _closed(c) == 4002
 
 
+@pytest.mark.serial  # a deadline measured from both sides: alone, after the parallel run (Makefile)
 async def test_silent_socket_is_closed_after_two_seconds(clients):
     c = await clients.raw()
     started = time.monotonic()
@@ -215,6 +216,7 @@ async def test_too_many_errors_close_the_socket(clients, visits, gp):
     assert codes[-1] == "too_many_errors"
 
 
+@pytest.mark.serial  # a delay measured: alone, after the parallel run (Makefile)
 async def test_logout_closes_staff_sockets_within_a_second(client, clients, visits, gp, conn):
     from server.auth import sessions
 
@@ -256,3 +258,4 @@ async def test_a_patient_token_that_starts_like_a_guests_opens(clients, visits, 
     async with aiohttp.ClientSession() as http, \
             http.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
         assert r.status == 200
+

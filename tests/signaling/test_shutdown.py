@@ -53,6 +53,7 @@ async def connected(session: aiohttp.ClientSession, url: str, name: str, i: int,
     return sock
 
 
+@pytest.mark.serial  # 200 clients and an exit within 5 s: alone, after the parallel run (Makefile)
 async def test_sigterm_tells_two_hundred_clients_and_exits(server, session, make_staff, db_url):
     staff = [(await make_staff(Role.GP)).id for _ in range(CLINICIANS)]
     sessions = {i: await staff_session(db_url, i) for i in staff}

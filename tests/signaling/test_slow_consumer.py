@@ -23,6 +23,10 @@ from tests.signaling.crowd import Closed, Consultations, Sock
 from tests.signaling.rawws import RawSocket
 from tests.signaling.servers import ServerProcess
 
+# Their timings would be distorted by another test process on the same cores: alone, after the
+# parallel run (Makefile).
+pytestmark = pytest.mark.serial
+
 CONSULTATIONS = 50
 CLINICIANS = 5
 # Each of the 100 peers sends its partner a candidate this often: 500 relays a second, all
