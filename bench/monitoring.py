@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bench.bookings_load import free_port, serve, wait_healthy
+from bench.bookings_load import serve, wait_healthy
 from records import keyring
 from server import centres, db, dbroles
 from server import staff as staff_store
@@ -35,6 +35,7 @@ from server.auth import passwords
 from server.bookings import tokens
 from server.monitoring import alerts
 from server.staff import Role
+from tests.processes import listener, port_of
 
 # Every patient at San Siro, where the nurse works: she cares for all 5,000 (the worst case for
 # her worklist, which checks care per alert).
@@ -191,10 +192,14 @@ async def main_async(url: str, data_dir: str, args: argparse.Namespace) -> None:
     plans = [r["id"] for r in await conn.fetch("SELECT id FROM monitoring_plans ORDER BY id "
                                                "LIMIT $1", args.writers)]
     await conn.close()
-    port = free_port()
+    sock = listener()
+    port = port_of(sock)
+    # multiprocessing hands the bound socket itself to the child: no other process can take
+    # the port between choosing and serving it.
     server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(url, port, data_dir), daemon=True)
+        target=serve, args=(url, sock, data_dir), daemon=True)
     server.start()
+    sock.close()
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base)
