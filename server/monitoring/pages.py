@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from records import access
 from records.errors import InvalidContent
+from records.keys import RECORDS
 from records.readings import Stored
 from records.service import Records
 from records.vitals import MEASUREMENTS
@@ -304,9 +305,11 @@ async def call_tab(request: web.Request, patient_id: int) -> Markup | None:
     """The call page's Readings tab (``server.calls.views.READINGS_TAB``): the trends of a
     patient with a plan, for a GP or nurse caring for her; None otherwise (no tab)."""
     user = request.get(STAFF)
-    if user is None or not service.may_work_alerts(user):
+    # Without the records keyring the readings cannot be opened: the call goes on without the
+    # tab (records' own pages say why), never refused because of it.
+    rec = request.app.get(RECORDS)
+    if user is None or rec is None or not service.may_work_alerts(user):
         return None
-    rec = records_of(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         if not await access.may_monitor(conn, user, patient_id) \
                 or await plans.current(conn, patient_id) is None:

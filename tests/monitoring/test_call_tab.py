@@ -34,3 +34,27 @@ async def test_the_readings_tab_is_there_only_with_a_plan(client, conn, rec, war
         "SELECT count(*) FROM audit_log WHERE action = 'read' AND actor_staff_id = $1 "
         "AND detail->>'part' = 'monitoring'", ward.gp.id)
     assert reads == 1
+
+
+async def test_the_call_page_opens_without_the_tab_when_records_are_off(
+        conn, rec, ward, db_url, config, tmp_path, aiohttp_client, password_checks,
+        make_booking):  # noqa: F811
+    """Without the keyring the readings cannot be opened; the clinician still gets her call
+    page (it was refused with "records are not available"), only without the tab."""
+    from dataclasses import replace
+
+    from server.app import create_app
+
+    booking = await make_booking(ward.patient, ward.gp.id)
+    c = await store.get_by_booking(conn, booking)
+    assert c is not None
+    await enrol(conn, rec, ward.nurse, ward.patient)
+    no_keys = tmp_path / "no-keyring"
+    no_keys.mkdir()
+    client = await aiohttp_client(create_app(replace(config, data_dir=no_keys),
+                                             password_checks=password_checks))
+    await login_as(client, ward.gp, db_url)
+    resp = await client.get(f"/consultation/{c.room_id}")
+    page = await resp.text()
+    assert resp.status == 200 and 'id="tab-notes"' in page
+    assert 'id="tab-readings"' not in page
