@@ -33,6 +33,7 @@ from signaling.directory import Directory
 from signaling.handlers import Handlers
 from signaling.hub import Hub
 from signaling.inbound import Inbound
+from signaling.media import MediaReports
 from signaling.metrics import SignalMetrics
 from signaling.notices import NoticeText
 from signaling.probes import Probes
@@ -71,7 +72,8 @@ class Engine:
                                      self.background, grace_s)
         self.actions = Actions(pool, self.hub, self.views, directory, notice_text)
         self.safety = Safety(pool, self.hub, directory, config.secret_key)
-        self.handlers = Handlers(self.hub, self.actions, self.departures, self.safety)
+        self.handlers = Handlers(self.hub, self.actions, self.departures, self.safety,
+                                 MediaReports(pool, directory))
         self.inbound = Inbound(self.hub, self.views, self.probes)
         # One bound method for every socket (``Conn.on_gone``), not one per socket.
         self.on_socket_gone = self.socket_gone

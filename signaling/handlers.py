@@ -16,6 +16,7 @@ from signaling.departures import Departures
 from signaling.errors import ProtocolError
 from signaling.events import Relay
 from signaling.hub import Hub
+from signaling.media import MediaReports
 from signaling.messages import (
     Admit,
     Answer,
@@ -25,6 +26,7 @@ from signaling.messages import (
     Hello,
     Invite,
     Leave,
+    MediaReport,
     MediaState,
     Notice,
     Offer,
@@ -90,8 +92,9 @@ class Handlers:
     """The handler of each client message type after hello."""
 
     def __init__(self, hub: Hub, actions: Actions, departures: Departures,
-                 safety: Safety) -> None:
+                 safety: Safety, media: MediaReports) -> None:
         self.hub = hub
+        self.media = media
         self.actions = actions
         self.departures = departures
         self.safety = safety
@@ -101,7 +104,7 @@ class Handlers:
             Hello: self.hello, Admit: self.admit, SendBack: self.send_back,
             Notice: self.notice, Invite: self.invite, Leave: self.leave, End: self.end,
             SafeAsk: self.safe_ask, SafeAnswer: self.safe_answer,
-            RevokeGuest: self.revoke_guest}
+            RevokeGuest: self.revoke_guest, MediaReport: self.media_report}
 
     async def relay(self, conn: Socket, msg: Offer | Answer | Candidate, text: str) -> None:
         relay(self.hub, conn, msg, text)
@@ -161,6 +164,9 @@ class Handlers:
 
     async def revoke_guest(self, conn: Socket, msg: RevokeGuest, text: str) -> None:
         await self.safety.revoke_guest(conn, msg)
+
+    async def media_report(self, conn: Socket, msg: MediaReport, text: str) -> None:
+        await self.media.report(conn, msg)
 
     async def leave(self, conn: Socket, msg: Leave, text: str) -> None:
         await self.departures.leave(conn)

@@ -157,6 +157,14 @@ class MediaState(_Base, tag="media_state", kw_only=True):
     video: bool
 
 
+class MediaReport(_Base, tag="media_report", kw_only=True):
+    """How the call page's media went, for the activity report: through a TURN relay, and
+    whether it fell back to sound only by itself. Two flags, never an address."""
+
+    relay: bool
+    sound_only: bool
+
+
 class Chat(_Base, tag="chat", kw_only=True):
     text: Annotated[str, Meta(min_length=1, max_length=CHAT_MAX_CHARS)]
 
@@ -195,7 +203,7 @@ class End(_Base, tag="end", kw_only=True):
 
 
 Message = (Hello | Ping | Admit | SendBack | Notice | Invite | Offer | Answer | Candidate
-           | MediaState | Chat | SafeAsk | SafeAnswer | RevokeGuest | Leave | End)
+           | MediaState | MediaReport | Chat | SafeAsk | SafeAnswer | RevokeGuest | Leave | End)
 
 TYPES: dict[str, type[Message]] = {}
 for _cls in get_args(Message):

@@ -46,6 +46,9 @@ class Room:
     # registered yet, so the room looks empty).
     arriving: int = 0
     setup_started: float | None = None         # admit time, for the set-up histogram
+    # Each participant's media path as recorded from here (relay, sound only): a
+    # ``media_report`` adding nothing to it is not recorded again (``signaling.media``).
+    media: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     # The patient as last seen, kept once they no longer hold a place, and why they do not
     # (LEFT or ENDED; None while they hold one or never came): what a dashboard shows.
     last_patient: Member | None = None

@@ -29,7 +29,10 @@ UNDER_WAY = ("waiting", "in_call")
 # dropped connection or a reload until it ends. Bounded all the same, so a consultation that
 # nobody ended does not keep its credentials alive for ever.
 RETURN_AFTER_WINDOW = timedelta(hours=4)
-EVENTS = ("arrived", "admitted", "sent_back", "ended", "participant_joined", "participant_left")
+# media_path: a participant's call page said how its media went (signaling.media; migration
+# 0320), for the activity report.
+EVENTS = ("arrived", "admitted", "sent_back", "ended", "participant_joined", "participant_left",
+          "media_path")
 # Longest credential we hash: anything longer is not ours and is refused before any query.
 MAX_CREDENTIAL_CHARS = 200
 
@@ -320,7 +323,7 @@ async def record_event(conn: Conn, consultation_id: int, event: str, *,
     """Apply a signalling event: move the state, stamp the first arrival, admission and end,
     append to the history, and move the booking (arrived on first arrival, fulfilled at the
     end of a consultation the patient attended). Repeats change nothing and add no row;
-    participant joins and leaves are always appended."""
+    participant joins and leaves, and media paths, are always appended."""
     if event not in EVENTS:
         raise ValueError(f"unknown consultation event {event!r}")
     if isinstance(conn, asyncpg.Pool):
@@ -348,7 +351,7 @@ async def record_event(conn: Conn, consultation_id: int, event: str, *,
             if new == "ended" and (row["first_arrived_at"] is not None or stamp_arrival):
                 await conn.execute(SET_BOOKING_STATUS, consultation_id, "fulfilled",
                                    _FULFILLABLE)
-        if changed or event.startswith("participant_"):
+        if changed or event.startswith("participant_") or event == "media_path":
             await conn.execute(INSERT_EVENT, consultation_id, event, staff_id,
                                json.dumps(detail or {}))
 

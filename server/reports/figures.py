@@ -28,7 +28,7 @@ Translate = Callable[[str], str]
 ACTIVITY = ("bookings", "attended", "no_shows", "cancelled_patient", "cancelled_staff",
             "cancelled_system", "patients", "new_patients", "returning_patients")
 CALL_COUNTS = ("video_attended", "kiosk_attended", "nurse_present", "guest_joined",
-               "staff_invited")
+               "staff_invited", "relayed", "sound_only")
 CALL_MEDIANS = ("lead_median_days", "lead_p90_days", "wait_median_min", "duration_median_min")
 CALLS = CALL_COUNTS + CALL_MEDIANS
 
@@ -47,6 +47,8 @@ COLUMN_TITLES = {
     "nurse_present": N_("Kiosk with a nurse present"),
     "guest_joined": N_("With a guest (interpreter)"),
     "staff_invited": N_("With another staff member invited"),
+    "relayed": N_("Through a TURN relay"),
+    "sound_only": N_("Fell back to sound only"),
     "lead_median_days": N_("Days from booking to appointment (median)"),
     "lead_p90_days": N_("Days from booking to appointment (90th percentile)"),
     "wait_median_min": N_("Minutes in the waiting room (median)"),
@@ -76,10 +78,6 @@ SENSITIVE_NAME = N_("Sensitive services (psychological, psychiatric, violence su
 TOTAL = N_("Total")
 # Asked for, and not in the database yet (docs/reports.md, "Not recorded yet").
 NOT_RECORDED = (
-    N_("Share of calls relayed through TURN: the pre-call check measures it but keeps nothing, "
-       "and the call page does not report it to the server."),
-    N_("Share of calls that fell back to sound only: the call page decides it in the browser "
-       "and does not report it."),
     N_("Who asked for a cancellation: the database records who made the change (patients "
        "cannot cancel in Casa, so staff cancel on their behalf); the reason is free text."),
     N_("Duration and waiting time of in-person visits: only video consultations record their "
@@ -133,6 +131,8 @@ def counts(facts: Iterable[BookingFacts]) -> dict[str, int]:
         "nurse_present": sum(f.nurse_present for f in kiosk),
         "guest_joined": sum(f.guest_joined for f in video),
         "staff_invited": sum(f.staff_invited for f in video),
+        "relayed": sum(f.relayed for f in video),
+        "sound_only": sum(f.sound_only for f in video),
     }
 
 

@@ -52,6 +52,8 @@ class BookingFacts:
     nurse_present: bool               # a nurse declared herself with the patient
     guest_joined: bool                # someone came in by a guest link (an interpreter)
     staff_invited: bool               # another staff member was added to the call
+    relayed: bool                     # a participant's media went through a TURN relay
+    sound_only: bool                  # a participant's call page fell back to sound only
 
     @property
     def attended(self) -> bool:

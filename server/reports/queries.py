@@ -20,6 +20,8 @@ from server.timeutil import local_midnight
 #   period on: a declaration comes during the visit, and the audit log's time index serves
 #   the bound).
 # - guest_joined: a participant_joined event of role guest (signalling's arrivals).
+# - relayed, sound_only: a media_path event of any participant saying so (signalling's
+#   media_report, migration 0320).
 FACTS = f"""
 WITH picked AS (
     SELECT b.id, b.centre_id, b.service_code, s.sensitive, b.mode, b.status, b.patient_id,
@@ -50,6 +52,12 @@ SELECT pk.*,
        EXISTS (SELECT 1 FROM consultation_events ev
                WHERE ev.consultation_id = k.id AND ev.event = 'participant_joined'
                  AND ev.detail->>'role' = 'guest') AS guest_joined,
+       EXISTS (SELECT 1 FROM consultation_events ev
+               WHERE ev.consultation_id = k.id AND ev.event = 'media_path'
+                 AND ev.detail->>'relay' = 'true') AS relayed,
+       EXISTS (SELECT 1 FROM consultation_events ev
+               WHERE ev.consultation_id = k.id AND ev.event = 'media_path'
+                 AND ev.detail->>'sound_only' = 'true') AS sound_only,
        {care.colleague_added_sql("k.id")} AS staff_invited
 FROM picked pk
 LEFT JOIN consultations k ON k.booking_id = pk.id
@@ -98,7 +106,8 @@ async def facts(conn: asyncpg.Connection | asyncpg.Pool, period: Period,
         video=r["video"], first_arrived_at=r["first_arrived_at"],
         admitted_at=r["admitted_at"], ended_at=r["ended_at"],
         nurse_present=r["nurse_present"], guest_joined=r["guest_joined"],
-        staff_invited=r["staff_invited"]) for r in rows]
+        staff_invited=r["staff_invited"], relayed=r["relayed"],
+        sound_only=r["sound_only"]) for r in rows]
 
 
 async def monitoring(conn: asyncpg.Connection | asyncpg.Pool, period: Period,

@@ -38,6 +38,8 @@ class Spec:
     nurse: str = ""           # "column" (the consultation's) or "audit" (the console's entry)
     guest: bool = False
     invited: bool = False
+    relay: bool = False       # a participant's media went through TURN (media_path events)
+    sound_only: bool = False  # a participant's page fell back to sound only
 
     @property
     def sensitive(self) -> bool:
@@ -47,11 +49,13 @@ class Spec:
 def _seed_specs() -> list[Spec]:
     out: list[Spec] = []
     # San Siro: GP from home, eight came, with known waits and lengths; two with an
-    # interpreter by guest link, one with a colleague invited.
+    # interpreter by guest link, one with a colleague invited; six relayed through TURN
+    # (enough to be shown), two fell back to sound only (one of them relayed too).
     for i in range(8):
         out.append(Spec("san-siro", "gp_visit", "home_video", "attended", f"p{i}",
                         lead_days=1.0 + i, wait_min=2.0 + i, call_min=10.0 + 2 * i,
-                        guest=i in (1, 2), invited=i == 3))
+                        guest=i in (1, 2), invited=i == 3, relay=i < 6,
+                        sound_only=i in (5, 7)))
     # At a kiosk, six came, a nurse declared herself with five (three still on the
     # consultation, two handed over since: only the audit entry is left).
     for i in range(8, 14):
@@ -69,9 +73,9 @@ def _seed_specs() -> list[Spec]:
                  wait_min=1.0, call_min=50.0) for i in (20, 21, 22)]
     out.append(Spec("san-siro", "violence_support", "home_video", "attended", "p23",
                     lead_days=1.0, wait_min=1.0, call_min=60.0))
-    # Gratosoglio: six GP visits from home.
+    # Gratosoglio: six GP visits from home, one relayed.
     out += [Spec("gratosoglio", "gp_visit", "home_video", "attended", f"q{i}", lead_days=4.0,
-                 wait_min=3.0, call_min=12.0) for i in range(6)]
+                 wait_min=3.0, call_min=12.0, relay=i == 0) for i in range(6)]
     return out
 
 
@@ -163,6 +167,17 @@ async def seed(factories: Factories, conn: asyncpg.Connection) -> Seed:
                                      detail={"participant": "guest:1", "role": "guest"})
         if spec.invited:
             await store.add_participant(conn, c.id, colleague.id)
+        # As signalling records a media_report: each participant's page once at connection,
+        # again when a flag turns true. A report saying nothing (the clinician's, here) must
+        # not count.
+        if spec.relay or spec.sound_only:
+            await store.record_event(conn, c.id, "media_path", detail={
+                "relay": False, "sound_only": False, "role": "clinician"})
+            await store.record_event(conn, c.id, "media_path", detail={
+                "relay": spec.relay, "sound_only": False, "role": "patient"})
+            if spec.sound_only:
+                await store.record_event(conn, c.id, "media_path", detail={
+                    "relay": spec.relay, "sound_only": True, "role": "patient"})
     return s
 
 

@@ -24,7 +24,7 @@ from tests.reports.conftest import LANGUAGES, QUERY, RETURNING, Spec
 ACTIVITY = ("bookings", "attended", "no_shows", "cancelled_patient", "cancelled_staff",
             "cancelled_system", "patients", "new_patients", "returning_patients")
 CALL_COUNTS = ("video_attended", "kiosk_attended", "nurse_present", "guest_joined",
-               "staff_invited")
+               "staff_invited", "relayed", "sound_only")
 SHOWN = {Mark.SHOWN: None, Mark.PRIMARY: "<5", Mark.SECONDARY: "x"}
 
 
@@ -48,6 +48,8 @@ def expected_counts(specs: Iterable[Spec]) -> dict[str, int]:
         "nurse_present": len([s for s in kiosk if s.nurse]),
         "guest_joined": len([s for s in video if s.guest]),
         "staff_invited": len([s for s in video if s.invited]),
+        "relayed": len([s for s in video if s.relay]),
+        "sound_only": len([s for s in video if s.sound_only]),
     }
 
 
@@ -139,6 +141,10 @@ async def test_figures_at_one_centre_match_the_seed_with_suppression(client, see
     calls = [s.call_min for s in home if s.call_min is not None]
     assert row["duration_median_min"]["shown"] == median_text([c for c in calls
                                                                if c is not None])
+    # By hand: six home calls relayed (shown), two fell back to sound only (withheld); a
+    # report of the clinician's saying neither is not counted.
+    assert (row["relayed"]["shown"], row["sound_only"]["shown"]) == ("6", "<5")
+    assert "Share of calls" not in " ".join(report["not_recorded"])
     # In person: no consultation times are recorded.
     in_person = dict(zip(t["columns"], t["rows"][2]["cells"], strict=True))
     assert in_person["wait_median_min"]["shown"] == "–"

@@ -71,11 +71,53 @@ function isPolite(peerId) {
 export function link(peerId) {
   const l = new PeerLink({ peerId, polite: isPolite(peerId), offerer: isOfferer(peerId),
     iceServers: state.iceServers, signal: state.signal, onTrack: remoteTrack,
-    onState: (s) => { if (s === 'connected') banner(state.autoAudioOnly ? t('audio_only_auto') : '', { retryVideo: state.autoAudioOnly }); } });
+    onState: (s) => {
+      if (s !== 'connected') return;
+      banner(state.autoAudioOnly ? t('audio_only_auto') : '', { retryVideo: state.autoAudioOnly });
+      reportPath(l.pc);
+    } });
   state.links.set(peerId, l);
   l.addLocal(state.stream, { video: !state.audioOnly && !state.autoAudioOnly });
   if (state.screen) l.addScreen(state.screen.getVideoTracks()[0], state.screen);
   return l;
+}
+
+// --- what the call's media did, for the activity report (docs/protocol.md, media_report) ----
+
+// What this page has found (flags only turn true) and what the server was last told.
+const media = { found: null, sent: null };
+
+// Whether a connected pc's selected candidate pair goes through a TURN relay, at either end.
+// Chromium names the pair on the transport; the nominated, succeeded pair stands in elsewhere.
+export async function relayed(pc) {
+  const report = await pc.getStats();
+  let pairId = null;
+  report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+  let pair = pairId && report.get(pairId);
+  if (!pair) {
+    report.forEach((s) => {
+      if (!pair && s.type === 'candidate-pair' && (s.selected || s.nominated) && s.state === 'succeeded') pair = s;
+    });
+  }
+  if (!pair) return false;
+  const type = (id) => { const c = id && report.get(id); return c ? c.candidateType : null; };
+  return type(pair.localCandidateId) === 'relay' || type(pair.remoteCandidateId) === 'relay';
+}
+
+// Tells the server once the first connection is up, then only when a flag turns true (a
+// later connection through TURN, the automatic fall-back to sound only).
+function reportMedia(found) {
+  const was = media.found;
+  media.found = { relay: found.relay || !!(was && was.relay), soundOnly: found.soundOnly || !!(was && was.soundOnly) };
+  const sent = media.sent;
+  if (sent && sent.relay === media.found.relay && sent.soundOnly === media.found.soundOnly) return;
+  if (state.signal && state.signal.mediaReport(media.found.relay, media.found.soundOnly)) media.sent = media.found;
+}
+
+async function reportPath(pc) {
+  let relay;
+  try { relay = await relayed(pc); } catch { return; }   // closed meanwhile
+  reportMedia({ relay, soundOnly: false });
 }
 
 export function dropLink(peerId) {
@@ -184,6 +226,9 @@ export function startMonitor() {
 // Takes the camera off every connection (no renegotiation) or puts it back.
 export async function audioOnly(on) {
   state.autoAudioOnly = on;
+  // Only the automatic fall-back counts: its one caller with true is the quality monitor,
+  // which samples connected pcs only, so the connection was reported first.
+  if (on) reportMedia({ relay: false, soundOnly: true });
   app.dataset.audioOnly = String(on);
   banner(on ? t('audio_only_auto') : '', { retryVideo: on });
   const cam = state.stream && state.stream.getVideoTracks()[0];

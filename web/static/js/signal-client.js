@@ -104,6 +104,8 @@ export class SignalClient {
   answer(to, sdp) { return this.send({ type: 'answer', to, sdp }); }
   candidate(to, candidate) { return this.send({ type: 'candidate', to, candidate }); }
   mediaState(audio, video) { return this.send({ type: 'media_state', audio, video }); }
+  // For the activity report: through a TURN relay, fallen back to sound only (two flags only).
+  mediaReport(relay, soundOnly) { return this.send({ type: 'media_report', relay, sound_only: soundOnly }); }
   // `id` names the line: the same on a retry (receivers show a line once per sender and id).
   chat(text, id) { return this.send({ type: 'chat', id, text }); }
   safeAsk(peer) { return this.send({ type: 'safe_ask', peer }); }
