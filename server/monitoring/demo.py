@@ -1,8 +1,8 @@
 """Demo tele-monitoring: the San Siro nurse has two patients on a plan since two weeks ago,
 with a reading a day sent from home (through the same service a patient's link uses, the time
-of each day injected) and one blood pressure above its limit yesterday, so the worklist, the
-trends and the GP's Readings tab have something to show. Idempotent: nothing is done when any
-plan exists."""
+of each day injected), the last an hour ago and one blood pressure above its limit, so the
+worklist, the trends and the GP's Readings tab have something to show. Idempotent: nothing is
+done when any plan exists."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ PATIENTS: tuple[tuple[list[str], str, Any], ...] = (
      lambda n: {"systolic": 128 + (n * 7) % 15, "diastolic": 78 + (n * 3) % 8}),
     (["diabetes"], "glucose", lambda n: {"glucose": 105 + (n * 11) % 40}),
 )
-# Yesterday's reading of the first patient: above the hypertension limits, raising an alert.
+# The first patient's latest reading: above the hypertension limits, raising an alert.
 HIGH = {"systolic": 172, "diastolic": 98}
 
 
@@ -57,8 +57,10 @@ async def seed_demo(app: web.Application, now: datetime | None = None) -> None:
                 conn, rec, nurse, patient_id=patient_id, conditions=conditions,
                 measurements=[measurement], every_hours=24, tolerance_hours=12, thresholds=None,
                 ends_on=today + timedelta(days=60), now=start)
+            # A reading a day, the last an hour ago: the next is not due yet, so the
+            # missed-reading check finds nothing to raise while the demo is being tried.
             for n in range(DAYS):
-                at = local_instant(today - timedelta(days=DAYS - n), time(8, 30))
+                at = now - timedelta(days=DAYS - 1 - n, hours=1)
                 values = (HIGH if measurement == "blood_pressure" and n == DAYS - 1
                           else value_of(n))
                 await service.submit_by_patient(conn, rec, plan, measurement=measurement,

@@ -176,7 +176,10 @@ async def test_guest_link_lets_an_interpreter_in(clients, visits, gp):
 async def test_dashboard_lists_every_consultation_of_the_day(clients, visits, gp):
     # Two bookings of today in Rome, not overlapping, whatever the hour of the run.
     a = await visits(gp.id, starts_in=on_today(5, -25))
-    b = await visits(gp.id, starts_in=on_today(40, -60), open_before=timedelta(minutes=60))
+    # Near midnight b starts an hour ago: its window must still be open (20 minutes long, it
+    # would close 30 minutes after its end, ten minutes ago).
+    b = await visits(gp.id, starts_in=on_today(40, -60), open_before=timedelta(minutes=60),
+                     close_after=timedelta(minutes=60))
     dash = await clients.staff(gp.id)
     await dash.expect("waiting_list", 2)
     await clients.patient(a)
