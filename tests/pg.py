@@ -8,9 +8,11 @@ Fixtures connect as the superuser; the app under test connects as the serving ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -137,3 +139,15 @@ class OwnServer:
     def close(self) -> None:
         self.server.stop()
         self._tmp.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def own_server(prefix: str) -> AsyncIterator[OwnServer]:
+    """An ``OwnServer`` started for the ``async with`` block and stopped after it, whatever
+    happens in the block: what each test that reads or copies its server's files runs on."""
+    own = OwnServer(prefix)
+    try:
+        await own.start()
+        yield own
+    finally:
+        own.close()

@@ -12,6 +12,7 @@ import pytest
 
 from tests.monitoring.conftest import enrol
 from tests.pg import OwnServer
+from tests.pg import own_server as running
 from tests.records.conftest import api_headers, login_as
 
 # Words no page, id or key would hold by chance; a number written the way the sealed JSON
@@ -22,12 +23,8 @@ WEIGHT = b'"weight":187.3'
 
 @pytest.fixture
 async def own_pg() -> AsyncIterator[OwnServer]:
-    own = OwnServer("casa-test-readings-")
-    try:
-        await own.start()
+    async with running("casa-test-readings-") as own:
         yield own
-    finally:
-        own.close()
 
 
 @pytest.fixture

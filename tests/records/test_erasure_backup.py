@@ -29,6 +29,7 @@ from server.config import Config
 from server.staff import Role
 from tests.conftest import SECRET_KEY, StaffFactory
 from tests.pg import OwnServer
+from tests.pg import own_server as running
 from tests.records.conftest import BookingFactory, PatientFactory, api_headers, login_as
 
 WRAPPED_BYTES = 12 + 32 + 16  # nonce || AES-GCM(32-byte data key) || tag
@@ -118,12 +119,8 @@ def files_under(root: Path) -> list[Path]:
 @pytest.fixture
 async def own_server() -> AsyncIterator[OwnServer]:
     """A PostgreSQL of this test alone, so its data directory can be copied."""
-    own = OwnServer("casa-test-erasure-")
-    try:
-        await own.start()
+    async with running("casa-test-erasure-") as own:
         yield own
-    finally:
-        own.close()
 
 
 async def test_erasure_holds_against_pgdata_a_base_backup_and_the_keyring(

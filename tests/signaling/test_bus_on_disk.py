@@ -19,6 +19,7 @@ from signaling.client import SignalClient
 from tests.conftest import SECRET_KEY, StaffFactory
 from tests.factories import Factories
 from tests.pg import OwnServer
+from tests.pg import own_server as running
 from tests.signaling.conftest import Visits, staff_session
 from tests.signaling.servers import ServerProcess
 
@@ -28,12 +29,8 @@ LINES = 150
 @pytest.fixture
 async def own_pg() -> AsyncIterator[OwnServer]:
     """An embedded PostgreSQL of this test alone: the test stops it and reads its files."""
-    own = OwnServer("casa-test-disk-")
-    try:
-        await own.start()
+    async with running("casa-test-disk-") as own:
         yield own
-    finally:
-        own.close()
 
 
 @pytest.fixture
