@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import random
 import socket
-import tempfile
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +26,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from bench.scratch import scratch_database
 from server import centres, db, dbroles
 from server import staff as staff_store
 from server.auth import passwords
@@ -320,22 +319,9 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=LISTEN_BACKLOG,
                         help="the server's listen queue (casa serve's: 1024; aiohttp's: 128)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="casa-bench-") as tmp:
-        os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server runs as another user
-        embedded = None
-        server_uri = os.environ.get("DATABASE_URL")
-        if not server_uri:
-            embedded = db.EmbeddedDatabase(Path(tmp))
-            server_uri = embedded.start()
-        name = f"casa_bench_{os.getpid()}"
-        asyncio.run(db.ensure_database(server_uri, name))
-        try:
-            asyncio.run(main_async(db.database_name_uri(server_uri, name), tmp, args.attempts,
-                                   args.storms, args.storm_only, args.backlog))
-        finally:
-            if embedded is not None:
-                embedded.stop()
-
+    with scratch_database("bookings") as (url, tmp):
+        asyncio.run(main_async(url, tmp, args.attempts, args.storms, args.storm_only,
+                               args.backlog))
 
 if __name__ == "__main__":
     main()

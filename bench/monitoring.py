@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ import aiohttp
 import asyncpg
 
 from bench.bookings_load import serve, wait_healthy
+from bench.scratch import scratch_database
 from records import keyring
 from server import centres, db, dbroles
 from server import staff as staff_store
@@ -223,21 +222,8 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=200,
                         help="patients whose plans the ingestion writes to")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="casa-bench-") as tmp:
-        os.chmod(tmp, 0o755)  # noqa: S103 - the embedded server runs as another user
-        embedded = None
-        server_uri = os.environ.get("DATABASE_URL")
-        if not server_uri:
-            embedded = db.EmbeddedDatabase(Path(tmp))
-            server_uri = embedded.start()
-        name = f"casa_bench_monitoring_{os.getpid()}"
-        asyncio.run(db.ensure_database(server_uri, name))
-        try:
-            asyncio.run(main_async(db.database_name_uri(server_uri, name), tmp, args))
-        finally:
-            if embedded is not None:
-                embedded.stop()
-
+    with scratch_database("monitoring") as (url, tmp):
+        asyncio.run(main_async(url, tmp, args))
 
 if __name__ == "__main__":
     main()
