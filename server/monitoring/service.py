@@ -50,8 +50,11 @@ async def enrol(conn: asyncpg.Connection, rec: Records, user: Staff, *, patient_
                               else [])
     if any(m not in vitals.MEASUREMENTS for m in chosen):
         bad["measurements"] = "unknown measurement"
-    _, ends_at = day_bounds(ends_on)
-    if not now < ends_at <= now + timedelta(days=MAX_PLAN_DAYS):
+    # A day far from now is refused before it is turned into an instant: year 1 or 9999 has
+    # no midnight in Rome that Python can represent (the fuzzer's 0001-01-01 was a 500).
+    ends_at = (day_bounds(ends_on)[1] if abs((ends_on - now.date()).days) <= MAX_PLAN_DAYS + 2
+               else None)
+    if ends_at is None or not now < ends_at <= now + timedelta(days=MAX_PLAN_DAYS):
         bad["ends_on"] = f"after today and within {MAX_PLAN_DAYS} days"
     limits: dict[str, dict[str, float]] = {}
     if not bad:
@@ -59,7 +62,7 @@ async def enrol(conn: asyncpg.Connection, rec: Records, user: Staff, *, patient_
             limits = plans.thresholds_for(conditions, chosen, thresholds)
         except ValueError as exc:
             bad[f"thresholds.{exc}"] = "not a part of this plan, or not a plausible range"
-    if bad:
+    if bad or ends_at is None:
         raise InvalidContent(bad)
     plan, ended = await plans.create(
         conn, patient_id=patient_id, created_by=user.id, conditions=conditions,

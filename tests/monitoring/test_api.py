@@ -212,3 +212,15 @@ async def test_no_reading_in_the_clear_in_any_column(client, ward, db_url, conn)
         found += [table for t in rows if "PLAINTEXT-" in t or '"weight":123.7' in t
                   or "123.7" in t.replace("\\x", " ")]
     assert not found, f"a reading in the clear in {set(found)}"
+
+
+async def test_an_end_day_out_of_any_calendar_is_refused_not_a_server_error(client, ward,
+                                                                            db_url):
+    """The fuzzer's 0001-01-01 (and 9999-12-31) had no Rome midnight Python could represent:
+    a 500. Now 422 naming the field, like any end day too far or in the past."""
+    h = await _as(client, ward.nurse, db_url)
+    for day in ("0001-01-01", "9999-12-31", "2020-01-01"):
+        resp = await client.post("/api/v1/monitoring/plans", headers=h, json={
+            "patient_id": ward.patient, "conditions": ["hypertension"], "ends_on": day})
+        assert resp.status == 422, (day, await resp.text())
+        assert "ends_on" in await resp.text()
